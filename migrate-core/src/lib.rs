@@ -1,0 +1,28 @@
+//! Resolve and validate a folder of SQL migrations.
+//!
+//! This crate is the single code path that turns a migrations folder into a list of [`Migration`]s. The
+//! `embed_migrations!` macro calls [`resolve_folder`] at compile time and embeds the result; the runtime can call
+//! the same function at run time (for the CLI's `revision` command and for tests), so both agree on versions,
+//! names, SQL and checksums.
+//!
+//! ```
+//! use migrate_core::{FileName, Direction};
+//!
+//! let parsed = FileName::parse("0003_add_orders.up.sql").unwrap().unwrap();
+//! assert_eq!(parsed.version, 3);
+//! assert_eq!(parsed.name, "add_orders");
+//! assert_eq!(parsed.direction, Direction::Up);
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod build;
+mod checksum;
+mod file_name;
+mod migration;
+mod resolve;
+
+pub use checksum::{Checksum, ChecksumParseError, CHECKSUM_ALGORITHM};
+pub use file_name::{Direction, FileName, FileNameError};
+pub use migration::{Migration, Script, NO_TRANSACTION_MARKER};
+pub use resolve::{resolve_folder, ResolveError};

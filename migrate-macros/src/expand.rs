@@ -1,0 +1,79 @@
+//! Resolve the folder with `migrate_core` and turn the result into a `MigrationSet` expression, or into one
+//! `compile_error!` per problem plus an empty placeholder set, so the user sees the real errors and no cascade.
+
+use std::path::PathBuf;
+
+use migrate_core::{resolve_folder, Migration, Script};
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::LitStr;
+
+/// Overrides `CARGO_MANIFEST_DIR` as the base of the folder path. trybuild compiles its cases inside
+/// `target/tests/trybuild/`, so compile-fail tests point this at the real test crate (see trybuild issue #202).
+const CRATE_ROOT_OVERRIDE: &str = "EMBED_MIGRATIONS_CRATE_ROOT";
+
+pub fn expand(folder: &LitStr) -> TokenStream {
+    let Some(crate_root) = crate_root() else {
+        return errors_with_placeholder(folder, ["CARGO_MANIFEST_DIR is not set: build with cargo".to_owned()]);
+    };
+    match resolve_folder(&crate_root, &folder.value()) {
+        Ok(migrations) => {
+            let migrations = migrations.iter().map(|m| migration_tokens(m, &crate_root));
+            quote! {
+                ::migrate_runtime::MigrationSet::from_static(&[#(#migrations),*])
+            }
+        }
+        Err(errors) => errors_with_placeholder(folder, errors.iter().map(ToString::to_string)),
+    }
+}
+
+fn crate_root() -> Option<PathBuf> {
+    std::env::var_os(CRATE_ROOT_OVERRIDE).or_else(|| std::env::var_os("CARGO_MANIFEST_DIR")).map(PathBuf::from)
+}
+
+fn errors_with_placeholder(folder: &LitStr, messages: impl IntoIterator<Item = String>) -> TokenStream {
+    let errors = messages.into_iter().map(|message| syn::Error::new(folder.span(), message).to_compile_error());
+    quote! {{
+        #(#errors)*
+        ::migrate_runtime::MigrationSet::from_static(&[])
+    }}
+}
+
+fn migration_tokens(migration: &Migration, crate_root: &std::path::Path) -> TokenStream {
+    let version = migration.version;
+    let name = migration.name.as_ref();
+    let up = script_tokens(&migration.up, crate_root);
+    let down = match &migration.down {
+        Some(down) => {
+            let down = script_tokens(down, crate_root);
+            quote!(::core::option::Option::Some(#down))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    quote! {
+        ::migrate_runtime::Migration {
+            version: #version,
+            name: ::std::borrow::Cow::Borrowed(#name),
+            up: #up,
+            down: #down,
+        }
+    }
+}
+
+fn script_tokens(script: &Script, crate_root: &std::path::Path) -> TokenStream {
+    let file = script.file.as_ref();
+    let sql = script.sql.as_ref();
+    let checksum = script.checksum.0;
+    let no_transaction = script.no_transaction;
+    // include_bytes! makes cargo rebuild the crate when the file is edited; the constant itself is never used.
+    let path = crate_root.join(file).display().to_string();
+    quote! {{
+        const _: &[u8] = ::core::include_bytes!(#path);
+        ::migrate_runtime::Script {
+            file: ::std::borrow::Cow::Borrowed(#file),
+            sql: ::std::borrow::Cow::Borrowed(#sql),
+            checksum: ::migrate_runtime::Checksum([#(#checksum),*]),
+            no_transaction: #no_transaction,
+        }
+    }}
+}

@@ -1,0 +1,222 @@
+//! The history table: its DDL, the SQL that reads and writes it, and the parsing of its rows. Every identifier is
+//! quoted with `quote_ident` and every text value with `quote_literal`.
+
+use std::time::Duration;
+
+use migrate_core::{Checksum, Migration, Script};
+use postgres::SimpleQueryMessage;
+
+use crate::plan::AppliedMigration;
+use crate::schema::{quote_ident, quote_literal, validate_identifier, InvalidName};
+use crate::{Error, SchemaName};
+
+/// Default name of the history table, created inside each migrated schema.
+pub const DEFAULT_HISTORY_TABLE: &str = "schema_migrations";
+
+/// The history table of one schema.
+#[derive(Debug, Clone)]
+pub(crate) struct HistoryTable {
+    pub schema: SchemaName,
+    /// `"schema"."table"`.
+    qualified: String,
+    name: String,
+}
+
+const COLUMNS: &str = "version, name, checksum, down_checksum, applied_at, execution_ms, applied_by, dirty";
+
+/// Session settings a migration runs under.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Timeouts {
+    pub lock_timeout: Option<Duration>,
+    pub statement_timeout: Option<Duration>,
+}
+
+/// A query string that embeds a script, and where the script starts in it (in characters), so PostgreSQL's error
+/// position can be mapped back to the file.
+pub(crate) struct Batch {
+    pub sql: String,
+    pub script_start: usize,
+}
+
+impl HistoryTable {
+    pub fn new(schema: &SchemaName, table: &str) -> Result<HistoryTable, InvalidName> {
+        validate_identifier(table, "history table")?;
+        Ok(HistoryTable {
+            schema: schema.clone(),
+            qualified: format!("{}.{}", schema.quoted(), quote_ident(table)),
+            name: table.to_owned(),
+        })
+    }
+
+    pub fn qualified(&self) -> &str {
+        &self.qualified
+    }
+
+    /// A 64-bit advisory-lock key for this schema and table. PostgreSQL scopes advisory locks to the current
+    /// database, so the lock is keyed on database and schema; hashing here keeps the SQL free of any name.
+    pub fn lock_key(&self) -> i64 {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::new()
+            .chain_update(b"migrate-runtime lock\0")
+            .chain_update(self.schema.as_str())
+            .chain_update(b"\0")
+            .chain_update(&self.name)
+            .finalize();
+        i64::from_be_bytes(digest[..8].try_into().unwrap_or_default())
+    }
+
+    pub fn select_sql(&self) -> String {
+        format!("SELECT {COLUMNS} FROM {} ORDER BY version", self.qualified)
+    }
+
+    /// DDL for what is missing: the schema (only when it is, so a role without CREATE on the database can still
+    /// migrate a schema it owns) and the table.
+    pub fn create_sql(&self, with_schema: bool) -> String {
+        let schema = if with_schema { format!("CREATE SCHEMA {};\n", self.schema.quoted()) } else { String::new() };
+        format!(
+            "{schema}CREATE TABLE IF NOT EXISTS {} (\n\
+             \x20   version bigint PRIMARY KEY,\n\
+             \x20   name text NOT NULL,\n\
+             \x20   checksum text NOT NULL,\n\
+             \x20   down_checksum text,\n\
+             \x20   applied_at timestamptz NOT NULL DEFAULT now(),\n\
+             \x20   execution_ms bigint NOT NULL DEFAULT 0,\n\
+             \x20   applied_by text NOT NULL DEFAULT current_user,\n\
+             \x20   dirty boolean NOT NULL DEFAULT false\n\
+             )",
+            self.qualified
+        )
+    }
+
+    fn settings_sql(&self, scope: &str, timeouts: Timeouts) -> String {
+        let mut sql = format!("SET {scope}search_path TO {};\n", self.schema.quoted());
+        for (name, value) in [("lock_timeout", timeouts.lock_timeout), ("statement_timeout", timeouts.statement_timeout)] {
+            if let Some(value) = value {
+                sql.push_str(&format!("SET {scope}{name} = {};\n", value.as_millis()));
+            }
+        }
+        sql
+    }
+
+    fn insert_sql(&self, migration: &Migration, dirty: bool, execution_ms: &str) -> String {
+        let down = migration.down.as_ref().map_or("NULL".to_owned(), |d| quote_literal(&d.checksum.to_string()));
+        format!(
+            "INSERT INTO {} (version, name, checksum, down_checksum, execution_ms, dirty) VALUES ({}, {}, {}, {}, {}, {})",
+            self.qualified,
+            migration.version,
+            quote_literal(&migration.name),
+            quote_literal(&migration.up.checksum.to_string()),
+            down,
+            execution_ms,
+            dirty,
+        )
+    }
+
+    fn delete_sql(&self, version: i64) -> String {
+        format!("DELETE FROM {} WHERE version = {version}", self.qualified)
+    }
+
+    /// The query string that runs `script` and records (apply) or deletes (revert) the history row, optionally
+    /// opening and closing the transaction around it. `statement_timestamp()` is when the server received this
+    /// query string, so the recorded time is the script's own.
+    pub fn transactional_step(&self, migration: &Migration, apply: bool, script: &Script, open: bool, close: bool, timeouts: Timeouts) -> Batch {
+        let mut sql = String::new();
+        if open {
+            sql.push_str("BEGIN;\n");
+            sql.push_str(&self.settings_sql("LOCAL ", timeouts));
+        }
+        let script_start = sql.chars().count();
+        sql.push_str(&script.sql);
+        // A newline ends a trailing `--` comment; the semicolon ends the script's last statement.
+        sql.push_str("\n;\n");
+        if apply {
+            let elapsed = "(extract(epoch FROM clock_timestamp() - statement_timestamp()) * 1000)::bigint";
+            sql.push_str(&self.insert_sql(migration, false, elapsed));
+        } else {
+            sql.push_str(&self.delete_sql(migration.version));
+        }
+        sql.push_str(";\n");
+        if close {
+            sql.push_str("COMMIT;\n");
+        }
+        Batch { sql, script_start }
+    }
+
+    /// Before a no-transaction script: mark the version dirty and switch the session to the schema; the first
+    /// statement returns the settings to restore afterwards.
+    pub fn begin_untransacted(&self, migration: &Migration, apply: bool, timeouts: Timeouts) -> String {
+        let mark = if apply {
+            self.insert_sql(migration, true, "0")
+        } else {
+            format!("UPDATE {} SET dirty = true WHERE version = {}", self.qualified, migration.version)
+        };
+        format!(
+            "SELECT current_setting('search_path'), current_setting('lock_timeout'), current_setting('statement_timeout');\n\
+             {mark};\n{}",
+            self.settings_sql("", timeouts)
+        )
+    }
+
+    /// After a no-transaction script succeeded: record it clean (apply) or delete its row (revert).
+    pub fn finish_untransacted(&self, migration: &Migration, apply: bool, elapsed: Duration) -> String {
+        if apply {
+            format!(
+                "UPDATE {} SET dirty = false, applied_at = now(), execution_ms = {} WHERE version = {}",
+                self.qualified,
+                elapsed.as_millis(),
+                migration.version
+            )
+        } else {
+            self.delete_sql(migration.version)
+        }
+    }
+}
+
+/// SQL that puts back the session settings read by [`HistoryTable::begin_untransacted`].
+pub(crate) fn restore_settings_sql(saved: &[String; 3]) -> String {
+    ["search_path", "lock_timeout", "statement_timeout"]
+        .iter()
+        .zip(saved)
+        .map(|(name, value)| format!("SELECT set_config('{name}', {}, false);", quote_literal(value)))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The text of each row's columns, in order.
+pub(crate) fn rows(messages: &[SimpleQueryMessage]) -> impl Iterator<Item = Vec<Option<&str>>> {
+    messages.iter().filter_map(|m| match m {
+        SimpleQueryMessage::Row(row) => Some((0..row.len()).map(|i| row.get(i)).collect()),
+        _ => None,
+    })
+}
+
+pub(crate) fn parse_history(table: &HistoryTable, messages: &[SimpleQueryMessage]) -> Result<Vec<AppliedMigration>, Error> {
+    rows(messages).map(|row| parse_row(&row)
+        .map_err(|problem| Error::CorruptHistory {
+            schema: table.schema.to_string(),
+            table: table.qualified.clone(),
+            problem,
+        }))
+        .collect()
+}
+
+fn parse_row(row: &[Option<&str>]) -> Result<AppliedMigration, String> {
+    let text = |i: usize, column: &str| -> Result<String, String> {
+        row.get(i).copied().flatten().map(str::to_owned).ok_or_else(|| format!("{column} is null"))
+    };
+    let number = |i: usize, column: &str| -> Result<i64, String> {
+        let value = text(i, column)?;
+        value.parse().map_err(|_| format!("{column} {value:?} is not an integer"))
+    };
+    let checksum = |value: String| value.parse::<Checksum>().map_err(|e| e.to_string());
+    Ok(AppliedMigration {
+        version: number(0, "version")?,
+        name: text(1, "name")?,
+        checksum: checksum(text(2, "checksum")?)?,
+        down_checksum: row.get(3).copied().flatten().map(|v| checksum(v.to_owned())).transpose()?,
+        applied_at: text(4, "applied_at")?,
+        execution_ms: number(5, "execution_ms")?,
+        applied_by: text(6, "applied_by")?,
+        dirty: text(7, "dirty")? == "t",
+    })
+}

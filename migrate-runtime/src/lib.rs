@@ -1,0 +1,248 @@
+//! Apply SQL migrations, embedded in the binary at compile time, to a PostgreSQL schema at service boot.
+//!
+//! ```no_run
+//! use migrate_runtime::{embed_migrations, MigrationSet, Migrator};
+//!
+//! static MIGRATIONS: MigrationSet = embed_migrations!("migrations");
+//!
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let mut client = postgres::Client::connect("host=127.0.0.1 user=postgres", postgres::NoTls)?;
+//!     let schema = std::env::var("DEFAULT_SCHEMA_NAME").unwrap_or_else(|_| "dev".into());
+//!     let report = Migrator::new(&MIGRATIONS).migrate(&mut client, &schema)?;
+//!     println!("schema {} at version {:?}", report.schema, report.version_after);
+//!     Ok(())
+//! }
+//! ```
+//!
+//! What happens at boot:
+//! - the history table (`schema_migrations` in the target schema) is read in one round trip; when nothing is
+//!   pending and every checksum matches, that is all;
+//! - otherwise an advisory lock keyed on the database and schema is taken, so replicas booting together apply each
+//!   migration exactly once while other schemas never wait; the schema and history table are created if missing;
+//! - each migration runs in its own transaction with `SET LOCAL search_path` to the schema, and its history row
+//!   commits with it (no-transaction migrations excepted), or all in one transaction with
+//!   [`Migrator::single_transaction`];
+//! - the lock is released on every path.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod engine;
+mod error;
+mod history;
+mod plan;
+mod schema;
+mod session;
+mod set;
+mod sql;
+mod target;
+
+use std::time::Duration;
+
+pub use error::Error;
+pub use history::DEFAULT_HISTORY_TABLE;
+pub use migrate_core::{build, Checksum, Migration, ResolveError, Script, CHECKSUM_ALGORITHM, NO_TRANSACTION_MARKER};
+pub use plan::{plan, verify_history, AppliedMigration, Direction, PlanOptions, Step, StepKind};
+pub use schema::{InvalidName, NameProblem, SchemaName};
+pub use set::MigrationSet;
+pub use target::{InvalidTarget, Target};
+
+/// Embed a folder of SQL migrations into the binary, checked at compile time.
+///
+/// The path is relative to the calling crate's `Cargo.toml`. File names: `{version}_{name}.up.sql` with an optional
+/// `{version}_{name}.down.sql`, or refinery's `V{version}__{name}.sql`; versions are positive integers ordered
+/// numerically. A first line `-- migrate:no-transaction` runs the script outside a transaction. Checksums are
+/// SHA-256 over the text with CRLF folded to LF and a leading BOM removed, computed at compile time.
+///
+/// Every problem in the folder is a compile error naming the file: a duplicate version, a name that fits no
+/// pattern, a down file without its up file, an empty or non-UTF-8 file, a misplaced marker, a missing folder, an
+/// absolute path. Pair it with [`build::rerun_if_migrations_change`] in `build.rs` so that *adding* a file also
+/// rebuilds.
+///
+/// ```
+/// use migrate_runtime::{embed_migrations, MigrationSet};
+///
+/// static MIGRATIONS: MigrationSet = embed_migrations!("../migrations");
+/// let first = MIGRATIONS.iter().next().unwrap();
+/// assert_eq!(first.version, 1);
+/// assert_eq!(first.up.checksum, migrate_runtime::Checksum::of(&first.up.sql));
+/// ```
+pub use migrate_macros::embed_migrations;
+
+/// How to migrate: the embedded set plus options. Cheap to build; build one per call or keep one around.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use migrate_runtime::{embed_migrations, MigrationSet, Migrator, Target};
+///
+/// static MIGRATIONS: MigrationSet = embed_migrations!("migrations");
+///
+/// # fn main() -> Result<(), migrate_runtime::Error> {
+/// let mut client = postgres::Client::connect("host=127.0.0.1 user=postgres", postgres::NoTls).unwrap();
+/// let migrator = Migrator::new(&MIGRATIONS)
+///     .history_table("migrations_history")
+///     .lock_timeout(Some(Duration::from_secs(5)))
+///     .single_transaction(true);
+/// migrator.migrate_to(&mut client, "tenant-1", Target::Version(3))?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Migrator<'s> {
+    set: &'s MigrationSet,
+    history_table: String,
+    single_transaction: bool,
+    plan_options: PlanOptions,
+    lock_wait: Duration,
+    lock_timeout: Option<Duration>,
+    statement_timeout: Option<Duration>,
+}
+
+impl<'s> Migrator<'s> {
+    /// A migrator for `set` with the defaults: history table `schema_migrations`, one transaction per migration,
+    /// refuse missing and out-of-order versions, wait up to ten minutes for another process's migration lock.
+    pub fn new(set: &'s MigrationSet) -> Migrator<'s> {
+        Migrator {
+            set,
+            history_table: DEFAULT_HISTORY_TABLE.to_owned(),
+            single_transaction: false,
+            plan_options: PlanOptions::default(),
+            lock_wait: Duration::from_secs(600),
+            lock_timeout: None,
+            statement_timeout: None,
+        }
+    }
+
+    /// The embedded set.
+    pub fn set(&self) -> &'s MigrationSet {
+        self.set
+    }
+
+    /// Name of the history table inside each schema (validated and quoted like a schema name).
+    pub fn history_table(mut self, name: impl Into<String>) -> Self {
+        self.history_table = name.into();
+        self
+    }
+
+    /// Apply all pending migrations of a schema in one transaction: all or nothing. Refused when one of them is
+    /// marked no-transaction.
+    pub fn single_transaction(mut self, yes: bool) -> Self {
+        self.single_transaction = yes;
+        self
+    }
+
+    /// Accept applied versions this binary does not have (a rolled-back deploy) instead of refusing.
+    pub fn allow_missing(mut self, yes: bool) -> Self {
+        self.plan_options.allow_missing = yes;
+        self
+    }
+
+    /// Apply pending migrations numbered below the newest applied one instead of refusing.
+    pub fn allow_out_of_order(mut self, yes: bool) -> Self {
+        self.plan_options.allow_out_of_order = yes;
+        self
+    }
+
+    /// How long to wait for another process that holds this schema's migration lock before giving up with
+    /// [`Error::LockTimeout`].
+    pub fn lock_wait(mut self, wait: Duration) -> Self {
+        self.lock_wait = wait;
+        self
+    }
+
+    /// `lock_timeout` for migration SQL: a migration waiting this long on a busy table fails instead of stalling
+    /// the application behind it.
+    pub fn lock_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.lock_timeout = timeout;
+        self
+    }
+
+    /// `statement_timeout` for migration SQL.
+    pub fn statement_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.statement_timeout = timeout;
+        self
+    }
+
+    /// Migrate `schema` to the newest version, creating the schema and history table if missing.
+    pub fn migrate(&self, client: &mut postgres::Client, schema: &str) -> Result<Report, Error> {
+        self.migrate_to(client, schema, Target::Head)
+    }
+
+    /// Migrate `schema` up to `target` (`head`, a version, or `+N`).
+    pub fn migrate_to(&self, client: &mut postgres::Client, schema: &str, target: Target) -> Result<Report, Error> {
+        let schema = SchemaName::new(schema)?;
+        session::block_on_ready(engine::migrate(client, self, &schema, Direction::Up, target))
+    }
+
+    /// Revert `schema` down to `target` (`base`, a version, or `-N`), newest first, each down script with the
+    /// removal of its history row in one transaction. Refuses before changing anything when a down file is missing.
+    pub fn downgrade(&self, client: &mut postgres::Client, schema: &str, target: Target) -> Result<Report, Error> {
+        let schema = SchemaName::new(schema)?;
+        session::block_on_ready(engine::migrate(client, self, &schema, Direction::Down, target))
+    }
+
+    /// The schema's history rows, oldest first; empty when the schema or table does not exist.
+    pub fn applied(&self, client: &mut postgres::Client, schema: &str) -> Result<Vec<AppliedMigration>, Error> {
+        let schema = SchemaName::new(schema)?;
+        let table = history::HistoryTable::new(&schema, &self.history_table)?;
+        Ok(session::block_on_ready(engine::read_history(client, &table))?.into_rows())
+    }
+
+    /// [`Migrator::migrate`] on a `tokio-postgres` client.
+    #[cfg(feature = "tokio")]
+    pub async fn migrate_async(&self, client: &tokio_postgres::Client, schema: &str) -> Result<Report, Error> {
+        self.migrate_to_async(client, schema, Target::Head).await
+    }
+
+    /// [`Migrator::migrate_to`] on a `tokio-postgres` client.
+    #[cfg(feature = "tokio")]
+    pub async fn migrate_to_async(&self, client: &tokio_postgres::Client, schema: &str, target: Target) -> Result<Report, Error> {
+        let schema = SchemaName::new(schema)?;
+        engine::migrate(&mut &*client, self, &schema, Direction::Up, target).await
+    }
+
+    /// [`Migrator::downgrade`] on a `tokio-postgres` client.
+    #[cfg(feature = "tokio")]
+    pub async fn downgrade_async(&self, client: &tokio_postgres::Client, schema: &str, target: Target) -> Result<Report, Error> {
+        let schema = SchemaName::new(schema)?;
+        engine::migrate(&mut &*client, self, &schema, Direction::Down, target).await
+    }
+}
+
+/// What a migration run did to one schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// The schema.
+    pub schema: String,
+    /// The newest applied version before the run.
+    pub version_before: Option<i64>,
+    /// The newest applied version after the run.
+    pub version_after: Option<i64>,
+    /// The steps run, in order; empty when the schema was already where it was asked to be.
+    pub steps: Vec<StepReport>,
+}
+
+/// One migration applied or reverted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepReport {
+    /// The version.
+    pub version: i64,
+    /// The migration's name.
+    pub name: String,
+    /// Applied or reverted.
+    pub kind: StepKind,
+    /// Wall time of the step, round trips included.
+    pub duration: Duration,
+}
+
+impl Report {
+    fn new(schema: &SchemaName, history: &[AppliedMigration], steps: Vec<StepReport>) -> Report {
+        let mut versions: std::collections::BTreeSet<i64> = history.iter().map(|a| a.version).collect();
+        let version_before = versions.last().copied();
+        for step in &steps {
+            match step.kind {
+                StepKind::Apply => versions.insert(step.version),
+                StepKind::Revert => versions.remove(&step.version),
+            };
+        }
+        Report { schema: schema.to_string(), version_before, version_after: versions.last().copied(), steps }
+    }
+}
