@@ -1,1 +1,49 @@
-fn main() {}
+//! A small service that migrates its schema at boot and then serves HTTP.
+//!
+//! Environment: `DATABASE_URL` (default: the local server), `DEFAULT_SCHEMA_NAME` (default `dev`), `PORT`
+//! (default 8080). If migrating fails, the error goes to stderr and the process exits with status 1 before
+//! serving anything.
+
+mod http;
+
+use anyhow::Context;
+use migrate_runtime::{embed_migrations, MigrationSet, Migrator, SchemaName};
+
+/// The service's migrations, compiled in; `build.rs` makes adding a file rebuild the binary.
+pub static MIGRATIONS: MigrationSet = embed_migrations!("../migrations");
+
+const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+fn main() {
+    if let Err(error) = run() {
+        eprintln!("error: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    let database_url = std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_owned());
+    let schema_name = std::env::var("DEFAULT_SCHEMA_NAME").unwrap_or_else(|_| "dev".to_owned());
+    let schema = SchemaName::new(&schema_name)?;
+    let port: u16 = match std::env::var("PORT") {
+        Ok(port) => port.parse().with_context(|| format!("PORT {port:?} is not a port number"))?,
+        Err(_) => 8080,
+    };
+
+    let config: postgres::Config = database_url.parse().context("DATABASE_URL is not a valid connection string")?;
+    let mut client = config.connect(postgres::NoTls).context("could not connect to the database")?;
+    let report = Migrator::new(&MIGRATIONS).migrate(&mut client, schema.as_str())?;
+    eprintln!(
+        "schema {:?} at version {} ({} migration(s) applied)",
+        report.schema,
+        report.version_after.map_or("none".to_owned(), |v| v.to_string()),
+        report.steps.len()
+    );
+    drop(client);
+
+    // The application's own connection: unqualified names resolve in its schema.
+    let mut app_config = config.clone();
+    app_config.options(&schema.search_path_option());
+    let app_client = app_config.connect(postgres::NoTls).context("could not open the application connection")?;
+    http::serve(port, schema, app_client)
+}

@@ -10,10 +10,10 @@ use crate::session::Session;
 use crate::sql::{line_and_column, split_statements};
 use crate::{Error, Migrator, Report, SchemaName, StepReport, Target};
 
-/// What reading the history table found.
+/// What reading the history table found. PostgreSQL reports a missing schema and a missing table alike
+/// (`undefined_table`), so the two are told apart only when it matters, under the lock.
 pub(crate) enum History {
     Rows(Vec<AppliedMigration>),
-    NoSchema,
     NoTable,
 }
 
@@ -21,7 +21,7 @@ impl History {
     pub(crate) fn into_rows(self) -> Vec<AppliedMigration> {
         match self {
             History::Rows(rows) => rows,
-            History::NoSchema | History::NoTable => Vec::new(),
+            History::NoTable => Vec::new(),
         }
     }
 }
@@ -29,7 +29,6 @@ impl History {
 pub(crate) async fn read_history<S: Session>(session: &mut S, table: &HistoryTable) -> Result<History, Error> {
     match session.batch(&table.select_sql()).await {
         Ok(messages) => Ok(History::Rows(parse_history(table, &messages)?)),
-        Err(e) if e.code() == Some(&SqlState::INVALID_SCHEMA_NAME) => Ok(History::NoSchema),
         Err(e) if e.code() == Some(&SqlState::UNDEFINED_TABLE) => Ok(History::NoTable),
         Err(source) => Err(database(table, "read the history table", source)),
     }
@@ -103,8 +102,12 @@ async fn migrate_locked<S: Session>(
     let schema = table.schema.as_str();
     let history = match read_history(session, table).await? {
         History::Rows(rows) => rows,
-        missing => {
-            let with_schema = matches!(missing, History::NoSchema);
+        History::NoTable => {
+            let found = session
+                .batch(&table.schema_exists_sql())
+                .await
+                .map_err(|e| database(table, "look the schema up", e))?;
+            let with_schema = rows(&found).next().is_none();
             session
                 .batch(&table.create_sql(with_schema))
                 .await

@@ -69,6 +69,11 @@ impl HistoryTable {
         format!("SELECT {COLUMNS} FROM {} ORDER BY version", self.qualified)
     }
 
+    /// A row when the schema exists.
+    pub fn schema_exists_sql(&self) -> String {
+        format!("SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = {}", quote_literal(self.schema.as_str()))
+    }
+
     /// DDL for what is missing: the schema (only when it is, so a role without CREATE on the database can still
     /// migrate a schema it owns) and the table.
     pub fn create_sql(&self, with_schema: bool) -> String {

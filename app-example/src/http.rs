@@ -1,0 +1,53 @@
+//! The HTTP side: `GET /health` and `GET /products`, on 127.0.0.1.
+
+use anyhow::Context;
+use migrate_runtime::SchemaName;
+use serde_json::{json, Value};
+
+pub fn serve(port: u16, schema: SchemaName, mut client: postgres::Client) -> anyhow::Result<()> {
+    let server = tiny_http::Server::http(("127.0.0.1", port))
+        .map_err(|e| anyhow::anyhow!("could not listen on 127.0.0.1:{port}: {e}"))?;
+    eprintln!("listening on http://127.0.0.1:{port}");
+    for request in server.incoming_requests() {
+        let (status, body) = match (request.method(), request.url()) {
+            (tiny_http::Method::Get, "/health") => respond(health(&schema, &mut client)),
+            (tiny_http::Method::Get, "/products") => respond(products(&mut client)),
+            _ => (404, json!({ "error": "not found" })),
+        };
+        let header = tiny_http::Header::from_bytes("Content-Type", "application/json").expect("static header is valid");
+        let response = tiny_http::Response::from_string(body.to_string()).with_status_code(status).with_header(header);
+        if let Err(error) = request.respond(response) {
+            eprintln!("could not answer a request: {error}");
+        }
+    }
+    Ok(())
+}
+
+fn respond(result: anyhow::Result<Value>) -> (u16, Value) {
+    match result {
+        Ok(body) => (200, body),
+        Err(error) => (500, json!({ "error": format!("{error:#}") })),
+    }
+}
+
+/// The schema the connection really uses, and the newest migration recorded in it.
+fn health(schema: &SchemaName, client: &mut postgres::Client) -> anyhow::Result<Value> {
+    let row = client
+        .query_one("SELECT current_schema(), (SELECT max(version) FROM schema_migrations)", &[])
+        .context("could not read the schema version")?;
+    let current: Option<String> = row.get(0);
+    let version: Option<i64> = row.get(1);
+    Ok(json!({ "status": "ok", "schema": schema.as_str(), "current_schema": current, "version": version }))
+}
+
+/// Read a table of the schema through the `search_path` connection: no schema name in the query.
+fn products(client: &mut postgres::Client) -> anyhow::Result<Value> {
+    let rows = client
+        .query("SELECT sku, name, price_cents FROM products ORDER BY sku", &[])
+        .context("could not read products")?;
+    let products: Vec<Value> = rows
+        .iter()
+        .map(|row| json!({ "sku": row.get::<_, String>(0), "name": row.get::<_, String>(1), "price_cents": row.get::<_, i32>(2) }))
+        .collect();
+    Ok(json!({ "products": products }))
+}

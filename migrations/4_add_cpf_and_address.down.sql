@@ -1,0 +1,2 @@
+DROP INDEX customers_cpf_key;
+ALTER TABLE customers DROP COLUMN address, DROP COLUMN cpf;

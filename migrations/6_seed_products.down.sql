@@ -1,0 +1,1 @@
+DELETE FROM products WHERE sku IN ('TEA-001', 'TEA-002', 'MUG-001');
