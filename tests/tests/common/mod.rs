@@ -1,0 +1,95 @@
+//! Shared helpers for the integration tests: the server to talk to, uniquely named schemas that clean up after
+//! themselves, and small migration sets built in code.
+#![allow(dead_code)]
+
+pub mod proxy;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use migrate_runtime::{Migration, MigrationSet, Script};
+
+/// `DATABASE_URL`, or the local server.
+pub fn database_url() -> String {
+    std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+pub fn connect() -> postgres::Client {
+    postgres::Client::connect(&database_url(), postgres::NoTls).expect("connect to DATABASE_URL")
+}
+
+/// A schema name no other test (or earlier run) uses; the schema is dropped when this is dropped.
+pub struct TestSchema {
+    pub name: String,
+}
+
+impl TestSchema {
+    pub fn new(label: &str) -> TestSchema {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+        let name = format!("t-{label}-{}-{}-{nanos}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        assert!(name.len() <= 63, "test schema name too long: {name}");
+        TestSchema::named(name)
+    }
+
+    /// Use exactly this name (for hostile names); dropped like the others.
+    pub fn named(name: impl Into<String>) -> TestSchema {
+        let schema = TestSchema { name: name.into() };
+        schema.drop_schema();
+        schema
+    }
+
+    fn drop_schema(&self) {
+        let quoted = format!("\"{}\"", self.name.replace('"', "\"\""));
+        connect().batch_execute(&format!("DROP SCHEMA IF EXISTS {quoted} CASCADE")).unwrap();
+    }
+
+    pub fn quoted(&self) -> String {
+        format!("\"{}\"", self.name.replace('"', "\"\""))
+    }
+}
+
+impl Drop for TestSchema {
+    fn drop(&mut self) {
+        if std::env::var_os("KEEP_TEST_SCHEMAS").is_none() {
+            self.drop_schema();
+        }
+    }
+}
+
+/// A migration from text; `down` is optional.
+pub fn migration(version: i64, name: &str, up: &str, down: Option<&str>) -> Migration {
+    Migration {
+        version,
+        name: name.to_owned().into(),
+        up: Script::new(format!("migrations/{version}_{name}.up.sql"), up.to_owned()),
+        down: down.map(|d| Script::new(format!("migrations/{version}_{name}.down.sql"), d.to_owned())),
+    }
+}
+
+pub fn set(migrations: Vec<Migration>) -> MigrationSet {
+    MigrationSet::from_migrations(migrations)
+}
+
+/// Tables of a schema, sorted.
+pub fn tables(client: &mut postgres::Client, schema: &str) -> Vec<String> {
+    client
+        .query(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1 AND c.relkind IN ('r', 'v') ORDER BY 1",
+            &[&schema],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// `(version, name, dirty)` of every history row.
+pub fn history_rows(client: &mut postgres::Client, schema: &TestSchema) -> Vec<(i64, String, bool)> {
+    client
+        .query(&format!("SELECT version, name, dirty FROM {}.schema_migrations ORDER BY version", schema.quoted()), &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect()
+}

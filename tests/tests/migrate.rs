@@ -1,0 +1,321 @@
+//! The runtime against the real server: fresh schemas, idempotence, concurrency, refusals, failures, downgrades.
+
+mod common;
+
+use std::path::Path;
+
+use common::{connect, history_rows, migration, set, tables, TestSchema};
+use migrate_runtime::{embed_migrations, Error, MigrationSet, Migrator, StepKind, Target};
+
+static APP_MIGRATIONS: MigrationSet = embed_migrations!("../migrations");
+
+const APP_TABLES: [&str; 6] = ["customers", "order_items", "order_totals", "orders", "products", "schema_migrations"];
+
+#[test]
+fn fresh_schema_gets_every_table_one_history_row_each_and_nothing_in_public() {
+    let schema = TestSchema::new("fresh");
+    let mut client = connect();
+    let report = Migrator::new(&APP_MIGRATIONS).migrate(&mut client, &schema.name).unwrap();
+    assert_eq!(report.version_before, None);
+    assert_eq!(report.version_after, Some(8));
+    assert_eq!(report.steps.len(), 8);
+
+    assert_eq!(tables(&mut client, &schema.name), APP_TABLES);
+    let rows = history_rows(&mut client, &schema);
+    let versions: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    assert_eq!(versions, (1..=8).collect::<Vec<_>>());
+    assert!(rows.iter().all(|r| !r.2), "no row is dirty");
+    let checksums: Vec<String> = client
+        .query(&format!("SELECT checksum FROM {}.schema_migrations ORDER BY version", schema.quoted()), &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let embedded: Vec<String> = APP_MIGRATIONS.iter().map(|m| m.up.checksum.to_string()).collect();
+    assert_eq!(checksums, embedded);
+    for table in ["customers", "products", "orders", "schema_migrations"] {
+        let in_public: Option<String> =
+            client.query_one("SELECT to_regclass($1)::text", &[&format!("public.{table}")]).unwrap().get(0);
+        assert_eq!(in_public, None, "public.{table} must not exist");
+    }
+    // The no-transaction migration built its index in the schema.
+    let index: Option<String> = client
+        .query_one("SELECT to_regclass($1)::text", &[&format!("{}.orders_customer_id_idx", schema.quoted())])
+        .unwrap()
+        .get(0);
+    assert!(index.is_some());
+
+    let again = Migrator::new(&APP_MIGRATIONS).migrate(&mut client, &schema.name).unwrap();
+    assert!(again.steps.is_empty(), "a second run applies nothing");
+    assert_eq!(again.version_after, Some(8));
+    assert_eq!(history_rows(&mut client, &schema).len(), 8);
+}
+
+#[test]
+fn replicas_booting_together_apply_each_migration_once() {
+    let schema = TestSchema::new("replicas");
+    let reports: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| scope.spawn(|| Migrator::new(&APP_MIGRATIONS).migrate(&mut connect(), &schema.name)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap().unwrap()).collect()
+    });
+    let applied: usize = reports.iter().map(|r| r.steps.len()).sum();
+    assert_eq!(applied, 8, "the eight migrations were applied eight times in all, not more");
+    assert!(reports.iter().all(|r| r.version_after == Some(8)));
+    let rows = history_rows(&mut connect(), &schema);
+    assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), (1..=8).collect::<Vec<_>>());
+}
+
+#[test]
+fn an_edited_applied_file_is_refused_naming_schema_version_and_file() {
+    let schema = TestSchema::new("edited");
+    let mut client = connect();
+    let original = set(vec![
+        migration(1, "a", "CREATE TABLE a (id int);", None),
+        migration(2, "b", "CREATE TABLE b (id int);", None),
+    ]);
+    Migrator::new(&original).migrate(&mut client, &schema.name).unwrap();
+    let edited = set(vec![
+        migration(1, "a", "CREATE TABLE a (id int);", None),
+        migration(2, "b", "CREATE TABLE b (id bigint);", None),
+        migration(3, "c", "CREATE TABLE c (id int);", None),
+    ]);
+    let error = Migrator::new(&edited).migrate(&mut client, &schema.name).unwrap_err();
+    assert!(matches!(&error, Error::ChecksumMismatch { version: 2, file, .. } if file == "migrations/2_b.up.sql"));
+    let message = error.to_string();
+    assert!(message.contains(&format!("schema {:?}", schema.name)) && message.contains("migration 2"), "{message}");
+    assert_eq!(tables(&mut client, &schema.name), ["a", "b", "schema_migrations"], "migration 3 did not run");
+}
+
+#[test]
+fn a_failing_migration_names_its_position_and_leaves_nothing_of_itself() {
+    let schema = TestSchema::new("failing");
+    let mut client = connect();
+    let migrations = set(vec![
+        migration(1, "ok", "CREATE TABLE ok (id int);", None),
+        migration(2, "broken", "CREATE TABLE half (id int);\n\nSELECT no_such_column FROM half;\n", None),
+    ]);
+    let error = Migrator::new(&migrations).migrate(&mut client, &schema.name).unwrap_err();
+    match &error {
+        Error::MigrationFailed { version, file, code, message, position, .. } => {
+            assert_eq!(*version, 2);
+            assert_eq!(file, "migrations/2_broken.up.sql");
+            assert_eq!(code.as_deref(), Some("42703"));
+            assert!(message.contains("no_such_column"), "{message}");
+            assert_eq!(*position, Some((3, 8)));
+        }
+        other => panic!("unexpected error: {other}"),
+    }
+    assert!(error.to_string().contains("failed at line 3, column 8"), "{error}");
+    assert_eq!(tables(&mut client, &schema.name), ["ok", "schema_migrations"], "table `half` was rolled back");
+    assert_eq!(history_rows(&mut client, &schema), [(1, "ok".to_owned(), false)]);
+    let advisory: i64 = client
+        .query_one("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(advisory, 0, "the migration lock is released after an error");
+}
+
+#[test]
+fn single_transaction_mode_is_all_or_nothing() {
+    let schema = TestSchema::new("single-tx");
+    let mut client = connect();
+    let migrations = set(vec![
+        migration(1, "a", "CREATE TABLE a (id int);", None),
+        migration(2, "b", "CREATE TABLE b (id int);", None),
+        migration(3, "bad", "INSERT INTO a VALUES ('x');", None),
+    ]);
+    let migrator = Migrator::new(&migrations).single_transaction(true);
+    let error = migrator.migrate(&mut client, &schema.name).unwrap_err();
+    assert!(matches!(error, Error::MigrationFailed { version: 3, .. }), "{error}");
+    assert_eq!(tables(&mut client, &schema.name), ["schema_migrations"]);
+    assert!(history_rows(&mut client, &schema).is_empty());
+
+    let fixed = set(vec![
+        migration(1, "a", "CREATE TABLE a (id int);", None),
+        migration(2, "b", "CREATE TABLE b (id int);", None),
+        migration(3, "bad", "INSERT INTO a VALUES (1);", None),
+    ]);
+    let report = Migrator::new(&fixed).single_transaction(true).migrate(&mut client, &schema.name).unwrap();
+    assert_eq!(report.steps.len(), 3);
+    assert_eq!(history_rows(&mut client, &schema).len(), 3);
+}
+
+#[test]
+fn single_transaction_mode_refuses_a_no_transaction_migration_before_running_anything() {
+    let schema = TestSchema::new("single-notx");
+    let migrator = Migrator::new(&APP_MIGRATIONS).single_transaction(true);
+    let error = migrator.migrate(&mut connect(), &schema.name).unwrap_err();
+    assert!(matches!(error, Error::NoTransactionInSingleTransaction { version: 5, .. }), "{error}");
+    assert!(history_rows(&mut connect(), &schema).is_empty());
+}
+
+#[test]
+fn a_failed_no_transaction_migration_is_recorded_dirty_and_refused_next_time() {
+    let schema = TestSchema::new("dirty");
+    let mut client = connect();
+    let migrations = set(vec![
+        migration(1, "t", "CREATE TABLE t (id int);", None),
+        migration(
+            2,
+            "idx",
+            "-- migrate:no-transaction\nCREATE INDEX CONCURRENTLY t_id ON t (id);\nCREATE INDEX CONCURRENTLY t_bad ON t (id) WITH nonsense;\n",
+            None,
+        ),
+    ]);
+    let error = Migrator::new(&migrations).migrate(&mut client, &schema.name).unwrap_err();
+    assert!(matches!(error, Error::MigrationFailed { version: 2, position: Some((3, 48)), .. }), "{error}");
+    assert_eq!(history_rows(&mut client, &schema), [(1, "t".to_owned(), false), (2, "idx".to_owned(), true)]);
+    let search_path: String = client.query_one("SHOW search_path", &[]).unwrap().get(0);
+    assert_eq!(search_path, "\"$user\", public", "the session's search_path is restored");
+
+    let error = Migrator::new(&migrations).migrate(&mut client, &schema.name).unwrap_err();
+    assert!(matches!(error, Error::Dirty { version: 2, .. }), "{error}");
+    assert!(error.to_string().contains("fix the schema by hand"), "{error}");
+}
+
+#[test]
+fn a_migration_that_changes_search_path_cannot_misplace_the_next_one() {
+    let schema = TestSchema::new("search-path");
+    let mut client = connect();
+    let migrations = set(vec![
+        migration(1, "wander", "SET search_path TO public;", None),
+        migration(2, "t", "CREATE TABLE placed (id int);", None),
+    ]);
+    Migrator::new(&migrations).migrate(&mut client, &schema.name).unwrap();
+    assert_eq!(tables(&mut client, &schema.name), ["placed", "schema_migrations"]);
+}
+
+#[test]
+fn applied_versions_missing_from_the_binary_are_refused_unless_allowed() {
+    let schema = TestSchema::new("missing");
+    let mut client = connect();
+    let newer = set(vec![migration(1, "a", "SELECT 1;", None), migration(2, "b", "SELECT 2;", None)]);
+    Migrator::new(&newer).migrate(&mut client, &schema.name).unwrap();
+    let older = set(vec![migration(1, "a", "SELECT 1;", None)]);
+    let error = Migrator::new(&older).migrate(&mut client, &schema.name).unwrap_err();
+    assert!(matches!(&error, Error::MissingFromBinary { version: 2, name, .. } if name == "b"), "{error}");
+    let report = Migrator::new(&older).allow_missing(true).migrate(&mut client, &schema.name).unwrap();
+    assert!(report.steps.is_empty());
+}
+
+#[test]
+fn downgrade_reverts_newest_first_and_removes_history_rows() {
+    let schema = TestSchema::new("down");
+    let mut client = connect();
+    let migrator = Migrator::new(&APP_MIGRATIONS);
+    migrator.migrate(&mut client, &schema.name).unwrap();
+
+    let report = migrator.downgrade(&mut client, &schema.name, Target::Relative(-1)).unwrap();
+    assert_eq!(report.steps.iter().map(|s| (s.kind, s.version)).collect::<Vec<_>>(), [(StepKind::Revert, 8)]);
+    assert_eq!(report.version_after, Some(7));
+    let updated_at: i64 = client
+        .query_one(
+            "SELECT count(*) FROM information_schema.columns WHERE table_schema = $1 AND column_name = 'updated_at'",
+            &[&schema.name],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(updated_at, 0);
+
+    // Through the no-transaction down file of version 5.
+    let report = migrator.downgrade(&mut client, &schema.name, Target::Base).unwrap();
+    assert_eq!(report.steps.len(), 7);
+    assert_eq!(report.version_after, None);
+    assert_eq!(tables(&mut client, &schema.name), ["schema_migrations"]);
+    assert!(history_rows(&mut client, &schema).is_empty());
+
+    migrator.migrate_to(&mut client, &schema.name, Target::Version(3)).unwrap();
+    assert_eq!(history_rows(&mut client, &schema).len(), 3);
+}
+
+#[test]
+fn hostile_schema_names_are_used_exactly_as_given() {
+    let schema = TestSchema::named(format!("x\"; DROP SCHEMA public; -- {}", std::process::id()));
+    let mut client = connect();
+    let migrations = set(vec![migration(1, "it's", "CREATE TABLE t (id int);", None)]);
+    Migrator::new(&migrations).migrate(&mut client, &schema.name).unwrap();
+    assert_eq!(tables(&mut client, &schema.name), ["schema_migrations", "t"]);
+    let public: bool = client.query_one("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'public')", &[]).unwrap().get(0);
+    assert!(public);
+    assert_eq!(history_rows(&mut client, &schema), [(1, "it's".to_owned(), false)]);
+}
+
+#[test]
+fn invalid_schema_names_are_refused_before_any_sql() {
+    let mut client = connect();
+    for name in ["", "pg_evil", "a\nb", &"x".repeat(64)] {
+        let error = Migrator::new(&APP_MIGRATIONS).migrate(&mut client, name).unwrap_err();
+        assert!(matches!(error, Error::InvalidName(_)), "{name:?}: {error}");
+    }
+}
+
+#[test]
+fn the_app_connection_option_sets_search_path_to_the_schema() {
+    let schema = TestSchema::new("app conn");
+    let mut client = connect();
+    Migrator::new(&APP_MIGRATIONS).migrate(&mut client, &schema.name).unwrap();
+    let name = migrate_runtime::SchemaName::new(&schema.name).unwrap();
+    let mut config: postgres::Config = common::database_url().parse().unwrap();
+    config.options(&name.search_path_option());
+    let mut app = config.connect(postgres::NoTls).unwrap();
+    let current: String = app.query_one("SELECT current_schema()", &[]).unwrap().get(0);
+    assert_eq!(current, schema.name);
+    let products: i64 = app.query_one("SELECT count(*) FROM products", &[]).unwrap().get(0);
+    assert_eq!(products, 3);
+}
+
+#[test]
+fn the_macro_and_the_runtime_resolver_give_the_same_set() {
+    let at_run_time = MigrationSet::from_folder(Path::new(env!("CARGO_MANIFEST_DIR")), "../migrations").unwrap();
+    assert_eq!(at_run_time, APP_MIGRATIONS);
+}
+
+#[test]
+fn an_up_to_date_boot_costs_at_most_two_round_trips() {
+    let schema = TestSchema::new("round-trips");
+    Migrator::new(&APP_MIGRATIONS).migrate(&mut connect(), &schema.name).unwrap();
+
+    let config: postgres::Config = common::database_url().parse().unwrap();
+    let upstream = match (&config.get_hosts()[0], config.get_ports().first()) {
+        (postgres::config::Host::Tcp(host), port) => format!("{host}:{}", port.copied().unwrap_or(5432)),
+        #[allow(unreachable_patterns)]
+        _ => panic!("this test needs a TCP DATABASE_URL"),
+    };
+    let proxy = common::proxy::RoundTripProxy::start(upstream);
+    let mut proxied = postgres::Config::new();
+    proxied.host("127.0.0.1").port(proxy.port).user(config.get_user().unwrap_or("postgres"));
+    proxied.dbname(config.get_dbname().unwrap_or("postgres")).ssl_mode(postgres::config::SslMode::Disable);
+    if let Some(password) = config.get_password() {
+        proxied.password(password);
+    }
+    let mut client = proxied.connect(postgres::NoTls).unwrap();
+    assert_eq!(proxy.round_trips(), 0, "connecting sends no query");
+    let report = Migrator::new(&APP_MIGRATIONS).migrate(&mut client, &schema.name).unwrap();
+    assert!(report.steps.is_empty());
+    assert_eq!(proxy.round_trips(), 1, "reading the history is the only round trip of an up-to-date boot");
+}
+
+#[test]
+fn the_async_api_migrates_like_the_sync_one() {
+    // The schema guard uses the sync driver, so it lives outside the runtime.
+    let schema = TestSchema::new("async");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let name = schema.name.clone();
+    let (first, second) = runtime.block_on(async move {
+        let (client, connection) = tokio_postgres::connect(&common::database_url(), tokio_postgres::NoTls).await.unwrap();
+        let connection = tokio::spawn(connection);
+        let first = Migrator::new(&APP_MIGRATIONS).migrate_async(&client, &name).await.unwrap();
+        // Spawning proves the future is Send.
+        let second = tokio::spawn(async move { Migrator::new(&APP_MIGRATIONS).migrate_async(&client, &name).await })
+            .await
+            .unwrap()
+            .unwrap();
+        connection.abort();
+        (first, second)
+    });
+    assert_eq!(first.steps.len(), 8);
+    assert!(second.steps.is_empty());
+    assert_eq!(history_rows(&mut connect(), &schema).len(), 8);
+}
