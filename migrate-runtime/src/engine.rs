@@ -8,7 +8,7 @@ use crate::history::{parse_history, restore_settings_sql, rows, HistoryTable, Ti
 use crate::plan::{plan, AppliedMigration, Direction, Step, StepKind};
 use crate::session::Session;
 use crate::sql::{line_and_column, split_statements};
-use crate::{Error, Migrator, Report, SchemaName, StepReport, Target};
+use crate::{Error, Migrator, Operation, PlannedStep, Preview, Report, SchemaName, StepReport, Target};
 
 /// What reading the history table found. PostgreSQL reports a missing schema and a missing table alike
 /// (`undefined_table`), so the two are told apart only when it matters, under the lock.
@@ -38,33 +38,75 @@ fn database(table: &HistoryTable, action: &'static str, source: postgres::Error)
     Error::Database { schema: table.schema.to_string(), action, source }
 }
 
-/// Move `schema` towards `target`. An up-to-date schema costs one round trip: the history is read without a lock
-/// and, when the plan is empty, nothing else is sent. Otherwise the schema's advisory lock is taken, the history
-/// re-read under it, and the plan applied.
-pub(crate) async fn migrate<S: Session>(
+/// Run `job` on `schema`. An up-to-date schema costs one round trip: the history is read without a lock and, when
+/// the plan is empty, nothing else is sent. Otherwise the schema's advisory lock is taken, the history re-read
+/// under it, and the plan applied; the lock is released on every path.
+pub(crate) async fn run<S: Session>(
     session: &mut S,
     migrator: &Migrator<'_>,
     schema: &SchemaName,
-    direction: Direction,
-    target: Target,
+    operation: Operation,
 ) -> Result<Report, Error> {
     let table = HistoryTable::new(schema, &migrator.history_table)?;
-    if let History::Rows(history) = read_history(session, &table).await? {
-        // A refusal here may be transient (another replica mid-way through a no-transaction migration): only an
-        // empty plan is trusted without the lock; anything else is decided again under it.
-        if let Ok(steps) = plan(schema.as_str(), migrator.set, &history, direction, target, migrator.plan_options) {
-            if steps.is_empty() {
-                tracing::debug!(schema = schema.as_str(), "schema is up to date");
-                return Ok(Report::new(schema, &history, Vec::new()));
+    if let Some((direction, target)) = operation.movement() {
+        if let History::Rows(history) = read_history(session, &table).await? {
+            // A refusal here may be transient (another replica mid-way through a no-transaction migration): only
+            // an empty plan is trusted without the lock; anything else is decided again under it.
+            if let Ok(steps) = plan(schema.as_str(), migrator.set, &history, direction, target, migrator.plan_options) {
+                if steps.is_empty() {
+                    tracing::debug!(schema = schema.as_str(), "schema is up to date");
+                    return Ok(Report::new(schema, &history, Vec::new()));
+                }
             }
         }
     }
     let lock = acquire_lock(session, &table, migrator.lock_wait).await?;
-    let result = migrate_locked(session, migrator, &table, direction, target).await;
+    let result = match operation.movement() {
+        Some((direction, target)) => migrate_locked(session, migrator, &table, direction, target).await,
+        None => reset_locked(session, migrator, &table).await,
+    };
     let released = session.batch(&format!("SELECT pg_advisory_unlock({lock})")).await;
     let report = result?;
     released.map_err(|e| database(&table, "release the migration lock", e))?;
     Ok(report)
+}
+
+/// The plan and the exact SQL a run would send, without taking the lock or changing anything.
+pub(crate) async fn preview<S: Session>(
+    session: &mut S,
+    migrator: &Migrator<'_>,
+    schema: &SchemaName,
+    operation: Operation,
+) -> Result<Preview, Error> {
+    let table = HistoryTable::new(schema, &migrator.history_table)?;
+    let history = read_history(session, &table).await?.into_rows();
+    let (prologue, steps) = match operation.movement() {
+        Some((direction, target)) => {
+            (None, plan(schema.as_str(), migrator.set, &history, direction, target, migrator.plan_options)?)
+        }
+        None => {
+            let steps = plan(schema.as_str(), migrator.set, &[], Direction::Up, Target::Head, migrator.plan_options)?;
+            (Some(table.reset_sql(!is_atomic(&steps))), steps)
+        }
+    };
+    let planned = steps
+        .iter()
+        .map(|step| PlannedStep {
+            version: step.migration.version,
+            name: step.migration.name.to_string(),
+            kind: step.kind,
+            file: step.script().file.to_string(),
+            no_transaction: step.script().no_transaction,
+            sql: table.render_step(step.migration, step.kind == StepKind::Apply, step.script(), timeouts(migrator)),
+        })
+        .collect();
+    let base = if prologue.is_some() { Vec::new() } else { history };
+    Ok(Preview::new(schema, &base, prologue, planned))
+}
+
+/// A reset is one transaction unless a migration must run outside one.
+fn is_atomic(steps: &[Step<'_>]) -> bool {
+    !steps.iter().any(|s| s.script().no_transaction)
 }
 
 /// Poll `pg_try_advisory_lock` instead of blocking in `pg_advisory_lock`: a session blocked on the lock would hold
@@ -90,6 +132,41 @@ async fn acquire_lock<S: Session>(session: &mut S, table: &HistoryTable, wait: D
         session.pause(backoff.min(wait - waited)).await;
         backoff = (backoff * 2).min(Duration::from_millis(250));
     }
+}
+
+/// Drop and rebuild the schema. When every migration can run in a transaction, the drop, the rebuild and every
+/// history row commit together, so a failing migration leaves the old schema exactly as it was.
+async fn reset_locked<S: Session>(session: &mut S, migrator: &Migrator<'_>, table: &HistoryTable) -> Result<Report, Error> {
+    let history = read_history(session, table).await?.into_rows();
+    let steps = plan(table.schema.as_str(), migrator.set, &[], Direction::Up, Target::Head, migrator.plan_options)?;
+    let atomic = is_atomic(&steps);
+    let prologue = table.reset_sql(!atomic);
+    if let Err(e) = session.batch(&prologue).await {
+        let _ = session.batch("ROLLBACK").await;
+        return Err(database(table, "drop and recreate the schema", e));
+    }
+    tracing::info!(schema = table.schema.as_str(), atomic, "dropped and recreated the schema");
+    let mut done = Vec::with_capacity(steps.len());
+    for step in &steps {
+        let started = Instant::now();
+        if atomic {
+            run_transactional(session, migrator, table, step, false, false).await?;
+        } else if step.script().no_transaction {
+            run_untransacted(session, migrator, table, step).await?;
+        } else {
+            run_transactional(session, migrator, table, step, true, true).await?;
+        }
+        done.push(step_report(table, step, started.elapsed()));
+    }
+    if atomic {
+        if let Err(e) = session.batch("COMMIT").await {
+            let _ = session.batch("ROLLBACK").await;
+            return Err(database(table, "commit the reset", e));
+        }
+    }
+    let mut report = Report::new(&table.schema, &[], done);
+    report.version_before = history.iter().map(|a| a.version).max();
+    Ok(report)
 }
 
 async fn migrate_locked<S: Session>(

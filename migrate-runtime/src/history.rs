@@ -147,6 +147,33 @@ impl HistoryTable {
         Batch { sql, script_start }
     }
 
+    /// The reset prologue: drop the schema with everything in it and recreate it with an empty history table, in
+    /// a transaction that is left open when the migrations will join it (`commit` false) or committed at once.
+    pub fn reset_sql(&self, commit: bool) -> String {
+        format!(
+            "BEGIN;\nDROP SCHEMA IF EXISTS {} CASCADE;\n{};\n{}",
+            self.schema.quoted(),
+            self.create_sql(true),
+            if commit { "COMMIT;\n" } else { "" }
+        )
+    }
+
+    /// The SQL a step sends, for dry runs: exactly what the engine sends, with a no-transaction script's
+    /// statements one after another (each its own round trip) and its recorded time shown as zero.
+    pub fn render_step(&self, migration: &Migration, apply: bool, script: &Script, timeouts: Timeouts) -> String {
+        if !script.no_transaction {
+            return self.transactional_step(migration, apply, script, true, true, timeouts).sql;
+        }
+        let mut sql = self.begin_untransacted(migration, apply, timeouts);
+        for (_, statement) in crate::sql::split_statements(&script.sql) {
+            sql.push_str(statement.trim());
+            sql.push_str(";\n");
+        }
+        sql.push_str(&self.finish_untransacted(migration, apply, Duration::ZERO));
+        sql.push_str(";\n");
+        sql
+    }
+
     /// Before a no-transaction script: mark the version dirty and switch the session to the schema; the first
     /// statement returns the settings to restore afterwards.
     pub fn begin_untransacted(&self, migration: &Migration, apply: bool, timeouts: Timeouts) -> String {

@@ -29,6 +29,7 @@
 mod engine;
 mod error;
 mod history;
+mod inspect;
 mod plan;
 mod schema;
 mod session;
@@ -41,6 +42,7 @@ use std::time::Duration;
 pub use error::Error;
 pub use history::DEFAULT_HISTORY_TABLE;
 pub use migrate_core::{build, Checksum, Migration, ResolveError, Script, CHECKSUM_ALGORITHM, NO_TRANSACTION_MARKER};
+pub use inspect::{history_of, status_of, HistoryEntry, SchemaState, SchemaStatus};
 pub use plan::{plan, verify_history, AppliedMigration, Direction, PlanOptions, Step, StepKind};
 pub use schema::{InvalidName, NameProblem, SchemaName};
 pub use set::MigrationSet;
@@ -163,48 +165,159 @@ impl<'s> Migrator<'s> {
 
     /// Migrate `schema` to the newest version, creating the schema and history table if missing.
     pub fn migrate(&self, client: &mut postgres::Client, schema: &str) -> Result<Report, Error> {
-        self.migrate_to(client, schema, Target::Head)
+        self.run(client, schema, Operation::Upgrade(Target::Head))
     }
 
     /// Migrate `schema` up to `target` (`head`, a version, or `+N`).
     pub fn migrate_to(&self, client: &mut postgres::Client, schema: &str, target: Target) -> Result<Report, Error> {
-        let schema = SchemaName::new(schema)?;
-        session::block_on_ready(engine::migrate(client, self, &schema, Direction::Up, target))
+        self.run(client, schema, Operation::Upgrade(target))
     }
 
     /// Revert `schema` down to `target` (`base`, a version, or `-N`), newest first, each down script with the
     /// removal of its history row in one transaction. Refuses before changing anything when a down file is missing.
     pub fn downgrade(&self, client: &mut postgres::Client, schema: &str, target: Target) -> Result<Report, Error> {
+        self.run(client, schema, Operation::Downgrade(target))
+    }
+
+    /// Drop `schema` with everything in it, recreate it and apply every migration: in one transaction when no
+    /// migration is marked no-transaction, so a failure leaves the old schema exactly as it was.
+    pub fn reset(&self, client: &mut postgres::Client, schema: &str) -> Result<Report, Error> {
+        self.run(client, schema, Operation::Reset)
+    }
+
+    /// Run `operation` on `schema`.
+    pub fn run(&self, client: &mut postgres::Client, schema: &str, operation: Operation) -> Result<Report, Error> {
         let schema = SchemaName::new(schema)?;
-        session::block_on_ready(engine::migrate(client, self, &schema, Direction::Down, target))
+        session::block_on_ready(engine::run(client, self, &schema, operation))
+    }
+
+    /// What `operation` would do to `schema`, with the exact SQL, changing nothing and taking no lock.
+    ///
+    /// ```no_run
+    /// # use migrate_runtime::{embed_migrations, MigrationSet, Migrator, Operation, Target};
+    /// # static MIGRATIONS: MigrationSet = embed_migrations!("migrations");
+    /// # let mut client = postgres::Client::connect("host=127.0.0.1 user=postgres", postgres::NoTls).unwrap();
+    /// let preview = Migrator::new(&MIGRATIONS).dry_run(&mut client, "prod", Operation::Upgrade(Target::Head)).unwrap();
+    /// for step in &preview.steps {
+    ///     println!("-- {} {}\n{}", step.version, step.file, step.sql);
+    /// }
+    /// ```
+    pub fn dry_run(&self, client: &mut postgres::Client, schema: &str, operation: Operation) -> Result<Preview, Error> {
+        let schema = SchemaName::new(schema)?;
+        session::block_on_ready(engine::preview(client, self, &schema, operation))
     }
 
     /// The schema's history rows, oldest first; empty when the schema or table does not exist.
     pub fn applied(&self, client: &mut postgres::Client, schema: &str) -> Result<Vec<AppliedMigration>, Error> {
+        Ok(self.read(client, schema)?.unwrap_or_default())
+    }
+
+    /// Where `schema` stands against this binary: version, pending count, and whether it is at head, behind,
+    /// ahead or drifted.
+    pub fn status(&self, client: &mut postgres::Client, schema: &str) -> Result<SchemaStatus, Error> {
+        let history = self.read(client, schema)?;
+        Ok(status_of(schema, self.set, history.as_deref()))
+    }
+
+    /// Every migration of the binary and of the database, applied or pending, with checksum mismatches marked.
+    pub fn history(&self, client: &mut postgres::Client, schema: &str) -> Result<Vec<HistoryEntry>, Error> {
+        Ok(history_of(self.set, &self.applied(client, schema)?))
+    }
+
+    fn read(&self, client: &mut postgres::Client, schema: &str) -> Result<Option<Vec<AppliedMigration>>, Error> {
         let schema = SchemaName::new(schema)?;
         let table = history::HistoryTable::new(&schema, &self.history_table)?;
-        Ok(session::block_on_ready(engine::read_history(client, &table))?.into_rows())
+        Ok(match session::block_on_ready(engine::read_history(client, &table))? {
+            engine::History::Rows(rows) => Some(rows),
+            engine::History::NoTable => None,
+        })
     }
 
     /// [`Migrator::migrate`] on a `tokio-postgres` client.
     #[cfg(feature = "tokio")]
     pub async fn migrate_async(&self, client: &tokio_postgres::Client, schema: &str) -> Result<Report, Error> {
-        self.migrate_to_async(client, schema, Target::Head).await
+        self.run_async(client, schema, Operation::Upgrade(Target::Head)).await
     }
 
-    /// [`Migrator::migrate_to`] on a `tokio-postgres` client.
+    /// [`Migrator::run`] on a `tokio-postgres` client.
     #[cfg(feature = "tokio")]
-    pub async fn migrate_to_async(&self, client: &tokio_postgres::Client, schema: &str, target: Target) -> Result<Report, Error> {
+    pub async fn run_async(&self, client: &tokio_postgres::Client, schema: &str, operation: Operation) -> Result<Report, Error> {
         let schema = SchemaName::new(schema)?;
-        engine::migrate(&mut &*client, self, &schema, Direction::Up, target).await
+        engine::run(&mut &*client, self, &schema, operation).await
     }
+}
 
-    /// [`Migrator::downgrade`] on a `tokio-postgres` client.
-    #[cfg(feature = "tokio")]
-    pub async fn downgrade_async(&self, client: &tokio_postgres::Client, schema: &str, target: Target) -> Result<Report, Error> {
-        let schema = SchemaName::new(schema)?;
-        engine::migrate(&mut &*client, self, &schema, Direction::Down, target).await
+/// What to do to a schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// Apply pending migrations up to the target (`head`, a version, `+N`).
+    Upgrade(Target),
+    /// Revert applied migrations down to the target (`base`, a version, `-N`).
+    Downgrade(Target),
+    /// Drop the schema, recreate it, apply everything.
+    Reset,
+}
+
+impl Operation {
+    fn movement(self) -> Option<(Direction, Target)> {
+        match self {
+            Operation::Upgrade(target) => Some((Direction::Up, target)),
+            Operation::Downgrade(target) => Some((Direction::Down, target)),
+            Operation::Reset => None,
+        }
     }
+}
+
+/// What a dry run found: the plan for one schema and the exact SQL of each step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preview {
+    /// The schema.
+    pub schema: String,
+    /// Newest applied version now.
+    pub version_before: Option<i64>,
+    /// Newest applied version after the plan.
+    pub version_after: Option<i64>,
+    /// For a reset: the SQL that drops and recreates the schema.
+    pub prologue: Option<String>,
+    /// The steps, in order.
+    pub steps: Vec<PlannedStep>,
+}
+
+/// One step of a dry run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedStep {
+    /// The version.
+    pub version: i64,
+    /// The migration's name.
+    pub name: String,
+    /// Apply or revert.
+    pub kind: StepKind,
+    /// The file that would run.
+    pub file: String,
+    /// Runs outside a transaction.
+    pub no_transaction: bool,
+    /// The SQL that would be sent.
+    pub sql: String,
+}
+
+impl Preview {
+    fn new(schema: &SchemaName, history: &[AppliedMigration], prologue: Option<String>, steps: Vec<PlannedStep>) -> Preview {
+        let (version_before, version_after) = versions(history, steps.iter().map(|s| (s.kind, s.version)));
+        Preview { schema: schema.to_string(), version_before, version_after, prologue, steps }
+    }
+}
+
+/// Newest version before and after applying `steps` to `history`.
+fn versions(history: &[AppliedMigration], steps: impl Iterator<Item = (StepKind, i64)>) -> (Option<i64>, Option<i64>) {
+    let mut versions: std::collections::BTreeSet<i64> = history.iter().map(|a| a.version).collect();
+    let before = versions.last().copied();
+    for (kind, version) in steps {
+        match kind {
+            StepKind::Apply => versions.insert(version),
+            StepKind::Revert => versions.remove(&version),
+        };
+    }
+    (before, versions.last().copied())
 }
 
 /// What a migration run did to one schema.
@@ -235,14 +348,7 @@ pub struct StepReport {
 
 impl Report {
     fn new(schema: &SchemaName, history: &[AppliedMigration], steps: Vec<StepReport>) -> Report {
-        let mut versions: std::collections::BTreeSet<i64> = history.iter().map(|a| a.version).collect();
-        let version_before = versions.last().copied();
-        for step in &steps {
-            match step.kind {
-                StepKind::Apply => versions.insert(step.version),
-                StepKind::Revert => versions.remove(&step.version),
-            };
-        }
-        Report { schema: schema.to_string(), version_before, version_after: versions.last().copied(), steps }
+        let (version_before, version_after) = versions(history, steps.iter().map(|s| (s.kind, s.version)));
+        Report { schema: schema.to_string(), version_before, version_after, steps }
     }
 }

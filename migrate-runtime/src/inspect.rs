@@ -1,0 +1,195 @@
+//! Read-only views of a schema against the embedded set: where it stands (`current`, `status`) and every
+//! migration, applied or pending (`history`). Pure functions over the history rows, so they are unit-tested.
+
+use crate::plan::{verify_history, AppliedMigration, PlanOptions};
+use crate::{Error, MigrationSet};
+
+/// Where a schema stands against the binary's migrations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SchemaState {
+    /// No history table: never migrated (or not ours).
+    Uninitialized,
+    /// Every migration of the binary is applied, and nothing else.
+    AtHead,
+    /// Some migrations of the binary are pending.
+    Behind,
+    /// The database has versions this binary does not know (a newer binary migrated it).
+    Ahead,
+    /// An applied file was edited, or a no-transaction migration is dirty.
+    Drifted,
+}
+
+impl SchemaState {
+    /// A short label: `uninitialized`, `at head`, `behind`, `ahead`, `drifted`.
+    pub fn label(self) -> &'static str {
+        match self {
+            SchemaState::Uninitialized => "uninitialized",
+            SchemaState::AtHead => "at head",
+            SchemaState::Behind => "behind",
+            SchemaState::Ahead => "ahead",
+            SchemaState::Drifted => "drifted",
+        }
+    }
+
+    /// The schema needs someone to look: ahead of the binary or drifted.
+    pub fn is_problem(self) -> bool {
+        matches!(self, SchemaState::Ahead | SchemaState::Drifted)
+    }
+}
+
+/// One schema's standing: what `current` and `status` print.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaStatus {
+    /// The schema.
+    pub schema: String,
+    /// Newest applied version and its name.
+    pub current: Option<(i64, String)>,
+    /// The binary's newest version.
+    pub head: Option<i64>,
+    /// Migrations of the binary not applied yet.
+    pub pending: usize,
+    /// The verdict.
+    pub state: SchemaState,
+    /// What is wrong, for `ahead` and `drifted`.
+    pub problem: Option<String>,
+}
+
+/// Work out a schema's standing from its history (`None`: no history table).
+///
+/// ```
+/// use migrate_runtime::{status_of, MigrationSet, SchemaState};
+///
+/// let status = status_of("dev", &MigrationSet::from_migrations(vec![]), None);
+/// assert_eq!(status.state, SchemaState::Uninitialized);
+/// ```
+pub fn status_of(schema: &str, set: &MigrationSet, history: Option<&[AppliedMigration]>) -> SchemaStatus {
+    let head = set.head();
+    let Some(history) = history else {
+        return SchemaStatus { schema: schema.to_owned(), current: None, head, pending: set.len(), state: SchemaState::Uninitialized, problem: None };
+    };
+    let current = history.iter().max_by_key(|a| a.version).map(|a| (a.version, a.name.clone()));
+    let pending = set.iter().filter(|m| !history.iter().any(|a| a.version == m.version)).count();
+    let (state, problem) = match verify_history(schema, set, history, PlanOptions::default()) {
+        Err(error @ Error::MissingFromBinary { .. }) => {
+            // An edited file is worse news than a newer binary's versions: look for it first.
+            let lenient = PlanOptions { allow_missing: true, ..PlanOptions::default() };
+            match verify_history(schema, set, history, lenient) {
+                Err(drift) => (SchemaState::Drifted, Some(drift.to_string())),
+                Ok(()) => (SchemaState::Ahead, Some(error.to_string())),
+            }
+        }
+        Err(drift) => (SchemaState::Drifted, Some(drift.to_string())),
+        Ok(()) if pending > 0 => (SchemaState::Behind, None),
+        Ok(()) => (SchemaState::AtHead, None),
+    };
+    SchemaStatus { schema: schema.to_owned(), current, head, pending, state, problem }
+}
+
+/// One line of `history`: a migration of the binary or of the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    /// The version.
+    pub version: i64,
+    /// The name (from the binary, or as recorded when the binary lacks it).
+    pub name: String,
+    /// The history row, when applied.
+    pub applied: Option<AppliedMigration>,
+    /// The binary has this migration.
+    pub in_binary: bool,
+    /// Applied, and the binary's up or down file no longer matches the recorded checksum.
+    pub checksum_mismatch: bool,
+}
+
+impl HistoryEntry {
+    /// `applied`, `pending`, `dirty`, `not in binary` or `checksum mismatch`.
+    pub fn state(&self) -> &'static str {
+        match (&self.applied, self.in_binary) {
+            (None, _) => "pending",
+            (Some(a), _) if a.dirty => "dirty",
+            (Some(_), false) => "not in binary",
+            (Some(_), true) if self.checksum_mismatch => "checksum mismatch",
+            (Some(_), true) => "applied",
+        }
+    }
+}
+
+/// Every migration of the binary and of the database, by version.
+///
+/// ```
+/// use migrate_runtime::{history_of, Migration, MigrationSet, Script};
+///
+/// let set = MigrationSet::from_migrations(vec![Migration { version: 1, name: "a".into(), up: Script::new("1_a.up.sql", "SELECT 1"), down: None }]);
+/// let entries = history_of(&set, &[]);
+/// assert_eq!(entries[0].state(), "pending");
+/// ```
+pub fn history_of(set: &MigrationSet, history: &[AppliedMigration]) -> Vec<HistoryEntry> {
+    let mut versions: Vec<i64> = set.iter().map(|m| m.version).chain(history.iter().map(|a| a.version)).collect();
+    versions.sort_unstable();
+    versions.dedup();
+    versions
+        .into_iter()
+        .map(|version| {
+            let migration = set.get(version);
+            let applied = history.iter().find(|a| a.version == version).cloned();
+            let checksum_mismatch = match (migration, &applied) {
+                (Some(m), Some(a)) => {
+                    m.up.checksum != a.checksum
+                        || matches!((&m.down, a.down_checksum), (Some(d), Some(recorded)) if d.checksum != recorded)
+                }
+                _ => false,
+            };
+            let name = migration.map(|m| m.name.to_string()).or_else(|| applied.as_ref().map(|a| a.name.clone()));
+            HistoryEntry { version, name: name.unwrap_or_default(), in_binary: migration.is_some(), applied, checksum_mismatch }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use migrate_core::{Checksum, Migration, Script};
+
+    fn set(versions: &[i64]) -> MigrationSet {
+        MigrationSet::from_migrations(
+            versions
+                .iter()
+                .map(|&v| Migration { version: v, name: format!("m{v}").into(), up: Script::new(format!("{v}.up.sql"), format!("SELECT {v}")), down: None })
+                .collect(),
+        )
+    }
+
+    fn applied(set: &MigrationSet, versions: &[i64]) -> Vec<AppliedMigration> {
+        versions
+            .iter()
+            .map(|&v| {
+                let checksum = set.get(v).map_or(Checksum::of("gone"), |m| m.up.checksum);
+                AppliedMigration { version: v, name: format!("m{v}"), checksum, down_checksum: None, applied_at: String::new(), execution_ms: 0, applied_by: String::new(), dirty: false }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn states() {
+        let s = set(&[1, 2]);
+        assert_eq!(status_of("x", &s, Some(&applied(&s, &[1, 2]))).state, SchemaState::AtHead);
+        let behind = status_of("x", &s, Some(&applied(&s, &[1])));
+        assert_eq!((behind.state, behind.pending, behind.current), (SchemaState::Behind, 1, Some((1, "m1".into()))));
+        let ahead = status_of("x", &s, Some(&applied(&s, &[1, 2, 3])));
+        assert_eq!(ahead.state, SchemaState::Ahead);
+        assert!(ahead.problem.unwrap().contains("migration 3"));
+        let mut drifted = applied(&s, &[1, 2, 3]);
+        drifted[0].checksum = Checksum::of("edited");
+        assert_eq!(status_of("x", &s, Some(&drifted)).state, SchemaState::Drifted);
+    }
+
+    #[test]
+    fn history_marks_pending_missing_and_mismatched() {
+        let s = set(&[1, 2, 3]);
+        let mut h = applied(&s, &[1, 2]);
+        h[1].checksum = Checksum::of("edited");
+        h.extend(applied(&set(&[]), &[9]));
+        let states: Vec<(i64, &str)> = history_of(&s, &h).iter().map(|e| (e.version, e.state())).collect();
+        assert_eq!(states, [(1, "applied"), (2, "checksum mismatch"), (3, "pending"), (9, "not in binary")]);
+    }
+}
