@@ -19,8 +19,9 @@ pub fn expand(folder: &LitStr) -> TokenStream {
     match resolve_folder(&crate_root, &folder.value()) {
         Ok(migrations) => {
             let migrations = migrations.iter().map(|m| migration_tokens(m, &crate_root));
+            let source_folder = crate_root.join(folder.value()).display().to_string();
             quote! {
-                ::migrate_runtime::MigrationSet::from_static(&[#(#migrations),*])
+                ::migrate_runtime::MigrationSet::from_static(&[#(#migrations),*], #source_folder)
             }
         }
         Err(errors) => errors_with_placeholder(folder, errors.iter().map(ToString::to_string)),
@@ -35,7 +36,7 @@ fn errors_with_placeholder(folder: &LitStr, messages: impl IntoIterator<Item = S
     let errors = messages.into_iter().map(|message| syn::Error::new(folder.span(), message).to_compile_error());
     quote! {{
         #(#errors)*
-        ::migrate_runtime::MigrationSet::from_static(&[])
+        ::migrate_runtime::MigrationSet::from_static(&[], "")
     }}
 }
 

@@ -12,16 +12,24 @@ use migrate_core::{resolve_folder, Migration, ResolveError};
 /// assert!(MIGRATIONS.head().is_some());
 /// assert!(MIGRATIONS.iter().all(|m| m.version > 0));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct MigrationSet {
     migrations: Cow<'static, [Migration]>,
+    source_folder: Option<Cow<'static, str>>,
 }
 
 impl MigrationSet {
-    /// Wrap migrations already ordered by version (what the macro emits).
+    /// Wrap migrations already ordered by version, and the absolute path of the folder they came from (what the
+    /// macro emits).
     #[doc(hidden)]
-    pub const fn from_static(migrations: &'static [Migration]) -> MigrationSet {
-        MigrationSet { migrations: Cow::Borrowed(migrations) }
+    pub const fn from_static(migrations: &'static [Migration], source_folder: &'static str) -> MigrationSet {
+        MigrationSet { migrations: Cow::Borrowed(migrations), source_folder: Some(Cow::Borrowed(source_folder)) }
+    }
+
+    /// The absolute path of the folder the set was built from, on the machine that built it. `revision` writes
+    /// there; on a deployed machine the folder is usually absent.
+    pub fn source_folder(&self) -> Option<&Path> {
+        self.source_folder.as_deref().map(Path::new)
     }
 
     /// Resolve a folder at run time with the same resolver the macro uses at compile time; `folder` is relative
@@ -32,7 +40,9 @@ impl MigrationSet {
     /// assert!(!set.is_empty());
     /// ```
     pub fn from_folder(crate_root: &Path, folder: &str) -> Result<MigrationSet, Vec<ResolveError>> {
-        Ok(MigrationSet { migrations: Cow::Owned(resolve_folder(crate_root, folder)?) })
+        let migrations = resolve_folder(crate_root, folder)?;
+        let source_folder = crate_root.join(folder).display().to_string();
+        Ok(MigrationSet { migrations: Cow::Owned(migrations), source_folder: Some(Cow::Owned(source_folder)) })
     }
 
     /// Build a set from migrations in any order; duplicates keep the first. Meant for tests and tools.
@@ -47,7 +57,7 @@ impl MigrationSet {
     pub fn from_migrations(mut migrations: Vec<Migration>) -> MigrationSet {
         migrations.sort_by_key(|m| m.version);
         migrations.dedup_by_key(|m| m.version);
-        MigrationSet { migrations: Cow::Owned(migrations) }
+        MigrationSet { migrations: Cow::Owned(migrations), source_folder: None }
     }
 
     /// The migrations, ordered by version.
@@ -80,6 +90,15 @@ impl MigrationSet {
         self.migrations.is_empty()
     }
 }
+
+/// Two sets are equal when their migrations are; where they were read from does not matter.
+impl PartialEq for MigrationSet {
+    fn eq(&self, other: &Self) -> bool {
+        self.migrations == other.migrations
+    }
+}
+
+impl Eq for MigrationSet {}
 
 impl<'a> IntoIterator for &'a MigrationSet {
     type Item = &'a Migration;
