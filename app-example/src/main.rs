@@ -1,4 +1,5 @@
-//! A small service that migrates its schema at boot and then serves HTTP.
+//! A small service that migrates its schema at boot and then serves HTTP, with the operator CLI mounted as
+//! `app-example migrate ...`.
 //!
 //! Environment: `DATABASE_URL` (default: the local server), `DEFAULT_SCHEMA_NAME` (default `dev`), `PORT`
 //! (default 8080). If migrating fails, the error goes to stderr and the process exits with status 1 before
@@ -7,6 +8,8 @@
 mod http;
 
 use anyhow::Context;
+use clap::Parser;
+use migrate_runtime::cli::{Cli, MigrateCommand};
 use migrate_runtime::{embed_migrations, MigrationSet, Migrator, SchemaName};
 
 /// The service's migrations, compiled in; `build.rs` makes adding a file rebuild the binary.
@@ -14,14 +17,31 @@ pub static MIGRATIONS: MigrationSet = embed_migrations!("../migrations");
 
 const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
+/// The example service.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+enum AppCommand {
+    /// Migrate the configured schema, then serve HTTP (the default).
+    Serve,
+    /// Manage the database schemas with the migrations compiled into this binary.
+    Migrate(MigrateCommand),
+}
+
 fn main() {
-    if let Err(error) = run() {
-        eprintln!("error: {error:#}");
-        std::process::exit(1);
+    // No arguments means serve, so the service starts the same way under any process manager.
+    let command = if std::env::args_os().len() <= 1 { AppCommand::Serve } else { AppCommand::parse() };
+    match command {
+        AppCommand::Serve => {
+            if let Err(error) = serve() {
+                eprintln!("error: {error:#}");
+                std::process::exit(1);
+            }
+        }
+        AppCommand::Migrate(command) => std::process::exit(Cli::new(Migrator::new(&MIGRATIONS)).run(&command)),
     }
 }
 
-fn run() -> anyhow::Result<()> {
+fn serve() -> anyhow::Result<()> {
     let database_url = std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_owned());
     let schema_name = std::env::var("DEFAULT_SCHEMA_NAME").unwrap_or_else(|_| "dev".to_owned());
     let schema = SchemaName::new(&schema_name)?;

@@ -26,11 +26,14 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "cli")]
+pub mod cli;
 mod engine;
 mod error;
 mod history;
 mod inspect;
 mod plan;
+mod revision;
 mod schema;
 mod session;
 mod set;
@@ -44,6 +47,7 @@ pub use history::DEFAULT_HISTORY_TABLE;
 pub use migrate_core::{build, Checksum, Migration, ResolveError, Script, CHECKSUM_ALGORITHM, NO_TRANSACTION_MARKER};
 pub use inspect::{history_of, status_of, HistoryEntry, SchemaState, SchemaStatus};
 pub use plan::{plan, verify_history, AppliedMigration, Direction, PlanOptions, Step, StepKind};
+pub use revision::{write_revision, Revision, RevisionError};
 pub use schema::{InvalidName, NameProblem, SchemaName};
 pub use set::MigrationSet;
 pub use target::{InvalidTarget, Target};
@@ -116,6 +120,11 @@ impl<'s> Migrator<'s> {
     /// The embedded set.
     pub fn set(&self) -> &'s MigrationSet {
         self.set
+    }
+
+    /// The history table's name.
+    pub fn history_table_name(&self) -> &str {
+        &self.history_table
     }
 
     /// Name of the history table inside each schema (validated and quoted like a schema name).

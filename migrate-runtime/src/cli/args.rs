@@ -1,0 +1,106 @@
+//! The command line, as clap derive types. A service mounts [`MigrateCommand`] as one of its subcommands.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand, ValueEnum};
+
+use crate::Target;
+
+/// Operate on this binary's embedded migrations: `reset`, `revision`, `upgrade`, `downgrade`, `current`,
+/// `history`, `status`, over one schema or many.
+#[derive(Debug, Clone, Args)]
+pub struct MigrateCommand {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+    /// Which schemas.
+    #[command(flatten)]
+    pub schemas: SchemaSelection,
+    /// Connection string of the database.
+    #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres", global = true, hide_env_values = true)]
+    pub database_url: String,
+    /// Output for people (`table`) or scripts (`json`).
+    #[arg(long, value_enum, default_value_t = Format::Table, global = true)]
+    pub format: Format,
+    /// Schemas migrated at once, each on its own connection (default: twice the cores, at most 16).
+    #[arg(long, short = 'j', global = true, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: Option<u16>,
+    /// Go on with the other schemas after one fails (default: stop starting new ones).
+    #[arg(long, global = true)]
+    pub keep_going: bool,
+}
+
+/// The subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Drop each schema with everything in it, recreate it and apply every migration.
+    Reset(Danger),
+    /// Write the next `{version}_{slug}.up.sql` / `.down.sql` pair into the source migrations folder.
+    Revision {
+        /// What the migration does; becomes its file name.
+        #[arg(short, long)]
+        message: String,
+    },
+    /// Apply pending migrations.
+    Upgrade {
+        /// `head`, a version, or `+N`.
+        #[arg(short, long, default_value = "head", allow_hyphen_values = true)]
+        target: Target,
+        /// Print the plan and the exact SQL per schema; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Revert applied migrations, newest first.
+    Downgrade {
+        /// `-1`, `-N`, a version, or `base`.
+        #[arg(short, long, allow_hyphen_values = true)]
+        target: Target,
+        /// Dry run and confirmation.
+        #[command(flatten)]
+        danger: Danger,
+    },
+    /// Each schema's version and whether it is at head, behind, ahead of the binary, or drifted.
+    Current,
+    /// Every migration, applied (when, how long, by whom) or pending, with checksum mismatches marked.
+    History,
+    /// One row per schema: version, pending count, problems.
+    Status,
+}
+
+/// Options of the commands that destroy data.
+#[derive(Debug, Clone, Args)]
+pub struct Danger {
+    /// Print the plan and the exact SQL per schema; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Confirm for protected schemas without asking (needed when not on a terminal).
+    #[arg(long, short = 'y', alias = "auto-confirm")]
+    pub yes: bool,
+}
+
+/// Which schemas a command works on. Default: `DEFAULT_SCHEMA_NAME`, then `dev`.
+#[derive(Debug, Clone, Default, Args)]
+#[group(multiple = false)]
+pub struct SchemaSelection {
+    /// One schema.
+    #[arg(long, short = 's', global = true)]
+    pub schema: Option<String>,
+    /// Comma-separated schemas; `*` and `?` match existing schemas (`dev,prod,tenant-*`).
+    #[arg(long, global = true, value_delimiter = ',')]
+    pub schemas: Option<Vec<String>>,
+    /// A file with one schema name a line.
+    #[arg(long, global = true)]
+    pub schemas_file: Option<PathBuf>,
+    /// Every schema that holds this service's history table.
+    #[arg(long, global = true)]
+    pub all_schemas: bool,
+}
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Aligned tables and lines for people.
+    Table,
+    /// One JSON document on stdout.
+    Json,
+}

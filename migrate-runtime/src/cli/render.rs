@@ -1,0 +1,386 @@
+//! What the CLI prints: lines as schemas finish, aligned tables, or one JSON document; a progress bar on a
+//! terminal; and the exit code that sums it all up.
+
+use std::io::{IsTerminal, Write};
+
+use serde_json::{json, Value};
+
+use super::args::Format;
+use super::exit;
+use crate::{Error, HistoryEntry, Preview, Report as RunReport, SchemaName, SchemaStatus, StepKind};
+
+/// An error with its causes, `: `-separated.
+pub(super) fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Precedence of exit codes when schemas fail differently: the most serious wins.
+fn severity(code: i32) -> u8 {
+    match code {
+        exit::MIGRATION_FAILED => 5,
+        exit::DRIFT => 4,
+        exit::FAILURE => 3,
+        exit::REFUSED => 2,
+        exit::USAGE => 1,
+        _ => 0,
+    }
+}
+
+/// Accumulates per-schema results: streamed lines for changes, rows for tables, values for JSON.
+pub(super) struct Report {
+    format: Format,
+    total: usize,
+    exit_code: i32,
+    changed: usize,
+    unchanged: usize,
+    failed: usize,
+    /// (schema index, JSON) for the JSON document, or (index, table rows) for tables; sorted before printing.
+    values: Vec<(usize, Value)>,
+    rows: Vec<(usize, Vec<Vec<String>>)>,
+}
+
+impl Report {
+    pub fn new(format: Format, total: usize) -> Report {
+        Report { format, total, exit_code: exit::SUCCESS, changed: 0, unchanged: 0, failed: 0, values: Vec::new(), rows: Vec::new() }
+    }
+
+    fn raise(&mut self, code: i32) {
+        if severity(code) > severity(self.exit_code) {
+            self.exit_code = code;
+        }
+    }
+
+    /// Record a failure; returns its JSON.
+    fn failure(&mut self, schema: &SchemaName, error: &Error) -> Value {
+        let code = exit::code_of(error);
+        self.raise(code);
+        self.failed += 1;
+        json!({ "schema": schema.as_str(), "outcome": "failed", "error": chain(error), "exit_code": code })
+    }
+
+    fn line(&self, out: &mut dyn Write, text: &str) {
+        if self.format == Format::Table {
+            let _ = writeln!(out, "{text}");
+        }
+    }
+
+    /// An upgrade, downgrade or reset finished on one schema.
+    pub fn change(&mut self, out: &mut dyn Write, index: usize, schema: &SchemaName, result: Result<RunReport, Error>) {
+        let value = match result {
+            Ok(report) => {
+                let version = |v: Option<i64>| v.map_or("none".to_owned(), |v| v.to_string());
+                let text = if report.steps.is_empty() {
+                    self.unchanged += 1;
+                    format!("{}: already at version {}, nothing to do", schema, version(report.version_after))
+                } else {
+                    self.changed += 1;
+                    let applied = report.steps.iter().filter(|s| s.kind == StepKind::Apply).count();
+                    let reverted = report.steps.len() - applied;
+                    let mut did = Vec::new();
+                    if reverted > 0 {
+                        did.push(format!("reverted {reverted}"));
+                    }
+                    if applied > 0 {
+                        did.push(format!("applied {applied}"));
+                    }
+                    format!(
+                        "{}: {} migration(s), version {} -> {}",
+                        schema,
+                        did.join(", "),
+                        version(report.version_before),
+                        version(report.version_after)
+                    )
+                };
+                self.line(out, &text);
+                let steps: Vec<Value> = report
+                    .steps
+                    .iter()
+                    .map(|s| json!({ "version": s.version, "name": s.name, "kind": kind(s.kind), "duration_ms": s.duration.as_millis() as u64 }))
+                    .collect();
+                json!({
+                    "schema": schema.as_str(),
+                    "outcome": if steps.is_empty() { "unchanged" } else { "changed" },
+                    "version_before": report.version_before,
+                    "version_after": report.version_after,
+                    "steps": steps,
+                })
+            }
+            Err(error) => {
+                let value = self.failure(schema, &error);
+                self.line(out, &format!("{schema}: FAILED: {}", chain(&error)));
+                value
+            }
+        };
+        self.keep_value(index, value);
+    }
+
+    /// A dry run finished on one schema.
+    pub fn preview(&mut self, out: &mut dyn Write, index: usize, schema: &SchemaName, result: Result<Preview, Error>) {
+        let value = match result {
+            Ok(preview) => {
+                self.unchanged += 1;
+                let version = |v: Option<i64>| v.map_or("none".to_owned(), |v| v.to_string());
+                let mut text = format!(
+                    "-- schema {:?}: version {} -> {}, {} step(s) (dry run: nothing was changed)\n",
+                    schema.as_str(),
+                    version(preview.version_before),
+                    version(preview.version_after),
+                    preview.steps.len()
+                );
+                if let Some(prologue) = &preview.prologue {
+                    text.push_str(prologue);
+                }
+                for step in &preview.steps {
+                    let transaction = if step.no_transaction { ", outside a transaction" } else { "" };
+                    text.push_str(&format!("-- {} {} {} ({}{transaction})\n{}", kind(step.kind), step.version, step.name, step.file, step.sql));
+                }
+                if preview.prologue.is_some() && !preview.steps.iter().any(|s| s.no_transaction) {
+                    text.push_str("COMMIT;\n");
+                }
+                self.line(out, &text);
+                let steps: Vec<Value> = preview
+                    .steps
+                    .iter()
+                    .map(|s| json!({ "version": s.version, "name": s.name, "kind": kind(s.kind), "file": s.file, "no_transaction": s.no_transaction, "sql": s.sql }))
+                    .collect();
+                json!({
+                    "schema": schema.as_str(),
+                    "outcome": "planned",
+                    "version_before": preview.version_before,
+                    "version_after": preview.version_after,
+                    "prologue": preview.prologue,
+                    "steps": steps,
+                })
+            }
+            Err(error) => {
+                let value = self.failure(schema, &error);
+                self.line(out, &format!("-- schema {:?}: FAILED: {}", schema.as_str(), chain(&error)));
+                value
+            }
+        };
+        self.keep_value(index, value);
+    }
+
+    /// `current` or `status` finished on one schema.
+    pub fn status(&mut self, index: usize, schema: &SchemaName, result: Result<SchemaStatus, Error>) {
+        let (value, row) = match result {
+            Ok(status) => {
+                if status.state.is_problem() {
+                    self.raise(exit::DRIFT);
+                }
+                let value = json!({
+                    "schema": status.schema,
+                    "version": status.current.as_ref().map(|c| c.0),
+                    "name": status.current.as_ref().map(|c| c.1.clone()),
+                    "head": status.head,
+                    "pending": status.pending,
+                    "state": status.state.label(),
+                    "problem": status.problem,
+                });
+                let row = vec![
+                    status.schema.clone(),
+                    status.current.as_ref().map_or("-".to_owned(), |c| c.0.to_string()),
+                    status.current.as_ref().map_or("-".to_owned(), |c| c.1.clone()),
+                    status.head.map_or("-".to_owned(), |h| h.to_string()),
+                    status.pending.to_string(),
+                    status.state.label().to_owned(),
+                    status.problem.clone().unwrap_or_default(),
+                ];
+                (value, row)
+            }
+            Err(error) => {
+                let row = vec![schema.to_string(), "-".into(), "-".into(), "-".into(), "-".into(), "error".into(), chain(&error)];
+                (self.failure(schema, &error), row)
+            }
+        };
+        self.keep_value(index, value);
+        self.rows.push((index, vec![row]));
+    }
+
+    /// `history` finished on one schema.
+    pub fn history(&mut self, index: usize, schema: &SchemaName, result: Result<Vec<HistoryEntry>, Error>) {
+        let (value, rows) = match result {
+            Ok(entries) => {
+                if entries.iter().any(|e| matches!(e.state(), "checksum mismatch" | "not in binary" | "dirty")) {
+                    self.raise(exit::DRIFT);
+                }
+                let rows = entries
+                    .iter()
+                    .map(|e| {
+                        let applied = e.applied.as_ref();
+                        vec![
+                            schema.to_string(),
+                            e.version.to_string(),
+                            e.name.clone(),
+                            e.state().to_owned(),
+                            applied.map_or(String::new(), |a| a.applied_at.clone()),
+                            applied.map_or(String::new(), |a| a.execution_ms.to_string()),
+                            applied.map_or(String::new(), |a| a.applied_by.clone()),
+                        ]
+                    })
+                    .collect();
+                let migrations: Vec<Value> = entries
+                    .iter()
+                    .map(|e| {
+                        json!({
+                            "version": e.version,
+                            "name": e.name,
+                            "state": e.state(),
+                            "applied_at": e.applied.as_ref().map(|a| a.applied_at.clone()),
+                            "execution_ms": e.applied.as_ref().map(|a| a.execution_ms),
+                            "applied_by": e.applied.as_ref().map(|a| a.applied_by.clone()),
+                        })
+                    })
+                    .collect();
+                (json!({ "schema": schema.as_str(), "migrations": migrations }), rows)
+            }
+            Err(error) => {
+                let row = vec![schema.to_string(), "-".into(), "-".into(), "error".into(), chain(&error), String::new(), String::new()];
+                (self.failure(schema, &error), vec![row])
+            }
+        };
+        self.keep_value(index, value);
+        self.rows.push((index, rows));
+    }
+
+    fn keep_value(&mut self, index: usize, value: Value) {
+        if self.format == Format::Json {
+            self.values.push((index, value));
+        }
+    }
+
+    fn sorted_rows(&mut self) -> Vec<Vec<String>> {
+        self.rows.sort_by_key(|(index, _)| *index);
+        std::mem::take(&mut self.rows).into_iter().flat_map(|(_, rows)| rows).collect()
+    }
+
+    pub fn print_statuses(&mut self, out: &mut dyn Write, full: bool) {
+        if self.format != Format::Table {
+            return;
+        }
+        let rows = self.sorted_rows();
+        let (headers, columns): (&[&str], &[usize]) = if full {
+            (&["SCHEMA", "VERSION", "NAME", "HEAD", "PENDING", "STATE", "PROBLEM"], &[0, 1, 2, 3, 4, 5, 6])
+        } else {
+            (&["SCHEMA", "VERSION", "NAME", "STATE", "PROBLEM"], &[0, 1, 2, 5, 6])
+        };
+        let picked: Vec<Vec<String>> = rows.iter().map(|r| columns.iter().map(|&c| r[c].clone()).collect()).collect();
+        let _ = out.write_all(table(headers, &picked).as_bytes());
+    }
+
+    pub fn print_histories(&mut self, out: &mut dyn Write) {
+        if self.format != Format::Table {
+            return;
+        }
+        let rows = self.sorted_rows();
+        let headers = ["SCHEMA", "VERSION", "NAME", "STATE", "APPLIED AT", "MS", "BY"];
+        let _ = out.write_all(table(&headers, &rows).as_bytes());
+    }
+
+    /// Print the summary (tables) or the JSON document, and return the exit code.
+    pub fn finish(mut self, out: &mut dyn Write, not_started: usize) -> i32 {
+        match self.format {
+            Format::Json => {
+                self.values.sort_by_key(|(index, _)| *index);
+                let schemas: Vec<Value> = self.values.drain(..).map(|(_, v)| v).collect();
+                let document = json!({
+                    "schemas": schemas,
+                    "summary": { "schemas": self.total, "changed": self.changed, "unchanged": self.unchanged, "failed": self.failed, "not_started": not_started },
+                    "exit_code": self.exit_code,
+                });
+                let _ = writeln!(out, "{document:#}");
+            }
+            Format::Table if self.changed + self.unchanged > 0 && self.total > 1 || self.failed > 0 || not_started > 0 => {
+                let mut summary = format!(
+                    "{} schema(s): {} changed, {} already current, {} failed",
+                    self.total, self.changed, self.unchanged, self.failed
+                );
+                if not_started > 0 {
+                    summary.push_str(&format!(", {not_started} not started (stopped at the first failure; --keep-going goes on)"));
+                }
+                let _ = writeln!(out, "{summary}");
+            }
+            Format::Table => {}
+        }
+        self.exit_code
+    }
+}
+
+fn kind(kind: StepKind) -> &'static str {
+    match kind {
+        StepKind::Apply => "apply",
+        StepKind::Revert => "revert",
+    }
+}
+
+/// Left-aligned columns separated by two spaces; trailing blanks trimmed.
+pub(super) fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut text = String::new();
+    let header_row: Vec<String> = headers.iter().map(|h| h.to_string()).collect();
+    for row in std::iter::once(&header_row).chain(rows) {
+        let mut line = String::new();
+        for (cell, width) in row.iter().zip(&widths) {
+            line.push_str(&format!("{cell:<width$}  "));
+        }
+        text.push_str(line.trim_end());
+        text.push('\n');
+    }
+    text
+}
+
+/// A one-line progress bar on stderr, only when stderr is a terminal and there is more than one schema; plain
+/// output elsewhere is the per-schema lines themselves.
+pub(super) struct Progress {
+    total: usize,
+    done: usize,
+    enabled: bool,
+}
+
+impl Progress {
+    pub fn new(total: usize) -> Progress {
+        Progress { total, done: 0, enabled: total > 1 && std::io::stderr().is_terminal() }
+    }
+
+    /// Clear the bar, run `print` (which may write lines), count one schema done and redraw.
+    pub fn tick(&mut self, print: impl FnOnce()) {
+        if self.enabled {
+            eprint!("\r\x1b[2K");
+        }
+        print();
+        self.done += 1;
+        if self.enabled {
+            let filled = self.done * 30 / self.total.max(1);
+            eprint!("\r[{}{}] {}/{} schemas", "#".repeat(filled), ".".repeat(30 - filled), self.done, self.total);
+        }
+    }
+
+    pub fn finish(&self) {
+        if self.enabled {
+            eprint!("\r\x1b[2K");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_align() {
+        let text = table(&["A", "LONGER"], &[vec!["xyz".into(), "1".into()], vec!["é".into(), "".into()]]);
+        assert_eq!(text, "A    LONGER\nxyz  1\né\n");
+    }
+}

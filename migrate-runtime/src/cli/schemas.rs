@@ -1,0 +1,172 @@
+//! Turn `--schema`, `--schemas`, `--schemas-file` and `--all-schemas` into validated schema names.
+
+use crate::{InvalidName, SchemaName};
+
+use super::args::SchemaSelection;
+
+/// A selection that could not be turned into schema names.
+#[derive(Debug, thiserror::Error)]
+pub enum SelectionError {
+    /// A name that is not a valid schema name.
+    #[error(transparent)]
+    InvalidName(#[from] InvalidName),
+    /// The schemas file could not be read.
+    #[error("could not read schemas file {path}: {source}")]
+    File {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Listing the database's schemas failed.
+    #[error("could not list the database's schemas")]
+    Database(#[source] postgres::Error),
+    /// The selection matched nothing.
+    #[error("{0} matched no schema")]
+    NoMatch(String),
+}
+
+/// Does the selection need the database's list of schemas (globs or `--all-schemas`)?
+pub(super) fn needs_catalog(selection: &SchemaSelection) -> bool {
+    selection.all_schemas || selection.schemas.iter().flatten().any(|p| is_pattern(p))
+}
+
+fn is_pattern(name: &str) -> bool {
+    name.contains(['*', '?'])
+}
+
+/// The schemas to work on, in the order given (globs expand sorted), without duplicates. `existing` lists the
+/// database's schemas (all user schemas, and those holding the history table), needed only when
+/// [`needs_catalog`] says so.
+pub(super) fn select(
+    selection: &SchemaSelection,
+    existing: &Existing,
+) -> Result<Vec<SchemaName>, SelectionError> {
+    let mut names: Vec<String> = Vec::new();
+    if let Some(schema) = &selection.schema {
+        names.push(schema.clone());
+    } else if let Some(list) = &selection.schemas {
+        for item in list {
+            if is_pattern(item) {
+                let matched: Vec<&String> = existing.all.iter().filter(|s| glob_match(item, s)).collect();
+                if matched.is_empty() {
+                    return Err(SelectionError::NoMatch(format!("pattern {item:?}")));
+                }
+                names.extend(matched.into_iter().cloned());
+            } else {
+                names.push(item.clone());
+            }
+        }
+    } else if let Some(path) = &selection.schemas_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| SelectionError::File { path: path.display().to_string(), source })?;
+        names.extend(text.lines().map(|l| l.strip_suffix('\r').unwrap_or(l)).filter(|l| !l.is_empty()).map(str::to_owned));
+        if names.is_empty() {
+            return Err(SelectionError::NoMatch(format!("schemas file {}", path.display())));
+        }
+    } else if selection.all_schemas {
+        if existing.managed.is_empty() {
+            return Err(SelectionError::NoMatch("--all-schemas".to_owned()));
+        }
+        names.extend(existing.managed.iter().cloned());
+    } else {
+        names.push(std::env::var("DEFAULT_SCHEMA_NAME").unwrap_or_else(|_| "dev".to_owned()));
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut schemas = Vec::with_capacity(names.len());
+    for name in names {
+        if seen.insert(name.clone()) {
+            schemas.push(SchemaName::new(&name)?);
+        }
+    }
+    Ok(schemas)
+}
+
+/// The database's schemas, when the selection needs them.
+#[derive(Debug, Default)]
+pub(super) struct Existing {
+    /// Every schema but PostgreSQL's own.
+    pub all: Vec<String>,
+    /// Schemas holding the history table.
+    pub managed: Vec<String>,
+}
+
+impl Existing {
+    pub(super) fn load(client: &mut postgres::Client, history_table: &str) -> Result<Existing, SelectionError> {
+        let rows = client
+            .query(
+                "SELECT n.nspname, EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.relnamespace = n.oid \
+                 AND c.relname = $1 AND c.relkind IN ('r', 'p')) \
+                 FROM pg_catalog.pg_namespace n \
+                 WHERE n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema' ORDER BY 1",
+                &[&history_table],
+            )
+            .map_err(SelectionError::Database)?;
+        let mut existing = Existing::default();
+        for row in rows {
+            let name: String = row.get(0);
+            if row.get::<_, bool>(1) {
+                existing.managed.push(name.clone());
+            }
+            existing.all.push(name);
+        }
+        Ok(existing)
+    }
+}
+
+/// Shell-style match: `*` any run of characters, `?` one character; everything else literal.
+fn glob_match(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti) = (0, 0);
+    let mut backtrack: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            backtrack = Some((pi, ti));
+            pi += 1;
+        } else if let Some((star, matched)) = backtrack {
+            pi = star + 1;
+            ti = matched + 1;
+            backtrack = Some((star, matched + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("tenant-*", "tenant-1"));
+        assert!(glob_match("tenant-*", "tenant-"));
+        assert!(!glob_match("tenant-*", "tenants"));
+        assert!(glob_match("t?n*-1", "tenant-1"));
+        assert!(glob_match("*", "anything"));
+        assert!(!glob_match("dev", "dev2"));
+        assert!(glob_match("a*b*c", "aXXbYYc"));
+    }
+
+    #[test]
+    fn selection_expands_globs_in_order_and_dedupes() {
+        let existing = Existing {
+            all: vec!["dev".into(), "prod".into(), "tenant-1".into(), "tenant-2".into()],
+            managed: vec!["dev".into()],
+        };
+        let selection = SchemaSelection {
+            schemas: Some(vec!["prod".into(), "tenant-*".into(), "dev".into(), "prod".into()]),
+            ..SchemaSelection::default()
+        };
+        let names: Vec<String> = select(&selection, &existing).unwrap().iter().map(|s| s.to_string()).collect();
+        assert_eq!(names, ["prod", "tenant-1", "tenant-2", "dev"]);
+        let none = SchemaSelection { schemas: Some(vec!["x-*".into()]), ..SchemaSelection::default() };
+        assert!(matches!(select(&none, &existing), Err(SelectionError::NoMatch(_))));
+        let bad = SchemaSelection { schema: Some("pg_x".into()), ..SchemaSelection::default() };
+        assert!(matches!(select(&bad, &existing), Err(SelectionError::InvalidName(_))));
+    }
+}
