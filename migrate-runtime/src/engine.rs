@@ -86,7 +86,7 @@ pub(crate) async fn preview<S: Session>(
         }
         None => {
             let steps = plan(schema.as_str(), migrator.set, &[], Direction::Up, Target::Head, migrator.plan_options)?;
-            (Some(table.reset_sql(!is_atomic(&steps))), steps)
+            (Some(table.reset_sql(!is_atomic(&steps), timeouts(migrator))), steps)
         }
     };
     let planned = steps
@@ -140,7 +140,7 @@ async fn reset_locked<S: Session>(session: &mut S, migrator: &Migrator<'_>, tabl
     let history = read_history(session, table).await?.into_rows();
     let steps = plan(table.schema.as_str(), migrator.set, &[], Direction::Up, Target::Head, migrator.plan_options)?;
     let atomic = is_atomic(&steps);
-    let prologue = table.reset_sql(!atomic);
+    let prologue = table.reset_sql(!atomic, timeouts(migrator));
     if let Err(e) = session.batch(&prologue).await {
         let _ = session.batch("ROLLBACK").await;
         return Err(database(table, "drop and recreate the schema", e));

@@ -149,9 +149,10 @@ impl HistoryTable {
 
     /// The reset prologue: drop the schema with everything in it and recreate it with an empty history table, in
     /// a transaction that is left open when the migrations will join it (`commit` false) or committed at once.
-    pub fn reset_sql(&self, commit: bool) -> String {
+    pub fn reset_sql(&self, commit: bool, timeouts: Timeouts) -> String {
         format!(
-            "BEGIN;\nDROP SCHEMA IF EXISTS {} CASCADE;\n{};\n{}",
+            "BEGIN;\n{}DROP SCHEMA IF EXISTS {} CASCADE;\n{};\n{}",
+            self.settings_sql("LOCAL ", timeouts),
             self.schema.quoted(),
             self.create_sql(true),
             if commit { "COMMIT;\n" } else { "" }

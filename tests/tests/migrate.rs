@@ -319,3 +319,57 @@ fn the_async_api_migrates_like_the_sync_one() {
     assert!(second.steps.is_empty());
     assert_eq!(history_rows(&mut connect(), &schema).len(), 8);
 }
+
+#[test]
+fn reset_rebuilds_the_schema_and_a_failing_reset_leaves_the_old_one_exactly_as_it_was() {
+    let schema = TestSchema::new("reset");
+    let mut client = connect();
+    let good = set(vec![
+        migration(1, "a", "CREATE TABLE a (id int);", None),
+        migration(2, "seed", "INSERT INTO a VALUES (1);", None),
+    ]);
+    Migrator::new(&good).migrate(&mut client, &schema.name).unwrap();
+    client.batch_execute(&format!("INSERT INTO {0}.a VALUES (2); CREATE TABLE {0}.stray (id int);", schema.quoted())).unwrap();
+
+    let failing = set(vec![
+        migration(1, "a", "CREATE TABLE a (id int);", None),
+        migration(2, "seed", "INSERT INTO a VALUES ('not a number');", None),
+    ]);
+    let error = Migrator::new(&failing).reset(&mut client, &schema.name).unwrap_err();
+    assert!(matches!(error, Error::MigrationFailed { version: 2, .. }), "{error}");
+    assert_eq!(tables(&mut client, &schema.name), ["a", "schema_migrations", "stray"], "old schema untouched");
+    let rows: i64 = client.query_one(&format!("SELECT count(*) FROM {}.a", schema.quoted()), &[]).unwrap().get(0);
+    assert_eq!(rows, 2);
+
+    let report = Migrator::new(&good).reset(&mut client, &schema.name).unwrap();
+    assert_eq!((report.version_before, report.version_after, report.steps.len()), (Some(2), Some(2), 2));
+    assert_eq!(tables(&mut client, &schema.name), ["a", "schema_migrations"]);
+    let rows: i64 = client.query_one(&format!("SELECT count(*) FROM {}.a", schema.quoted()), &[]).unwrap().get(0);
+    assert_eq!(rows, 1, "only the seed row is left");
+}
+
+#[test]
+fn reset_of_a_set_with_a_no_transaction_migration_still_rebuilds_everything() {
+    let schema = TestSchema::new("reset-notx");
+    let mut client = connect();
+    let migrator = Migrator::new(&APP_MIGRATIONS);
+    migrator.migrate(&mut client, &schema.name).unwrap();
+    client.batch_execute(&format!("CREATE TABLE {}.stray (id int)", schema.quoted())).unwrap();
+    let report = migrator.reset(&mut client, &schema.name).unwrap();
+    assert_eq!(report.steps.len(), 8);
+    assert_eq!(tables(&mut client, &schema.name), APP_TABLES);
+    assert_eq!(history_rows(&mut client, &schema).len(), 8);
+}
+
+#[test]
+fn a_dry_run_changes_nothing_and_shows_the_sql() {
+    let schema = TestSchema::new("dry");
+    let mut client = connect();
+    let migrator = Migrator::new(&APP_MIGRATIONS);
+    let preview = migrator.dry_run(&mut client, &schema.name, migrate_runtime::Operation::Upgrade(Target::Head)).unwrap();
+    assert_eq!(preview.steps.len(), 8);
+    assert!(preview.steps[0].sql.contains("CREATE TABLE customers"));
+    assert!(preview.steps[4].no_transaction);
+    let exists: bool = client.query_one("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", &[&schema.name]).unwrap().get(0);
+    assert!(!exists, "a dry run does not even create the schema");
+}

@@ -4,8 +4,6 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
 
-use crate::Target;
-
 /// Operate on this binary's embedded migrations: `reset`, `revision`, `upgrade`, `downgrade`, `current`,
 /// `history`, `status`, over one schema or many.
 #[derive(Debug, Clone, Args)]
@@ -40,21 +38,24 @@ pub enum Command {
         /// What the migration does; becomes its file name.
         #[arg(short, long)]
         message: String,
+        /// Write into this folder instead of the one the binary was built from.
+        #[arg(long)]
+        migrations_dir: Option<PathBuf>,
     },
     /// Apply pending migrations.
     Upgrade {
-        /// `head`, a version, or `+N`.
+        /// `head`, a version, `+N`, or a migration's name.
         #[arg(short, long, default_value = "head", allow_hyphen_values = true)]
-        target: Target,
-        /// Print the plan and the exact SQL per schema; change nothing.
-        #[arg(long)]
-        dry_run: bool,
+        target: String,
+        /// Dry run and confirmation (`--yes` is accepted for scripts; only reset and downgrade ask).
+        #[command(flatten)]
+        danger: Danger,
     },
     /// Revert applied migrations, newest first.
     Downgrade {
-        /// `-1`, `-N`, a version, or `base`.
+        /// `-1`, `-N`, a version, a migration's name, or `base`.
         #[arg(short, long, allow_hyphen_values = true)]
-        target: Target,
+        target: String,
         /// Dry run and confirmation.
         #[command(flatten)]
         danger: Danger,

@@ -34,7 +34,7 @@ use std::io::{BufRead, IsTerminal, Write};
 
 pub use args::{Command, Danger, Format, MigrateCommand, SchemaSelection};
 
-use crate::{write_revision, Migrator, Operation, SchemaName};
+use crate::{write_revision, Migrator, Operation, SchemaName, Target};
 use fanout::FanOut;
 use render::{Progress, Report};
 use schemas::{needs_catalog, select, Existing, SelectionError};
@@ -82,8 +82,8 @@ impl<'s> Cli<'s> {
     }
 
     fn run_to(&self, command: &MigrateCommand, out: &mut dyn Write) -> i32 {
-        if let Command::Revision { message } = &command.command {
-            return self.revision(message, command.format, out);
+        if let Command::Revision { message, migrations_dir } = &command.command {
+            return self.revision(message, migrations_dir.as_deref(), command.format, out);
         }
         let config: postgres::Config = match command.database_url.parse() {
             Ok(config) => config,
@@ -101,8 +101,14 @@ impl<'s> Cli<'s> {
             keep_going: command.keep_going,
         };
         let operation = match &command.command {
-            Command::Upgrade { target, dry_run } => Some((Operation::Upgrade(*target), *dry_run, None)),
-            Command::Downgrade { target, danger } => Some((Operation::Downgrade(*target), danger.dry_run, Some(("downgrade", danger)))),
+            Command::Upgrade { target, danger } => match self.target(target) {
+                Ok(target) => Some((Operation::Upgrade(target), danger.dry_run, None)),
+                Err(code) => return code,
+            },
+            Command::Downgrade { target, danger } => match self.target(target) {
+                Ok(target) => Some((Operation::Downgrade(target), danger.dry_run, Some(("downgrade", danger)))),
+                Err(code) => return code,
+            },
             Command::Reset(danger) => Some((Operation::Reset, danger.dry_run, Some(("reset", danger)))),
             _ => None,
         };
@@ -146,6 +152,17 @@ impl<'s> Cli<'s> {
         report.finish(out, skipped)
     }
 
+    /// A target as `head`, `base`, a version, `+N`/`-N`, or the name of one of the binary's migrations.
+    fn target(&self, text: &str) -> Result<Target, i32> {
+        match text.parse::<Target>() {
+            Ok(target) => Ok(target),
+            Err(invalid) => match self.migrator.set().iter().find(|m| m.name == text) {
+                Some(migration) => Ok(Target::Version(migration.version)),
+                None => Err(fail(exit::USAGE, &format!("{invalid}, or the name of one of this binary's migrations"))),
+            },
+        }
+    }
+
     fn select_schemas(&self, command: &MigrateCommand, config: &postgres::Config) -> Result<Vec<SchemaName>, SelectionError> {
         let existing = if needs_catalog(&command.schemas) {
             let mut client = config.connect(postgres::NoTls).map_err(SelectionError::Database)?;
@@ -187,9 +204,9 @@ impl<'s> Cli<'s> {
         Ok(())
     }
 
-    fn revision(&self, message: &str, format: Format, out: &mut dyn Write) -> i32 {
-        let Some(folder) = self.migrator.set().source_folder() else {
-            return fail(exit::FAILURE, "this migration set was not built from a folder, so there is nowhere to write a revision");
+    fn revision(&self, message: &str, folder: Option<&std::path::Path>, format: Format, out: &mut dyn Write) -> i32 {
+        let Some(folder) = folder.or_else(|| self.migrator.set().source_folder()) else {
+            return fail(exit::FAILURE, "this migration set was not built from a folder: pass --migrations-dir");
         };
         match write_revision(folder, message) {
             Ok(revision) => {
