@@ -80,17 +80,17 @@ pub struct Danger {
 }
 
 /// Which schemas a command works on. Default: `DEFAULT_SCHEMA_NAME`, then `dev`.
+/// The four ways are exclusive (clap's argument groups do not apply to global arguments, hence `conflicts_with`).
 #[derive(Debug, Clone, Default, Args)]
-#[group(multiple = false)]
 pub struct SchemaSelection {
     /// One schema.
-    #[arg(long, short = 's', global = true)]
+    #[arg(long, short = 's', global = true, conflicts_with_all = ["schemas", "schemas_file", "all_schemas"])]
     pub schema: Option<String>,
     /// Comma-separated schemas; `*` and `?` match existing schemas (`dev,prod,tenant-*`).
-    #[arg(long, global = true, value_delimiter = ',')]
+    #[arg(long, global = true, value_delimiter = ',', conflicts_with_all = ["schemas_file", "all_schemas"])]
     pub schemas: Option<Vec<String>>,
     /// A file with one schema name a line.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, conflicts_with = "all_schemas")]
     pub schemas_file: Option<PathBuf>,
     /// Every schema that holds this service's history table.
     #[arg(long, global = true)]

@@ -1,0 +1,240 @@
+//! The operator CLI, run as the real `app-example migrate` binary against the real server.
+
+#[path = "../../tests/tests/common/mod.rs"]
+mod common;
+
+use std::borrow::BorrowMut;
+
+use assert_cmd::Command;
+use common::{connect, history_rows, tables, TestSchema};
+use serde_json::Value;
+
+/// `app-example migrate ARGS` with the test server and no ambient defaults.
+fn migrate(args: &[&str]) -> Command {
+    let mut command = assert_cmd::cargo::cargo_bin_cmd!("app-example");
+    command
+        .arg("migrate")
+        .args(args)
+        .env("DATABASE_URL", common::database_url())
+        .env_remove("DEFAULT_SCHEMA_NAME")
+        .env_remove("MIGRATE_PROTECTED_SCHEMAS");
+    command
+}
+
+fn stdout(mut command: impl BorrowMut<Command>, code: i32) -> String {
+    let output = command.borrow_mut().output().unwrap();
+    let text = String::from_utf8(output.stdout).unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(code), "stdout:\n{text}\nstderr:\n{stderr}");
+    text
+}
+
+fn stderr(mut command: impl BorrowMut<Command>, code: i32) -> String {
+    let output = command.borrow_mut().output().unwrap();
+    assert_eq!(output.status.code(), Some(code), "stdout:\n{}", String::from_utf8_lossy(&output.stdout));
+    String::from_utf8(output.stderr).unwrap()
+}
+
+fn json(command: impl BorrowMut<Command>, code: i32) -> Value {
+    serde_json::from_str(&stdout(command, code)).unwrap()
+}
+
+/// Snapshot text with the unique test-schema names replaced.
+macro_rules! snapshot {
+    ($name:expr, $text:expr) => {
+        insta::with_settings!({ filters => vec![(r"t-[a-z-]+-\d+-\d+-\d+", "[schema]")] }, {
+            insta::assert_snapshot!($name, $text);
+        })
+    };
+}
+
+#[test]
+fn upgrade_applies_everything_then_nothing() {
+    let schema = TestSchema::new("cli-up");
+    let out = stdout(migrate(&["upgrade", "-s", &schema.name]), 0);
+    snapshot!("upgrade_fresh", out);
+    assert_eq!(tables(&mut connect(), &schema.name).len(), 6);
+    let out = stdout(migrate(&["upgrade", "--schema", &schema.name]), 0);
+    snapshot!("upgrade_again", out);
+    assert_eq!(history_rows(&mut connect(), &schema).len(), 8);
+}
+
+#[test]
+fn upgrade_to_a_target_by_version_relative_step_or_name() {
+    let schema = TestSchema::new("cli-target");
+    stdout(migrate(&["upgrade", "-s", &schema.name, "--target", "2"]), 0);
+    assert_eq!(history_rows(&mut connect(), &schema).len(), 2);
+    stdout(migrate(&["upgrade", "-s", &schema.name, "-t", "+1"]), 0);
+    assert_eq!(history_rows(&mut connect(), &schema).len(), 3);
+    stdout(migrate(&["upgrade", "-s", &schema.name, "--target", "add_cpf_and_address"]), 0);
+    assert_eq!(history_rows(&mut connect(), &schema).len(), 4);
+    let error = stderr(migrate(&["upgrade", "-s", &schema.name, "--target", "nonsense"]), 2);
+    snapshot!("bad_target", error);
+}
+
+#[test]
+fn dry_runs_print_the_sql_and_change_nothing() {
+    let schema = TestSchema::new("cli-dry");
+    stdout(migrate(&["upgrade", "-s", &schema.name, "--target", "3"]), 0);
+    let before = (tables(&mut connect(), &schema.name), history_rows(&mut connect(), &schema));
+
+    let out = stdout(migrate(&["upgrade", "-s", &schema.name, "--dry-run"]), 0);
+    assert!(out.contains("version 3 -> 8, 5 step(s) (dry run: nothing was changed)"), "{out}");
+    assert!(out.contains("CREATE INDEX CONCURRENTLY IF NOT EXISTS orders_customer_id_idx"), "{out}");
+    let out = stdout(migrate(&["downgrade", "-s", &schema.name, "-t", "base", "--dry-run"]), 0);
+    assert!(out.contains("DROP TABLE customers;"), "{out}");
+    let plan = json(migrate(&["reset", "-s", &schema.name, "--dry-run", "--format", "json"]), 0);
+    assert!(plan["schemas"][0]["prologue"].as_str().unwrap().contains("DROP SCHEMA IF EXISTS"));
+    assert_eq!(plan["schemas"][0]["steps"].as_array().unwrap().len(), 8);
+
+    let after = (tables(&mut connect(), &schema.name), history_rows(&mut connect(), &schema));
+    assert_eq!(before, after, "the catalog is the same after three dry runs");
+}
+
+#[test]
+fn protected_schemas_need_confirmation_off_a_terminal() {
+    let schema = TestSchema::new("cli-prot");
+    stdout(migrate(&["upgrade", "-s", &schema.name]), 0);
+    let error = stderr(migrate(&["downgrade", "-s", &schema.name, "-t", "-1"]).env("MIGRATE_PROTECTED_SCHEMAS", &schema.name), 3);
+    snapshot!("protected_downgrade_refused", error);
+    let error = stderr(migrate(&["reset", "-s", &schema.name]).env("MIGRATE_PROTECTED_SCHEMAS", &schema.name), 3);
+    assert!(error.contains("refusing to reset protected schema"), "{error}");
+    assert_eq!(history_rows(&mut connect(), &schema).len(), 8, "nothing was changed");
+
+    stdout(migrate(&["downgrade", "-s", &schema.name, "-t", "-1", "--auto-confirm"]).env("MIGRATE_PROTECTED_SCHEMAS", &schema.name), 0);
+    assert_eq!(history_rows(&mut connect(), &schema).len(), 7);
+    // `prod` is protected by default.
+    let error = stderr(migrate(&["reset", "-s", "prod"]), 3);
+    snapshot!("prod_reset_refused", error);
+}
+
+#[test]
+fn downgrade_accepts_minus_one_and_reset_rebuilds() {
+    let schema = TestSchema::new("cli-down");
+    stdout(migrate(&["upgrade", "-s", &schema.name]), 0);
+    let out = stdout(migrate(&["downgrade", "-s", &schema.name, "--target", "-1"]), 0);
+    assert!(out.contains("reverted 1 migration(s), version 8 -> 7"), "{out}");
+    let out = stdout(migrate(&["downgrade", "-s", &schema.name, "-t", "-2"]), 0);
+    assert!(out.contains("version 7 -> 5"), "{out}");
+
+    connect().batch_execute(&format!("CREATE TABLE {}.stray (id int)", schema.quoted())).unwrap();
+    let out = stdout(migrate(&["reset", "-s", &schema.name]), 0);
+    assert!(out.contains("applied 8 migration(s), version 5 -> 8"), "{out}");
+    assert!(!tables(&mut connect(), &schema.name).contains(&"stray".to_owned()));
+    assert_eq!(history_rows(&mut connect(), &schema).len(), 8);
+}
+
+#[test]
+fn current_history_and_status_report_state_and_drift() {
+    let schema = TestSchema::new("cli-state");
+    stdout(migrate(&["upgrade", "-s", &schema.name, "-t", "6"]), 0);
+    let current = json(migrate(&["current", "-s", &schema.name, "--format", "json"]), 0);
+    let row = &current["schemas"][0];
+    assert_eq!((row["version"].as_i64(), row["state"].as_str(), row["pending"].as_i64()), (Some(6), Some("behind"), Some(2)));
+    let history = stdout(migrate(&["history", "-s", &schema.name]), 0);
+    let states: Vec<&str> = history.lines().skip(1).map(|l| l.split_whitespace().nth(3).unwrap()).collect();
+    assert_eq!(states, ["applied", "applied", "applied", "applied", "applied", "applied", "pending", "pending"]);
+
+    connect()
+        .batch_execute(&format!("UPDATE {}.schema_migrations SET checksum = repeat('0', 64) WHERE version = 2", schema.quoted()))
+        .unwrap();
+    let status = json(migrate(&["status", "-s", &schema.name, "--format", "json"]), 5);
+    assert_eq!(status["schemas"][0]["state"], "drifted");
+    let history = stdout(migrate(&["history", "-s", &schema.name]), 5);
+    assert!(history.contains("checksum mismatch"), "{history}");
+    let error = stdout(migrate(&["upgrade", "-s", &schema.name]), 5);
+    snapshot!("upgrade_refused_on_drift", error);
+    assert_eq!(history_rows(&mut connect(), &schema).len(), 6, "nothing applied on a drifted schema");
+}
+
+#[test]
+fn many_schemas_by_list_glob_and_file_with_a_summary() {
+    let prefix = TestSchema::new("cli-many");
+    let names: Vec<String> = (1..=3).map(|i| format!("{}-{i}", prefix.name)).collect();
+    let schemas: Vec<TestSchema> = names.iter().map(|n| TestSchema::named(n.clone())).collect();
+    let list = format!("{},{}", names[0], names[1]);
+    let out = stdout(migrate(&["upgrade", "--schemas", &list]), 0);
+    assert!(out.contains("2 schema(s): 2 changed, 0 already current, 0 failed"), "{out}");
+
+    let glob = format!("{}-*", prefix.name);
+    // A glob matches schemas that exist: the third one does not yet.
+    let report = json(migrate(&["upgrade", "--schemas", &glob, "--format", "json", "--jobs", "3"]), 0);
+    assert_eq!(report["summary"]["unchanged"], 2);
+    let listed: Vec<&str> = report["schemas"].as_array().unwrap().iter().map(|s| s["schema"].as_str().unwrap()).collect();
+    assert_eq!(listed, [names[0].as_str(), names[1].as_str()]);
+
+    let file = std::env::temp_dir().join(format!("{}.txt", prefix.name));
+    std::fs::write(&file, format!("{}\n{}\n", names[2], names[0])).unwrap();
+    let status = json(migrate(&["status", "--schemas-file", file.to_str().unwrap(), "--format", "json"]), 0);
+    assert_eq!(status["schemas"].as_array().unwrap().len(), 2);
+    assert_eq!(status["schemas"][0]["schema"], names[2].as_str());
+    assert_eq!(status["schemas"][0]["state"], "uninitialized");
+    std::fs::remove_file(file).unwrap();
+
+    let all = json(migrate(&["status", "--all-schemas", "--format", "json"]), 0);
+    let managed: Vec<&str> = all["schemas"].as_array().unwrap().iter().map(|s| s["schema"].as_str().unwrap()).collect();
+    assert!(managed.contains(&names[0].as_str()) && managed.contains(&names[1].as_str()));
+    assert!(!managed.contains(&names[2].as_str()), "a schema without the history table is not managed");
+    drop(schemas);
+}
+
+#[test]
+fn fail_fast_stops_starting_schemas_and_keep_going_goes_on() {
+    let prefix = TestSchema::new("cli-ff");
+    let names: Vec<String> = (1..=3).map(|i| format!("{}-{i}", prefix.name)).collect();
+    let _schemas: Vec<TestSchema> = names.iter().map(|n| TestSchema::named(n.clone())).collect();
+    // The second schema already has a `customers` table, so migration 1 fails there.
+    connect()
+        .batch_execute(&format!("CREATE SCHEMA \"{0}\"; CREATE TABLE \"{0}\".customers (id int)", names[1]))
+        .unwrap();
+    let list = names.join(",");
+    let out = stdout(migrate(&["upgrade", "--schemas", &list, "--jobs", "1"]), 4);
+    snapshot!("fail_fast", out);
+    assert!(!history_rows_exist(&names[2]), "the third schema was not started");
+
+    let report = json(migrate(&["upgrade", "--schemas", &list, "--jobs", "1", "--keep-going", "--format", "json"]), 4);
+    assert_eq!(report["summary"]["failed"], 1);
+    assert_eq!(report["summary"]["changed"], 1);
+    assert_eq!(report["summary"]["unchanged"], 1);
+    assert!(history_rows_exist(&names[2]));
+    let failed = &report["schemas"][1];
+    assert_eq!(failed["exit_code"], 4);
+    assert!(failed["error"].as_str().unwrap().contains("relation \"customers\" already exists"));
+}
+
+fn history_rows_exist(schema: &str) -> bool {
+    connect()
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&format!("\"{schema}\".schema_migrations")])
+        .unwrap()
+        .get(0)
+}
+
+#[test]
+fn usage_errors_exit_two_with_a_clear_message() {
+    let error = stderr(migrate(&["upgrade", "-s", "pg_catalog"]), 2);
+    snapshot!("reserved_schema", error);
+    let error = stderr(migrate(&["status", "-s", &"x".repeat(64)]), 2);
+    snapshot!("long_schema", error);
+    let error = stderr(migrate(&["upgrade", "--schemas", "no-such-schema-*"]), 2);
+    snapshot!("glob_matches_nothing", error);
+    let error = stderr(migrate(&["status", "-s", "a", "--schemas", "b"]), 2);
+    assert!(error.contains("cannot be used with"), "{error}");
+    let error = stderr(migrate(&["downgrade", "-s", "dev"]), 2);
+    assert!(error.contains("--target <TARGET>"), "{error}");
+}
+
+#[test]
+fn revision_writes_the_next_pair_or_says_why_not() {
+    let dir = std::env::temp_dir().join(format!("cli-revision-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("8_customers_updated_at.up.sql"), "SELECT 1;").unwrap();
+    let out = stdout(migrate(&["revision", "-m", "add user preferences table", "--migrations-dir", dir.to_str().unwrap()]), 0);
+    let up = dir.join("9_add_user_preferences_table.up.sql");
+    assert!(out.contains(up.to_str().unwrap()), "{out}");
+    assert!(std::fs::read_to_string(&up).unwrap().starts_with("-- add user preferences table\n"));
+    assert!(dir.join("9_add_user_preferences_table.down.sql").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    let error = stderr(migrate(&["revision", "-m", "x", "--migrations-dir", "/nonexistent/migrations"]), 1);
+    snapshot!("revision_without_folder", error);
+}
