@@ -3,7 +3,7 @@
 //! ```no_run
 //! use migrate_runtime::{embed_migrations, MigrationSet, Migrator};
 //!
-//! static MIGRATIONS: MigrationSet = embed_migrations!("migrations");
+//! static MIGRATIONS: MigrationSet = embed_migrations!("../migrations");
 //!
 //! fn main() -> Result<(), Box<dyn std::error::Error>> {
 //!     let mut client = postgres::Client::connect("host=127.0.0.1 user=postgres", postgres::NoTls)?;
@@ -80,7 +80,7 @@ pub use migrate_macros::embed_migrations;
 /// use std::time::Duration;
 /// use migrate_runtime::{embed_migrations, MigrationSet, Migrator, Target};
 ///
-/// static MIGRATIONS: MigrationSet = embed_migrations!("migrations");
+/// static MIGRATIONS: MigrationSet = embed_migrations!("../migrations");
 ///
 /// # fn main() -> Result<(), migrate_runtime::Error> {
 /// let mut client = postgres::Client::connect("host=127.0.0.1 user=postgres", postgres::NoTls).unwrap();
@@ -204,7 +204,7 @@ impl<'s> Migrator<'s> {
     ///
     /// ```no_run
     /// # use migrate_runtime::{embed_migrations, MigrationSet, Migrator, Operation, Target};
-    /// # static MIGRATIONS: MigrationSet = embed_migrations!("migrations");
+    /// # static MIGRATIONS: MigrationSet = embed_migrations!("../migrations");
     /// # let mut client = postgres::Client::connect("host=127.0.0.1 user=postgres", postgres::NoTls).unwrap();
     /// let preview = Migrator::new(&MIGRATIONS).dry_run(&mut client, "prod", Operation::Upgrade(Target::Head)).unwrap();
     /// for step in &preview.steps {

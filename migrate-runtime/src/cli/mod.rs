@@ -6,7 +6,7 @@
 //! use migrate_runtime::cli::{Cli, MigrateCommand};
 //! use migrate_runtime::{embed_migrations, MigrationSet, Migrator};
 //!
-//! static MIGRATIONS: MigrationSet = embed_migrations!("migrations");
+//! static MIGRATIONS: MigrationSet = embed_migrations!("../migrations");
 //!
 //! #[derive(Parser)]
 //! enum App {
