@@ -7,15 +7,19 @@ use serde_json::{json, Value};
 pub fn serve(port: u16, schema: SchemaName, mut client: postgres::Client) -> anyhow::Result<()> {
     let server = tiny_http::Server::http(("127.0.0.1", port))
         .map_err(|e| anyhow::anyhow!("could not listen on 127.0.0.1:{port}: {e}"))?;
-    eprintln!("listening on http://127.0.0.1:{port}");
+    // With PORT=0 the system picks the port: say which.
+    let bound = server.server_addr().to_ip().map_or(port, |address| address.port());
+    eprintln!("listening on http://127.0.0.1:{bound}");
     for request in server.incoming_requests() {
         let (status, body) = match (request.method(), request.url()) {
             (tiny_http::Method::Get, "/health") => respond(health(&schema, &mut client)),
             (tiny_http::Method::Get, "/products") => respond(products(&mut client)),
             _ => (404, json!({ "error": "not found" })),
         };
-        let header = tiny_http::Header::from_bytes("Content-Type", "application/json").expect("static header is valid");
-        let response = tiny_http::Response::from_string(body.to_string()).with_status_code(status).with_header(header);
+        let mut response = tiny_http::Response::from_string(body.to_string()).with_status_code(status);
+        if let Ok(header) = tiny_http::Header::from_bytes("Content-Type", "application/json") {
+            response.add_header(header);
+        }
         if let Err(error) = request.respond(response) {
             eprintln!("could not answer a request: {error}");
         }

@@ -1,0 +1,125 @@
+//! The example service as a process: boot-time migration of its configured schema, restarts, replicas booting
+//! together, and refusing to start on an edited applied migration.
+
+#[path = "../../tests/tests/common/mod.rs"]
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+
+use common::{connect, history_rows, tables, TestSchema};
+
+/// A running `app-example` on a system-chosen port, killed when dropped.
+struct Service {
+    child: Child,
+    port: u16,
+    /// What it printed on stderr before listening.
+    boot_log: String,
+}
+
+impl Service {
+    /// Start the service for `schema`; `Err` holds its exit code and stderr when it stops instead of serving.
+    fn start(schema: &str) -> Result<Service, (Option<i32>, String)> {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_app-example"))
+            .env("DATABASE_URL", common::database_url())
+            .env("DEFAULT_SCHEMA_NAME", schema)
+            .env("PORT", "0")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut boot_log = String::new();
+        loop {
+            let mut line = String::new();
+            if stderr.read_line(&mut line).unwrap() == 0 {
+                let status = child.wait().unwrap();
+                return Err((status.code(), boot_log));
+            }
+            boot_log.push_str(&line);
+            if let Some(port) = line.trim().strip_prefix("listening on http://127.0.0.1:") {
+                let port = port.parse().unwrap();
+                // Keep draining stderr so the service never blocks on a full pipe.
+                std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+                return Ok(Service { child, port, boot_log });
+            }
+        }
+    }
+
+    fn get(&self, path: &str) -> serde_json::Value {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        serde_json::from_str(response.split_once("\r\n\r\n").unwrap().1).unwrap()
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn the_service_migrates_its_schema_serves_it_and_a_restart_applies_nothing() {
+    let schema = TestSchema::new("boot");
+    let service = Service::start(&schema.name).unwrap();
+    assert!(service.boot_log.contains("at version 8 (8 migration(s) applied)"), "{}", service.boot_log);
+    let health = service.get("/health");
+    assert_eq!(health["schema"], schema.name.as_str());
+    assert_eq!(health["current_schema"], schema.name.as_str(), "the app connection's search_path is the schema");
+    assert_eq!(health["version"], 8);
+    assert_eq!(service.get("/products")["products"].as_array().unwrap().len(), 3);
+    drop(service);
+
+    let restarted = Service::start(&schema.name).unwrap();
+    assert!(restarted.boot_log.contains("(0 migration(s) applied)"), "{}", restarted.boot_log);
+    assert_eq!(history_rows(&mut connect(), &schema).len(), 8);
+}
+
+#[test]
+fn eight_replicas_booting_at_once_all_come_up_and_apply_each_migration_once() {
+    let schema = TestSchema::new("boot8");
+    let services: Vec<Service> = std::thread::scope(|scope| {
+        let starting: Vec<_> = (0..8).map(|_| scope.spawn(|| Service::start(&schema.name))).collect();
+        starting.into_iter().map(|s| s.join().unwrap().unwrap()).collect()
+    });
+    for service in &services {
+        assert_eq!(service.get("/health")["version"], 8);
+    }
+    let applied: usize = services
+        .iter()
+        .map(|s| {
+            let line = s.boot_log.lines().find(|l| l.contains("migration(s) applied")).unwrap();
+            line.split('(').nth(1).unwrap().split(' ').next().unwrap().parse::<usize>().unwrap()
+        })
+        .sum();
+    assert_eq!(applied, 8, "eight migrations applied in all across the replicas");
+    let rows = history_rows(&mut connect(), &schema);
+    assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), (1..=8).collect::<Vec<_>>());
+    assert_eq!(tables(&mut connect(), &schema.name).len(), 6);
+}
+
+#[test]
+fn an_edited_applied_migration_stops_the_service_before_it_serves() {
+    let schema = TestSchema::new("boot-edit");
+    drop(Service::start(&schema.name).unwrap());
+    // What an edited and rebuilt file looks like from the database: the recorded checksum no longer matches.
+    connect()
+        .batch_execute(&format!("UPDATE {}.schema_migrations SET checksum = repeat('a', 64) WHERE version = 3", schema.quoted()))
+        .unwrap();
+    let (code, stderr) = Service::start(&schema.name).err().expect("the service must refuse to start");
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("migration 3 (../migrations/3_create_orders.up.sql) was edited after it was applied"), "{stderr}");
+}
+
+#[test]
+fn an_invalid_schema_name_stops_the_service_with_a_clear_error() {
+    let (code, stderr) = Service::start("pg_nope").err().expect("the service must refuse to start");
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("invalid schema name \"pg_nope\""), "{stderr}");
+}
