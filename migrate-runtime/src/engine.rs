@@ -1,10 +1,16 @@
 //! Read, lock, plan, apply: the I/O around the pure planner, written once for both drivers.
+//!
+//! Round trips are the cost that matters over thousands of schemas, so the engine sends work in as few query
+//! strings as it can: an up-to-date schema costs one read; consecutive transactional steps go to the server in one
+//! query string (each in its own transaction, or all in one), and a fresh schema is created and migrated in a
+//! single transaction when every migration allows it.
 
 use std::time::{Duration, Instant};
 
 use postgres::error::SqlState;
+use postgres::SimpleQueryMessage;
 
-use crate::history::{parse_history, restore_settings_sql, rows, HistoryTable, Timeouts};
+use crate::history::{parse_history, restore_settings_sql, rows, HistoryTable, Timeouts, ELAPSED_COLUMN};
 use crate::plan::{plan, AppliedMigration, Direction, Step, StepKind};
 use crate::session::Session;
 use crate::sql::{line_and_column, split_statements};
@@ -38,9 +44,9 @@ fn database(table: &HistoryTable, action: &'static str, source: postgres::Error)
     Error::Database { schema: table.schema.to_string(), action, source }
 }
 
-/// Run `job` on `schema`. An up-to-date schema costs one round trip: the history is read without a lock and, when
-/// the plan is empty, nothing else is sent. Otherwise the schema's advisory lock is taken, the history re-read
-/// under it, and the plan applied; the lock is released on every path.
+/// Run `operation` on `schema`. An up-to-date schema costs one round trip: the history is read without a lock
+/// and, when the plan is empty, nothing else is sent. Otherwise the schema's advisory lock is taken, the history
+/// re-read under it, and the plan applied; the lock is released on every path.
 pub(crate) async fn run<S: Session>(
     session: &mut S,
     migrator: &Migrator<'_>,
@@ -60,14 +66,94 @@ pub(crate) async fn run<S: Session>(
             }
         }
     }
-    let lock = acquire_lock(session, &table, migrator.lock_wait).await?;
-    let result = match operation.movement() {
-        Some((direction, target)) => migrate_locked(session, migrator, &table, direction, target).await,
-        None => reset_locked(session, migrator, &table).await,
-    };
-    let released = session.batch(&format!("SELECT pg_advisory_unlock({lock})")).await;
+    let found = acquire_lock(session, &table, migrator.lock_wait).await?;
+    let result = locked(session, migrator, &table, operation, found).await;
+    let released = session.batch(&format!("SELECT pg_advisory_unlock({})", table.lock_key())).await;
     let report = result?;
     released.map_err(|e| database(&table, "release the migration lock", e))?;
+    Ok(report)
+}
+
+/// What the lock statement found besides the lock.
+#[derive(Debug, Clone, Copy)]
+struct Found {
+    schema_exists: bool,
+    table_exists: bool,
+}
+
+/// Poll `pg_try_advisory_lock` instead of blocking in `pg_advisory_lock`: a session blocked on the lock would hold
+/// a snapshot that `CREATE INDEX CONCURRENTLY`, run by the lock holder, has to wait for, a deadlock. Between polls
+/// the session is idle and holds nothing.
+async fn acquire_lock<S: Session>(session: &mut S, table: &HistoryTable, wait: Duration) -> Result<Found, Error> {
+    let started = Instant::now();
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        let messages =
+            session.batch(&table.try_lock_sql()).await.map_err(|e| database(table, "take the migration lock", e))?;
+        let row = rows(&messages).next().unwrap_or_default();
+        let flag = |i: usize| row.get(i) == Some(&Some("t"));
+        if flag(0) {
+            return Ok(Found { schema_exists: flag(1), table_exists: flag(2) });
+        }
+        let waited = started.elapsed();
+        if waited >= wait {
+            return Err(Error::LockTimeout { schema: table.schema.to_string(), waited });
+        }
+        tracing::debug!(schema = table.schema.as_str(), ?waited, "waiting for the migration lock");
+        session.pause(backoff.min(wait - waited)).await;
+        backoff = (backoff * 2).min(Duration::from_millis(250));
+    }
+}
+
+/// Under the lock: read the history, plan, and apply.
+async fn locked<S: Session>(
+    session: &mut S,
+    migrator: &Migrator<'_>,
+    table: &HistoryTable,
+    operation: Operation,
+    found: Found,
+) -> Result<Report, Error> {
+    let schema = table.schema.as_str();
+    let history = if found.table_exists { read_history(session, table).await?.into_rows() } else { Vec::new() };
+    let (steps, prologue) = match operation.movement() {
+        Some((direction, target)) => {
+            let steps = plan(schema, migrator.set, &history, direction, target, migrator.plan_options)?;
+            let create = (!found.table_exists).then(|| format!("{};\n", table.create_sql(!found.schema_exists)));
+            (steps, create)
+        }
+        None => {
+            let steps = plan(schema, migrator.set, &[], Direction::Up, Target::Head, migrator.plan_options)?;
+            (steps, Some(table.reset_sql()))
+        }
+    };
+    let all_transactional = steps.iter().all(|s| !s.script().no_transaction);
+    if migrator.single_transaction && !all_transactional {
+        let step = steps.iter().find(|s| s.script().no_transaction).unwrap_or(&steps[0]);
+        return Err(Error::NoTransactionInSingleTransaction {
+            schema: schema.to_owned(),
+            version: step.migration.version,
+            file: step.script().file.to_string(),
+        });
+    }
+    // A fresh schema or a reset is built in one transaction when the migrations allow it: a failure leaves the
+    // database exactly as it was.
+    let one_transaction = all_transactional && (migrator.single_transaction || prologue.is_some());
+    let done = if one_transaction {
+        run_in_one_transaction(session, migrator, table, &steps, prologue.as_deref().unwrap_or("")).await?
+    } else {
+        if let Some(prologue) = &prologue {
+            let sql = format!("{}{prologue}COMMIT;\n", table.open_sql(timeouts(migrator)));
+            if let Err(e) = session.batch(&sql).await {
+                let _ = session.batch("ROLLBACK").await;
+                return Err(database(table, "create the schema and its history table", e));
+            }
+            tracing::info!(schema, table = table.qualified(), "created the history table");
+        }
+        run_steps(session, migrator, table, &steps).await?
+    };
+    let base = if matches!(operation, Operation::Reset) { Vec::new() } else { history.clone() };
+    let mut report = Report::new(&table.schema, &base, done);
+    report.version_before = history.iter().map(|a| a.version).max();
     Ok(report)
 }
 
@@ -86,7 +172,8 @@ pub(crate) async fn preview<S: Session>(
         }
         None => {
             let steps = plan(schema.as_str(), migrator.set, &[], Direction::Up, Target::Head, migrator.plan_options)?;
-            (Some(table.reset_sql(!is_atomic(&steps), timeouts(migrator))), steps)
+            let commit = if steps.iter().any(|s| s.script().no_transaction) { "COMMIT;\n" } else { "" };
+            (Some(format!("{}{}{commit}", table.open_sql(timeouts(migrator)), table.reset_sql())), steps)
         }
     };
     let planned = steps
@@ -104,181 +191,191 @@ pub(crate) async fn preview<S: Session>(
     Ok(Preview::new(schema, &base, prologue, planned))
 }
 
-/// A reset is one transaction unless a migration must run outside one.
-fn is_atomic(steps: &[Step<'_>]) -> bool {
-    !steps.iter().any(|s| s.script().no_transaction)
-}
-
-/// Poll `pg_try_advisory_lock` instead of blocking in `pg_advisory_lock`: a session blocked on the lock would hold
-/// a snapshot that `CREATE INDEX CONCURRENTLY`, run by the lock holder, has to wait for, a deadlock. Between polls
-/// the session is idle and holds nothing.
-async fn acquire_lock<S: Session>(session: &mut S, table: &HistoryTable, wait: Duration) -> Result<i64, Error> {
-    let key = table.lock_key();
-    let started = Instant::now();
-    let mut backoff = Duration::from_millis(10);
-    loop {
-        let messages = session
-            .batch(&format!("SELECT pg_try_advisory_lock({key})"))
-            .await
-            .map_err(|e| database(table, "take the migration lock", e))?;
-        if rows(&messages).next().is_some_and(|row| row.first() == Some(&Some("t"))) {
-            return Ok(key);
-        }
-        let waited = started.elapsed();
-        if waited >= wait {
-            return Err(Error::LockTimeout { schema: table.schema.to_string(), waited });
-        }
-        tracing::debug!(schema = table.schema.as_str(), ?waited, "waiting for the migration lock");
-        session.pause(backoff.min(wait - waited)).await;
-        backoff = (backoff * 2).min(Duration::from_millis(250));
-    }
-}
-
-/// Drop and rebuild the schema. When every migration can run in a transaction, the drop, the rebuild and every
-/// history row commit together, so a failing migration leaves the old schema exactly as it was.
-async fn reset_locked<S: Session>(session: &mut S, migrator: &Migrator<'_>, table: &HistoryTable) -> Result<Report, Error> {
-    let history = read_history(session, table).await?.into_rows();
-    let steps = plan(table.schema.as_str(), migrator.set, &[], Direction::Up, Target::Head, migrator.plan_options)?;
-    let atomic = is_atomic(&steps);
-    let prologue = table.reset_sql(!atomic, timeouts(migrator));
-    if let Err(e) = session.batch(&prologue).await {
-        let _ = session.batch("ROLLBACK").await;
-        return Err(database(table, "drop and recreate the schema", e));
-    }
-    tracing::info!(schema = table.schema.as_str(), atomic, "dropped and recreated the schema");
-    let mut done = Vec::with_capacity(steps.len());
-    for step in &steps {
-        let started = Instant::now();
-        if atomic {
-            run_transactional(session, migrator, table, step, false, false).await?;
-        } else if step.script().no_transaction {
-            run_untransacted(session, migrator, table, step).await?;
-        } else {
-            run_transactional(session, migrator, table, step, true, true).await?;
-        }
-        done.push(step_report(table, step, started.elapsed()));
-    }
-    if atomic {
-        if let Err(e) = session.batch("COMMIT").await {
-            let _ = session.batch("ROLLBACK").await;
-            return Err(database(table, "commit the reset", e));
-        }
-    }
-    let mut report = Report::new(&table.schema, &[], done);
-    report.version_before = history.iter().map(|a| a.version).max();
-    Ok(report)
-}
-
-async fn migrate_locked<S: Session>(
-    session: &mut S,
-    migrator: &Migrator<'_>,
-    table: &HistoryTable,
-    direction: Direction,
-    target: Target,
-) -> Result<Report, Error> {
-    let schema = table.schema.as_str();
-    let history = match read_history(session, table).await? {
-        History::Rows(rows) => rows,
-        History::NoTable => {
-            let found = session
-                .batch(&table.schema_exists_sql())
-                .await
-                .map_err(|e| database(table, "look the schema up", e))?;
-            let with_schema = rows(&found).next().is_none();
-            session
-                .batch(&table.create_sql(with_schema))
-                .await
-                .map_err(|e| database(table, "create the schema and its history table", e))?;
-            tracing::info!(schema, table = table.qualified(), "created the history table");
-            Vec::new()
-        }
-    };
-    let steps = plan(schema, migrator.set, &history, direction, target, migrator.plan_options)?;
-    let done = if migrator.single_transaction {
-        if let Some(step) = steps.iter().find(|s| s.script().no_transaction) {
-            return Err(Error::NoTransactionInSingleTransaction {
-                schema: schema.to_owned(),
-                version: step.migration.version,
-                file: step.script().file.to_string(),
-            });
-        }
-        apply_in_one_transaction(session, migrator, table, &steps).await?
-    } else {
-        let mut done = Vec::with_capacity(steps.len());
-        for step in &steps {
-            done.push(apply_step(session, migrator, table, step).await?);
-        }
-        done
-    };
-    Ok(Report::new(&table.schema, &history, done))
-}
-
 fn timeouts(migrator: &Migrator<'_>) -> Timeouts {
     Timeouts { lock_timeout: migrator.lock_timeout, statement_timeout: migrator.statement_timeout }
 }
 
-async fn apply_step<S: Session>(
+/// A query string holding several steps, and where each step's script sits in it.
+struct Message<'s, 'm> {
+    sql: String,
+    chars: usize,
+    /// (step, first character of its script) in order.
+    steps: Vec<(&'s Step<'m>, usize)>,
+}
+
+impl<'s, 'm> Message<'s, 'm> {
+    fn new() -> Self {
+        Message { sql: String::new(), chars: 0, steps: Vec::new() }
+    }
+
+    fn push(&mut self, text: &str) {
+        self.sql.push_str(text);
+        self.chars += text.chars().count();
+    }
+
+    fn push_step(&mut self, table: &HistoryTable, step: &'s Step<'m>, timeouts: Timeouts) {
+        let batch = table.step_sql(step.migration, step.kind == StepKind::Apply, step.script(), timeouts);
+        self.steps.push((step, self.chars + batch.script_start));
+        self.push(&batch.sql);
+    }
+
+    /// The step whose script holds PostgreSQL's error position, and the start of that script.
+    fn step_at(&self, error: &postgres::Error) -> Option<(&'s Step<'m>, usize)> {
+        let position = match error.as_db_error()?.position()? {
+            postgres::error::ErrorPosition::Original(p) => *p as usize,
+            postgres::error::ErrorPosition::Internal { .. } => return None,
+        };
+        self.steps.iter().rev().find(|(_, start)| *start < position).copied()
+    }
+}
+
+/// The durations the steps of a message returned, in order.
+fn step_durations(messages: &[SimpleQueryMessage]) -> Vec<Duration> {
+    messages
+        .iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::Row(row) if row.columns().first().is_some_and(|c| c.name() == ELAPSED_COLUMN) => {
+                row.get(0).and_then(|ms| ms.parse().ok()).map(Duration::from_millis)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// All steps in one transaction, sent as one query string (after `prologue`, which creates or resets the schema).
+async fn run_in_one_transaction<S: Session>(
     session: &mut S,
     migrator: &Migrator<'_>,
     table: &HistoryTable,
-    step: &Step<'_>,
-) -> Result<StepReport, Error> {
-    let started = Instant::now();
-    if step.script().no_transaction {
-        run_untransacted(session, migrator, table, step).await?;
-    } else {
-        run_transactional(session, migrator, table, step, true, true).await?;
+    steps: &[Step<'_>],
+    prologue: &str,
+) -> Result<Vec<StepReport>, Error> {
+    let mut message = Message::new();
+    message.push(&table.open_sql(timeouts(migrator)));
+    message.push(prologue);
+    for step in steps {
+        message.push_step(table, step, timeouts(migrator));
     }
-    Ok(step_report(table, step, started.elapsed()))
+    message.push("COMMIT;\n");
+    match session.batch(&message.sql).await {
+        Ok(messages) => Ok(reports(table, steps, &step_durations(&messages))),
+        Err(error) => {
+            let _ = session.batch("ROLLBACK").await;
+            Err(match message.step_at(&error) {
+                Some((step, start)) => migration_failed(table, step, &error, Some(start as isize)),
+                None => name_the_failing_step(session, migrator, table, steps, prologue, &error).await,
+            })
+        }
+    }
 }
 
-async fn apply_in_one_transaction<S: Session>(
+/// The one-transaction message failed without a position to say which step: replay it one step per round trip,
+/// inside a transaction that is rolled back, to name the step that fails.
+async fn name_the_failing_step<S: Session>(
+    session: &mut S,
+    migrator: &Migrator<'_>,
+    table: &HistoryTable,
+    steps: &[Step<'_>],
+    prologue: &str,
+    original: &postgres::Error,
+) -> Error {
+    let opened = session.batch(&format!("{}{prologue}", table.open_sql(timeouts(migrator)))).await;
+    let mut culprit = None;
+    if opened.is_ok() {
+        for step in steps {
+            let batch = table.step_sql(step.migration, step.kind == StepKind::Apply, step.script(), timeouts(migrator));
+            if let Err(error) = session.batch(&batch.sql).await {
+                culprit = Some(migration_failed(table, step, &error, Some(batch.script_start as isize)));
+                break;
+            }
+        }
+    }
+    let _ = session.batch("ROLLBACK").await;
+    match (culprit, opened) {
+        (Some(error), _) => error,
+        (None, Err(error)) => database(table, "create the schema and its history table", error),
+        // The failure did not repeat: report it against the first step, with the server's own words.
+        (None, Ok(_)) => migration_failed(table, &steps[0], original, None),
+    }
+}
+
+/// Steps in their own transactions: consecutive transactional steps go to the server as one query string; a
+/// no-transaction step runs statement by statement.
+async fn run_steps<S: Session>(
     session: &mut S,
     migrator: &Migrator<'_>,
     table: &HistoryTable,
     steps: &[Step<'_>],
 ) -> Result<Vec<StepReport>, Error> {
     let mut done = Vec::with_capacity(steps.len());
-    for (i, step) in steps.iter().enumerate() {
-        let started = Instant::now();
-        run_transactional(session, migrator, table, step, i == 0, i + 1 == steps.len()).await?;
-        done.push(step_report(table, step, started.elapsed()));
+    let mut rest = steps;
+    while let Some(first) = rest.first() {
+        if first.script().no_transaction {
+            let started = Instant::now();
+            run_untransacted(session, migrator, table, first).await?;
+            done.extend(reports(table, std::slice::from_ref(first), &[started.elapsed()]));
+            rest = &rest[1..];
+            continue;
+        }
+        let group_len = rest.iter().take_while(|s| !s.script().no_transaction).count();
+        let (group, after) = rest.split_at(group_len);
+        let mut message = Message::new();
+        for step in group {
+            message.push("BEGIN;\n");
+            message.push_step(table, step, timeouts(migrator));
+            message.push("COMMIT;\n");
+        }
+        match session.batch(&message.sql).await {
+            Ok(messages) => done.extend(reports(table, group, &step_durations(&messages))),
+            Err(error) => {
+                // The failing step's transaction is aborted; the steps before it committed.
+                let _ = session.batch("ROLLBACK").await;
+                return Err(match message.step_at(&error) {
+                    Some((step, start)) => migration_failed(table, step, &error, Some(start as isize)),
+                    None => {
+                        let step = first_unfinished(session, table, group).await;
+                        migration_failed(table, step, &error, None)
+                    }
+                });
+            }
+        }
+        rest = after;
     }
     Ok(done)
 }
 
-fn step_report(table: &HistoryTable, step: &Step<'_>, duration: Duration) -> StepReport {
-    let verb = match step.kind {
-        StepKind::Apply => "applied",
-        StepKind::Revert => "reverted",
+/// The first step of `group` whose effect is not in the history: the one that failed.
+async fn first_unfinished<'s, 'm, S: Session>(session: &mut S, table: &HistoryTable, group: &'s [Step<'m>]) -> &'s Step<'m> {
+    let applied: Vec<i64> = match read_history(session, table).await {
+        Ok(history) => history.into_rows().iter().map(|a| a.version).collect(),
+        Err(_) => return &group[0],
     };
-    tracing::info!(
-        schema = table.schema.as_str(),
-        version = step.migration.version,
-        file = step.script().file.as_ref(),
-        ?duration,
-        "{verb} migration"
-    );
-    StepReport { version: step.migration.version, name: step.migration.name.to_string(), kind: step.kind, duration }
+    group
+        .iter()
+        .find(|s| applied.contains(&s.migration.version) != (s.kind == StepKind::Apply))
+        .unwrap_or(&group[0])
 }
 
-async fn run_transactional<S: Session>(
-    session: &mut S,
-    migrator: &Migrator<'_>,
-    table: &HistoryTable,
-    step: &Step<'_>,
-    open: bool,
-    close: bool,
-) -> Result<(), Error> {
-    let apply = step.kind == StepKind::Apply;
-    let batch = table.transactional_step(step.migration, apply, step.script(), open, close, timeouts(migrator));
-    if let Err(error) = session.batch(&batch.sql).await {
-        // The transaction is aborted (or the connection gone): roll back so the session is usable; nothing of the
-        // step, nor of earlier steps in single-transaction mode, is kept.
-        let _ = session.batch("ROLLBACK").await;
-        return Err(migration_failed(table, step, &error, Some(batch.script_start as isize)));
-    }
-    Ok(())
+fn reports(table: &HistoryTable, steps: &[Step<'_>], durations: &[Duration]) -> Vec<StepReport> {
+    steps
+        .iter()
+        .enumerate()
+        .map(|(i, step)| {
+            let duration = durations.get(i).copied().unwrap_or_default();
+            let verb = match step.kind {
+                StepKind::Apply => "applied",
+                StepKind::Revert => "reverted",
+            };
+            tracing::info!(
+                schema = table.schema.as_str(),
+                version = step.migration.version,
+                file = step.script().file.as_ref(),
+                ?duration,
+                "{verb} migration"
+            );
+            StepReport { version: step.migration.version, name: step.migration.name.to_string(), kind: step.kind, duration }
+        })
+        .collect()
 }
 
 /// A no-transaction script: mark the version dirty, run each statement on its own, then mark it clean. A failure
@@ -319,7 +416,7 @@ async fn run_untransacted<S: Session>(
 
 /// Build the error for a failed step. `script_start` is where the script starts in the query string that failed, in
 /// characters (negative when the query string is a statement that starts inside the script); `None` when the failed
-/// query held no part of the script.
+/// query held no part of the script or the position is not to be trusted.
 fn migration_failed(table: &HistoryTable, step: &Step<'_>, error: &postgres::Error, script_start: Option<isize>) -> Error {
     let script = step.script();
     let (code, message, position) = match error.as_db_error() {

@@ -10,6 +10,10 @@ use crate::plan::AppliedMigration;
 use crate::schema::{quote_ident, quote_literal, validate_identifier, InvalidName};
 use crate::{Error, SchemaName};
 
+/// The column in which each step returns its duration, so a batch of steps can be told apart from the rows a
+/// migration's own statements return.
+pub(crate) const ELAPSED_COLUMN: &str = "migrate_step_elapsed_ms";
+
 /// Default name of the history table, created inside each migrated schema.
 pub const DEFAULT_HISTORY_TABLE: &str = "schema_migrations";
 
@@ -69,11 +73,6 @@ impl HistoryTable {
         format!("SELECT {COLUMNS} FROM {} ORDER BY version", self.qualified)
     }
 
-    /// A row when the schema exists.
-    pub fn schema_exists_sql(&self) -> String {
-        format!("SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = {}", quote_literal(self.schema.as_str()))
-    }
-
     /// DDL for what is missing: the schema (only when it is, so a role without CREATE on the database can still
     /// migrate a schema it owns) and the table.
     pub fn create_sql(&self, with_schema: bool) -> String {
@@ -121,49 +120,43 @@ impl HistoryTable {
         format!("DELETE FROM {} WHERE version = {version}", self.qualified)
     }
 
-    /// The query string that runs `script` and records (apply) or deletes (revert) the history row, optionally
-    /// opening and closing the transaction around it. `statement_timestamp()` is when the server received this
-    /// query string, so the recorded time is the script's own.
-    pub fn transactional_step(&self, migration: &Migration, apply: bool, script: &Script, open: bool, close: bool, timeouts: Timeouts) -> Batch {
-        let mut sql = String::new();
-        if open {
-            sql.push_str("BEGIN;\n");
-            sql.push_str(&self.settings_sql("LOCAL ", timeouts));
-        }
+    /// `BEGIN` and the transaction's settings: `search_path` to the schema and the configured timeouts.
+    pub fn open_sql(&self, timeouts: Timeouts) -> String {
+        format!("BEGIN;\n{}", self.settings_sql("LOCAL ", timeouts))
+    }
+
+    /// One step inside an open transaction: set `search_path` and the timeouts again (an earlier script in the same
+    /// transaction may have changed them), note the start time, run the script, record (apply) or delete (revert)
+    /// the history row, and return the step's duration in a column named [`ELAPSED_COLUMN`].
+    pub fn step_sql(&self, migration: &Migration, apply: bool, script: &Script, timeouts: Timeouts) -> Batch {
+        let mut sql = self.settings_sql("LOCAL ", timeouts);
+        sql.push_str("SELECT set_config('migrate.step_started', clock_timestamp()::text, true);\n");
         let script_start = sql.chars().count();
         sql.push_str(&script.sql);
         // A newline ends a trailing `--` comment; the semicolon ends the script's last statement.
         sql.push_str("\n;\n");
+        let elapsed = "(extract(epoch FROM clock_timestamp() - current_setting('migrate.step_started')::timestamptz) * 1000)::bigint";
         if apply {
-            let elapsed = "(extract(epoch FROM clock_timestamp() - statement_timestamp()) * 1000)::bigint";
             sql.push_str(&self.insert_sql(migration, false, elapsed));
+            sql.push_str(&format!(" RETURNING execution_ms AS {ELAPSED_COLUMN};\n"));
         } else {
             sql.push_str(&self.delete_sql(migration.version));
-        }
-        sql.push_str(";\n");
-        if close {
-            sql.push_str("COMMIT;\n");
+            sql.push_str(&format!(";\nSELECT {elapsed} AS {ELAPSED_COLUMN};\n"));
         }
         Batch { sql, script_start }
     }
 
-    /// The reset prologue: drop the schema with everything in it and recreate it with an empty history table, in
-    /// a transaction that is left open when the migrations will join it (`commit` false) or committed at once.
-    pub fn reset_sql(&self, commit: bool, timeouts: Timeouts) -> String {
-        format!(
-            "BEGIN;\n{}DROP SCHEMA IF EXISTS {} CASCADE;\n{};\n{}",
-            self.settings_sql("LOCAL ", timeouts),
-            self.schema.quoted(),
-            self.create_sql(true),
-            if commit { "COMMIT;\n" } else { "" }
-        )
+    /// The reset prologue, inside an open transaction: drop the schema with everything in it and recreate it with
+    /// an empty history table.
+    pub fn reset_sql(&self) -> String {
+        format!("DROP SCHEMA IF EXISTS {} CASCADE;\n{};\n", self.schema.quoted(), self.create_sql(true))
     }
 
-    /// The SQL a step sends, for dry runs: exactly what the engine sends, with a no-transaction script's
-    /// statements one after another (each its own round trip) and its recorded time shown as zero.
+    /// The SQL a step sends, for dry runs: a transactional step in its own transaction, or a no-transaction
+    /// script's statements one after another (each its own round trip, its recorded time shown as zero).
     pub fn render_step(&self, migration: &Migration, apply: bool, script: &Script, timeouts: Timeouts) -> String {
         if !script.no_transaction {
-            return self.transactional_step(migration, apply, script, true, true, timeouts).sql;
+            return format!("BEGIN;\n{}COMMIT;\n", self.step_sql(migration, apply, script, timeouts).sql);
         }
         let mut sql = self.begin_untransacted(migration, apply, timeouts);
         for (_, statement) in crate::sql::split_statements(&script.sql) {
@@ -173,6 +166,18 @@ impl HistoryTable {
         sql.push_str(&self.finish_untransacted(migration, apply, Duration::ZERO));
         sql.push_str(";\n");
         sql
+    }
+
+    /// Take the lock without waiting, and say whether the schema and the history table exist, in one statement.
+    pub fn try_lock_sql(&self) -> String {
+        format!(
+            "SELECT pg_try_advisory_lock({}), \
+             EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = {}), \
+             to_regclass({}) IS NOT NULL",
+            self.lock_key(),
+            quote_literal(self.schema.as_str()),
+            quote_literal(&self.qualified)
+        )
     }
 
     /// Before a no-transaction script: mark the version dirty and switch the session to the schema; the first

@@ -92,6 +92,8 @@ fn an_edited_applied_file_is_refused_naming_schema_version_and_file() {
 fn a_failing_migration_names_its_position_and_leaves_nothing_of_itself() {
     let schema = TestSchema::new("failing");
     let mut client = connect();
+    let first = set(vec![migration(1, "ok", "CREATE TABLE ok (id int);", None)]);
+    Migrator::new(&first).migrate(&mut client, &schema.name).unwrap();
     let migrations = set(vec![
         migration(1, "ok", "CREATE TABLE ok (id int);", None),
         migration(2, "broken", "CREATE TABLE half (id int);\n\nSELECT no_such_column FROM half;\n", None),
@@ -129,8 +131,7 @@ fn single_transaction_mode_is_all_or_nothing() {
     let migrator = Migrator::new(&migrations).single_transaction(true);
     let error = migrator.migrate(&mut client, &schema.name).unwrap_err();
     assert!(matches!(error, Error::MigrationFailed { version: 3, .. }), "{error}");
-    assert_eq!(tables(&mut client, &schema.name), ["schema_migrations"]);
-    assert!(history_rows(&mut client, &schema).is_empty());
+    assert!(!schema_exists(&mut client, &schema.name), "not even the schema is left");
 
     let fixed = set(vec![
         migration(1, "a", "CREATE TABLE a (id int);", None),
@@ -148,7 +149,7 @@ fn single_transaction_mode_refuses_a_no_transaction_migration_before_running_any
     let migrator = Migrator::new(&APP_MIGRATIONS).single_transaction(true);
     let error = migrator.migrate(&mut connect(), &schema.name).unwrap_err();
     assert!(matches!(error, Error::NoTransactionInSingleTransaction { version: 5, .. }), "{error}");
-    assert!(history_rows(&mut connect(), &schema).is_empty());
+    assert!(!schema_exists(&mut connect(), &schema.name));
 }
 
 #[test]
@@ -175,6 +176,42 @@ fn a_failed_no_transaction_migration_is_recorded_dirty_and_refused_next_time() {
     assert!(error.to_string().contains("fix the schema by hand"), "{error}");
 }
 
+fn schema_exists(client: &mut postgres::Client, schema: &str) -> bool {
+    client.query_one("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", &[&schema]).unwrap().get(0)
+}
+
+#[test]
+fn a_fresh_schema_is_created_with_its_migrations_or_not_at_all() {
+    let schema = TestSchema::new("fresh-atomic");
+    let mut client = connect();
+    let migrations = set(vec![
+        migration(1, "a", "CREATE TABLE a (id int PRIMARY KEY);", None),
+        migration(2, "seed", "INSERT INTO a VALUES (1), (1);", None),
+    ]);
+    let error = Migrator::new(&migrations).migrate(&mut client, &schema.name).unwrap_err();
+    // A unique violation has no position: the failing step is found by replaying the steps.
+    assert!(matches!(&error, Error::MigrationFailed { version: 2, code: Some(code), position: None, .. } if code == "23505"), "{error}");
+    assert!(!schema_exists(&mut client, &schema.name));
+}
+
+#[test]
+fn batched_steps_name_the_failing_migration_and_keep_the_ones_before_it() {
+    let schema = TestSchema::new("batched");
+    let mut client = connect();
+    let first = set(vec![migration(1, "a", "CREATE TABLE a (id int PRIMARY KEY);", None)]);
+    Migrator::new(&first).migrate(&mut client, &schema.name).unwrap();
+    let more = set(vec![
+        migration(1, "a", "CREATE TABLE a (id int PRIMARY KEY);", None),
+        migration(2, "b", "CREATE TABLE b (id int);", None),
+        migration(3, "dup", "INSERT INTO a VALUES (1), (1);", None),
+        migration(4, "c", "CREATE TABLE c (id int);", None),
+    ]);
+    let error = Migrator::new(&more).migrate(&mut client, &schema.name).unwrap_err();
+    assert!(matches!(error, Error::MigrationFailed { version: 3, .. }), "{error}");
+    assert_eq!(history_rows(&mut client, &schema).iter().map(|r| r.0).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(tables(&mut client, &schema.name), ["a", "b", "schema_migrations"]);
+}
+
 #[test]
 fn a_migration_that_changes_search_path_cannot_misplace_the_next_one() {
     let schema = TestSchema::new("search-path");
@@ -183,6 +220,10 @@ fn a_migration_that_changes_search_path_cannot_misplace_the_next_one() {
         migration(1, "wander", "SET search_path TO public;", None),
         migration(2, "t", "CREATE TABLE placed (id int);", None),
     ]);
+    // Fresh (one transaction), then step by step in their own transactions.
+    Migrator::new(&migrations).migrate(&mut client, &schema.name).unwrap();
+    assert_eq!(tables(&mut client, &schema.name), ["placed", "schema_migrations"]);
+    client.batch_execute(&format!("DROP TABLE {0}.placed; DELETE FROM {0}.schema_migrations", schema.quoted())).unwrap();
     Migrator::new(&migrations).migrate(&mut client, &schema.name).unwrap();
     assert_eq!(tables(&mut client, &schema.name), ["placed", "schema_migrations"]);
 }

@@ -1,0 +1,2 @@
+ALTER TABLE accounts ADD COLUMN locale text NOT NULL DEFAULT 'en';
+ALTER TABLE accounts ADD CONSTRAINT accounts_locale_check CHECK (locale ~ '^[a-z]{2}(-[A-Z]{2})?$');

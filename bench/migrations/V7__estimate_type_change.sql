@@ -1,0 +1,2 @@
+ALTER TABLE tasks ADD COLUMN estimate_hours integer;
+ALTER TABLE tasks ALTER COLUMN estimate_hours TYPE numeric(6, 2) USING estimate_hours::numeric(6, 2);

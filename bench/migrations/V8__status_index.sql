@@ -1,0 +1,2 @@
+CREATE INDEX tasks_open_due_idx ON tasks (due_on) WHERE status <> 'done';
+CREATE INDEX accounts_lower_email_idx ON accounts (lower(email));
