@@ -238,3 +238,30 @@ fn revision_writes_the_next_pair_or_says_why_not() {
     let error = stderr(migrate(&["revision", "-m", "x", "--migrations-dir", "/nonexistent/migrations"]), 1);
     snapshot!("revision_without_folder", error);
 }
+
+#[test]
+fn several_databases_in_one_run_with_one_summary() {
+    let schema = TestSchema::new("cli-multi-db");
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let database = format!("cli_second_{}_{nanos}", std::process::id());
+    connect().batch_execute(&format!("CREATE DATABASE \"{database}\"")).unwrap();
+    let first = common::database_url();
+    let second = format!("{}/{database}", &first[..first.rfind('/').unwrap()]);
+
+    let report = json(
+        migrate(&["upgrade", "-s", &schema.name, "--database-url", &first, "--database-url", &second, "--format", "json"]),
+        0,
+    );
+    assert_eq!(report["summary"]["changed"], 2);
+    let databases: Vec<&str> = report["schemas"].as_array().unwrap().iter().map(|s| s["database"].as_str().unwrap()).collect();
+    assert!(databases[0].ends_with("/postgres") || databases[0] != databases[1], "{databases:?}");
+    assert!(databases[1].ends_with(&format!("/{database}")), "{databases:?}");
+    let mut other = postgres::Client::connect(&second, postgres::NoTls).unwrap();
+    assert_eq!(tables(&mut other, &schema.name).len(), 6);
+    assert_eq!(tables(&mut connect(), &schema.name).len(), 6);
+    drop(other);
+
+    let out = stdout(migrate(&["status", "-s", &schema.name, "--database-url", &first, "--database-url", &second]), 0);
+    assert_eq!(out.lines().filter(|l| l.contains("at head")).count(), 2, "{out}");
+    connect().batch_execute(&format!("DROP DATABASE \"{database}\" WITH (FORCE)")).unwrap();
+}

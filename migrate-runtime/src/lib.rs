@@ -30,6 +30,7 @@
 pub mod cli;
 mod engine;
 mod error;
+mod fleet;
 mod history;
 mod inspect;
 mod plan;
@@ -43,6 +44,7 @@ mod target;
 use std::time::Duration;
 
 pub use error::Error;
+pub use fleet::{default_jobs, Fleet, Standing, Task};
 pub use history::DEFAULT_HISTORY_TABLE;
 pub use migrate_core::{build, Checksum, Migration, ResolveError, Script, CHECKSUM_ALGORITHM, NO_TRANSACTION_MARKER};
 pub use inspect::{history_of, status_of, HistoryEntry, SchemaState, SchemaStatus};

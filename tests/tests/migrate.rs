@@ -414,3 +414,25 @@ fn a_dry_run_changes_nothing_and_shows_the_sql() {
     let exists: bool = client.query_one("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", &[&schema.name]).unwrap().get(0);
     assert!(!exists, "a dry run does not even create the schema");
 }
+
+#[test]
+fn the_survey_finds_which_schemas_need_work() {
+    let current = TestSchema::new("survey-cur");
+    let behind = TestSchema::new("survey-behind");
+    let drifted = TestSchema::new("survey-drift");
+    let missing = TestSchema::new("survey-none");
+    let mut client = connect();
+    let migrator = Migrator::new(&APP_MIGRATIONS);
+    migrator.migrate(&mut client, &current.name).unwrap();
+    migrator.migrate_to(&mut client, &behind.name, Target::Version(6)).unwrap();
+    migrator.migrate(&mut client, &drifted.name).unwrap();
+    client
+        .batch_execute(&format!("UPDATE {}.schema_migrations SET checksum = repeat('0', 64) WHERE version = 1", drifted.quoted()))
+        .unwrap();
+    let schemas: Vec<migrate_runtime::SchemaName> =
+        [&current, &behind, &drifted, &missing].iter().map(|s| migrate_runtime::SchemaName::new(&s.name).unwrap()).collect();
+    let fleet = migrate_runtime::Fleet::new(&migrator, vec![common::database_url().parse().unwrap()]);
+    let standings = fleet.survey(0, &schemas).unwrap();
+    use migrate_runtime::Standing;
+    assert_eq!(standings, [Standing::Current { version: Some(8) }, Standing::Differs, Standing::Differs, Standing::Uninitialized]);
+}

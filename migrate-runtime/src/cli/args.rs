@@ -14,9 +14,9 @@ pub struct MigrateCommand {
     /// Which schemas.
     #[command(flatten)]
     pub schemas: SchemaSelection,
-    /// Connection string of the database.
+    /// Connection string of the database; repeat it to work on several databases or servers at once.
     #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres", global = true, hide_env_values = true)]
-    pub database_url: String,
+    pub database_url: Vec<String>,
     /// Output for people (`table`) or scripts (`json`).
     #[arg(long, value_enum, default_value_t = Format::Table, global = true)]
     pub format: Format,

@@ -26,7 +26,6 @@
 
 mod args;
 pub mod exit;
-mod fanout;
 mod render;
 mod schemas;
 
@@ -34,8 +33,8 @@ use std::io::{BufRead, IsTerminal, Write};
 
 pub use args::{Command, Danger, Format, MigrateCommand, SchemaSelection};
 
-use crate::{write_revision, Migrator, Operation, SchemaName, Target};
-use fanout::FanOut;
+use crate::fleet::default_jobs as migrate_runtime_default_jobs;
+use crate::{status_of, write_revision, Fleet, Migrator, Operation, Report as RunReport, SchemaName, SchemaState, SchemaStatus, Standing, Target, Task};
 use render::{Progress, Report};
 use schemas::{needs_catalog, select, Existing, SelectionError};
 
@@ -85,71 +84,128 @@ impl<'s> Cli<'s> {
         if let Command::Revision { message, migrations_dir } = &command.command {
             return self.revision(message, migrations_dir.as_deref(), command.format, out);
         }
-        let config: postgres::Config = match command.database_url.parse() {
-            Ok(config) => config,
-            // The URL may hold a password: never echo it.
-            Err(e) => return fail(exit::USAGE, &format!("the database URL is not a valid connection string: {e}")),
-        };
-        let schemas = match self.select_schemas(command, &config) {
-            Ok(schemas) => schemas,
-            Err(SelectionError::Database(e)) => return fail(exit::FAILURE, &render::chain(&SelectionError::Database(e))),
-            Err(e) => return fail(exit::USAGE, &render::chain(&e)),
-        };
-        let fan = FanOut {
-            config: &config,
-            jobs: command.jobs.map_or_else(fanout::default_jobs, usize::from),
-            keep_going: command.keep_going,
-        };
-        let operation = match &command.command {
-            Command::Upgrade { target, danger } => match self.target(target) {
-                Ok(target) => Some((Operation::Upgrade(target), danger.dry_run, None)),
-                Err(code) => return code,
-            },
-            Command::Downgrade { target, danger } => match self.target(target) {
-                Ok(target) => Some((Operation::Downgrade(target), danger.dry_run, Some(("downgrade", danger)))),
-                Err(code) => return code,
-            },
-            Command::Reset(danger) => Some((Operation::Reset, danger.dry_run, Some(("reset", danger)))),
-            _ => None,
-        };
-        if let Some((operation, dry_run, danger)) = operation {
-            if let Some((verb, danger)) = danger {
-                if let Err(code) = self.confirm(verb, &schemas, danger) {
-                    return code;
-                }
+        let mut configs = Vec::with_capacity(command.database_url.len());
+        for (i, url) in command.database_url.iter().enumerate() {
+            match url.parse::<postgres::Config>() {
+                Ok(config) => configs.push(config),
+                // The URL may hold a password: never echo it.
+                Err(e) => return fail(exit::USAGE, &format!("database URL #{} is not a valid connection string: {e}", i + 1)),
             }
-            let mut report = Report::new(command.format, schemas.len());
-            let mut progress = Progress::new(schemas.len());
-            let skipped = if dry_run {
-                fan.run(&schemas, |c, s| self.migrator.dry_run(c, s.as_str(), operation), |i, s, r| {
-                    progress.tick(|| report.preview(out, i, s, r))
-                })
-            } else {
-                fan.run(&schemas, |c, s| self.migrator.run(c, s.as_str(), operation), |i, s, r| {
-                    progress.tick(|| report.change(out, i, s, r))
-                })
-            };
-            progress.finish();
-            return report.finish(out, skipped);
         }
-        let mut report = Report::new(command.format, schemas.len());
-        let mut progress = Progress::new(schemas.len());
-        let skipped = match &command.command {
-            Command::History => fan.run(&schemas, |c, s| self.migrator.history(c, s.as_str()), |i, s, r| {
-                progress.tick(|| report.history(i, s, r))
-            }),
-            Command::Current | Command::Status => fan.run(&schemas, |c, s| self.migrator.status(c, s.as_str()), |i, s, r| {
-                progress.tick(|| report.status(i, s, r))
-            }),
-            _ => 0,
+        let labels: Vec<String> = configs.iter().map(describe).collect();
+        let mut tasks = Vec::new();
+        for (database, config) in configs.iter().enumerate() {
+            match self.select_schemas(command, config) {
+                Ok(schemas) => tasks.extend(schemas.into_iter().map(|schema| Task { database, schema })),
+                Err(SelectionError::Database(e)) => {
+                    return fail(exit::FAILURE, &format!("{}: {}", labels[database], render::chain(&SelectionError::Database(e))))
+                }
+                Err(e) => return fail(exit::USAGE, &render::chain(&e)),
+            }
+        }
+        let fleet = Fleet::new(&self.migrator, configs)
+            .jobs(command.jobs.map_or_else(migrate_runtime_default_jobs, usize::from))
+            .keep_going(command.keep_going);
+        let databases = (labels.len() > 1).then_some(labels.as_slice());
+        let mut report = Report::new(command.format, tasks.len(), databases);
+        let mut progress = Progress::new(tasks.len());
+
+        let operation = match &command.command {
+            Command::Upgrade { target, danger } => (self.target(target).map(Operation::Upgrade), danger, None),
+            Command::Downgrade { target, danger } => (self.target(target).map(Operation::Downgrade), danger, Some("downgrade")),
+            Command::Reset(danger) => (Ok(Operation::Reset), danger, Some("reset")),
+            Command::History => {
+                let not_started = fleet.for_each(&tasks, |c, s| self.migrator.history(c, s.as_str()), |i, r| {
+                    progress.tick(|| report.history(i, &tasks[i], r))
+                });
+                progress.finish();
+                report.print_histories(out);
+                return report.finish(out, not_started);
+            }
+            Command::Current | Command::Status => {
+                let pending = self.survey(&fleet, &tasks, |i, standing| {
+                    let status = match standing {
+                        Standing::Current { version } => status_at(&self.migrator, &tasks[i].schema, version),
+                        _ => status_of(tasks[i].schema.as_str(), self.migrator.set(), None),
+                    };
+                    progress.tick(|| report.status(i, &tasks[i], Ok(status)));
+                }, |standing| matches!(standing, Standing::Current { .. } | Standing::Uninitialized));
+                let subset: Vec<Task> = pending.iter().map(|&i| tasks[i].clone()).collect();
+                let not_started = fleet.for_each(&subset, |c, s| self.migrator.status(c, s.as_str()), |i, r| {
+                    progress.tick(|| report.status(pending[i], &tasks[pending[i]], r))
+                });
+                progress.finish();
+                report.print_statuses(out, matches!(command.command, Command::Status));
+                return report.finish(out, not_started);
+            }
+            Command::Revision { .. } => return exit::SUCCESS,
+        };
+        let (operation, danger, verb) = operation;
+        let operation = match operation {
+            Ok(operation) => operation,
+            Err(code) => return code,
+        };
+        if let Some(verb) = verb {
+            if let Err(code) = self.confirm(verb, &tasks, danger) {
+                return code;
+            }
+        }
+        let not_started = if danger.dry_run {
+            fleet.for_each(&tasks, |c, s| self.migrator.dry_run(c, s.as_str(), operation), |i, r| {
+                progress.tick(|| report.preview(out, i, &tasks[i], r))
+            })
+        } else {
+            // Only an upgrade to head can trust the survey: every other target needs each schema's plan.
+            let pending = if operation == Operation::Upgrade(Target::Head) {
+                self.survey(&fleet, &tasks, |i, standing| {
+                    if let Standing::Current { version } = standing {
+                        let unchanged = RunReport { schema: tasks[i].schema.to_string(), version_before: version, version_after: version, steps: Vec::new() };
+                        progress.tick(|| report.change(out, i, &tasks[i], Ok(unchanged)));
+                    }
+                }, |standing| standing.is_current())
+            } else {
+                (0..tasks.len()).collect()
+            };
+            let subset: Vec<Task> = pending.iter().map(|&i| tasks[i].clone()).collect();
+            fleet.for_each(&subset, |c, s| self.migrator.run(c, s.as_str(), operation), |i, r| {
+                progress.tick(|| report.change(out, pending[i], &tasks[pending[i]], r))
+            })
         };
         progress.finish();
-        match &command.command {
-            Command::History => report.print_histories(out),
-            Command::Current => report.print_statuses(out, false),
-            _ => report.print_statuses(out, true),
+        report.finish(out, not_started)
+    }
+
+    /// Survey each database's tasks in two round trips; `settled` standings are handed to `on_settled` and need
+    /// no connection of their own; the rest are returned. A database whose survey fails keeps all its tasks, so
+    /// the per-schema path reports the error.
+    fn survey(
+        &self,
+        fleet: &Fleet<'_>,
+        tasks: &[Task],
+        mut on_settled: impl FnMut(usize, Standing),
+        settled: impl Fn(Standing) -> bool,
+    ) -> Vec<usize> {
+        let mut rest = Vec::new();
+        for database in 0..fleet.databases().len() {
+            let indices: Vec<usize> = (0..tasks.len()).filter(|&i| tasks[i].database == database).collect();
+            let schemas: Vec<SchemaName> = indices.iter().map(|&i| tasks[i].schema.clone()).collect();
+            match fleet.survey(database, &schemas) {
+                Ok(standings) => {
+                    for (&i, standing) in indices.iter().zip(standings) {
+                        if settled(standing) {
+                            on_settled(i, standing);
+                        } else {
+                            rest.push(i);
+                        }
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(error = %render::chain(&error), "survey failed; checking schemas one by one");
+                    rest.extend(indices);
+                }
+            }
         }
-        report.finish(out, skipped)
+        rest
     }
 
     /// A target as `head`, `base`, a version, `+N`/`-N`, or the name of one of the binary's migrations.
@@ -174,11 +230,13 @@ impl<'s> Cli<'s> {
     }
 
     /// Ask for a typed confirmation for each protected schema, or refuse when there is no terminal to ask on.
-    fn confirm(&self, verb: &str, schemas: &[SchemaName], danger: &Danger) -> Result<(), i32> {
+    fn confirm(&self, verb: &str, tasks: &[Task], danger: &Danger) -> Result<(), i32> {
         if danger.dry_run || danger.yes {
             return Ok(());
         }
-        let protected: Vec<&SchemaName> = schemas.iter().filter(|s| self.protected.iter().any(|p| p == s.as_str())).collect();
+        let mut protected: Vec<&SchemaName> =
+            tasks.iter().map(|t| &t.schema).filter(|s| self.protected.iter().any(|p| p == s.as_str())).collect();
+        protected.dedup();
         if protected.is_empty() {
             return Ok(());
         }
@@ -228,6 +286,24 @@ impl<'s> Cli<'s> {
             Err(e) => fail(exit::FAILURE, &render::chain(&e)),
         }
     }
+}
+
+/// `host:port/database` of a config, never its password.
+fn describe(config: &postgres::Config) -> String {
+    let host = match config.get_hosts().first() {
+        Some(postgres::config::Host::Tcp(host)) => host.clone(),
+        #[cfg(unix)]
+        Some(postgres::config::Host::Unix(path)) => path.display().to_string(),
+        None => "localhost".to_owned(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!("{host}:{port}/{}", config.get_dbname().or(config.get_user()).unwrap_or("postgres"))
+}
+
+/// A schema at the binary's head, as the survey found it.
+fn status_at(migrator: &Migrator<'_>, schema: &SchemaName, version: Option<i64>) -> SchemaStatus {
+    let current = version.map(|v| (v, migrator.set().get(v).map(|m| m.name.to_string()).unwrap_or_default()));
+    SchemaStatus { schema: schema.to_string(), current, head: migrator.set().head(), pending: 0, state: SchemaState::AtHead, problem: None }
 }
 
 /// Print an error to stderr and return its exit code.

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::args::Format;
 use super::exit;
-use crate::{Error, HistoryEntry, Preview, Report as RunReport, SchemaName, SchemaStatus, StepKind};
+use crate::{Error, HistoryEntry, Preview, Report as RunReport, SchemaStatus, StepKind, Task};
 
 /// An error with its causes, `: `-separated.
 pub(super) fn chain(error: &dyn std::error::Error) -> String {
@@ -34,8 +34,10 @@ fn severity(code: i32) -> u8 {
 }
 
 /// Accumulates per-schema results: streamed lines for changes, rows for tables, values for JSON.
-pub(super) struct Report {
+pub(super) struct Report<'d> {
     format: Format,
+    /// Labels of the databases, when there is more than one: lines and JSON then say which database.
+    databases: Option<&'d [String]>,
     total: usize,
     exit_code: i32,
     changed: usize,
@@ -46,9 +48,25 @@ pub(super) struct Report {
     rows: Vec<(usize, Vec<Vec<String>>)>,
 }
 
-impl Report {
-    pub fn new(format: Format, total: usize) -> Report {
-        Report { format, total, exit_code: exit::SUCCESS, changed: 0, unchanged: 0, failed: 0, values: Vec::new(), rows: Vec::new() }
+impl<'d> Report<'d> {
+    pub fn new(format: Format, total: usize, databases: Option<&'d [String]>) -> Report<'d> {
+        Report { format, databases, total, exit_code: exit::SUCCESS, changed: 0, unchanged: 0, failed: 0, values: Vec::new(), rows: Vec::new() }
+    }
+
+    /// How a task is named in lines: its schema, after its database when there are several.
+    fn label(&self, task: &Task) -> String {
+        match self.databases {
+            Some(labels) => format!("{} {}", labels[task.database], task.schema),
+            None => task.schema.to_string(),
+        }
+    }
+
+    /// The JSON object for a task, with `database` when there are several.
+    fn object(&self, task: &Task, mut value: Value) -> Value {
+        if let (Some(labels), Some(object)) = (self.databases, value.as_object_mut()) {
+            object.insert("database".to_owned(), json!(labels[task.database]));
+        }
+        value
     }
 
     fn raise(&mut self, code: i32) {
@@ -58,11 +76,11 @@ impl Report {
     }
 
     /// Record a failure; returns its JSON.
-    fn failure(&mut self, schema: &SchemaName, error: &Error) -> Value {
+    fn failure(&mut self, task: &Task, error: &Error) -> Value {
         let code = exit::code_of(error);
         self.raise(code);
         self.failed += 1;
-        json!({ "schema": schema.as_str(), "outcome": "failed", "error": chain(error), "exit_code": code })
+        json!({ "schema": task.schema.as_str(), "outcome": "failed", "error": chain(error), "exit_code": code })
     }
 
     fn line(&self, out: &mut dyn Write, text: &str) {
@@ -72,7 +90,8 @@ impl Report {
     }
 
     /// An upgrade, downgrade or reset finished on one schema.
-    pub fn change(&mut self, out: &mut dyn Write, index: usize, schema: &SchemaName, result: Result<RunReport, Error>) {
+    pub fn change(&mut self, out: &mut dyn Write, index: usize, task: &Task, result: Result<RunReport, Error>) {
+        let schema = self.label(task);
         let value = match result {
             Ok(report) => {
                 let version = |v: Option<i64>| v.map_or("none".to_owned(), |v| v.to_string());
@@ -105,7 +124,7 @@ impl Report {
                     .map(|s| json!({ "version": s.version, "name": s.name, "kind": kind(s.kind), "duration_ms": s.duration.as_millis() as u64 }))
                     .collect();
                 json!({
-                    "schema": schema.as_str(),
+                    "schema": task.schema.as_str(),
                     "outcome": if steps.is_empty() { "unchanged" } else { "changed" },
                     "version_before": report.version_before,
                     "version_after": report.version_after,
@@ -113,23 +132,24 @@ impl Report {
                 })
             }
             Err(error) => {
-                let value = self.failure(schema, &error);
+                let value = self.failure(task, &error);
                 self.line(out, &format!("{schema}: FAILED: {}", chain(&error)));
                 value
             }
         };
-        self.keep_value(index, value);
+        self.keep_value(index, task, value);
     }
 
     /// A dry run finished on one schema.
-    pub fn preview(&mut self, out: &mut dyn Write, index: usize, schema: &SchemaName, result: Result<Preview, Error>) {
+    pub fn preview(&mut self, out: &mut dyn Write, index: usize, task: &Task, result: Result<Preview, Error>) {
+        let schema = self.label(task);
         let value = match result {
             Ok(preview) => {
                 self.unchanged += 1;
                 let version = |v: Option<i64>| v.map_or("none".to_owned(), |v| v.to_string());
                 let mut text = format!(
                     "-- schema {:?}: version {} -> {}, {} step(s) (dry run: nothing was changed)\n",
-                    schema.as_str(),
+                    schema,
                     version(preview.version_before),
                     version(preview.version_after),
                     preview.steps.len()
@@ -151,7 +171,7 @@ impl Report {
                     .map(|s| json!({ "version": s.version, "name": s.name, "kind": kind(s.kind), "file": s.file, "no_transaction": s.no_transaction, "sql": s.sql }))
                     .collect();
                 json!({
-                    "schema": schema.as_str(),
+                    "schema": task.schema.as_str(),
                     "outcome": "planned",
                     "version_before": preview.version_before,
                     "version_after": preview.version_after,
@@ -160,16 +180,17 @@ impl Report {
                 })
             }
             Err(error) => {
-                let value = self.failure(schema, &error);
-                self.line(out, &format!("-- schema {:?}: FAILED: {}", schema.as_str(), chain(&error)));
+                let value = self.failure(task, &error);
+                self.line(out, &format!("-- schema {:?}: FAILED: {}", schema, chain(&error)));
                 value
             }
         };
-        self.keep_value(index, value);
+        self.keep_value(index, task, value);
     }
 
     /// `current` or `status` finished on one schema.
-    pub fn status(&mut self, index: usize, schema: &SchemaName, result: Result<SchemaStatus, Error>) {
+    pub fn status(&mut self, index: usize, task: &Task, result: Result<SchemaStatus, Error>) {
+        let schema = self.label(task);
         let (value, row) = match result {
             Ok(status) => {
                 if status.state.is_problem() {
@@ -185,7 +206,7 @@ impl Report {
                     "problem": status.problem,
                 });
                 let row = vec![
-                    status.schema.clone(),
+                    schema.clone(),
                     status.current.as_ref().map_or("-".to_owned(), |c| c.0.to_string()),
                     status.current.as_ref().map_or("-".to_owned(), |c| c.1.clone()),
                     status.head.map_or("-".to_owned(), |h| h.to_string()),
@@ -197,15 +218,16 @@ impl Report {
             }
             Err(error) => {
                 let row = vec![schema.to_string(), "-".into(), "-".into(), "-".into(), "-".into(), "error".into(), chain(&error)];
-                (self.failure(schema, &error), row)
+                (self.failure(task, &error), row)
             }
         };
-        self.keep_value(index, value);
+        self.keep_value(index, task, value);
         self.rows.push((index, vec![row]));
     }
 
     /// `history` finished on one schema.
-    pub fn history(&mut self, index: usize, schema: &SchemaName, result: Result<Vec<HistoryEntry>, Error>) {
+    pub fn history(&mut self, index: usize, task: &Task, result: Result<Vec<HistoryEntry>, Error>) {
+        let schema = self.label(task);
         let (value, rows) = match result {
             Ok(entries) => {
                 if entries.iter().any(|e| matches!(e.state(), "checksum mismatch" | "not in binary" | "dirty")) {
@@ -239,19 +261,20 @@ impl Report {
                         })
                     })
                     .collect();
-                (json!({ "schema": schema.as_str(), "migrations": migrations }), rows)
+                (json!({ "schema": task.schema.as_str(), "migrations": migrations }), rows)
             }
             Err(error) => {
                 let row = vec![schema.to_string(), "-".into(), "-".into(), "error".into(), chain(&error), String::new(), String::new()];
-                (self.failure(schema, &error), vec![row])
+                (self.failure(task, &error), vec![row])
             }
         };
-        self.keep_value(index, value);
+        self.keep_value(index, task, value);
         self.rows.push((index, rows));
     }
 
-    fn keep_value(&mut self, index: usize, value: Value) {
+    fn keep_value(&mut self, index: usize, task: &Task, value: Value) {
         if self.format == Format::Json {
+            let value = self.object(task, value);
             self.values.push((index, value));
         }
     }
