@@ -28,6 +28,33 @@ pub struct MigrateCommand {
     pub keep_going: bool,
 }
 
+impl MigrateCommand {
+    /// Parse the arguments that follow `migrate` (for calling the CLI from code).
+    ///
+    /// ```
+    /// let command = migrate_runtime::cli::MigrateCommand::try_parse_from_args(["status", "--schemas", "dev,prod"]).unwrap();
+    /// assert!(matches!(command.command, migrate_runtime::cli::Command::Status));
+    /// ```
+    pub fn try_parse_from_args<I, T>(args: I) -> Result<MigrateCommand, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::{FromArgMatches, Parser};
+
+        /// A stand-alone parser around the subcommand.
+        #[derive(Parser)]
+        #[command(name = "migrate")]
+        struct Standalone {
+            #[command(flatten)]
+            command: MigrateCommand,
+        }
+        let args = std::iter::once(std::ffi::OsString::from("migrate")).chain(args.into_iter().map(Into::into));
+        let matches = <Standalone as clap::CommandFactory>::command().try_get_matches_from(args)?;
+        Ok(Standalone::from_arg_matches(&matches)?.command)
+    }
+}
+
 /// The subcommands.
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {

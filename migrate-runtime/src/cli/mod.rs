@@ -80,7 +80,8 @@ impl<'s> Cli<'s> {
         code
     }
 
-    fn run_to(&self, command: &MigrateCommand, out: &mut dyn Write) -> i32 {
+    /// [`Cli::run`], writing what it would print on stdout to `out` (progress and errors still go to stderr).
+    pub fn run_to(&self, command: &MigrateCommand, out: &mut dyn Write) -> i32 {
         if let Command::Revision { message, migrations_dir } = &command.command {
             return self.revision(message, migrations_dir.as_deref(), command.format, out);
         }
