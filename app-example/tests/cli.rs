@@ -171,11 +171,18 @@ fn many_schemas_by_list_glob_and_file_with_a_summary() {
     assert_eq!(status["schemas"][0]["state"], "uninitialized");
     std::fs::remove_file(file).unwrap();
 
-    let all = json(migrate(&["status", "--all-schemas", "--format", "json"]), 0);
-    let managed: Vec<&str> = all["schemas"].as_array().unwrap().iter().map(|s| s["schema"].as_str().unwrap()).collect();
-    assert!(managed.contains(&names[0].as_str()) && managed.contains(&names[1].as_str()));
-    assert!(!managed.contains(&names[2].as_str()), "a schema without the history table is not managed");
     drop(schemas);
+}
+
+#[test]
+fn all_schemas_means_every_schema_holding_the_history_table() {
+    // A database of its own: `--all-schemas` sees every schema of the database it is pointed at.
+    let db = common::TestDatabase::new();
+    stdout(migrate(&["upgrade", "--schemas", "a,b", "--database-url", &db.url]), 0);
+    db.client().batch_execute("CREATE SCHEMA unmanaged").unwrap();
+    let all = json(migrate(&["status", "--all-schemas", "--database-url", &db.url, "--format", "json"]), 0);
+    let managed: Vec<&str> = all["schemas"].as_array().unwrap().iter().map(|s| s["schema"].as_str().unwrap()).collect();
+    assert_eq!(managed, ["a", "b"]);
 }
 
 #[test]
@@ -242,11 +249,8 @@ fn revision_writes_the_next_pair_or_says_why_not() {
 #[test]
 fn several_databases_in_one_run_with_one_summary() {
     let schema = TestSchema::new("cli-multi-db");
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-    let database = format!("cli_second_{}_{nanos}", std::process::id());
-    connect().batch_execute(&format!("CREATE DATABASE \"{database}\"")).unwrap();
-    let first = common::database_url();
-    let second = format!("{}/{database}", &first[..first.rfind('/').unwrap()]);
+    let db = common::TestDatabase::new();
+    let (first, second, database) = (common::database_url(), db.url.clone(), db.name.clone());
 
     let report = json(
         migrate(&["upgrade", "-s", &schema.name, "--database-url", &first, "--database-url", &second, "--format", "json"]),
@@ -263,5 +267,39 @@ fn several_databases_in_one_run_with_one_summary() {
 
     let out = stdout(migrate(&["status", "-s", &schema.name, "--database-url", &first, "--database-url", &second]), 0);
     assert_eq!(out.lines().filter(|l| l.contains("at head")).count(), 2, "{out}");
-    connect().batch_execute(&format!("DROP DATABASE \"{database}\" WITH (FORCE)")).unwrap();
+}
+
+#[test]
+fn repair_and_resolve_are_the_sanctioned_ways_through_drift_and_dirt() {
+    let schema = TestSchema::new("cli-fix");
+    stdout(migrate(&["upgrade", "-s", &schema.name]), 0);
+    let table = format!("{}.schema_migrations", schema.quoted());
+
+    connect().batch_execute(&format!("UPDATE {table} SET checksum = repeat('0', 64) WHERE version = 2")).unwrap();
+    stdout(migrate(&["upgrade", "-s", &schema.name]), 5);
+    let out = stdout(migrate(&["repair", "-s", &schema.name]), 0);
+    assert!(out.contains("repaired checksum of 2"), "{out}");
+    let status = json(migrate(&["status", "-s", &schema.name, "--format", "json"]), 0);
+    assert_eq!(status["schemas"][0]["state"], "at head");
+
+    connect().batch_execute(&format!("UPDATE {table} SET dirty = true WHERE version = 5")).unwrap();
+    let out = stdout(migrate(&["upgrade", "-s", &schema.name]), 3);
+    snapshot!("dirty_refused", out);
+    let error = stderr(migrate(&["resolve", "-s", &schema.name, "--version", "5"]), 2);
+    assert!(error.contains("--applied"), "{error}");
+    stdout(migrate(&["resolve", "-s", &schema.name, "--version", "5", "--not-applied"]), 0);
+    // Versions 6 to 8 are applied, so running 5 again is out of order, and says so.
+    stdout(migrate(&["upgrade", "-s", &schema.name]), 3);
+    let out = stdout(migrate(&["upgrade", "-s", &schema.name, "--allow-out-of-order"]), 0);
+    assert!(out.contains("applied 1 migration(s)"), "the no-transaction migration ran again: {out}");
+    stdout(migrate(&["resolve", "-s", &schema.name, "--version", "5", "--applied"]), 2);
+}
+
+#[test]
+fn limits_and_planner_options_parse_or_fail_clearly() {
+    let error = stderr(migrate(&["status", "-s", "dev", "--lock-timeout", "5 seconds"]), 2);
+    assert!(error.contains("invalid duration \"5 seconds\""), "{error}");
+    let schema = TestSchema::new("cli-limits");
+    stdout(migrate(&["upgrade", "-s", &schema.name, "--lock-timeout", "2s", "--statement-timeout", "1m", "--lock-wait", "10s"]), 0);
+    assert_eq!(history_rows(&mut connect(), &schema).len(), 8);
 }

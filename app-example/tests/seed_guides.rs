@@ -7,35 +7,20 @@
 mod common;
 
 use assert_cmd::Command;
+use common::TestDatabase;
 use serde_json::Value;
 
-/// A database created for this test and dropped (with its connections) afterwards.
-struct TestDatabase {
-    name: String,
-    url: String,
-}
-
-impl TestDatabase {
-    fn new() -> TestDatabase {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-        let name = format!("seed_guides_{}_{nanos}", std::process::id());
-        common::connect().batch_execute(&format!("CREATE DATABASE \"{name}\"")).unwrap();
-        let base = common::database_url();
-        let (path, query) = base.split_once('?').map_or((base.as_str(), ""), |(p, q)| (p, q));
-        let server = &path[..path.rfind('/').expect("DATABASE_URL is a URL with a database path")];
-        let url = if query.is_empty() { format!("{server}/{name}") } else { format!("{server}/{name}?{query}") };
-        TestDatabase { name, url }
-    }
-
-    fn client(&self) -> postgres::Client {
-        postgres::Client::connect(&self.url, postgres::NoTls).unwrap()
-    }
-
-    /// `app-example migrate ARGS` against this database; asserts the exit code and returns stdout.
+/// `app-example migrate` against a test database.
+trait Migrate {
+    /// Run with `args`; asserts the exit code and returns stdout.
     fn migrate(&self, args: &[&str], code: i32) -> String {
         self.migrate_with(args, &[], code)
     }
 
+    fn migrate_with(&self, args: &[&str], env: &[(&str, &str)], code: i32) -> String;
+}
+
+impl Migrate for TestDatabase {
     fn migrate_with(&self, args: &[&str], env: &[(&str, &str)], code: i32) -> String {
         let mut command = assert_cmd::cargo::cargo_bin_cmd!("app-example");
         command.arg("migrate").args(args).env("DATABASE_URL", &self.url).env_remove("DEFAULT_SCHEMA_NAME").env_remove("MIGRATE_PROTECTED_SCHEMAS");
@@ -44,28 +29,6 @@ impl TestDatabase {
         let stdout = String::from_utf8(output.stdout).unwrap();
         assert_eq!(output.status.code(), Some(code), "{args:?}\nstdout:\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&output.stderr));
         stdout
-    }
-
-    /// Applied versions of a schema.
-    fn versions(&self, schema: &str) -> Vec<i64> {
-        let sql = format!("SELECT version FROM \"{schema}\".schema_migrations ORDER BY version");
-        self.client().query(&sql, &[]).unwrap().iter().map(|r| r.get(0)).collect()
-    }
-
-    fn has_column(&self, schema: &str, table: &str, column: &str) -> bool {
-        self.client()
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 AND column_name = $3)",
-                &[&schema, &table, &column],
-            )
-            .unwrap()
-            .get(0)
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        let _ = common::connect().batch_execute(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name));
     }
 }
 

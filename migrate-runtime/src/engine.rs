@@ -14,7 +14,7 @@ use crate::history::{parse_history, restore_settings_sql, rows, HistoryTable, Ti
 use crate::plan::{plan, AppliedMigration, Direction, Step, StepKind};
 use crate::session::Session;
 use crate::sql::{line_and_column, split_statements};
-use crate::{Error, Migrator, Operation, PlannedStep, Preview, Report, SchemaName, StepReport, Target};
+use crate::{Error, Fix, FixKind, Migrator, Operation, PlannedStep, Preview, Report, Resolution, SchemaName, StepReport, Target};
 
 /// What reading the history table found. PostgreSQL reports a missing schema and a missing table alike
 /// (`undefined_table`), so the two are told apart only when it matters, under the lock.
@@ -116,6 +116,7 @@ async fn locked<S: Session>(
     let schema = table.schema.as_str();
     let history = if found.table_exists { read_history(session, table).await?.into_rows() } else { Vec::new() };
     let (steps, prologue) = match operation.movement() {
+        None if operation != Operation::Reset => return fix_history(session, migrator, table, operation, history).await,
         Some((direction, target)) => {
             let steps = plan(schema, migrator.set, &history, direction, target, migrator.plan_options)?;
             let create = (!found.table_exists).then(|| format!("{};\n", table.create_sql(!found.schema_exists)));
@@ -157,6 +158,61 @@ async fn locked<S: Session>(
     Ok(report)
 }
 
+/// `repair` and `resolve`: change history rows, run no migration, all in one transaction.
+async fn fix_history<S: Session>(
+    session: &mut S,
+    migrator: &Migrator<'_>,
+    table: &HistoryTable,
+    operation: Operation,
+    history: Vec<AppliedMigration>,
+) -> Result<Report, Error> {
+    let schema = table.schema.as_str();
+    let mut fixes = Vec::new();
+    let mut sql = String::from("BEGIN;\n");
+    match operation {
+        Operation::Resolve { version, resolution } => {
+            let Some(row) = history.iter().find(|a| a.version == version) else {
+                return Err(Error::BadTarget { schema: schema.to_owned(), problem: format!("version {version} has no history row: nothing to resolve") });
+            };
+            if !row.dirty {
+                return Err(Error::BadTarget { schema: schema.to_owned(), problem: format!("version {version} is not dirty: nothing to resolve") });
+            }
+            let kind = match resolution {
+                Resolution::Applied => FixKind::MarkedApplied,
+                Resolution::NotApplied => FixKind::MarkedNotApplied,
+            };
+            sql.push_str(&table.resolve_sql(version, resolution == Resolution::Applied));
+            fixes.push(Fix { version, kind });
+        }
+        _ => {
+            for applied in history.iter().filter(|a| !a.dirty) {
+                let Some(migration) = migrator.set.get(applied.version) else { continue };
+                let down = migration.down.as_ref().map(|d| d.checksum);
+                if applied.checksum != migration.up.checksum || applied.down_checksum != down || applied.name != migration.name {
+                    sql.push_str(&table.repair_sql(migration));
+                    fixes.push(Fix { version: applied.version, kind: FixKind::Repaired });
+                }
+            }
+        }
+    }
+    sql.push_str("COMMIT;\n");
+    if !fixes.is_empty() {
+        if let Err(e) = session.batch(&sql).await {
+            let _ = session.batch("ROLLBACK").await;
+            return Err(database(table, "update the history table", e));
+        }
+    }
+    for fix in &fixes {
+        tracing::info!(schema, version = fix.version, kind = ?fix.kind, "history fixed");
+    }
+    let mut report = Report::new(&table.schema, &history, Vec::new());
+    if fixes.iter().any(|f| f.kind == FixKind::MarkedNotApplied) {
+        report.version_after = history.iter().filter(|a| !fixes.iter().any(|f| f.version == a.version)).map(|a| a.version).max();
+    }
+    report.fixes = fixes;
+    Ok(report)
+}
+
 /// The plan and the exact SQL a run would send, without taking the lock or changing anything.
 pub(crate) async fn preview<S: Session>(
     session: &mut S,
@@ -170,6 +226,7 @@ pub(crate) async fn preview<S: Session>(
         Some((direction, target)) => {
             (None, plan(schema.as_str(), migrator.set, &history, direction, target, migrator.plan_options)?)
         }
+        None if operation != Operation::Reset => (None, Vec::new()),
         None => {
             let steps = plan(schema.as_str(), migrator.set, &[], Direction::Up, Target::Head, migrator.plan_options)?;
             let commit = if steps.iter().any(|s| s.script().no_transaction) { "COMMIT;\n" } else { "" };

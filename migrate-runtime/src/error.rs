@@ -63,7 +63,9 @@ pub enum Error {
     /// A no-transaction migration failed part-way in an earlier run.
     #[error(
         "schema {schema:?}: migration {version} ({name}) is dirty: it runs outside a transaction and an earlier run \
-         failed part-way; fix the schema by hand, then mark it resolved or retry it"
+         failed part-way; fix the schema by hand, then record the outcome with `migrate resolve --version {version} \
+         --applied` (its effects are in place) or `--not-applied` (the next upgrade runs it again; add \
+         --allow-out-of-order if newer versions are applied)"
     )]
     Dirty {
         /// The schema.

@@ -26,9 +26,9 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 
-use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 
-use crate::history::{rows, HistoryTable};
+use crate::history::{history_digest, DIGEST_PREFIX};
 use crate::{Error, Migrator, SchemaName};
 
 /// One unit of fleet work: a schema on one of the fleet's databases.
@@ -60,10 +60,6 @@ impl Standing {
         matches!(self, Standing::Current { .. })
     }
 }
-
-/// Schemas read per transaction in a survey: reading a table takes a lock held to the end of the transaction, and
-/// the server's lock table is sized for about `max_locks_per_transaction` (64) per connection.
-const SURVEY_CHUNK: usize = 200;
 
 /// Runs operations over many schemas on one or several databases.
 #[derive(Debug, Clone)]
@@ -98,10 +94,10 @@ impl<'m> Fleet<'m> {
         &self.databases
     }
 
-    /// Which of `schemas` on database `database` are exactly at the binary's head: two round trips for any number
-    /// of schemas (one to list the schemas holding the history table, one that reads a digest of every history
-    /// table, a few hundred schemas per transaction). A schema found `Current` needs no work; the others are
-    /// worth a closer look.
+    /// Which of `schemas` on database `database` are exactly at the binary's head, in one catalog query for any
+    /// number of schemas: each history table carries a digest of its rows in its comment, kept by a trigger in the
+    /// same transaction as every change. A schema found `Current` needs no work; the others are worth a closer
+    /// look.
     pub fn survey(&self, database: usize, schemas: &[SchemaName]) -> Result<Vec<Standing>, Error> {
         let config = &self.databases[database];
         let context = |source| Error::Database { schema: String::new(), action: "survey the schemas", source };
@@ -178,69 +174,39 @@ pub fn default_jobs() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get() * 2).min(16)
 }
 
-/// The digest of a history that is exactly the binary's set: what the survey query computes per schema.
-fn expected_digest(migrator: &Migrator<'_>) -> String {
-    let rows: Vec<String> = migrator
-        .set()
-        .iter()
-        .map(|m| {
-            match &m.down {
-                Some(down) => format!("{}:{}:{}:f", m.version, m.up.checksum, down.checksum),
-                None => format!("{}:{}:f", m.version, m.up.checksum),
-            }
-        })
-        .collect();
-    let digest = Sha256::digest(rows.join(",").as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+/// The comment a history table carries when it holds exactly the binary's set, clean.
+fn expected_comment(migrator: &Migrator<'_>) -> String {
+    let rows = migrator.set().iter().map(|m| match &m.down {
+        Some(down) => format!("{}:{}:{}:f", m.version, m.up.checksum, down.checksum),
+        None => format!("{}:{}:f", m.version, m.up.checksum),
+    });
+    format!("{DIGEST_PREFIX}{}", history_digest(rows))
 }
 
+/// One catalog query: every history table with its digest comment, which a trigger rewrites in the same
+/// transaction as every change to the table. No history table is opened and no lock is taken.
 pub(crate) fn survey(client: &mut postgres::Client, migrator: &Migrator<'_>, schemas: &[SchemaName]) -> Result<Vec<Standing>, Error> {
     let context = |source| Error::Database { schema: String::new(), action: "survey the schemas", source };
-    let table = migrator.history_table_name();
-    let managed: std::collections::HashSet<String> = client
+    let found: HashMap<String, Option<String>> = client
         .query(
-            "SELECT n.nspname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+            "SELECT n.nspname, d.description FROM pg_catalog.pg_class c \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             LEFT JOIN pg_catalog.pg_description d \
+               ON d.objoid = c.oid AND d.classoid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0 \
              WHERE c.relname = $1 AND c.relkind IN ('r', 'p')",
-            &[&table],
+            &[&migrator.history_table_name()],
         )
         .map_err(context)?
-        .iter()
-        .map(|row| row.get(0))
+        .into_iter()
+        .map(|row| (row.get(0), row.get(1)))
         .collect();
-    let mut standings: Vec<Standing> =
-        schemas.iter().map(|s| if managed.contains(s.as_str()) { Standing::Differs } else { Standing::Uninitialized }).collect();
-    let surveyed: Vec<usize> = (0..schemas.len()).filter(|&i| standings[i] == Standing::Differs).collect();
-    if surveyed.is_empty() {
-        return Ok(standings);
-    }
-    let mut sql = String::new();
-    for chunk in surveyed.chunks(SURVEY_CHUNK) {
-        let arms: Result<Vec<String>, Error> = chunk
-            .iter()
-            .map(|&i| {
-                let history = HistoryTable::new(&schemas[i], table)?;
-                // concat_ws skips a NULL down checksum; checksums are fixed-width hex, so rows stay unambiguous.
-                // (It is also several times cheaper per row than a chain of `||` with casts.)
-                Ok(format!(
-                    "SELECT {i}, max(version), encode(sha256(convert_to(coalesce(string_agg(\
-                     concat_ws(':', version, checksum, down_checksum, dirty), ',' ORDER BY version), ''), 'UTF8')), 'hex') \
-                     FROM {}",
-                    history.qualified()
-                ))
-            })
-            .collect();
-        sql.push_str("BEGIN READ ONLY;\n");
-        sql.push_str(&arms?.join("\nUNION ALL "));
-        sql.push_str(";\nCOMMIT;\n");
-    }
-    let expected = expected_digest(migrator);
-    let messages = client.simple_query(&sql).map_err(context)?;
-    for row in rows(&messages) {
-        let (Some(Some(index)), Some(version), Some(Some(digest))) = (row.first(), row.get(1), row.get(2)) else { continue };
-        let Ok(index) = index.parse::<usize>() else { continue };
-        if *digest == expected && index < standings.len() {
-            standings[index] = Standing::Current { version: version.and_then(|v| v.parse().ok()) };
-        }
-    }
-    Ok(standings)
+    let expected = expected_comment(migrator);
+    Ok(schemas
+        .iter()
+        .map(|schema| match found.get(schema.as_str()) {
+            None => Standing::Uninitialized,
+            Some(Some(comment)) if *comment == expected => Standing::Current { version: migrator.set().head() },
+            Some(_) => Standing::Differs,
+        })
+        .collect())
 }

@@ -14,6 +14,42 @@ use crate::{Error, SchemaName};
 /// migration's own statements return.
 pub(crate) const ELAPSED_COLUMN: &str = "migrate_step_elapsed_ms";
 
+/// The trigger function (and trigger) that keeps a digest of the history table in the table's comment, so a
+/// survey of thousands of schemas reads one catalog query instead of opening every history table.
+pub(crate) const DIGEST_FUNCTION: &str = "migrate_history_digest";
+
+/// What the digest comment starts with.
+pub(crate) const DIGEST_PREFIX: &str = "migrate-digest:";
+
+/// The trigger function's body: after any change to a history table, in the same transaction, write a digest of
+/// its rows into its comment. It names no schema or table (they come from `TG_TABLE_*` through `%I`), so the body
+/// is the same constant text for every schema. One row's text is `concat_ws(':', version, checksum,
+/// down_checksum, dirty)`; see [`history_digest`].
+const DIGEST_BODY: &str = "$digest$
+DECLARE
+    digest text;
+BEGIN
+    EXECUTE format(
+        'SELECT encode(sha256(convert_to(coalesce(string_agg(concat_ws('':'', version, checksum, down_checksum, dirty), '','' ORDER BY version), ''''), ''UTF8'')), ''hex'') FROM %I.%I',
+        TG_TABLE_SCHEMA, TG_TABLE_NAME) INTO digest;
+    EXECUTE format('COMMENT ON TABLE %I.%I IS %L', TG_TABLE_SCHEMA, TG_TABLE_NAME, 'migrate-digest:' || digest);
+    RETURN NULL;
+END
+$digest$";
+
+/// The digest the trigger computes, from each row's text in version order.
+pub(crate) fn history_digest<I: IntoIterator<Item = S>, S: AsRef<str>>(rows: I) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for (i, row) in rows.into_iter().enumerate() {
+        if i > 0 {
+            hasher.update(b",");
+        }
+        hasher.update(row.as_ref().as_bytes());
+    }
+    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Default name of the history table, created inside each migrated schema.
 pub const DEFAULT_HISTORY_TABLE: &str = "schema_migrations";
 
@@ -77,8 +113,9 @@ impl HistoryTable {
     /// migrate a schema it owns) and the table.
     pub fn create_sql(&self, with_schema: bool) -> String {
         let schema = if with_schema { format!("CREATE SCHEMA {};\n", self.schema.quoted()) } else { String::new() };
+        let function = format!("{}.{}", self.schema.quoted(), quote_ident(DIGEST_FUNCTION));
         format!(
-            "{schema}CREATE TABLE IF NOT EXISTS {} (\n\
+            "{schema}CREATE TABLE IF NOT EXISTS {table} (\n\
              \x20   version bigint PRIMARY KEY,\n\
              \x20   name text NOT NULL,\n\
              \x20   checksum text NOT NULL,\n\
@@ -87,8 +124,15 @@ impl HistoryTable {
              \x20   execution_ms bigint NOT NULL DEFAULT 0,\n\
              \x20   applied_by text NOT NULL DEFAULT current_user,\n\
              \x20   dirty boolean NOT NULL DEFAULT false\n\
-             )",
-            self.qualified
+             );\n\
+             CREATE OR REPLACE FUNCTION {function}() RETURNS trigger\n\
+             LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS {DIGEST_BODY};\n\
+             CREATE TRIGGER {trigger} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table}\n\
+             FOR EACH STATEMENT EXECUTE FUNCTION {function}();\n\
+             COMMENT ON TABLE {table} IS {empty}",
+            table = self.qualified,
+            trigger = quote_ident(DIGEST_FUNCTION),
+            empty = quote_literal(&format!("{DIGEST_PREFIX}{}", history_digest(std::iter::empty::<String>()))),
         )
     }
 
@@ -178,6 +222,27 @@ impl HistoryTable {
             quote_literal(self.schema.as_str()),
             quote_literal(&self.qualified)
         )
+    }
+
+    /// Record the binary's checksums and name for an applied migration.
+    pub fn repair_sql(&self, migration: &Migration) -> String {
+        let down = migration.down.as_ref().map_or("NULL".to_owned(), |d| quote_literal(&d.checksum.to_string()));
+        format!(
+            "UPDATE {} SET checksum = {}, down_checksum = {down}, name = {} WHERE version = {};\n",
+            self.qualified,
+            quote_literal(&migration.up.checksum.to_string()),
+            quote_literal(&migration.name),
+            migration.version
+        )
+    }
+
+    /// Settle a dirty record: keep it clean (`applied`) or remove it.
+    pub fn resolve_sql(&self, version: i64, applied: bool) -> String {
+        if applied {
+            format!("UPDATE {} SET dirty = false WHERE version = {version};\n", self.qualified)
+        } else {
+            format!("{};\n", self.delete_sql(version))
+        }
     }
 
     /// Before a no-transaction script: mark the version dirty and switch the session to the schema; the first

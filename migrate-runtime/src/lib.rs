@@ -196,6 +196,17 @@ impl<'s> Migrator<'s> {
         self.run(client, schema, Operation::Reset)
     }
 
+    /// After reviewing edited migration files: record the binary's checksums for every applied migration of
+    /// `schema`, so the edit is accepted. Dirty records are left alone.
+    pub fn repair(&self, client: &mut postgres::Client, schema: &str) -> Result<Report, Error> {
+        self.run(client, schema, Operation::Repair)
+    }
+
+    /// Settle the dirty no-transaction migration `version` of `schema` after fixing the schema by hand.
+    pub fn resolve(&self, client: &mut postgres::Client, schema: &str, version: i64, resolution: Resolution) -> Result<Report, Error> {
+        self.run(client, schema, Operation::Resolve { version, resolution })
+    }
+
     /// Run `operation` on `schema`.
     pub fn run(&self, client: &mut postgres::Client, schema: &str, operation: Operation) -> Result<Report, Error> {
         let schema = SchemaName::new(schema)?;
@@ -267,6 +278,24 @@ pub enum Operation {
     Downgrade(Target),
     /// Drop the schema, recreate it, apply everything.
     Reset,
+    /// After review of edited files: record the binary's checksums (and names) for every applied migration.
+    Repair,
+    /// Settle a dirty no-transaction migration after a manual fix.
+    Resolve {
+        /// The dirty version.
+        version: i64,
+        /// Whether its effects are now in place.
+        resolution: Resolution,
+    },
+}
+
+/// How a dirty migration was settled by hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    /// Its effects are in place: keep the record, clean.
+    Applied,
+    /// Its effects are not in place: drop the record, so the next upgrade runs it again.
+    NotApplied,
 }
 
 impl Operation {
@@ -274,9 +303,29 @@ impl Operation {
         match self {
             Operation::Upgrade(target) => Some((Direction::Up, target)),
             Operation::Downgrade(target) => Some((Direction::Down, target)),
-            Operation::Reset => None,
+            Operation::Reset | Operation::Repair | Operation::Resolve { .. } => None,
         }
     }
+}
+
+/// A change to a history row that runs no migration: what `repair` and `resolve` do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fix {
+    /// The version.
+    pub version: i64,
+    /// What changed.
+    pub kind: FixKind,
+}
+
+/// What a [`Fix`] changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FixKind {
+    /// The recorded checksums or name now match the binary.
+    Repaired,
+    /// A dirty record was marked clean.
+    MarkedApplied,
+    /// A dirty record was removed.
+    MarkedNotApplied,
 }
 
 /// What a dry run found: the plan for one schema and the exact SQL of each step.
@@ -342,6 +391,8 @@ pub struct Report {
     pub version_after: Option<i64>,
     /// The steps run, in order; empty when the schema was already where it was asked to be.
     pub steps: Vec<StepReport>,
+    /// History rows changed without running a migration (`repair`, `resolve`).
+    pub fixes: Vec<Fix>,
 }
 
 /// One migration applied or reverted.
@@ -360,6 +411,6 @@ pub struct StepReport {
 impl Report {
     fn new(schema: &SchemaName, history: &[AppliedMigration], steps: Vec<StepReport>) -> Report {
         let (version_before, version_after) = versions(history, steps.iter().map(|s| (s.kind, s.version)));
-        Report { schema: schema.to_string(), version_before, version_after, steps }
+        Report { schema: schema.to_string(), version_before, version_after, steps, fixes: Vec::new() }
     }
 }

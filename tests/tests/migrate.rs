@@ -436,3 +436,80 @@ fn the_survey_finds_which_schemas_need_work() {
     use migrate_runtime::Standing;
     assert_eq!(standings, [Standing::Current { version: Some(8) }, Standing::Differs, Standing::Differs, Standing::Uninitialized]);
 }
+
+#[test]
+fn out_of_order_migrations_are_refused_unless_allowed() {
+    let schema = TestSchema::new("ooo");
+    let mut client = connect();
+    let shipped = set(vec![migration(1, "a", "CREATE TABLE a (id int);", None), migration(3, "c", "CREATE TABLE c (id int);", None)]);
+    Migrator::new(&shipped).migrate(&mut client, &schema.name).unwrap();
+    let late = set(vec![
+        migration(1, "a", "CREATE TABLE a (id int);", None),
+        migration(2, "b", "CREATE TABLE b (id int);", None),
+        migration(3, "c", "CREATE TABLE c (id int);", None),
+    ]);
+    let error = Migrator::new(&late).migrate(&mut client, &schema.name).unwrap_err();
+    assert!(matches!(error, Error::OutOfOrder { version: 2, newest_applied: 3, .. }), "{error}");
+    assert!(error.to_string().contains("allow out-of-order"), "{error}");
+    Migrator::new(&late).allow_out_of_order(true).migrate(&mut client, &schema.name).unwrap();
+    assert_eq!(tables(&mut client, &schema.name), ["a", "b", "c", "schema_migrations"]);
+}
+
+#[test]
+fn repair_accepts_reviewed_edits_and_resolve_settles_dirty_records() {
+    let schema = TestSchema::new("repair");
+    let mut client = connect();
+    let original = set(vec![migration(1, "a", "CREATE TABLE a (id int);", Some("DROP TABLE a;"))]);
+    Migrator::new(&original).migrate(&mut client, &schema.name).unwrap();
+    let edited = set(vec![migration(1, "a", "CREATE TABLE a (id int); -- reviewed: same effect", Some("DROP TABLE IF EXISTS a;"))]);
+    assert!(matches!(Migrator::new(&edited).migrate(&mut client, &schema.name), Err(Error::ChecksumMismatch { .. })));
+    let report = Migrator::new(&edited).repair(&mut client, &schema.name).unwrap();
+    assert_eq!(report.fixes, [migrate_runtime::Fix { version: 1, kind: migrate_runtime::FixKind::Repaired }]);
+    assert!(Migrator::new(&edited).migrate(&mut client, &schema.name).unwrap().steps.is_empty());
+    assert!(Migrator::new(&edited).repair(&mut client, &schema.name).unwrap().fixes.is_empty(), "nothing left to repair");
+
+    client.batch_execute(&format!("UPDATE {}.schema_migrations SET dirty = true", schema.quoted())).unwrap();
+    assert!(matches!(Migrator::new(&edited).migrate(&mut client, &schema.name), Err(Error::Dirty { version: 1, .. })));
+    let resolution = migrate_runtime::Resolution::NotApplied;
+    let error = Migrator::new(&edited).resolve(&mut client, &schema.name, 2, resolution).unwrap_err();
+    assert!(error.to_string().contains("version 2 has no history row"), "{error}");
+    client.batch_execute(&format!("DROP TABLE {}.a", schema.quoted())).unwrap();
+    Migrator::new(&edited).resolve(&mut client, &schema.name, 1, resolution).unwrap();
+    assert!(history_rows(&mut client, &schema).is_empty());
+    assert_eq!(Migrator::new(&edited).migrate(&mut client, &schema.name).unwrap().steps.len(), 1, "the migration runs again");
+    let error = Migrator::new(&edited).resolve(&mut client, &schema.name, 1, migrate_runtime::Resolution::Applied).unwrap_err();
+    assert!(error.to_string().contains("is not dirty"), "{error}");
+}
+
+#[test]
+fn lock_timeout_makes_a_migration_waiting_on_a_busy_table_fail_fast() {
+    let schema = TestSchema::new("lock-timeout");
+    let mut client = connect();
+    let first = set(vec![migration(1, "t", "CREATE TABLE t (id int);", None)]);
+    Migrator::new(&first).migrate(&mut client, &schema.name).unwrap();
+    let mut holder = connect();
+    holder.batch_execute(&format!("BEGIN; LOCK TABLE {}.t IN ACCESS EXCLUSIVE MODE", schema.quoted())).unwrap();
+    let second = set(vec![migration(1, "t", "CREATE TABLE t (id int);", None), migration(2, "alter", "ALTER TABLE t ADD COLUMN x int;", None)]);
+    let migrator = Migrator::new(&second).lock_timeout(Some(std::time::Duration::from_millis(200)));
+    let error = migrator.migrate(&mut client, &schema.name).unwrap_err();
+    assert!(matches!(&error, Error::MigrationFailed { version: 2, code: Some(code), .. } if code == "55P03"), "{error}");
+    holder.batch_execute("ROLLBACK").unwrap();
+    migrator.migrate(&mut client, &schema.name).unwrap();
+}
+
+#[test]
+fn the_wait_for_another_process_lock_is_bounded_and_reported() {
+    let schema = TestSchema::new("lock-wait");
+    let slow = set(vec![migration(1, "slow", "SELECT pg_sleep(3);", None)]);
+    std::thread::scope(|scope| {
+        let holder = scope.spawn(|| Migrator::new(&slow).migrate(&mut connect(), &schema.name));
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let error = Migrator::new(&slow)
+            .lock_wait(std::time::Duration::from_millis(300))
+            .migrate(&mut connect(), &schema.name)
+            .unwrap_err();
+        assert!(matches!(&error, Error::LockTimeout { waited, .. } if *waited >= std::time::Duration::from_millis(300)), "{error}");
+        assert!(error.to_string().contains("another process held the migration lock"), "{error}");
+        holder.join().unwrap().unwrap();
+    });
+}

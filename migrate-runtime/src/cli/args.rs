@@ -1,6 +1,7 @@
 //! The command line, as clap derive types. A service mounts [`MigrateCommand`] as one of its subcommands.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
 
@@ -26,6 +27,46 @@ pub struct MigrateCommand {
     /// Go on with the other schemas after one fails (default: stop starting new ones).
     #[arg(long, global = true)]
     pub keep_going: bool,
+    /// Safety limits and planner options.
+    #[command(flatten)]
+    pub limits: Limits,
+}
+
+/// Safety limits and planner options, on every command.
+#[derive(Debug, Clone, Default, Args)]
+pub struct Limits {
+    /// `lock_timeout` for migration SQL (`5s`, `500ms`): a migration waiting on a busy table fails instead of
+    /// stalling the application behind it.
+    #[arg(long, global = true, value_parser = parse_duration)]
+    pub lock_timeout: Option<Duration>,
+    /// `statement_timeout` for migration SQL (`10m`, `30s`).
+    #[arg(long, global = true, value_parser = parse_duration)]
+    pub statement_timeout: Option<Duration>,
+    /// How long to wait for another process's migration lock on a schema before giving up (`30s`).
+    #[arg(long, global = true, value_parser = parse_duration)]
+    pub lock_wait: Option<Duration>,
+    /// Apply pending migrations numbered below the newest applied one instead of refusing.
+    #[arg(long, global = true)]
+    pub allow_out_of_order: bool,
+    /// Accept applied versions this binary does not have (a rolled-back deploy) instead of refusing.
+    #[arg(long, global = true)]
+    pub allow_missing: bool,
+}
+
+/// `250ms`, `5s`, `2m`, `1h`: a whole number and a unit.
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let invalid = || format!("invalid duration {text:?}: expected a whole number and a unit, such as 500ms, 5s, 2m or 1h");
+    let number: u64 = number.parse().map_err(|_| invalid())?;
+    let millis = match unit {
+        "ms" => number,
+        "s" => number.saturating_mul(1_000),
+        "m" | "min" => number.saturating_mul(60_000),
+        "h" => number.saturating_mul(3_600_000),
+        _ => return Err(invalid()),
+    };
+    Ok(Duration::from_millis(millis))
 }
 
 impl MigrateCommand {
@@ -87,6 +128,20 @@ pub enum Command {
         #[command(flatten)]
         danger: Danger,
     },
+    /// After reviewing edited migration files: record the binary's checksums for the applied migrations.
+    Repair(Danger),
+    /// Settle a dirty no-transaction migration after fixing the schema by hand.
+    Resolve {
+        /// The dirty version.
+        #[arg(long)]
+        version: i64,
+        /// Its effects are in place: keep the record and mark it clean.
+        #[arg(long, conflicts_with = "not_applied", required_unless_present = "not_applied")]
+        applied: bool,
+        /// Its effects are not in place: drop the record so the next upgrade runs it again.
+        #[arg(long)]
+        not_applied: bool,
+    },
     /// Each schema's version and whether it is at head, behind, ahead of the binary, or drifted.
     Current,
     /// Every migration, applied (when, how long, by whom) or pending, with checksum mismatches marked.
@@ -131,4 +186,19 @@ pub enum Format {
     Table,
     /// One JSON document on stdout.
     Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        for bad in ["", "5", "s", "-1s", "1.5s", "5 s", "5d"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -31,10 +31,10 @@ mod schemas;
 
 use std::io::{BufRead, IsTerminal, Write};
 
-pub use args::{Command, Danger, Format, MigrateCommand, SchemaSelection};
+pub use args::{Command, Danger, Format, Limits, MigrateCommand, SchemaSelection};
 
 use crate::fleet::default_jobs as migrate_runtime_default_jobs;
-use crate::{status_of, write_revision, Fleet, Migrator, Operation, Report as RunReport, SchemaName, SchemaState, SchemaStatus, Standing, Target, Task};
+use crate::{status_of, write_revision, Fleet, Migrator, Operation, Report as RunReport, Resolution, SchemaName, SchemaState, SchemaStatus, Standing, Target, Task};
 use render::{Progress, Report};
 use schemas::{needs_catalog, select, Existing, SelectionError};
 
@@ -104,7 +104,8 @@ impl<'s> Cli<'s> {
                 Err(e) => return fail(exit::USAGE, &render::chain(&e)),
             }
         }
-        let fleet = Fleet::new(&self.migrator, configs)
+        let migrator = self.migrator_with(&command.limits);
+        let fleet = Fleet::new(&migrator, configs)
             .jobs(command.jobs.map_or_else(migrate_runtime_default_jobs, usize::from))
             .keep_going(command.keep_going);
         let databases = (labels.len() > 1).then_some(labels.as_slice());
@@ -115,8 +116,13 @@ impl<'s> Cli<'s> {
             Command::Upgrade { target, danger } => (self.target(target).map(Operation::Upgrade), danger, None),
             Command::Downgrade { target, danger } => (self.target(target).map(Operation::Downgrade), danger, Some("downgrade")),
             Command::Reset(danger) => (Ok(Operation::Reset), danger, Some("reset")),
+            Command::Repair(danger) => (Ok(Operation::Repair), danger, Some("repair")),
+            Command::Resolve { version, applied, .. } => {
+                let resolution = if *applied { Resolution::Applied } else { Resolution::NotApplied };
+                (Ok(Operation::Resolve { version: *version, resolution }), &NO_DANGER, None)
+            }
             Command::History => {
-                let not_started = fleet.for_each(&tasks, |c, s| self.migrator.history(c, s.as_str()), |i, r| {
+                let not_started = fleet.for_each(&tasks, |c, s| migrator.history(c, s.as_str()), |i, r| {
                     progress.tick(|| report.history(i, &tasks[i], r))
                 });
                 progress.finish();
@@ -126,13 +132,13 @@ impl<'s> Cli<'s> {
             Command::Current | Command::Status => {
                 let pending = self.survey(&fleet, &tasks, |i, standing| {
                     let status = match standing {
-                        Standing::Current { version } => status_at(&self.migrator, &tasks[i].schema, version),
-                        _ => status_of(tasks[i].schema.as_str(), self.migrator.set(), None),
+                        Standing::Current { version } => status_at(&migrator, &tasks[i].schema, version),
+                        _ => status_of(tasks[i].schema.as_str(), migrator.set(), None),
                     };
                     progress.tick(|| report.status(i, &tasks[i], Ok(status)));
                 }, |standing| matches!(standing, Standing::Current { .. } | Standing::Uninitialized));
                 let subset: Vec<Task> = pending.iter().map(|&i| tasks[i].clone()).collect();
-                let not_started = fleet.for_each(&subset, |c, s| self.migrator.status(c, s.as_str()), |i, r| {
+                let not_started = fleet.for_each(&subset, |c, s| migrator.status(c, s.as_str()), |i, r| {
                     progress.tick(|| report.status(pending[i], &tasks[pending[i]], r))
                 });
                 progress.finish();
@@ -152,7 +158,7 @@ impl<'s> Cli<'s> {
             }
         }
         let not_started = if danger.dry_run {
-            fleet.for_each(&tasks, |c, s| self.migrator.dry_run(c, s.as_str(), operation), |i, r| {
+            fleet.for_each(&tasks, |c, s| migrator.dry_run(c, s.as_str(), operation), |i, r| {
                 progress.tick(|| report.preview(out, i, &tasks[i], r))
             })
         } else {
@@ -160,7 +166,13 @@ impl<'s> Cli<'s> {
             let pending = if operation == Operation::Upgrade(Target::Head) {
                 self.survey(&fleet, &tasks, |i, standing| {
                     if let Standing::Current { version } = standing {
-                        let unchanged = RunReport { schema: tasks[i].schema.to_string(), version_before: version, version_after: version, steps: Vec::new() };
+                        let unchanged = RunReport {
+                            schema: tasks[i].schema.to_string(),
+                            version_before: version,
+                            version_after: version,
+                            steps: Vec::new(),
+                            fixes: Vec::new(),
+                        };
                         progress.tick(|| report.change(out, i, &tasks[i], Ok(unchanged)));
                     }
                 }, |standing| standing.is_current())
@@ -168,12 +180,33 @@ impl<'s> Cli<'s> {
                 (0..tasks.len()).collect()
             };
             let subset: Vec<Task> = pending.iter().map(|&i| tasks[i].clone()).collect();
-            fleet.for_each(&subset, |c, s| self.migrator.run(c, s.as_str(), operation), |i, r| {
+            fleet.for_each(&subset, |c, s| migrator.run(c, s.as_str(), operation), |i, r| {
                 progress.tick(|| report.change(out, pending[i], &tasks[pending[i]], r))
             })
         };
         progress.finish();
         report.finish(out, not_started)
+    }
+
+    /// The service's migrator with the command line's limits and planner options on top.
+    fn migrator_with(&self, limits: &Limits) -> Migrator<'s> {
+        let mut migrator = self.migrator.clone();
+        if limits.lock_timeout.is_some() {
+            migrator = migrator.lock_timeout(limits.lock_timeout);
+        }
+        if limits.statement_timeout.is_some() {
+            migrator = migrator.statement_timeout(limits.statement_timeout);
+        }
+        if let Some(wait) = limits.lock_wait {
+            migrator = migrator.lock_wait(wait);
+        }
+        if limits.allow_out_of_order {
+            migrator = migrator.allow_out_of_order(true);
+        }
+        if limits.allow_missing {
+            migrator = migrator.allow_missing(true);
+        }
+        migrator
     }
 
     /// Survey each database's tasks in two round trips; `settled` standings are handed to `on_settled` and need
@@ -288,6 +321,9 @@ impl<'s> Cli<'s> {
         }
     }
 }
+
+/// `resolve` neither dry-runs nor asks.
+const NO_DANGER: Danger = Danger { dry_run: false, yes: false };
 
 /// `host:port/database` of a config, never its password.
 fn describe(config: &postgres::Config) -> String {

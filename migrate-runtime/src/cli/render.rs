@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::args::Format;
 use super::exit;
-use crate::{Error, HistoryEntry, Preview, Report as RunReport, SchemaStatus, StepKind, Task};
+use crate::{Error, FixKind, HistoryEntry, Preview, Report as RunReport, SchemaStatus, StepKind, Task};
 
 /// An error with its causes, `: `-separated.
 pub(super) fn chain(error: &dyn std::error::Error) -> String {
@@ -95,7 +95,11 @@ impl<'d> Report<'d> {
         let value = match result {
             Ok(report) => {
                 let version = |v: Option<i64>| v.map_or("none".to_owned(), |v| v.to_string());
-                let text = if report.steps.is_empty() {
+                let text = if !report.fixes.is_empty() {
+                    self.changed += 1;
+                    let fixes: Vec<String> = report.fixes.iter().map(|f| format!("{} {}", fix_label(f.kind), f.version)).collect();
+                    format!("{}: {}", schema, fixes.join(", "))
+                } else if report.steps.is_empty() {
                     self.unchanged += 1;
                     format!("{}: already at version {}, nothing to do", schema, version(report.version_after))
                 } else {
@@ -123,9 +127,12 @@ impl<'d> Report<'d> {
                     .iter()
                     .map(|s| json!({ "version": s.version, "name": s.name, "kind": kind(s.kind), "duration_ms": s.duration.as_millis() as u64 }))
                     .collect();
+                let fixes: Vec<Value> =
+                    report.fixes.iter().map(|f| json!({ "version": f.version, "fix": fix_label(f.kind) })).collect();
                 json!({
                     "schema": task.schema.as_str(),
-                    "outcome": if steps.is_empty() { "unchanged" } else { "changed" },
+                    "outcome": if steps.is_empty() && fixes.is_empty() { "unchanged" } else { "changed" },
+                    "fixes": fixes,
                     "version_before": report.version_before,
                     "version_after": report.version_after,
                     "steps": steps,
@@ -333,6 +340,14 @@ impl<'d> Report<'d> {
             Format::Table => {}
         }
         self.exit_code
+    }
+}
+
+fn fix_label(kind: FixKind) -> &'static str {
+    match kind {
+        FixKind::Repaired => "repaired checksum of",
+        FixKind::MarkedApplied => "marked applied",
+        FixKind::MarkedNotApplied => "marked not applied",
     }
 }
 

@@ -56,6 +56,51 @@ impl Drop for TestSchema {
     }
 }
 
+/// A database created for this test and dropped (with its connections) afterwards.
+pub struct TestDatabase {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDatabase {
+    pub fn new() -> TestDatabase {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+        let name = format!("seed_guides_{}_{nanos}", std::process::id());
+        connect().batch_execute(&format!("CREATE DATABASE \"{name}\"")).unwrap();
+        let base = database_url();
+        let (path, query) = base.split_once('?').map_or((base.as_str(), ""), |(p, q)| (p, q));
+        let server = &path[..path.rfind('/').expect("DATABASE_URL is a URL with a database path")];
+        let url = if query.is_empty() { format!("{server}/{name}") } else { format!("{server}/{name}?{query}") };
+        TestDatabase { name, url }
+    }
+
+    pub fn client(&self) -> postgres::Client {
+        postgres::Client::connect(&self.url, postgres::NoTls).unwrap()
+    }
+
+    /// Applied versions of a schema.
+    pub fn versions(&self, schema: &str) -> Vec<i64> {
+        let sql = format!("SELECT version FROM \"{schema}\".schema_migrations ORDER BY version");
+        self.client().query(&sql, &[]).unwrap().iter().map(|r| r.get(0)).collect()
+    }
+
+    pub fn has_column(&self, schema: &str, table: &str, column: &str) -> bool {
+        self.client()
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 AND column_name = $3)",
+                &[&schema, &table, &column],
+            )
+            .unwrap()
+            .get(0)
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let _ = connect().batch_execute(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name));
+    }
+}
+
 /// A migration from text; `down` is optional.
 pub fn migration(version: i64, name: &str, up: &str, down: Option<&str>) -> Migration {
     Migration {
