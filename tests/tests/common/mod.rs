@@ -138,3 +138,51 @@ pub fn history_rows(client: &mut postgres::Client, schema: &TestSchema) -> Vec<(
         .map(|r| (r.get(0), r.get(1), r.get(2)))
         .collect()
 }
+
+/// A description of everything in a schema (columns, indexes, constraints, triggers, views, types, functions,
+/// sequences and row counts), with the schema's own name replaced, so two schemas built alike compare equal.
+pub fn catalog_fingerprint(client: &mut postgres::Client, schema: &str) -> String {
+    let rows = client
+        .query(
+            "WITH ns AS (SELECT oid FROM pg_namespace WHERE nspname = $1)
+             SELECT 'column ' || table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable || ' ' || coalesce(column_default, '')
+               FROM information_schema.columns WHERE table_schema = $1
+             UNION ALL SELECT 'index ' || indexdef FROM pg_indexes WHERE schemaname = $1
+             UNION ALL SELECT 'constraint ' || conname || ' ' || pg_get_constraintdef(c.oid) FROM pg_constraint c, ns WHERE c.connamespace = ns.oid
+             UNION ALL SELECT 'trigger ' || t.tgname FROM pg_trigger t JOIN pg_class r ON r.oid = t.tgrelid, ns WHERE r.relnamespace = ns.oid AND NOT t.tgisinternal
+             UNION ALL SELECT 'view ' || viewname || ' ' || definition FROM pg_views WHERE schemaname = $1
+             UNION ALL SELECT 'type ' || typname || ' ' || typtype::text FROM pg_type t, ns WHERE t.typnamespace = ns.oid AND t.typtype IN ('e', 'c', 'd')
+             UNION ALL SELECT 'function ' || proname FROM pg_proc p, ns WHERE p.pronamespace = ns.oid
+             UNION ALL SELECT 'relation ' || relname || ' ' || relkind::text FROM pg_class r, ns WHERE r.relnamespace = ns.oid
+             ORDER BY 1",
+            &[&schema],
+        )
+        .unwrap();
+    let quoted = format!("\"{}\"", schema.replace('"', "\"\""));
+    let mut text: String = rows.iter().map(|r| format!("{}\n", r.get::<_, String>(0))).collect();
+    text = text.replace(&quoted, "<schema>").replace(schema, "<schema>");
+    text
+}
+
+/// A file of schema names, one a line, removed when dropped.
+pub struct SchemasFile(pub std::path::PathBuf);
+
+impl SchemasFile {
+    pub fn new(names: &[String]) -> SchemasFile {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir()
+            .join(format!("schemas-{}-{}.txt", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
+        std::fs::write(&path, names.join("\n")).unwrap();
+        SchemasFile(path)
+    }
+
+    pub fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+impl Drop for SchemasFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
