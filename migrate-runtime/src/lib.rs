@@ -46,7 +46,7 @@ use std::time::Duration;
 pub use error::Error;
 pub use fleet::{default_jobs, Fleet, Standing, Task};
 pub use history::DEFAULT_HISTORY_TABLE;
-pub use migrate_core::{build, Checksum, Migration, ResolveError, Script, CHECKSUM_ALGORITHM, NO_TRANSACTION_MARKER};
+pub use migrate_core::{build, Checksum, Direction as FileDirection, FileName, FileNameError, Migration, ResolveError, Script, CHECKSUM_ALGORITHM, NO_TRANSACTION_MARKER};
 pub use inspect::{history_of, status_of, HistoryEntry, SchemaState, SchemaStatus};
 pub use plan::{plan, verify_history, AppliedMigration, Direction, PlanOptions, Step, StepKind};
 pub use revision::{write_revision, Revision, RevisionError};

@@ -113,8 +113,10 @@ impl<'s> Cli<'s> {
         let mut progress = Progress::new(tasks.len());
 
         let operation = match &command.command {
-            Command::Upgrade { target, danger } => (self.target(target).map(Operation::Upgrade), danger, None),
-            Command::Downgrade { target, danger } => (self.target(target).map(Operation::Downgrade), danger, Some("downgrade")),
+            Command::Upgrade { target, danger } => (self.target(target, true).map(Operation::Upgrade), danger, None),
+            Command::Downgrade { target, danger } => {
+                (self.target(target, false).map(Operation::Downgrade), danger, Some("downgrade"))
+            }
             Command::Reset(danger) => (Ok(Operation::Reset), danger, Some("reset")),
             Command::Repair(danger) => (Ok(Operation::Repair), danger, Some("repair")),
             Command::Resolve { version, applied, .. } => {
@@ -242,9 +244,16 @@ impl<'s> Cli<'s> {
         rest
     }
 
-    /// A target as `head`, `base`, a version, `+N`/`-N`, or the name of one of the binary's migrations.
-    fn target(&self, text: &str) -> Result<Target, i32> {
+    /// A target as `head`, `base`, a version, `+N`/`-N`, or the name of one of the binary's migrations, checked
+    /// against the direction before any schema is touched.
+    fn target(&self, text: &str, upgrade: bool) -> Result<Target, i32> {
         match text.parse::<Target>() {
+            Ok(target @ (Target::Base | Target::Relative(..=-1))) if upgrade => {
+                Err(fail(exit::USAGE, &format!("cannot upgrade to `{target}`: use head, a version or +N (downgrade goes down)")))
+            }
+            Ok(target @ (Target::Head | Target::Relative(1..))) if !upgrade => {
+                Err(fail(exit::USAGE, &format!("cannot downgrade to `{target}`: use base, a version or -N (upgrade goes up)")))
+            }
             Ok(target) => Ok(target),
             Err(invalid) => match self.migrator.set().iter().find(|m| m.name == text) {
                 Some(migration) => Ok(Target::Version(migration.version)),
