@@ -139,16 +139,22 @@ async fn locked<S: Session>(
     // A fresh schema or a reset is built in one transaction when the migrations allow it: a failure leaves the
     // database exactly as it was.
     let one_transaction = all_transactional && (migrator.single_transaction || prologue.is_some());
+    let prologue_action = if operation == Operation::Reset {
+        "drop and recreate the schema"
+    } else {
+        "create the schema and its history table"
+    };
     let done = if one_transaction {
-        run_in_one_transaction(session, migrator, table, &steps, prologue.as_deref().unwrap_or("")).await?
+        let prologue = (prologue.as_deref().unwrap_or(""), prologue_action);
+        run_in_one_transaction(session, migrator, table, &steps, prologue).await?
     } else {
         if let Some(prologue) = &prologue {
             let sql = format!("{}{prologue}COMMIT;\n", table.open_sql(timeouts(migrator)));
             if let Err(e) = session.batch(&sql).await {
                 let _ = session.batch("ROLLBACK").await;
-                return Err(database(table, "create the schema and its history table", e));
+                return Err(database(table, prologue_action, e));
             }
-            tracing::info!(schema, table = table.qualified(), "created the history table");
+            tracing::info!(schema, table = table.qualified(), "{prologue_action}: done");
         }
         run_steps(session, migrator, table, &steps).await?
     };
@@ -299,14 +305,16 @@ fn step_durations(messages: &[SimpleQueryMessage]) -> Vec<Duration> {
         .collect()
 }
 
-/// All steps in one transaction, sent as one query string (after `prologue`, which creates or resets the schema).
+/// All steps in one transaction, sent as one query string after `prologue`, which creates or resets the schema
+/// (its SQL, and what it does for error messages).
 async fn run_in_one_transaction<S: Session>(
     session: &mut S,
     migrator: &Migrator<'_>,
     table: &HistoryTable,
     steps: &[Step<'_>],
-    prologue: &str,
+    prologue: (&str, &'static str),
 ) -> Result<Vec<StepReport>, Error> {
+    let (prologue, prologue_action) = prologue;
     let mut message = Message::new();
     message.push(&table.open_sql(timeouts(migrator)));
     message.push(prologue);
@@ -320,7 +328,7 @@ async fn run_in_one_transaction<S: Session>(
             let _ = session.batch("ROLLBACK").await;
             Err(match message.step_at(&error) {
                 Some((step, start)) => migration_failed(table, step, &error, Some(start as isize)),
-                None => name_the_failing_step(session, migrator, table, steps, prologue, &error).await,
+                None => name_the_failing_step(session, migrator, table, steps, (prologue, prologue_action), &error).await,
             })
         }
     }
@@ -333,9 +341,10 @@ async fn name_the_failing_step<S: Session>(
     migrator: &Migrator<'_>,
     table: &HistoryTable,
     steps: &[Step<'_>],
-    prologue: &str,
+    prologue: (&str, &'static str),
     original: &postgres::Error,
 ) -> Error {
+    let (prologue, prologue_action) = prologue;
     let opened = session.batch(&format!("{}{prologue}", table.open_sql(timeouts(migrator)))).await;
     let mut culprit = None;
     if opened.is_ok() {
@@ -350,7 +359,7 @@ async fn name_the_failing_step<S: Session>(
     let _ = session.batch("ROLLBACK").await;
     match (culprit, opened) {
         (Some(error), _) => error,
-        (None, Err(error)) => database(table, "create the schema and its history table", error),
+        (None, Err(error)) => database(table, prologue_action, error),
         // The failure did not repeat: report it against the first step, with the server's own words.
         (None, Ok(_)) => migration_failed(table, &steps[0], original, None),
     }
