@@ -10,7 +10,7 @@ mod http;
 use anyhow::Context;
 use clap::Parser;
 use migrate_runtime::cli::{Cli, MigrateCommand};
-use migrate_runtime::{embed_migrations, MigrationSet, Migrator, SchemaName};
+use migrate_runtime::{embed_migrations, Database, MigrationSet, Migrator, SchemaName};
 
 /// The service's migrations, compiled in; `build.rs` makes adding a file rebuild the binary.
 pub static MIGRATIONS: MigrationSet = embed_migrations!("../migrations");
@@ -50,8 +50,9 @@ fn serve() -> anyhow::Result<()> {
         Err(_) => 8080,
     };
 
-    let config: postgres::Config = database_url.parse().context("DATABASE_URL is not a valid connection string")?;
-    let mut client = config.connect(postgres::NoTls).context("could not connect to the database")?;
+    // libpq-style sslmode (disable, prefer, require, verify-ca, verify-full) and sslrootcert are understood.
+    let database: Database = database_url.parse().context("DATABASE_URL")?;
+    let mut client = database.connect().with_context(|| format!("could not connect to {database}"))?;
     let report = Migrator::new(&MIGRATIONS).migrate(&mut client, schema.as_str())?;
     eprintln!(
         "schema {:?} at version {} ({} migration(s) applied)",
@@ -62,8 +63,8 @@ fn serve() -> anyhow::Result<()> {
     drop(client);
 
     // The application's own connection: unqualified names resolve in its schema.
-    let mut app_config = config.clone();
+    let mut app_config = database.config().clone();
     app_config.options(&schema.search_path_option());
-    let app_client = app_config.connect(postgres::NoTls).context("could not open the application connection")?;
+    let app_client = database.connect_with(&app_config).context("could not open the application connection")?;
     http::serve(port, schema, app_client)
 }

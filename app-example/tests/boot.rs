@@ -83,9 +83,20 @@ fn the_service_migrates_its_schema_serves_it_and_a_restart_applies_nothing() {
 
 #[test]
 fn eight_replicas_booting_at_once_all_come_up_and_apply_each_migration_once() {
-    let schema = TestSchema::new("boot8");
+    replicas_booting_at_once(8);
+}
+
+/// Sixteen at once, with the no-transaction `CREATE INDEX CONCURRENTLY` among the migrations: the lock is polled,
+/// never waited on inside a transaction, so the index build cannot deadlock against a waiting replica.
+#[test]
+fn sixteen_replicas_booting_at_once_all_come_up_and_apply_each_migration_once() {
+    replicas_booting_at_once(16);
+}
+
+fn replicas_booting_at_once(count: usize) {
+    let schema = TestSchema::new("boot-many");
     let services: Vec<Service> = std::thread::scope(|scope| {
-        let starting: Vec<_> = (0..8).map(|_| scope.spawn(|| Service::start(&schema.name))).collect();
+        let starting: Vec<_> = (0..count).map(|_| scope.spawn(|| Service::start(&schema.name))).collect();
         starting.into_iter().map(|s| s.join().unwrap().unwrap()).collect()
     });
     for service in &services {

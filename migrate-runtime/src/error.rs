@@ -150,6 +150,16 @@ pub enum Error {
         problem: String,
     },
 
+    /// Connecting to a database failed (before any schema was touched).
+    #[error("could not connect to {database}")]
+    Connect {
+        /// `host:port/database`, never the password.
+        database: String,
+        /// Why.
+        #[source]
+        source: crate::ConnectError,
+    },
+
     /// Talking to the server failed outside a migration's own SQL.
     #[error("schema {schema:?}: could not {action}")]
     Database {
@@ -171,7 +181,7 @@ impl Error {
     /// The schema the error is about, when it is about one.
     pub fn schema(&self) -> Option<&str> {
         match self {
-            Error::InvalidName(_) => None,
+            Error::InvalidName(_) | Error::Connect { .. } => None,
             Error::ChecksumMismatch { schema, .. }
             | Error::MissingFromBinary { schema, .. }
             | Error::OutOfOrder { schema, .. }

@@ -7,7 +7,7 @@
 //! static MIGRATIONS: MigrationSet = embed_migrations!("../migrations");
 //!
 //! let migrator = Migrator::new(&MIGRATIONS);
-//! let databases = vec!["host=127.0.0.1 user=postgres".parse().unwrap()];
+//! let databases = vec!["postgres://postgres@127.0.0.1/postgres?sslmode=prefer".parse().unwrap()];
 //! let fleet = Fleet::new(&migrator, databases).jobs(8).keep_going(true);
 //! let schemas: Vec<SchemaName> = (1..=100).map(|i| SchemaName::new(&format!("tenant-{i}")).unwrap()).collect();
 //! // Only schemas that are not already at head are touched.
@@ -29,7 +29,7 @@ use std::sync::mpsc;
 use std::collections::HashMap;
 
 use crate::history::{history_digest, DIGEST_PREFIX};
-use crate::{Error, Migrator, SchemaName};
+use crate::{Database, Error, Migrator, SchemaName};
 
 /// One unit of fleet work: a schema on one of the fleet's databases.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,7 +65,7 @@ impl Standing {
 #[derive(Debug, Clone)]
 pub struct Fleet<'m> {
     migrator: &'m Migrator<'m>,
-    databases: Vec<postgres::Config>,
+    databases: Vec<Database>,
     jobs: usize,
     keep_going: bool,
 }
@@ -73,7 +73,7 @@ pub struct Fleet<'m> {
 impl<'m> Fleet<'m> {
     /// A fleet over `databases` (one config per server or database), with [`default_jobs`] connections per
     /// database, stopping at the first failure.
-    pub fn new(migrator: &'m Migrator<'m>, databases: Vec<postgres::Config>) -> Fleet<'m> {
+    pub fn new(migrator: &'m Migrator<'m>, databases: Vec<Database>) -> Fleet<'m> {
         Fleet { migrator, databases, jobs: default_jobs(), keep_going: false }
     }
 
@@ -90,7 +90,7 @@ impl<'m> Fleet<'m> {
     }
 
     /// The databases.
-    pub fn databases(&self) -> &[postgres::Config] {
+    pub fn databases(&self) -> &[Database] {
         &self.databases
     }
 
@@ -99,9 +99,8 @@ impl<'m> Fleet<'m> {
     /// same transaction as every change. A schema found `Current` needs no work; the others are worth a closer
     /// look.
     pub fn survey(&self, database: usize, schemas: &[SchemaName]) -> Result<Vec<Standing>, Error> {
-        let config = &self.databases[database];
-        let context = |source| Error::Database { schema: String::new(), action: "survey the schemas", source };
-        let mut client = config.connect(postgres::NoTls).map_err(context)?;
+        let database = &self.databases[database];
+        let mut client = database.connect().map_err(|source| Error::Connect { database: database.to_string(), source })?;
         survey(&mut client, self.migrator, schemas)
     }
 
@@ -128,7 +127,7 @@ impl<'m> Fleet<'m> {
                 let queue = std::sync::Arc::new(queue);
                 for _ in 0..self.jobs.min(queue.len()) {
                     let (sender, next, queue, stop, work) = (sender.clone(), next.clone(), queue.clone(), &stop, &work);
-                    let config = &self.databases[database];
+                    let database = &self.databases[database];
                     scope.spawn(move || {
                         let mut client: Option<postgres::Client> = None;
                         while !stop.load(Ordering::SeqCst) {
@@ -136,13 +135,9 @@ impl<'m> Fleet<'m> {
                             let schema = &tasks[index].schema;
                             let result = match &mut client {
                                 Some(client) => work(client, schema),
-                                None => match config.connect(postgres::NoTls) {
+                                None => match database.connect() {
                                     Ok(connected) => work(client.insert(connected), schema),
-                                    Err(source) => Err(Error::Database {
-                                        schema: schema.to_string(),
-                                        action: "connect to the database",
-                                        source,
-                                    }),
+                                    Err(source) => Err(Error::Connect { database: database.to_string(), source }),
                                 },
                             };
                             // A broken connection is replaced before the next schema.

@@ -28,6 +28,7 @@
 
 #[cfg(feature = "cli")]
 pub mod cli;
+mod database;
 mod engine;
 mod error;
 mod fleet;
@@ -43,6 +44,7 @@ mod target;
 
 use std::time::Duration;
 
+pub use database::{ConnectError, Database, DatabaseError, SslMode};
 pub use error::Error;
 pub use fleet::{default_jobs, Fleet, Standing, Task};
 pub use history::DEFAULT_HISTORY_TABLE;

@@ -26,6 +26,6 @@ pub fn code_of(error: &Error) -> i32 {
         | Error::OutOfOrder { .. } => REFUSED,
         Error::MigrationFailed { .. } => MIGRATION_FAILED,
         Error::ChecksumMismatch { .. } | Error::MissingFromBinary { .. } | Error::CorruptHistory { .. } => DRIFT,
-        Error::LockTimeout { .. } | Error::Database { .. } => FAILURE,
+        Error::LockTimeout { .. } | Error::Database { .. } | Error::Connect { .. } => FAILURE,
     }
 }

@@ -34,7 +34,7 @@ use std::io::{BufRead, IsTerminal, Write};
 pub use args::{Command, Danger, Format, Limits, MigrateCommand, SchemaSelection};
 
 use crate::fleet::default_jobs as migrate_runtime_default_jobs;
-use crate::{status_of, write_revision, Fleet, Migrator, Operation, Report as RunReport, Resolution, SchemaName, SchemaState, SchemaStatus, Standing, Target, Task};
+use crate::{status_of, write_revision, Database, Fleet, Migrator, Operation, Report as RunReport, Resolution, SchemaName, SchemaState, SchemaStatus, Standing, Target, Task};
 use render::{Progress, Report};
 use schemas::{needs_catalog, select, Existing, SelectionError};
 
@@ -87,17 +87,18 @@ impl<'s> Cli<'s> {
         }
         let mut configs = Vec::with_capacity(command.database_url.len());
         for (i, url) in command.database_url.iter().enumerate() {
-            match url.parse::<postgres::Config>() {
+            match url.parse::<Database>() {
                 Ok(config) => configs.push(config),
                 // The URL may hold a password: never echo it.
-                Err(e) => return fail(exit::USAGE, &format!("database URL #{} is not a valid connection string: {e}", i + 1)),
+                Err(e) => return fail(exit::USAGE, &format!("database URL #{}: {}", i + 1, render::chain(&e))),
             }
         }
-        let labels: Vec<String> = configs.iter().map(describe).collect();
+        let labels: Vec<String> = configs.iter().map(ToString::to_string).collect();
         let mut tasks = Vec::new();
         for (database, config) in configs.iter().enumerate() {
             match self.select_schemas(command, config) {
                 Ok(schemas) => tasks.extend(schemas.into_iter().map(|schema| Task { database, schema })),
+                Err(e @ SelectionError::Connect(_)) => return fail(exit::FAILURE, &format!("{}: {}", labels[database], render::chain(&e))),
                 Err(SelectionError::Database(e)) => {
                     return fail(exit::FAILURE, &format!("{}: {}", labels[database], render::chain(&SelectionError::Database(e))))
                 }
@@ -262,9 +263,9 @@ impl<'s> Cli<'s> {
         }
     }
 
-    fn select_schemas(&self, command: &MigrateCommand, config: &postgres::Config) -> Result<Vec<SchemaName>, SelectionError> {
+    fn select_schemas(&self, command: &MigrateCommand, database: &Database) -> Result<Vec<SchemaName>, SelectionError> {
         let existing = if needs_catalog(&command.schemas) {
-            let mut client = config.connect(postgres::NoTls).map_err(SelectionError::Database)?;
+            let mut client = database.connect().map_err(SelectionError::Connect)?;
             Existing::load(&mut client, self.migrator.history_table_name())?
         } else {
             Existing::default()
@@ -333,18 +334,6 @@ impl<'s> Cli<'s> {
 
 /// `resolve` neither dry-runs nor asks.
 const NO_DANGER: Danger = Danger { dry_run: false, yes: false };
-
-/// `host:port/database` of a config, never its password.
-fn describe(config: &postgres::Config) -> String {
-    let host = match config.get_hosts().first() {
-        Some(postgres::config::Host::Tcp(host)) => host.clone(),
-        #[cfg(unix)]
-        Some(postgres::config::Host::Unix(path)) => path.display().to_string(),
-        None => "localhost".to_owned(),
-    };
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    format!("{host}:{port}/{}", config.get_dbname().or(config.get_user()).unwrap_or("postgres"))
-}
 
 /// A schema at the binary's head, as the survey found it.
 fn status_at(migrator: &Migrator<'_>, schema: &SchemaName, version: Option<i64>) -> SchemaStatus {

@@ -21,6 +21,9 @@ pub enum SelectionError {
     /// Listing the database's schemas failed.
     #[error("could not list the database's schemas")]
     Database(#[source] postgres::Error),
+    /// Connecting to list the database's schemas failed.
+    #[error("could not connect to list the database's schemas")]
+    Connect(#[source] crate::ConnectError),
     /// The selection matched nothing.
     #[error("{0} matched no schema")]
     NoMatch(String),
