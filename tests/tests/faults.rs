@@ -2,20 +2,14 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-use common::{catalog_fingerprint, connect, history_rows, SchemasFile, TestSchema};
+use common::{catalog_fingerprint, connect, history_rows, probe, SchemasFile, TestSchema};
 use migrate_runtime::{embed_migrations, MigrationSet, Migrator};
 
 /// The set the `fleet-probe` binary embeds.
 static PROBE_SET: MigrationSet = embed_migrations!("../bench/migrations");
-
-fn probe(args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_fleet-probe"));
-    command.args(args).env("DATABASE_URL", common::database_url()).env_remove("DEFAULT_SCHEMA_NAME");
-    command
-}
 
 /// `count` schemas named after `prefix`, dropped at the end.
 fn schemas(prefix: &TestSchema, count: usize) -> Vec<TestSchema> {

@@ -3,9 +3,7 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::{connect, migration, set, tables, TestSchema};
+use common::{connect, migration, probe, set, tables, TestSchema};
 use migrate_runtime::{Migrator, NameProblem, SchemaName, Target};
 use proptest::prelude::*;
 
@@ -156,10 +154,4 @@ fn passwords_never_appear_in_errors_or_output() {
             assert!(!text.contains(secret), "{args:?} leaked the password: {text}");
         }
     }
-}
-
-fn probe(args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_fleet-probe"));
-    command.args(args).env("DATABASE_URL", common::database_url()).env_remove("DEFAULT_SCHEMA_NAME");
-    command
 }

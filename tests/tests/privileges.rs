@@ -67,12 +67,7 @@ fn a_role_owning_only_its_schema_migrates_it_but_cannot_reset_it() {
 
     // A schema the role does not own is refused with the server's reason.
     let error = migrator.migrate(&mut client, &other.name).unwrap_err();
-    let mut message = error.to_string();
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        message.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
+    let message = common::chain(&error);
     assert!(message.contains("permission denied"), "{message}");
     assert!(tables(&mut admin, &other.name).is_empty());
 }

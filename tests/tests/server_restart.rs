@@ -7,7 +7,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{history_rows, SchemasFile, TestSchema};
+use common::{history_rows, probe, SchemasFile, TestSchema};
 use migrate_runtime::{embed_migrations, MigrationSet};
 
 static PROBE_SET: MigrationSet = embed_migrations!("../bench/migrations");
@@ -37,11 +37,6 @@ fn a_server_restart_mid_run_fails_clearly_leaves_nothing_half_applied_and_a_reru
     let schemas: Vec<TestSchema> = (0..60).map(|i| TestSchema::named(format!("{}-{i}", prefix.name))).collect();
     let names: Vec<String> = schemas.iter().map(|s| s.name.clone()).collect();
     let file = SchemasFile::new(&names);
-    let probe = |args: &[&str]| {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_fleet-probe"));
-        command.args(args).env("DATABASE_URL", common::database_url());
-        command
-    };
     let child = probe(&["upgrade", "--schemas-file", file.path(), "--jobs", "2", "--keep-going"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -63,12 +63,7 @@ fn verification_failures_are_clear_and_never_show_the_password() {
     let missing_root: Database = with_secret("localhost", "sslmode=verify-full&sslrootcert=/nonexistent/ca.pem").parse().unwrap();
     for (database, expected) in [(wrong_host, "certificate"), (untrusted, "certificate"), (missing_root, "/nonexistent/ca.pem")] {
         let error = database.connect().map(|_| ()).unwrap_err();
-        let mut message = error.to_string();
-        let mut source = std::error::Error::source(&error);
-        while let Some(cause) = source {
-            message.push_str(&format!(": {cause}"));
-            source = cause.source();
-        }
+        let message = common::chain(&error);
         assert!(matches!(error, ConnectError::Postgres(_) | ConnectError::Setup(_)));
         assert!(message.to_lowercase().contains(expected), "{message}");
         assert!(!message.contains("tls-s3cret") && !format!("{database:?} {database}").contains("tls-s3cret"), "{message}");

@@ -186,3 +186,23 @@ impl Drop for SchemasFile {
         let _ = std::fs::remove_file(&self.0);
     }
 }
+
+/// `fleet-probe ARGS` (the second service binary, over `bench/migrations`) against the test server.
+pub fn probe(args: &[&str]) -> std::process::Command {
+    // `option_env!`: the app-example tests share this module and have no such binary.
+    let binary = option_env!("CARGO_BIN_EXE_fleet-probe").expect("fleet-probe is built for the integration-tests crate");
+    let mut command = std::process::Command::new(binary);
+    command.args(args).env("DATABASE_URL", database_url()).env_remove("DEFAULT_SCHEMA_NAME");
+    command
+}
+
+/// An error and its causes, `: `-separated.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    message
+}
