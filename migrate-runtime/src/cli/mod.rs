@@ -148,6 +148,7 @@ impl<'s> Cli<'s> {
                 report.print_statuses(out, matches!(command.command, Command::Status));
                 return report.finish(out, not_started);
             }
+            // Handled at the top: it touches no database.
             Command::Revision { .. } => return exit::SUCCESS,
         };
         let (operation, danger, verb) = operation;
