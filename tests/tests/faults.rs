@@ -5,16 +5,11 @@ mod common;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{catalog_fingerprint, connect, history_rows, probe, SchemasFile, TestSchema};
+use common::{catalog_fingerprint, connect, history_rows, probe, TestSchema, Tenants};
 use migrate_runtime::{embed_migrations, MigrationSet, Migrator};
 
 /// The set the `fleet-probe` binary embeds.
 static PROBE_SET: MigrationSet = embed_migrations!("../bench/migrations");
-
-/// `count` schemas named after `prefix`, dropped at the end.
-fn schemas(prefix: &TestSchema, count: usize) -> Vec<TestSchema> {
-    (0..count).map(|i| TestSchema::named(format!("{}-{i}", prefix.name))).collect()
-}
 
 fn assert_whole(schemas: &[TestSchema], reference: &str) {
     let mut client = connect();
@@ -37,10 +32,7 @@ fn clean_reference() -> (TestSchema, String) {
 #[test]
 fn a_fan_out_killed_at_twenty_points_completes_on_rerun_with_every_schema_whole() {
     let (_reference, fingerprint) = clean_reference();
-    let prefix = TestSchema::new("crash");
-    let schemas = schemas(&prefix, 100);
-    let names: Vec<String> = schemas.iter().map(|s| s.name.clone()).collect();
-    let file = SchemasFile::new(&names);
+    let Tenants { schemas, file, .. } = Tenants::new("crash", 100);
     let mut killed_mid_run = 0;
     for point in 0..20u64 {
         let mut child = probe(&["upgrade", "--schemas-file", file.path(), "--jobs", "4"])
@@ -65,10 +57,7 @@ fn a_fan_out_killed_at_twenty_points_completes_on_rerun_with_every_schema_whole(
 #[test]
 fn sixteen_processes_over_fifty_schemas_apply_every_migration_exactly_once() {
     let (_reference, fingerprint) = clean_reference();
-    let prefix = TestSchema::new("race50");
-    let schemas = schemas(&prefix, 50);
-    let names: Vec<String> = schemas.iter().map(|s| s.name.clone()).collect();
-    let file = SchemasFile::new(&names);
+    let Tenants { schemas, file, .. } = Tenants::new("race50", 50);
     let children: Vec<_> = (0..16)
         .map(|_| {
             probe(&["upgrade", "--schemas-file", file.path(), "--jobs", "2", "--format", "json"])
@@ -138,9 +127,7 @@ fn a_terminated_backend_is_a_clear_error_leaves_nothing_half_applied_and_a_rerun
 
 #[test]
 fn one_failing_tenant_is_left_exactly_as_it_was() {
-    let prefix = TestSchema::new("one-fails");
-    let schemas = schemas(&prefix, 3);
-    let names: Vec<String> = schemas.iter().map(|s| s.name.clone()).collect();
+    let Tenants { schemas, names, .. } = Tenants::new("one-fails", 3);
     let mut client = connect();
     // The middle tenant has an `accounts` table of its own: migration 1 fails there.
     client.batch_execute(&format!("CREATE SCHEMA {0}; CREATE TABLE {0}.accounts (legacy int); INSERT INTO {0}.accounts VALUES (7)", schemas[1].quoted())).unwrap();

@@ -7,7 +7,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{history_rows, probe, SchemasFile, TestSchema};
+use common::{history_rows, probe, Tenants};
 use migrate_runtime::{embed_migrations, MigrationSet};
 
 static PROBE_SET: MigrationSet = embed_migrations!("../bench/migrations");
@@ -33,10 +33,7 @@ fn wait_for_server() {
 #[test]
 #[ignore = "restarts the server: run alone, as .ci/run does"]
 fn a_server_restart_mid_run_fails_clearly_leaves_nothing_half_applied_and_a_rerun_completes() {
-    let prefix = TestSchema::new("restart");
-    let schemas: Vec<TestSchema> = (0..60).map(|i| TestSchema::named(format!("{}-{i}", prefix.name))).collect();
-    let names: Vec<String> = schemas.iter().map(|s| s.name.clone()).collect();
-    let file = SchemasFile::new(&names);
+    let Tenants { schemas, file, .. } = Tenants::new("restart", 60);
     let child = probe(&["upgrade", "--schemas-file", file.path(), "--jobs", "2", "--keep-going"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -206,3 +206,21 @@ pub fn chain(error: &dyn std::error::Error) -> String {
     }
     message
 }
+
+/// `count` tenant schemas named after one unique prefix, and a schemas file listing them; all dropped at the end.
+pub struct Tenants {
+    _prefix: TestSchema,
+    pub schemas: Vec<TestSchema>,
+    pub names: Vec<String>,
+    pub file: SchemasFile,
+}
+
+impl Tenants {
+    pub fn new(label: &str, count: usize) -> Tenants {
+        let prefix = TestSchema::new(label);
+        let schemas: Vec<TestSchema> = (0..count).map(|i| TestSchema::named(format!("{}-{i}", prefix.name))).collect();
+        let names: Vec<String> = schemas.iter().map(|s| s.name.clone()).collect();
+        let file = SchemasFile::new(&names);
+        Tenants { _prefix: prefix, schemas, names, file }
+    }
+}
