@@ -4,6 +4,18 @@ use crate::schema::InvalidName;
 
 /// Everything that can go wrong while migrating a schema. Every message names the schema and, where there is one,
 /// the version and file.
+///
+/// ```no_run
+/// # use migrate_runtime::{embed_migrations, Error, MigrationSet, Migrator};
+/// # static MIGRATIONS: MigrationSet = embed_migrations!("../migrations");
+/// # let mut client = postgres::Client::connect("host=127.0.0.1 user=postgres", postgres::NoTls).unwrap();
+/// match Migrator::new(&MIGRATIONS).migrate(&mut client, "tenant-1") {
+///     Ok(_) => {}
+///     Err(Error::MigrationFailed { file, position, message, .. }) => eprintln!("{file} {position:?}: {message}"),
+///     Err(Error::ChecksumMismatch { file, .. }) => eprintln!("{file} was edited after it was applied"),
+///     Err(other) => eprintln!("{other}"),
+/// }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

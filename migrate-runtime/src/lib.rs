@@ -177,6 +177,15 @@ impl<'s> Migrator<'s> {
     }
 
     /// Migrate `schema` to the newest version, creating the schema and history table if missing.
+    ///
+    /// ```no_run
+    /// # use migrate_runtime::{embed_migrations, MigrationSet, Migrator};
+    /// # static MIGRATIONS: MigrationSet = embed_migrations!("../migrations");
+    /// # let mut client = postgres::Client::connect("host=127.0.0.1 user=postgres", postgres::NoTls).unwrap();
+    /// let report = Migrator::new(&MIGRATIONS).migrate(&mut client, "tenant-1")?;
+    /// println!("{} migration(s) applied, now at {:?}", report.steps.len(), report.version_after);
+    /// # Ok::<(), migrate_runtime::Error>(())
+    /// ```
     pub fn migrate(&self, client: &mut postgres::Client, schema: &str) -> Result<Report, Error> {
         self.run(client, schema, Operation::Upgrade(Target::Head))
     }
@@ -188,23 +197,60 @@ impl<'s> Migrator<'s> {
 
     /// Revert `schema` down to `target` (`base`, a version, or `-N`), newest first, each down script with the
     /// removal of its history row in one transaction. Refuses before changing anything when a down file is missing.
+    ///
+    /// ```no_run
+    /// # use migrate_runtime::{embed_migrations, MigrationSet, Migrator};
+    /// # static MIGRATIONS: MigrationSet = embed_migrations!("../migrations");
+    /// # let mut client = postgres::Client::connect("host=127.0.0.1 user=postgres", postgres::NoTls).unwrap();
+    /// // Undo the newest migration of `dev`.
+    /// Migrator::new(&MIGRATIONS).downgrade(&mut client, "dev", migrate_runtime::Target::Relative(-1))?;
+    /// # Ok::<(), migrate_runtime::Error>(())
+    /// ```
     pub fn downgrade(&self, client: &mut postgres::Client, schema: &str, target: Target) -> Result<Report, Error> {
         self.run(client, schema, Operation::Downgrade(target))
     }
 
     /// Drop `schema` with everything in it, recreate it and apply every migration: in one transaction when no
     /// migration is marked no-transaction, so a failure leaves the old schema exactly as it was.
+    ///
+    /// ```no_run
+    /// # use migrate_runtime::{embed_migrations, MigrationSet, Migrator};
+    /// # static MIGRATIONS: MigrationSet = embed_migrations!("../migrations");
+    /// # let mut client = postgres::Client::connect("host=127.0.0.1 user=postgres", postgres::NoTls).unwrap();
+    /// Migrator::new(&MIGRATIONS).reset(&mut client, "dev")?;
+    /// # Ok::<(), migrate_runtime::Error>(())
+    /// ```
     pub fn reset(&self, client: &mut postgres::Client, schema: &str) -> Result<Report, Error> {
         self.run(client, schema, Operation::Reset)
     }
 
     /// After reviewing edited migration files: record the binary's checksums for every applied migration of
     /// `schema`, so the edit is accepted. Dirty records are left alone.
+    ///
+    /// ```no_run
+    /// # use migrate_runtime::{embed_migrations, MigrationSet, Migrator};
+    /// # static MIGRATIONS: MigrationSet = embed_migrations!("../migrations");
+    /// # let mut client = postgres::Client::connect("host=127.0.0.1 user=postgres", postgres::NoTls).unwrap();
+    /// let report = Migrator::new(&MIGRATIONS).repair(&mut client, "dev")?;
+    /// for fix in &report.fixes {
+    ///     println!("recorded the binary's checksum for version {}", fix.version);
+    /// }
+    /// # Ok::<(), migrate_runtime::Error>(())
+    /// ```
     pub fn repair(&self, client: &mut postgres::Client, schema: &str) -> Result<Report, Error> {
         self.run(client, schema, Operation::Repair)
     }
 
     /// Settle the dirty no-transaction migration `version` of `schema` after fixing the schema by hand.
+    ///
+    /// ```no_run
+    /// # use migrate_runtime::{embed_migrations, MigrationSet, Migrator};
+    /// # static MIGRATIONS: MigrationSet = embed_migrations!("../migrations");
+    /// # let mut client = postgres::Client::connect("host=127.0.0.1 user=postgres", postgres::NoTls).unwrap();
+    /// // The index of migration 5 was finished by hand.
+    /// Migrator::new(&MIGRATIONS).resolve(&mut client, "dev", 5, migrate_runtime::Resolution::Applied)?;
+    /// # Ok::<(), migrate_runtime::Error>(())
+    /// ```
     pub fn resolve(&self, client: &mut postgres::Client, schema: &str, version: i64, resolution: Resolution) -> Result<Report, Error> {
         self.run(client, schema, Operation::Resolve { version, resolution })
     }
@@ -238,12 +284,31 @@ impl<'s> Migrator<'s> {
 
     /// Where `schema` stands against this binary: version, pending count, and whether it is at head, behind,
     /// ahead or drifted.
+    ///
+    /// ```no_run
+    /// # use migrate_runtime::{embed_migrations, MigrationSet, Migrator};
+    /// # static MIGRATIONS: MigrationSet = embed_migrations!("../migrations");
+    /// # let mut client = postgres::Client::connect("host=127.0.0.1 user=postgres", postgres::NoTls).unwrap();
+    /// let status = Migrator::new(&MIGRATIONS).status(&mut client, "prod")?;
+    /// println!("{}: {} ({} pending)", status.schema, status.state.label(), status.pending);
+    /// # Ok::<(), migrate_runtime::Error>(())
+    /// ```
     pub fn status(&self, client: &mut postgres::Client, schema: &str) -> Result<SchemaStatus, Error> {
         let history = self.read(client, schema)?;
         Ok(status_of(schema, self.set, history.as_deref()))
     }
 
     /// Every migration of the binary and of the database, applied or pending, with checksum mismatches marked.
+    ///
+    /// ```no_run
+    /// # use migrate_runtime::{embed_migrations, MigrationSet, Migrator};
+    /// # static MIGRATIONS: MigrationSet = embed_migrations!("../migrations");
+    /// # let mut client = postgres::Client::connect("host=127.0.0.1 user=postgres", postgres::NoTls).unwrap();
+    /// for entry in Migrator::new(&MIGRATIONS).history(&mut client, "dev")? {
+    ///     println!("{} {} {}", entry.version, entry.name, entry.state());
+    /// }
+    /// # Ok::<(), migrate_runtime::Error>(())
+    /// ```
     pub fn history(&self, client: &mut postgres::Client, schema: &str) -> Result<Vec<HistoryEntry>, Error> {
         Ok(history_of(self.set, &self.applied(client, schema)?))
     }
