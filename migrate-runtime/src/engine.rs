@@ -119,7 +119,9 @@ async fn locked<S: Session>(
         None if operation != Operation::Reset => return fix_history(session, migrator, table, operation, history).await,
         Some((direction, target)) => {
             let steps = plan(schema, migrator.set, &history, direction, target, migrator.plan_options)?;
-            let create = (!found.table_exists).then(|| format!("{};\n", table.create_sql(!found.schema_exists)));
+            // Only an upgrade creates what is missing: a downgrade of a schema that was never migrated changes nothing.
+            let create = (!found.table_exists && direction == Direction::Up)
+                .then(|| format!("{};\n", table.create_sql(!found.schema_exists)));
             (steps, create)
         }
         None => {

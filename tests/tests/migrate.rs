@@ -513,3 +513,12 @@ fn the_wait_for_another_process_lock_is_bounded_and_reported() {
         holder.join().unwrap().unwrap();
     });
 }
+
+#[test]
+fn a_downgrade_of_a_schema_never_migrated_creates_nothing() {
+    let schema = TestSchema::new("never");
+    let mut client = connect();
+    let report = Migrator::new(&APP_MIGRATIONS).downgrade(&mut client, &schema.name, Target::Base).unwrap();
+    assert!(report.steps.is_empty());
+    assert!(!schema_exists(&mut client, &schema.name), "no schema or history table was created");
+}
