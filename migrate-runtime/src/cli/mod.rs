@@ -98,9 +98,8 @@ impl<'s> Cli<'s> {
         for (database, config) in configs.iter().enumerate() {
             match self.select_schemas(command, config) {
                 Ok(schemas) => tasks.extend(schemas.into_iter().map(|schema| Task { database, schema })),
-                Err(e @ SelectionError::Connect(_)) => return fail(exit::FAILURE, &format!("{}: {}", labels[database], render::chain(&e))),
-                Err(SelectionError::Database(e)) => {
-                    return fail(exit::FAILURE, &format!("{}: {}", labels[database], render::chain(&SelectionError::Database(e))))
+                Err(e @ (SelectionError::Connect(_) | SelectionError::Database(_))) => {
+                    return fail(exit::FAILURE, &format!("{}: {}", labels[database], render::chain(&e)))
                 }
                 Err(e) => return fail(exit::USAGE, &render::chain(&e)),
             }

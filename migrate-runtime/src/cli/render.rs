@@ -94,7 +94,6 @@ impl<'d> Report<'d> {
         let schema = self.label(task);
         let value = match result {
             Ok(report) => {
-                let version = |v: Option<i64>| v.map_or("none".to_owned(), |v| v.to_string());
                 let text = if !report.fixes.is_empty() {
                     self.changed += 1;
                     let fixes: Vec<String> = report.fixes.iter().map(|f| format!("{} {}", fix_label(f.kind), f.version)).collect();
@@ -153,7 +152,6 @@ impl<'d> Report<'d> {
         let value = match result {
             Ok(preview) => {
                 self.unchanged += 1;
-                let version = |v: Option<i64>| v.map_or("none".to_owned(), |v| v.to_string());
                 let mut text = format!(
                     "-- schema {:?}: version {} -> {}, {} step(s) (dry run: nothing was changed)\n",
                     schema,
@@ -341,6 +339,11 @@ impl<'d> Report<'d> {
         }
         self.exit_code
     }
+}
+
+/// A version for people: the number, or `none` before the first migration.
+fn version(version: Option<i64>) -> String {
+    version.map_or("none".to_owned(), |v| v.to_string())
 }
 
 fn fix_label(kind: FixKind) -> &'static str {
