@@ -121,11 +121,17 @@ fn an_edited_applied_migration_stops_the_service_before_it_serves() {
     drop(Service::start(&schema.name).unwrap());
     // What an edited and rebuilt file looks like from the database: the recorded checksum no longer matches.
     connect()
-        .batch_execute(&format!("UPDATE {}.schema_migrations SET checksum = repeat('a', 64) WHERE version = 3", schema.quoted()))
+        .batch_execute(&format!(
+            "UPDATE {}.schema_migrations SET checksum = repeat('a', 64) WHERE version = 3",
+            schema.quoted()
+        ))
         .unwrap();
     let (code, stderr) = Service::start(&schema.name).err().expect("the service must refuse to start");
     assert_eq!(code, Some(1));
-    assert!(stderr.contains("migration 3 (../migrations/3_create_orders.up.sql) was edited after it was applied"), "{stderr}");
+    assert!(
+        stderr.contains("migration 3 (../migrations/3_create_orders.up.sql) was edited after it was applied"),
+        "{stderr}"
+    );
 }
 
 #[test]

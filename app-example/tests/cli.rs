@@ -95,13 +95,20 @@ fn dry_runs_print_the_sql_and_change_nothing() {
 fn protected_schemas_need_confirmation_off_a_terminal() {
     let schema = TestSchema::new("cli-prot");
     stdout(migrate(&["upgrade", "-s", &schema.name]), 0);
-    let error = stderr(migrate(&["downgrade", "-s", &schema.name, "-t", "-1"]).env("MIGRATE_PROTECTED_SCHEMAS", &schema.name), 3);
+    let error = stderr(
+        migrate(&["downgrade", "-s", &schema.name, "-t", "-1"]).env("MIGRATE_PROTECTED_SCHEMAS", &schema.name),
+        3,
+    );
     snapshot!("protected_downgrade_refused", error);
     let error = stderr(migrate(&["reset", "-s", &schema.name]).env("MIGRATE_PROTECTED_SCHEMAS", &schema.name), 3);
     assert!(error.contains("refusing to reset protected schema"), "{error}");
     assert_eq!(history_rows(&mut connect(), &schema).len(), 8, "nothing was changed");
 
-    stdout(migrate(&["downgrade", "-s", &schema.name, "-t", "-1", "--auto-confirm"]).env("MIGRATE_PROTECTED_SCHEMAS", &schema.name), 0);
+    stdout(
+        migrate(&["downgrade", "-s", &schema.name, "-t", "-1", "--auto-confirm"])
+            .env("MIGRATE_PROTECTED_SCHEMAS", &schema.name),
+        0,
+    );
     assert_eq!(history_rows(&mut connect(), &schema).len(), 7);
     // `prod` is protected by default.
     let error = stderr(migrate(&["reset", "-s", "prod"]), 3);
@@ -130,13 +137,19 @@ fn current_history_and_status_report_state_and_drift() {
     stdout(migrate(&["upgrade", "-s", &schema.name, "-t", "6"]), 0);
     let current = json(migrate(&["current", "-s", &schema.name, "--format", "json"]), 0);
     let row = &current["schemas"][0];
-    assert_eq!((row["version"].as_i64(), row["state"].as_str(), row["pending"].as_i64()), (Some(6), Some("behind"), Some(2)));
+    assert_eq!(
+        (row["version"].as_i64(), row["state"].as_str(), row["pending"].as_i64()),
+        (Some(6), Some("behind"), Some(2))
+    );
     let history = stdout(migrate(&["history", "-s", &schema.name]), 0);
     let states: Vec<&str> = history.lines().skip(1).map(|l| l.split_whitespace().nth(3).unwrap()).collect();
     assert_eq!(states, ["applied", "applied", "applied", "applied", "applied", "applied", "pending", "pending"]);
 
     connect()
-        .batch_execute(&format!("UPDATE {}.schema_migrations SET checksum = repeat('0', 64) WHERE version = 2", schema.quoted()))
+        .batch_execute(&format!(
+            "UPDATE {}.schema_migrations SET checksum = repeat('0', 64) WHERE version = 2",
+            schema.quoted()
+        ))
         .unwrap();
     let status = json(migrate(&["status", "-s", &schema.name, "--format", "json"]), 5);
     assert_eq!(status["schemas"][0]["state"], "drifted");
@@ -160,7 +173,8 @@ fn many_schemas_by_list_glob_and_file_with_a_summary() {
     // A glob matches schemas that exist: the third one does not yet.
     let report = json(migrate(&["upgrade", "--schemas", &glob, "--format", "json", "--jobs", "3"]), 0);
     assert_eq!(report["summary"]["unchanged"], 2);
-    let listed: Vec<&str> = report["schemas"].as_array().unwrap().iter().map(|s| s["schema"].as_str().unwrap()).collect();
+    let listed: Vec<&str> =
+        report["schemas"].as_array().unwrap().iter().map(|s| s["schema"].as_str().unwrap()).collect();
     assert_eq!(listed, [names[0].as_str(), names[1].as_str()]);
 
     let file = std::env::temp_dir().join(format!("{}.txt", prefix.name));
@@ -235,7 +249,10 @@ fn revision_writes_the_next_pair_or_says_why_not() {
     let dir = std::env::temp_dir().join(format!("cli-revision-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("8_customers_updated_at.up.sql"), "SELECT 1;").unwrap();
-    let out = stdout(migrate(&["revision", "-m", "add user preferences table", "--migrations-dir", dir.to_str().unwrap()]), 0);
+    let out = stdout(
+        migrate(&["revision", "-m", "add user preferences table", "--migrations-dir", dir.to_str().unwrap()]),
+        0,
+    );
     let up = dir.join("9_add_user_preferences_table.up.sql");
     assert!(out.contains(up.to_str().unwrap()), "{out}");
     assert!(std::fs::read_to_string(&up).unwrap().starts_with("-- add user preferences table\n"));
@@ -253,11 +270,22 @@ fn several_databases_in_one_run_with_one_summary() {
     let (first, second, database) = (common::database_url(), db.url.clone(), db.name.clone());
 
     let report = json(
-        migrate(&["upgrade", "-s", &schema.name, "--database-url", &first, "--database-url", &second, "--format", "json"]),
+        migrate(&[
+            "upgrade",
+            "-s",
+            &schema.name,
+            "--database-url",
+            &first,
+            "--database-url",
+            &second,
+            "--format",
+            "json",
+        ]),
         0,
     );
     assert_eq!(report["summary"]["changed"], 2);
-    let databases: Vec<&str> = report["schemas"].as_array().unwrap().iter().map(|s| s["database"].as_str().unwrap()).collect();
+    let databases: Vec<&str> =
+        report["schemas"].as_array().unwrap().iter().map(|s| s["database"].as_str().unwrap()).collect();
     assert!(databases[0].ends_with("/postgres") || databases[0] != databases[1], "{databases:?}");
     assert!(databases[1].ends_with(&format!("/{database}")), "{databases:?}");
     let mut other = postgres::Client::connect(&second, postgres::NoTls).unwrap();
@@ -300,6 +328,19 @@ fn limits_and_planner_options_parse_or_fail_clearly() {
     let error = stderr(migrate(&["status", "-s", "dev", "--lock-timeout", "5 seconds"]), 2);
     assert!(error.contains("invalid duration \"5 seconds\""), "{error}");
     let schema = TestSchema::new("cli-limits");
-    stdout(migrate(&["upgrade", "-s", &schema.name, "--lock-timeout", "2s", "--statement-timeout", "1m", "--lock-wait", "10s"]), 0);
+    stdout(
+        migrate(&[
+            "upgrade",
+            "-s",
+            &schema.name,
+            "--lock-timeout",
+            "2s",
+            "--statement-timeout",
+            "1m",
+            "--lock-wait",
+            "10s",
+        ]),
+        0,
+    );
     assert_eq!(history_rows(&mut connect(), &schema).len(), 8);
 }

@@ -23,11 +23,21 @@ trait Migrate {
 impl Migrate for TestDatabase {
     fn migrate_with(&self, args: &[&str], env: &[(&str, &str)], code: i32) -> String {
         let mut command = assert_cmd::cargo::cargo_bin_cmd!("app-example");
-        command.arg("migrate").args(args).env("DATABASE_URL", &self.url).env_remove("DEFAULT_SCHEMA_NAME").env_remove("MIGRATE_PROTECTED_SCHEMAS");
+        command
+            .arg("migrate")
+            .args(args)
+            .env("DATABASE_URL", &self.url)
+            .env_remove("DEFAULT_SCHEMA_NAME")
+            .env_remove("MIGRATE_PROTECTED_SCHEMAS");
         command.envs(env.iter().copied());
         let output = Command::output(&mut command).unwrap();
         let stdout = String::from_utf8(output.stdout).unwrap();
-        assert_eq!(output.status.code(), Some(code), "{args:?}\nstdout:\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&output.stderr));
+        assert_eq!(
+            output.status.code(),
+            Some(code),
+            "{args:?}\nstdout:\n{stdout}\nstderr:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         stdout
     }
 }
@@ -93,7 +103,8 @@ fn guide_one_migrate_py_workflow() {
     db.migrate(&["upgrade", "--schema", "tenant-1"], 0);
     db.migrate(&["upgrade", "--schema", "tenant-2"], 0);
     assert_eq!(db.versions("tenant-2"), HEAD);
-    let public: i64 = db.client().query_one("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'", &[]).unwrap().get(0);
+    let public: i64 =
+        db.client().query_one("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'", &[]).unwrap().get(0);
     assert_eq!(public, 0, "nothing lands in public");
 }
 
@@ -105,7 +116,12 @@ fn guide_two_multi_schema_and_prod_scripts() {
 
     // --action current
     let current = json(&db.migrate(&["current", "--schemas", "dev,prod", "--format", "json"], 0));
-    let states: Vec<(&str, &str)> = current["schemas"].as_array().unwrap().iter().map(|s| (s["schema"].as_str().unwrap(), s["state"].as_str().unwrap())).collect();
+    let states: Vec<(&str, &str)> = current["schemas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["schema"].as_str().unwrap(), s["state"].as_str().unwrap()))
+        .collect();
     assert_eq!(states, [("dev", "behind"), ("prod", "behind")]);
 
     // --action upgrade --target add_cpf_and_address (a migration's name works as a target)
@@ -137,6 +153,12 @@ fn guide_two_multi_schema_and_prod_scripts() {
     // DEFAULT_SCHEMA_NAME=dev ... upgrade head
     db.migrate_with(&["upgrade", "--target", "head"], &[("DEFAULT_SCHEMA_NAME", "dev")], 0);
     let status = json(&db.migrate(&["status", "--all-schemas", "--format", "json"], 0));
-    let at_head: Vec<&str> = status["schemas"].as_array().unwrap().iter().filter(|s| s["state"] == "at head").map(|s| s["schema"].as_str().unwrap()).collect();
+    let at_head: Vec<&str> = status["schemas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["state"] == "at head")
+        .map(|s| s["schema"].as_str().unwrap())
+        .collect();
     assert_eq!(at_head, ["dev", "prod"]);
 }

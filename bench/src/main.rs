@@ -50,7 +50,8 @@ fn main() -> anyhow::Result<()> {
     if let Some(cli_args) = &args.cli {
         return run_cli_and_report_memory(cli_args);
     }
-    let mut client = postgres::Client::connect(&args.database_url, postgres::NoTls).context("connect to DATABASE_URL")?;
+    let mut client =
+        postgres::Client::connect(&args.database_url, postgres::NoTls).context("connect to DATABASE_URL")?;
     if args.drop_noop {
         drop_schemas(&mut client, "bench_noop_")?;
         vacuum_catalogs(&mut client)?;
@@ -58,7 +59,13 @@ fn main() -> anyhow::Result<()> {
     }
     let run = format!("bench_{}_", std::process::id());
     vacuum_catalogs(&mut client)?;
-    println!("benchmark: {} migrations, {} schemas fresh / no-op, {} schemas no-op, {} boots", MIGRATIONS.len(), args.schemas, args.noop_schemas, args.boots);
+    println!(
+        "benchmark: {} migrations, {} schemas fresh / no-op, {} schemas no-op, {} boots",
+        MIGRATIONS.len(),
+        args.schemas,
+        args.noop_schemas,
+        args.boots
+    );
     println!("server: {}", client.query_one("SELECT version()", &[])?.get::<_, String>(0));
     println!("machine: {} cores", std::thread::available_parallelism().map_or(1, |n| n.get()));
 
@@ -83,21 +90,33 @@ fn main() -> anyhow::Result<()> {
     results.add("no-op large", "refinery", median(3, || refinery_upgrade(&mut client, &noop, false))?);
 
     // One up-to-date schema at boot: connect and migrate, the median of `boots`.
-    results.add("boot", "ours", median(args.boots, || {
-        let mut c = postgres::Client::connect(&args.database_url, postgres::NoTls)?;
-        Migrator::new(&MIGRATIONS).migrate(&mut c, &ours[0])?;
-        Ok(())
-    })?);
-    results.add("boot", "refinery", median(args.boots, || {
-        let mut c = postgres::Client::connect(&args.database_url, postgres::NoTls)?;
-        c.batch_execute(&format!("SET search_path TO \"{}\"", theirs[0]))?;
-        refinery_set::migrations::runner().run(&mut c)?;
-        Ok(())
-    })?);
-    results.add("boot", "raw", median(args.boots, || {
-        postgres::Client::connect(&args.database_url, postgres::NoTls)?;
-        Ok(())
-    })?);
+    results.add(
+        "boot",
+        "ours",
+        median(args.boots, || {
+            let mut c = postgres::Client::connect(&args.database_url, postgres::NoTls)?;
+            Migrator::new(&MIGRATIONS).migrate(&mut c, &ours[0])?;
+            Ok(())
+        })?,
+    );
+    results.add(
+        "boot",
+        "refinery",
+        median(args.boots, || {
+            let mut c = postgres::Client::connect(&args.database_url, postgres::NoTls)?;
+            c.batch_execute(&format!("SET search_path TO \"{}\"", theirs[0]))?;
+            refinery_set::migrations::runner().run(&mut c)?;
+            Ok(())
+        })?,
+    );
+    results.add(
+        "boot",
+        "raw",
+        median(args.boots, || {
+            postgres::Client::connect(&args.database_url, postgres::NoTls)?;
+            Ok(())
+        })?,
+    );
 
     // Peak memory of the CLI over few and many up-to-date schemas.
     let small = peak_memory_kib(&args.database_url, &noop[..100.min(noop.len())])?;
@@ -106,7 +125,12 @@ fn main() -> anyhow::Result<()> {
     drop_schemas(&mut client, &run)?;
     vacuum_catalogs(&mut client)?;
     results.print(args.schemas, args.noop_schemas);
-    println!("peak memory of `migrate upgrade` (no-op): {small} KiB at {} schemas, {large} KiB at {} schemas: {:.2}x", 100.min(noop.len()), noop.len(), large as f64 / small as f64);
+    println!(
+        "peak memory of `migrate upgrade` (no-op): {small} KiB at {} schemas, {large} KiB at {} schemas: {:.2}x",
+        100.min(noop.len()),
+        noop.len(),
+        large as f64 / small as f64
+    );
     Ok(())
 }
 
@@ -131,7 +155,13 @@ fn median(runs: usize, mut scenario: impl FnMut() -> anyhow::Result<()>) -> anyh
 fn cli_upgrade(database_url: &str, schemas: &[String]) -> anyhow::Result<()> {
     let file = std::env::temp_dir().join(format!("bench-schemas-{}.txt", std::process::id()));
     std::fs::write(&file, schemas.join("\n"))?;
-    let command = MigrateCommand::try_parse_from_args(["upgrade", "--schemas-file", file.to_str().unwrap_or_default(), "--database-url", database_url])?;
+    let command = MigrateCommand::try_parse_from_args([
+        "upgrade",
+        "--schemas-file",
+        file.to_str().unwrap_or_default(),
+        "--database-url",
+        database_url,
+    ])?;
     let code = Cli::new(Migrator::new(&MIGRATIONS)).run_to(&command, &mut std::io::sink());
     std::fs::remove_file(&file)?;
     anyhow::ensure!(code == 0, "migrate upgrade exited with {code}");
@@ -155,7 +185,9 @@ fn refinery_upgrade(client: &mut postgres::Client, schemas: &[String], create: b
 fn raw_upgrade(client: &mut postgres::Client, schemas: &[String]) -> anyhow::Result<()> {
     let body: String = MIGRATIONS.iter().map(|m| format!("{}\n;\n", m.up.sql)).collect();
     for schema in schemas {
-        client.batch_execute(&format!("BEGIN;\nCREATE SCHEMA \"{schema}\";\nSET LOCAL search_path TO \"{schema}\";\n{body}COMMIT;"))?;
+        client.batch_execute(&format!(
+            "BEGIN;\nCREATE SCHEMA \"{schema}\";\nSET LOCAL search_path TO \"{schema}\";\n{body}COMMIT;"
+        ))?;
     }
     Ok(())
 }
@@ -270,12 +302,21 @@ impl Results {
             ("no-op large", format!("no-op upgrade, {noop_schemas} schemas (median of 3)")),
             ("boot", "boot, one up-to-date schema (median)".to_owned()),
         ] {
-            let cell = |tool| self.get(scenario, tool).map_or("n/a".to_owned(), |d| format!("{:.1} ms", d.as_secs_f64() * 1000.0));
+            let cell = |tool| {
+                self.get(scenario, tool).map_or("n/a".to_owned(), |d| format!("{:.1} ms", d.as_secs_f64() * 1000.0))
+            };
             let ratio = |tool| match (self.get(scenario, "ours"), self.get(scenario, tool)) {
                 (Some(ours), Some(other)) => format!("{:.2}x", ours.as_secs_f64() / other.as_secs_f64()),
                 _ => "n/a".to_owned(),
             };
-            println!("| {label} | {} | {} | {} | {} | {} |", cell("ours"), cell("refinery"), cell("raw"), ratio("refinery"), ratio("raw"));
+            println!(
+                "| {label} | {} | {} | {} | {} | {} |",
+                cell("ours"),
+                cell("refinery"),
+                cell("raw"),
+                ratio("refinery"),
+                ratio("raw")
+            );
         }
     }
 }

@@ -86,10 +86,7 @@ mod tests {
     #[test]
     fn pinned_sha256_of_known_text() {
         // sha256("abc"), from FIPS 180-2: pins the algorithm so it can never silently change.
-        assert_eq!(
-            Checksum::of("abc").to_string(),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(Checksum::of("abc").to_string(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 
     #[test]

@@ -140,14 +140,8 @@ mod tests {
                 Err(FileNameError::BadVersion { version: version.into() }),
             );
         }
-        assert_eq!(
-            FileName::parse("1_.up.sql"),
-            Err(FileNameError::BadName { name: String::new() })
-        );
-        assert_eq!(
-            FileName::parse("1_add users.up.sql"),
-            Err(FileNameError::BadName { name: "add users".into() })
-        );
+        assert_eq!(FileName::parse("1_.up.sql"), Err(FileNameError::BadName { name: String::new() }));
+        assert_eq!(FileName::parse("1_add users.up.sql"), Err(FileNameError::BadName { name: "add users".into() }));
         assert_eq!(parsed("9223372036854775807_max.up.sql").0, i64::MAX);
     }
 }

@@ -164,10 +164,9 @@ pub fn resolve_folder(crate_root: &Path, folder: &str) -> Result<Vec<Migration>,
                 version: *version,
                 name: down_name.name.clone(),
             }),
-            Some((up_name, up)) if up_name.name != down_name.name => errors.push(ResolveError::DownNameMismatch {
-                down: down.file.to_string(),
-                up: up.file.to_string(),
-            }),
+            Some((up_name, up)) if up_name.name != down_name.name => {
+                errors.push(ResolveError::DownNameMismatch { down: down.file.to_string(), up: up.file.to_string() })
+            }
             Some(_) => {}
         }
     }
@@ -317,8 +316,15 @@ mod tests {
                     line: 2,
                     text: "-- migrate:no-transaction".into()
                 },
-                ResolveError::DownWithoutUp { file: "migrations/2_orphan.down.sql".into(), version: 2, name: "orphan".into() },
-                ResolveError::DownNameMismatch { down: "migrations/7_y.down.sql".into(), up: "migrations/7_x.up.sql".into() },
+                ResolveError::DownWithoutUp {
+                    file: "migrations/2_orphan.down.sql".into(),
+                    version: 2,
+                    name: "orphan".into()
+                },
+                ResolveError::DownNameMismatch {
+                    down: "migrations/7_y.down.sql".into(),
+                    up: "migrations/7_x.up.sql".into()
+                },
             ]
         );
     }
@@ -339,7 +345,10 @@ mod tests {
         let typo = Fixture::new(&[("1_a.up.sql", b"--migrate:no-transactions\nSELECT 1;")]);
         assert!(matches!(&typo.resolve().unwrap_err()[..], [ResolveError::MisplacedMarker { line: 1, .. }]));
         let only_marker = Fixture::new(&[("1_a.up.sql", b"-- migrate:no-transaction\n\n")]);
-        assert_eq!(only_marker.resolve().unwrap_err(), vec![ResolveError::Empty { file: "migrations/1_a.up.sql".into() }]);
+        assert_eq!(
+            only_marker.resolve().unwrap_err(),
+            vec![ResolveError::Empty { file: "migrations/1_a.up.sql".into() }]
+        );
     }
 
     #[test]

@@ -204,7 +204,11 @@ fn take_tls_options(text: &str) -> Result<(String, SslMode, Option<String>), Dat
                         kept.push(pair);
                     }
                 }
-                if kept.is_empty() { base.to_owned() } else { format!("{base}?{}", kept.join("&")) }
+                if kept.is_empty() {
+                    base.to_owned()
+                } else {
+                    format!("{base}?{}", kept.join("&"))
+                }
             }
             None => text.to_owned(),
         }
@@ -246,12 +250,19 @@ mod tests {
 
     #[test]
     fn tls_options_come_off_urls_and_key_values() {
-        let (rest, mode, root) = take_tls_options("postgres://u:p@h:1/d?sslmode=verify-full&application_name=x&sslrootcert=%2Fca.pem").unwrap();
-        assert_eq!((rest.as_str(), mode, root.as_deref()), ("postgres://u:p@h:1/d?application_name=x", SslMode::VerifyFull, Some("/ca.pem")));
+        let (rest, mode, root) =
+            take_tls_options("postgres://u:p@h:1/d?sslmode=verify-full&application_name=x&sslrootcert=%2Fca.pem")
+                .unwrap();
+        assert_eq!(
+            (rest.as_str(), mode, root.as_deref()),
+            ("postgres://u:p@h:1/d?application_name=x", SslMode::VerifyFull, Some("/ca.pem"))
+        );
         let (rest, mode, _) = take_tls_options("host=h user=u sslmode=require dbname=d").unwrap();
         assert_eq!((rest.as_str(), mode), ("host=h user=u dbname=d", SslMode::Require));
         assert_eq!(take_tls_options("postgres://h/d").unwrap().1, SslMode::Prefer);
-        assert!(matches!(take_tls_options("postgres://h/d?sslmode=bogus"), Err(DatabaseError::SslMode(m)) if m == "bogus"));
+        assert!(
+            matches!(take_tls_options("postgres://h/d?sslmode=bogus"), Err(DatabaseError::SslMode(m)) if m == "bogus")
+        );
     }
 
     #[test]

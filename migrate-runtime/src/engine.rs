@@ -14,7 +14,9 @@ use crate::history::{parse_history, restore_settings_sql, rows, HistoryTable, Ti
 use crate::plan::{plan, AppliedMigration, Direction, Step, StepKind};
 use crate::session::Session;
 use crate::sql::{line_and_column, split_statements};
-use crate::{Error, Fix, FixKind, Migrator, Operation, PlannedStep, Preview, Report, Resolution, SchemaName, StepReport, Target};
+use crate::{
+    Error, Fix, FixKind, Migrator, Operation, PlannedStep, Preview, Report, Resolution, SchemaName, StepReport, Target,
+};
 
 /// What reading the history table found. PostgreSQL reports a missing schema and a missing table alike
 /// (`undefined_table`), so the two are told apart only when it matters, under the lock.
@@ -116,7 +118,9 @@ async fn locked<S: Session>(
     let schema = table.schema.as_str();
     let history = if found.table_exists { read_history(session, table).await?.into_rows() } else { Vec::new() };
     let (steps, prologue) = match operation.movement() {
-        None if operation != Operation::Reset => return fix_history(session, migrator, table, operation, history).await,
+        None if operation != Operation::Reset => {
+            return fix_history(session, migrator, table, operation, history).await
+        }
         Some((direction, target)) => {
             let steps = plan(schema, migrator.set, &history, direction, target, migrator.plan_options)?;
             // Only an upgrade creates what is missing: a downgrade of a schema that was never migrated changes nothing.
@@ -180,10 +184,16 @@ async fn fix_history<S: Session>(
     match operation {
         Operation::Resolve { version, resolution } => {
             let Some(row) = history.iter().find(|a| a.version == version) else {
-                return Err(Error::BadTarget { schema: schema.to_owned(), problem: format!("version {version} has no history row: nothing to resolve") });
+                return Err(Error::BadTarget {
+                    schema: schema.to_owned(),
+                    problem: format!("version {version} has no history row: nothing to resolve"),
+                });
             };
             if !row.dirty {
-                return Err(Error::BadTarget { schema: schema.to_owned(), problem: format!("version {version} is not dirty: nothing to resolve") });
+                return Err(Error::BadTarget {
+                    schema: schema.to_owned(),
+                    problem: format!("version {version} is not dirty: nothing to resolve"),
+                });
             }
             let kind = match resolution {
                 Resolution::Applied => FixKind::MarkedApplied,
@@ -196,7 +206,10 @@ async fn fix_history<S: Session>(
             for applied in history.iter().filter(|a| !a.dirty) {
                 let Some(migration) = migrator.set.get(applied.version) else { continue };
                 let down = migration.down.as_ref().map(|d| d.checksum);
-                if applied.checksum != migration.up.checksum || applied.down_checksum != down || applied.name != migration.name {
+                if applied.checksum != migration.up.checksum
+                    || applied.down_checksum != down
+                    || applied.name != migration.name
+                {
                     sql.push_str(&table.repair_sql(migration));
                     fixes.push(Fix { version: applied.version, kind: FixKind::Repaired });
                 }
@@ -215,7 +228,8 @@ async fn fix_history<S: Session>(
     }
     let mut report = Report::new(&table.schema, &history, Vec::new());
     if fixes.iter().any(|f| f.kind == FixKind::MarkedNotApplied) {
-        report.version_after = history.iter().filter(|a| !fixes.iter().any(|f| f.version == a.version)).map(|a| a.version).max();
+        report.version_after =
+            history.iter().filter(|a| !fixes.iter().any(|f| f.version == a.version)).map(|a| a.version).max();
     }
     report.fixes = fixes;
     Ok(report)
@@ -330,7 +344,9 @@ async fn run_in_one_transaction<S: Session>(
             let _ = session.batch("ROLLBACK").await;
             Err(match message.step_at(&error) {
                 Some((step, start)) => migration_failed(table, step, &error, Some(start as isize)),
-                None => name_the_failing_step(session, migrator, table, steps, (prologue, prologue_action), &error).await,
+                None => {
+                    name_the_failing_step(session, migrator, table, steps, (prologue, prologue_action), &error).await
+                }
             })
         }
     }
@@ -413,15 +429,16 @@ async fn run_steps<S: Session>(
 }
 
 /// The first step of `group` whose effect is not in the history: the one that failed.
-async fn first_unfinished<'s, 'm, S: Session>(session: &mut S, table: &HistoryTable, group: &'s [Step<'m>]) -> &'s Step<'m> {
+async fn first_unfinished<'s, 'm, S: Session>(
+    session: &mut S,
+    table: &HistoryTable,
+    group: &'s [Step<'m>],
+) -> &'s Step<'m> {
     let applied: Vec<i64> = match read_history(session, table).await {
         Ok(history) => history.into_rows().iter().map(|a| a.version).collect(),
         Err(_) => return &group[0],
     };
-    group
-        .iter()
-        .find(|s| applied.contains(&s.migration.version) != (s.kind == StepKind::Apply))
-        .unwrap_or(&group[0])
+    group.iter().find(|s| applied.contains(&s.migration.version) != (s.kind == StepKind::Apply)).unwrap_or(&group[0])
 }
 
 fn reports(table: &HistoryTable, steps: &[Step<'_>], durations: &[Duration]) -> Vec<StepReport> {
@@ -441,7 +458,12 @@ fn reports(table: &HistoryTable, steps: &[Step<'_>], durations: &[Duration]) -> 
                 ?duration,
                 "{verb} migration"
             );
-            StepReport { version: step.migration.version, name: step.migration.name.to_string(), kind: step.kind, duration }
+            StepReport {
+                version: step.migration.version,
+                name: step.migration.name.to_string(),
+                kind: step.kind,
+                duration,
+            }
         })
         .collect()
 }
@@ -461,7 +483,8 @@ async fn run_untransacted<S: Session>(
         .batch(&table.begin_untransacted(step.migration, apply, timeouts(migrator)))
         .await
         .map_err(|e| migration_failed(table, step, &e, None))?;
-    let saved: Vec<String> = rows(&messages).next().unwrap_or_default().iter().map(|v| v.unwrap_or("").to_owned()).collect();
+    let saved: Vec<String> =
+        rows(&messages).next().unwrap_or_default().iter().map(|v| v.unwrap_or("").to_owned()).collect();
     let restore = restore_settings_sql(&[0, 1, 2].map(|i| saved.get(i).cloned().unwrap_or_default()));
 
     let mut outcome = Ok(());
@@ -485,7 +508,12 @@ async fn run_untransacted<S: Session>(
 /// Build the error for a failed step. `script_start` is where the script starts in the query string that failed, in
 /// characters (negative when the query string is a statement that starts inside the script); `None` when the failed
 /// query held no part of the script or the position is not to be trusted.
-fn migration_failed(table: &HistoryTable, step: &Step<'_>, error: &postgres::Error, script_start: Option<isize>) -> Error {
+fn migration_failed(
+    table: &HistoryTable,
+    step: &Step<'_>,
+    error: &postgres::Error,
+    script_start: Option<isize>,
+) -> Error {
     let script = step.script();
     let (code, message, position) = match error.as_db_error() {
         Some(db) => {

@@ -100,7 +100,8 @@ impl<'m> Fleet<'m> {
     /// look.
     pub fn survey(&self, database: usize, schemas: &[SchemaName]) -> Result<Vec<Standing>, Error> {
         let database = &self.databases[database];
-        let mut client = database.connect().map_err(|source| Error::Connect { database: database.to_string(), source })?;
+        let mut client =
+            database.connect().map_err(|source| Error::Connect { database: database.to_string(), source })?;
         survey(&mut client, self.migrator, schemas)
     }
 
@@ -180,7 +181,11 @@ fn expected_comment(migrator: &Migrator<'_>) -> String {
 
 /// One catalog query: every history table with its digest comment, which a trigger rewrites in the same
 /// transaction as every change to the table. No history table is opened and no lock is taken.
-pub(crate) fn survey(client: &mut postgres::Client, migrator: &Migrator<'_>, schemas: &[SchemaName]) -> Result<Vec<Standing>, Error> {
+pub(crate) fn survey(
+    client: &mut postgres::Client,
+    migrator: &Migrator<'_>,
+    schemas: &[SchemaName],
+) -> Result<Vec<Standing>, Error> {
     let context = |source| Error::Database { schema: String::new(), action: "survey the schemas", source };
     let found: HashMap<String, Option<String>> = client
         .query(

@@ -138,7 +138,9 @@ impl HistoryTable {
 
     fn settings_sql(&self, scope: &str, timeouts: Timeouts) -> String {
         let mut sql = format!("SET {scope}search_path TO {};\n", self.schema.quoted());
-        for (name, value) in [("lock_timeout", timeouts.lock_timeout), ("statement_timeout", timeouts.statement_timeout)] {
+        for (name, value) in
+            [("lock_timeout", timeouts.lock_timeout), ("statement_timeout", timeouts.statement_timeout)]
+        {
             if let Some(value) = value {
                 sql.push_str(&format!("SET {scope}{name} = {};\n", value.as_millis()));
             }
@@ -293,13 +295,18 @@ pub(crate) fn rows(messages: &[SimpleQueryMessage]) -> impl Iterator<Item = Vec<
     })
 }
 
-pub(crate) fn parse_history(table: &HistoryTable, messages: &[SimpleQueryMessage]) -> Result<Vec<AppliedMigration>, Error> {
-    rows(messages).map(|row| parse_row(&row)
-        .map_err(|problem| Error::CorruptHistory {
-            schema: table.schema.to_string(),
-            table: table.qualified.clone(),
-            problem,
-        }))
+pub(crate) fn parse_history(
+    table: &HistoryTable,
+    messages: &[SimpleQueryMessage],
+) -> Result<Vec<AppliedMigration>, Error> {
+    rows(messages)
+        .map(|row| {
+            parse_row(&row).map_err(|problem| Error::CorruptHistory {
+                schema: table.schema.to_string(),
+                table: table.qualified.clone(),
+                problem,
+            })
+        })
         .collect()
 }
 

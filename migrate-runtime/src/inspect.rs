@@ -66,7 +66,14 @@ pub struct SchemaStatus {
 pub fn status_of(schema: &str, set: &MigrationSet, history: Option<&[AppliedMigration]>) -> SchemaStatus {
     let head = set.head();
     let Some(history) = history else {
-        return SchemaStatus { schema: schema.to_owned(), current: None, head, pending: set.len(), state: SchemaState::Uninitialized, problem: None };
+        return SchemaStatus {
+            schema: schema.to_owned(),
+            current: None,
+            head,
+            pending: set.len(),
+            state: SchemaState::Uninitialized,
+            problem: None,
+        };
     };
     let current = history.iter().max_by_key(|a| a.version).map(|a| (a.version, a.name.clone()));
     let pending = set.iter().filter(|m| !history.iter().any(|a| a.version == m.version)).count();
@@ -140,7 +147,13 @@ pub fn history_of(set: &MigrationSet, history: &[AppliedMigration]) -> Vec<Histo
                 _ => false,
             };
             let name = migration.map(|m| m.name.to_string()).or_else(|| applied.as_ref().map(|a| a.name.clone()));
-            HistoryEntry { version, name: name.unwrap_or_default(), in_binary: migration.is_some(), applied, checksum_mismatch }
+            HistoryEntry {
+                version,
+                name: name.unwrap_or_default(),
+                in_binary: migration.is_some(),
+                applied,
+                checksum_mismatch,
+            }
         })
         .collect()
 }
@@ -154,7 +167,12 @@ mod tests {
         MigrationSet::from_migrations(
             versions
                 .iter()
-                .map(|&v| Migration { version: v, name: format!("m{v}").into(), up: Script::new(format!("{v}.up.sql"), format!("SELECT {v}")), down: None })
+                .map(|&v| Migration {
+                    version: v,
+                    name: format!("m{v}").into(),
+                    up: Script::new(format!("{v}.up.sql"), format!("SELECT {v}")),
+                    down: None,
+                })
                 .collect(),
         )
     }
@@ -164,7 +182,16 @@ mod tests {
             .iter()
             .map(|&v| {
                 let checksum = set.get(v).map_or(Checksum::of("gone"), |m| m.up.checksum);
-                AppliedMigration { version: v, name: format!("m{v}"), checksum, down_checksum: None, applied_at: String::new(), execution_ms: 0, applied_by: String::new(), dirty: false }
+                AppliedMigration {
+                    version: v,
+                    name: format!("m{v}"),
+                    checksum,
+                    down_checksum: None,
+                    applied_at: String::new(),
+                    execution_ms: 0,
+                    applied_by: String::new(),
+                    dirty: false,
+                }
             })
             .collect()
     }

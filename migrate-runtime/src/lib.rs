@@ -48,8 +48,11 @@ pub use database::{ConnectError, Database, DatabaseError, SslMode};
 pub use error::Error;
 pub use fleet::{default_jobs, Fleet, Standing, Task};
 pub use history::DEFAULT_HISTORY_TABLE;
-pub use migrate_core::{build, Checksum, Direction as FileDirection, FileName, FileNameError, Migration, ResolveError, Script, CHECKSUM_ALGORITHM, NO_TRANSACTION_MARKER};
 pub use inspect::{history_of, status_of, HistoryEntry, SchemaState, SchemaStatus};
+pub use migrate_core::{
+    build, Checksum, Direction as FileDirection, FileName, FileNameError, Migration, ResolveError, Script,
+    CHECKSUM_ALGORITHM, NO_TRANSACTION_MARKER,
+};
 pub use plan::{plan, verify_history, AppliedMigration, Direction, PlanOptions, Step, StepKind};
 pub use revision::{write_revision, Revision, RevisionError};
 pub use schema::{InvalidName, NameProblem, SchemaName};
@@ -251,7 +254,13 @@ impl<'s> Migrator<'s> {
     /// Migrator::new(&MIGRATIONS).resolve(&mut client, "dev", 5, migrate_runtime::Resolution::Applied)?;
     /// # Ok::<(), migrate_runtime::Error>(())
     /// ```
-    pub fn resolve(&self, client: &mut postgres::Client, schema: &str, version: i64, resolution: Resolution) -> Result<Report, Error> {
+    pub fn resolve(
+        &self,
+        client: &mut postgres::Client,
+        schema: &str,
+        version: i64,
+        resolution: Resolution,
+    ) -> Result<Report, Error> {
         self.run(client, schema, Operation::Resolve { version, resolution })
     }
 
@@ -330,7 +339,12 @@ impl<'s> Migrator<'s> {
 
     /// [`Migrator::run`] on a `tokio-postgres` client.
     #[cfg(feature = "tokio")]
-    pub async fn run_async(&self, client: &tokio_postgres::Client, schema: &str, operation: Operation) -> Result<Report, Error> {
+    pub async fn run_async(
+        &self,
+        client: &tokio_postgres::Client,
+        schema: &str,
+        operation: Operation,
+    ) -> Result<Report, Error> {
         let schema = SchemaName::new(schema)?;
         engine::run(&mut &*client, self, &schema, operation).await
     }
@@ -428,7 +442,12 @@ pub struct PlannedStep {
 }
 
 impl Preview {
-    fn new(schema: &SchemaName, history: &[AppliedMigration], prologue: Option<String>, steps: Vec<PlannedStep>) -> Preview {
+    fn new(
+        schema: &SchemaName,
+        history: &[AppliedMigration],
+        prologue: Option<String>,
+        steps: Vec<PlannedStep>,
+    ) -> Preview {
         let (version_before, version_after) = versions(history, steps.iter().map(|s| (s.kind, s.version)));
         Preview { schema: schema.to_string(), version_before, version_after, prologue, steps }
     }

@@ -186,7 +186,11 @@ pub fn verify_history(
 ) -> Result<(), Error> {
     for applied in history {
         if applied.dirty {
-            return Err(Error::Dirty { schema: schema.to_owned(), version: applied.version, name: applied.name.clone() });
+            return Err(Error::Dirty {
+                schema: schema.to_owned(),
+                version: applied.version,
+                name: applied.name.clone(),
+            });
         }
         let Some(migration) = set.get(applied.version) else {
             if options.allow_missing {
@@ -229,7 +233,8 @@ mod tests {
             version,
             name: "m".into(),
             up: Script::new(file, format!("SELECT {version};")),
-            down: with_down.then(|| Script::new(format!("migrations/{version}_m.down.sql"), format!("SELECT -{version};"))),
+            down: with_down
+                .then(|| Script::new(format!("migrations/{version}_m.down.sql"), format!("SELECT -{version};"))),
         }
     }
 
@@ -302,7 +307,10 @@ mod tests {
         assert_eq!(steps(&set, &h, Direction::Down, Target::Base).unwrap(), [(Revert, 3), (Revert, 2), (Revert, 1)]);
         assert!(matches!(steps(&set, &h, Direction::Down, Target::Relative(-4)), Err(Error::BadTarget { .. })));
         assert!(matches!(steps(&set, &h, Direction::Down, Target::Head), Err(Error::BadTarget { .. })));
-        assert!(matches!(steps(&set, &history(&set, &[1]), Direction::Down, Target::Version(2)), Err(Error::BadTarget { .. })));
+        assert!(matches!(
+            steps(&set, &history(&set, &[1]), Direction::Down, Target::Version(2)),
+            Err(Error::BadTarget { .. })
+        ));
     }
 
     #[test]

@@ -171,7 +171,8 @@ mod tests {
 
     #[test]
     fn accepts_names_exactly_as_given() {
-        for name in ["dev", "tenant-1", "Tenant", "a b", "x'y", "x\"y", "x;y", "ünïcødé", "public", &"a".repeat(63)] {
+        for name in ["dev", "tenant-1", "Tenant", "a b", "x'y", "x\"y", "x;y", "ünïcødé", "public", &"a".repeat(63)]
+        {
             assert_eq!(SchemaName::new(name).unwrap().as_str(), name);
         }
         // 21 three-byte characters are 63 bytes: allowed; one more byte is not.

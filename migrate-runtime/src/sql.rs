@@ -25,9 +25,7 @@ pub(crate) fn split_statements(sql: &str) -> Vec<(usize, &str)> {
         }
         match b {
             b'\'' => {
-                let escapes = i > 0
-                    && matches!(bytes[i - 1], b'e' | b'E')
-                    && (i < 2 || !is_ident_byte(bytes[i - 2]));
+                let escapes = i > 0 && matches!(bytes[i - 1], b'e' | b'E') && (i < 2 || !is_ident_byte(bytes[i - 2]));
                 i = quoted_end(bytes, i, b'\'', escapes);
                 has_code = true;
             }
@@ -104,8 +102,7 @@ fn dollar_tag(text: &str) -> Option<&str> {
     let rest = &text[1..];
     let end = rest.find('$')?;
     let tag = &rest[..end];
-    let valid = tag.is_empty()
-        || (!tag.as_bytes()[0].is_ascii_digit() && tag.bytes().all(is_ident_byte));
+    let valid = tag.is_empty() || (!tag.as_bytes()[0].is_ascii_digit() && tag.bytes().all(is_ident_byte));
     valid.then(|| &text[..end + 2])
 }
 

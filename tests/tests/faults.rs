@@ -5,7 +5,7 @@ mod common;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{catalog_fingerprint, connect, history_rows, probe, TestSchema, Tenants};
+use common::{catalog_fingerprint, connect, history_rows, probe, Tenants, TestSchema};
 use migrate_runtime::{embed_migrations, MigrationSet, Migrator};
 
 /// The set the `fleet-probe` binary embeds.
@@ -49,7 +49,8 @@ fn a_fan_out_killed_at_twenty_points_completes_on_rerun_with_every_schema_whole(
         child.wait().unwrap();
     }
     assert!(killed_mid_run >= 15, "most kills landed mid-run ({killed_mid_run} of 20)");
-    let status = probe(&["upgrade", "--schemas-file", file.path(), "--jobs", "4"]).stdout(Stdio::null()).status().unwrap();
+    let status =
+        probe(&["upgrade", "--schemas-file", file.path(), "--jobs", "4"]).stdout(Stdio::null()).status().unwrap();
     assert_eq!(status.code(), Some(0));
     assert_whole(&schemas, &fingerprint);
 }
@@ -71,7 +72,12 @@ fn sixteen_processes_over_fifty_schemas_apply_every_migration_exactly_once() {
         let output = child.wait_with_output().unwrap();
         assert_eq!(output.status.code(), Some(0), "every process comes up");
         let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-        applied += report["schemas"].as_array().unwrap().iter().map(|s| s["steps"].as_array().map_or(0, Vec::len)).sum::<usize>();
+        applied += report["schemas"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["steps"].as_array().map_or(0, Vec::len))
+            .sum::<usize>();
     }
     assert_eq!(applied, 50 * PROBE_SET.len(), "each migration of each schema applied once across all processes");
     assert_whole(&schemas, &fingerprint);
@@ -94,7 +100,10 @@ fn a_terminated_backend_is_a_clear_error_leaves_nothing_half_applied_and_a_rerun
             // Wait until the migration is inside its sleep, then cut the backend off.
             for _ in 0..100 {
                 let sleeping: bool = admin
-                    .query_one("SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND query LIKE '%pg_sleep(5)%')", &[&pid])
+                    .query_one(
+                        "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND query LIKE '%pg_sleep(5)%')",
+                        &[&pid],
+                    )
                     .unwrap()
                     .get(0);
                 if sleeping {
@@ -130,17 +139,25 @@ fn one_failing_tenant_is_left_exactly_as_it_was() {
     let Tenants { schemas, names, .. } = Tenants::new("one-fails", 3);
     let mut client = connect();
     // The middle tenant has an `accounts` table of its own: migration 1 fails there.
-    client.batch_execute(&format!("CREATE SCHEMA {0}; CREATE TABLE {0}.accounts (legacy int); INSERT INTO {0}.accounts VALUES (7)", schemas[1].quoted())).unwrap();
+    client
+        .batch_execute(&format!(
+            "CREATE SCHEMA {0}; CREATE TABLE {0}.accounts (legacy int); INSERT INTO {0}.accounts VALUES (7)",
+            schemas[1].quoted()
+        ))
+        .unwrap();
     let before = catalog_fingerprint(&mut client, &names[1]);
     let output = probe(&["upgrade", "--schemas", &names.join(","), "--keep-going", "--jobs", "1"]).output().unwrap();
     assert_eq!(output.status.code(), Some(4));
     let stdout = String::from_utf8(output.stdout).unwrap();
     let line = stdout.lines().find(|l| l.contains("FAILED")).unwrap();
-    for expected in [names[1].as_str(), "migration 1", "V1__create_accounts.sql", "relation \"accounts\" already exists"] {
+    for expected in
+        [names[1].as_str(), "migration 1", "V1__create_accounts.sql", "relation \"accounts\" already exists"]
+    {
         assert!(line.contains(expected), "{line}");
     }
     assert_eq!(catalog_fingerprint(&mut client, &names[1]), before, "the failing tenant is unchanged");
-    let legacy: i32 = client.query_one(&format!("SELECT legacy FROM {}.accounts", schemas[1].quoted()), &[]).unwrap().get(0);
+    let legacy: i32 =
+        client.query_one(&format!("SELECT legacy FROM {}.accounts", schemas[1].quoted()), &[]).unwrap().get(0);
     assert_eq!(legacy, 7);
     assert_eq!(history_rows(&mut client, &schemas[0]).len(), PROBE_SET.len());
     assert_eq!(history_rows(&mut client, &schemas[2]).len(), PROBE_SET.len());

@@ -95,7 +95,10 @@ fn hostile_but_valid_names_are_used_exactly_as_given() {
         Migrator::new(&migrations).migrate(&mut client, &name).unwrap();
         assert_eq!(tables(&mut client, &name), ["schema_migrations", "t"], "{name:?}");
         assert!(client.query_one("SELECT to_regclass('public.t') IS NULL", &[]).unwrap().get::<_, bool>(0));
-        assert!(client.query_one("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'public')", &[]).unwrap().get::<_, bool>(0));
+        assert!(client
+            .query_one("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'public')", &[])
+            .unwrap()
+            .get::<_, bool>(0));
         drop(schema);
     }
 }
@@ -116,8 +119,11 @@ fn names_and_flags_that_cannot_be_kept_are_refused_by_the_cli() {
     for (name, reason) in cases {
         // A NUL cannot travel in a process argument: hand it over through a schemas file instead.
         let file = common::SchemasFile::new(&[name.to_owned()]);
-        let args: Vec<&str> =
-            if name.contains('\0') { vec!["status", "--schemas-file", file.path()] } else { vec!["status", "--schema", name] };
+        let args: Vec<&str> = if name.contains('\0') {
+            vec!["status", "--schemas-file", file.path()]
+        } else {
+            vec!["status", "--schema", name]
+        };
         let output = probe(&args).output().unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{name:?}: {stderr}");
@@ -147,9 +153,14 @@ fn passwords_never_appear_in_errors_or_output() {
         format!("postgres://nobody_{}:{secret}@127.0.0.1:5432/postgres", std::process::id()),
         format!("postgres://postgres:{secret}@127.0.0.1:5432/postgres?sslmode=bogus"),
     ] {
-        for args in [vec!["status", "-s", "dev"], vec!["upgrade", "--all-schemas"], vec!["upgrade", "-s", "a", "--format", "json"]] {
+        for args in [
+            vec!["status", "-s", "dev"],
+            vec!["upgrade", "--all-schemas"],
+            vec!["upgrade", "-s", "a", "--format", "json"],
+        ] {
             let output = probe(&args).env("DATABASE_URL", &url).output().unwrap();
-            let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+            let text =
+                format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
             assert_ne!(output.status.code(), Some(0), "{args:?} {text}");
             assert!(!text.contains(secret), "{args:?} leaked the password: {text}");
         }

@@ -190,7 +190,10 @@ fn a_fresh_schema_is_created_with_its_migrations_or_not_at_all() {
     ]);
     let error = Migrator::new(&migrations).migrate(&mut client, &schema.name).unwrap_err();
     // A unique violation has no position: the failing step is found by replaying the steps.
-    assert!(matches!(&error, Error::MigrationFailed { version: 2, code: Some(code), position: None, .. } if code == "23505"), "{error}");
+    assert!(
+        matches!(&error, Error::MigrationFailed { version: 2, code: Some(code), position: None, .. } if code == "23505"),
+        "{error}"
+    );
     assert!(!schema_exists(&mut client, &schema.name));
 }
 
@@ -223,7 +226,9 @@ fn a_migration_that_changes_search_path_cannot_misplace_the_next_one() {
     // Fresh (one transaction), then step by step in their own transactions.
     Migrator::new(&migrations).migrate(&mut client, &schema.name).unwrap();
     assert_eq!(tables(&mut client, &schema.name), ["placed", "schema_migrations"]);
-    client.batch_execute(&format!("DROP TABLE {0}.placed; DELETE FROM {0}.schema_migrations", schema.quoted())).unwrap();
+    client
+        .batch_execute(&format!("DROP TABLE {0}.placed; DELETE FROM {0}.schema_migrations", schema.quoted()))
+        .unwrap();
     Migrator::new(&migrations).migrate(&mut client, &schema.name).unwrap();
     assert_eq!(tables(&mut client, &schema.name), ["placed", "schema_migrations"]);
 }
@@ -278,7 +283,8 @@ fn hostile_schema_names_are_used_exactly_as_given() {
     let migrations = set(vec![migration(1, "it's", "CREATE TABLE t (id int);", None)]);
     Migrator::new(&migrations).migrate(&mut client, &schema.name).unwrap();
     assert_eq!(tables(&mut client, &schema.name), ["schema_migrations", "t"]);
-    let public: bool = client.query_one("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'public')", &[]).unwrap().get(0);
+    let public: bool =
+        client.query_one("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'public')", &[]).unwrap().get(0);
     assert!(public);
     assert_eq!(history_rows(&mut client, &schema), [(1, "it's".to_owned(), false)]);
 }
@@ -345,7 +351,8 @@ fn the_async_api_migrates_like_the_sync_one() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let name = schema.name.clone();
     let (first, second) = runtime.block_on(async move {
-        let (client, connection) = tokio_postgres::connect(&common::database_url(), tokio_postgres::NoTls).await.unwrap();
+        let (client, connection) =
+            tokio_postgres::connect(&common::database_url(), tokio_postgres::NoTls).await.unwrap();
         let connection = tokio::spawn(connection);
         let first = Migrator::new(&APP_MIGRATIONS).migrate_async(&client, &name).await.unwrap();
         // Spawning proves the future is Send.
@@ -370,7 +377,9 @@ fn reset_rebuilds_the_schema_and_a_failing_reset_leaves_the_old_one_exactly_as_i
         migration(2, "seed", "INSERT INTO a VALUES (1);", None),
     ]);
     Migrator::new(&good).migrate(&mut client, &schema.name).unwrap();
-    client.batch_execute(&format!("INSERT INTO {0}.a VALUES (2); CREATE TABLE {0}.stray (id int);", schema.quoted())).unwrap();
+    client
+        .batch_execute(&format!("INSERT INTO {0}.a VALUES (2); CREATE TABLE {0}.stray (id int);", schema.quoted()))
+        .unwrap();
 
     let failing = set(vec![
         migration(1, "a", "CREATE TABLE a (id int);", None),
@@ -407,11 +416,15 @@ fn a_dry_run_changes_nothing_and_shows_the_sql() {
     let schema = TestSchema::new("dry");
     let mut client = connect();
     let migrator = Migrator::new(&APP_MIGRATIONS);
-    let preview = migrator.dry_run(&mut client, &schema.name, migrate_runtime::Operation::Upgrade(Target::Head)).unwrap();
+    let preview =
+        migrator.dry_run(&mut client, &schema.name, migrate_runtime::Operation::Upgrade(Target::Head)).unwrap();
     assert_eq!(preview.steps.len(), 8);
     assert!(preview.steps[0].sql.contains("CREATE TABLE customers"));
     assert!(preview.steps[4].no_transaction);
-    let exists: bool = client.query_one("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", &[&schema.name]).unwrap().get(0);
+    let exists: bool = client
+        .query_one("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", &[&schema.name])
+        .unwrap()
+        .get(0);
     assert!(!exists, "a dry run does not even create the schema");
 }
 
@@ -427,21 +440,32 @@ fn the_survey_finds_which_schemas_need_work() {
     migrator.migrate_to(&mut client, &behind.name, Target::Version(6)).unwrap();
     migrator.migrate(&mut client, &drifted.name).unwrap();
     client
-        .batch_execute(&format!("UPDATE {}.schema_migrations SET checksum = repeat('0', 64) WHERE version = 1", drifted.quoted()))
+        .batch_execute(&format!(
+            "UPDATE {}.schema_migrations SET checksum = repeat('0', 64) WHERE version = 1",
+            drifted.quoted()
+        ))
         .unwrap();
-    let schemas: Vec<migrate_runtime::SchemaName> =
-        [&current, &behind, &drifted, &missing].iter().map(|s| migrate_runtime::SchemaName::new(&s.name).unwrap()).collect();
+    let schemas: Vec<migrate_runtime::SchemaName> = [&current, &behind, &drifted, &missing]
+        .iter()
+        .map(|s| migrate_runtime::SchemaName::new(&s.name).unwrap())
+        .collect();
     let fleet = migrate_runtime::Fleet::new(&migrator, vec![common::database_url().parse().unwrap()]);
     let standings = fleet.survey(0, &schemas).unwrap();
     use migrate_runtime::Standing;
-    assert_eq!(standings, [Standing::Current { version: Some(8) }, Standing::Differs, Standing::Differs, Standing::Uninitialized]);
+    assert_eq!(
+        standings,
+        [Standing::Current { version: Some(8) }, Standing::Differs, Standing::Differs, Standing::Uninitialized]
+    );
 }
 
 #[test]
 fn out_of_order_migrations_are_refused_unless_allowed() {
     let schema = TestSchema::new("ooo");
     let mut client = connect();
-    let shipped = set(vec![migration(1, "a", "CREATE TABLE a (id int);", None), migration(3, "c", "CREATE TABLE c (id int);", None)]);
+    let shipped = set(vec![
+        migration(1, "a", "CREATE TABLE a (id int);", None),
+        migration(3, "c", "CREATE TABLE c (id int);", None),
+    ]);
     Migrator::new(&shipped).migrate(&mut client, &schema.name).unwrap();
     let late = set(vec![
         migration(1, "a", "CREATE TABLE a (id int);", None),
@@ -461,12 +485,20 @@ fn repair_accepts_reviewed_edits_and_resolve_settles_dirty_records() {
     let mut client = connect();
     let original = set(vec![migration(1, "a", "CREATE TABLE a (id int);", Some("DROP TABLE a;"))]);
     Migrator::new(&original).migrate(&mut client, &schema.name).unwrap();
-    let edited = set(vec![migration(1, "a", "CREATE TABLE a (id int); -- reviewed: same effect", Some("DROP TABLE IF EXISTS a;"))]);
+    let edited = set(vec![migration(
+        1,
+        "a",
+        "CREATE TABLE a (id int); -- reviewed: same effect",
+        Some("DROP TABLE IF EXISTS a;"),
+    )]);
     assert!(matches!(Migrator::new(&edited).migrate(&mut client, &schema.name), Err(Error::ChecksumMismatch { .. })));
     let report = Migrator::new(&edited).repair(&mut client, &schema.name).unwrap();
     assert_eq!(report.fixes, [migrate_runtime::Fix { version: 1, kind: migrate_runtime::FixKind::Repaired }]);
     assert!(Migrator::new(&edited).migrate(&mut client, &schema.name).unwrap().steps.is_empty());
-    assert!(Migrator::new(&edited).repair(&mut client, &schema.name).unwrap().fixes.is_empty(), "nothing left to repair");
+    assert!(
+        Migrator::new(&edited).repair(&mut client, &schema.name).unwrap().fixes.is_empty(),
+        "nothing left to repair"
+    );
 
     client.batch_execute(&format!("UPDATE {}.schema_migrations SET dirty = true", schema.quoted())).unwrap();
     assert!(matches!(Migrator::new(&edited).migrate(&mut client, &schema.name), Err(Error::Dirty { version: 1, .. })));
@@ -476,8 +508,13 @@ fn repair_accepts_reviewed_edits_and_resolve_settles_dirty_records() {
     client.batch_execute(&format!("DROP TABLE {}.a", schema.quoted())).unwrap();
     Migrator::new(&edited).resolve(&mut client, &schema.name, 1, resolution).unwrap();
     assert!(history_rows(&mut client, &schema).is_empty());
-    assert_eq!(Migrator::new(&edited).migrate(&mut client, &schema.name).unwrap().steps.len(), 1, "the migration runs again");
-    let error = Migrator::new(&edited).resolve(&mut client, &schema.name, 1, migrate_runtime::Resolution::Applied).unwrap_err();
+    assert_eq!(
+        Migrator::new(&edited).migrate(&mut client, &schema.name).unwrap().steps.len(),
+        1,
+        "the migration runs again"
+    );
+    let error =
+        Migrator::new(&edited).resolve(&mut client, &schema.name, 1, migrate_runtime::Resolution::Applied).unwrap_err();
     assert!(error.to_string().contains("is not dirty"), "{error}");
 }
 
@@ -489,10 +526,16 @@ fn lock_timeout_makes_a_migration_waiting_on_a_busy_table_fail_fast() {
     Migrator::new(&first).migrate(&mut client, &schema.name).unwrap();
     let mut holder = connect();
     holder.batch_execute(&format!("BEGIN; LOCK TABLE {}.t IN ACCESS EXCLUSIVE MODE", schema.quoted())).unwrap();
-    let second = set(vec![migration(1, "t", "CREATE TABLE t (id int);", None), migration(2, "alter", "ALTER TABLE t ADD COLUMN x int;", None)]);
+    let second = set(vec![
+        migration(1, "t", "CREATE TABLE t (id int);", None),
+        migration(2, "alter", "ALTER TABLE t ADD COLUMN x int;", None),
+    ]);
     let migrator = Migrator::new(&second).lock_timeout(Some(std::time::Duration::from_millis(200)));
     let error = migrator.migrate(&mut client, &schema.name).unwrap_err();
-    assert!(matches!(&error, Error::MigrationFailed { version: 2, code: Some(code), .. } if code == "55P03"), "{error}");
+    assert!(
+        matches!(&error, Error::MigrationFailed { version: 2, code: Some(code), .. } if code == "55P03"),
+        "{error}"
+    );
     holder.batch_execute("ROLLBACK").unwrap();
     migrator.migrate(&mut client, &schema.name).unwrap();
 }
@@ -508,7 +551,10 @@ fn the_wait_for_another_process_lock_is_bounded_and_reported() {
             .lock_wait(std::time::Duration::from_millis(300))
             .migrate(&mut connect(), &schema.name)
             .unwrap_err();
-        assert!(matches!(&error, Error::LockTimeout { waited, .. } if *waited >= std::time::Duration::from_millis(300)), "{error}");
+        assert!(
+            matches!(&error, Error::LockTimeout { waited, .. } if *waited >= std::time::Duration::from_millis(300)),
+            "{error}"
+        );
         assert!(error.to_string().contains("another process held the migration lock"), "{error}");
         holder.join().unwrap().unwrap();
     });

@@ -42,20 +42,28 @@ fn a_role_owning_only_its_schema_migrates_it_but_cannot_reset_it() {
     let mut admin = connect();
     admin.batch_execute(&format!("CREATE SCHEMA {} AUTHORIZATION \"{}\"", schema.quoted(), role.name)).unwrap();
     admin.batch_execute(&format!("CREATE SCHEMA {}", other.quoted())).unwrap();
-    let can_create: bool =
-        admin.query_one("SELECT has_database_privilege($1, current_database(), 'CREATE')", &[&role.name]).unwrap().get(0);
+    let can_create: bool = admin
+        .query_one("SELECT has_database_privilege($1, current_database(), 'CREATE')", &[&role.name])
+        .unwrap()
+        .get(0);
     assert!(!can_create, "the role has no CREATE on the database");
 
     let mut client = role.client();
     let migrator = Migrator::new(&APP_MIGRATIONS);
-    assert_eq!(migrator.migrate(&mut client, &schema.name).unwrap().steps.len(), 8, "upgrade, including CREATE INDEX CONCURRENTLY");
+    assert_eq!(
+        migrator.migrate(&mut client, &schema.name).unwrap().steps.len(),
+        8,
+        "upgrade, including CREATE INDEX CONCURRENTLY"
+    );
     assert!(migrator.migrate(&mut client, &schema.name).unwrap().steps.is_empty());
     assert_eq!(migrator.status(&mut client, &schema.name).unwrap().pending, 0);
     assert_eq!(migrator.history(&mut client, &schema.name).unwrap().len(), 8);
     migrator.downgrade(&mut client, &schema.name, Target::Relative(-2)).unwrap();
     migrator.migrate(&mut client, &schema.name).unwrap();
     assert!(migrator.repair(&mut client, &schema.name).unwrap().fixes.is_empty());
-    admin.batch_execute(&format!("UPDATE {}.schema_migrations SET dirty = true WHERE version = 5", schema.quoted())).unwrap();
+    admin
+        .batch_execute(&format!("UPDATE {}.schema_migrations SET dirty = true WHERE version = 5", schema.quoted()))
+        .unwrap();
     migrator.resolve(&mut client, &schema.name, 5, Resolution::Applied).unwrap();
     assert_eq!(history_rows(&mut admin, &schema).len(), 8);
 

@@ -49,9 +49,16 @@ fn a_server_restart_mid_run_fails_clearly_leaves_nothing_half_applied_and_a_reru
     assert!(!failed.is_empty(), "{stdout}");
     for line in &failed {
         assert!(
-            ["terminating connection", "connection closed", "could not connect", "shutting down", "starting up", "error connecting"]
-                .iter()
-                .any(|reason| line.contains(reason)),
+            [
+                "terminating connection",
+                "connection closed",
+                "could not connect",
+                "shutting down",
+                "starting up",
+                "error connecting"
+            ]
+            .iter()
+            .any(|reason| line.contains(reason)),
             "a failure names the connection problem: {line}"
         );
     }
@@ -69,7 +76,8 @@ fn a_server_restart_mid_run_fails_clearly_leaves_nothing_half_applied_and_a_reru
             assert_eq!(common::tables(&mut client, &schema.name), Vec::<String>::new(), "{}", schema.name);
         }
     }
-    let status = probe(&["upgrade", "--schemas-file", file.path(), "--jobs", "2"]).stdout(Stdio::null()).status().unwrap();
+    let status =
+        probe(&["upgrade", "--schemas-file", file.path(), "--jobs", "2"]).stdout(Stdio::null()).status().unwrap();
     assert_eq!(status.code(), Some(0));
     for schema in &schemas {
         assert_eq!(history_rows(&mut client, schema).len(), PROBE_SET.len(), "{}", schema.name);

@@ -53,20 +53,32 @@ fn verification_failures_are_clear_and_never_show_the_password() {
     let with_secret = |host: &str, tls: &str| {
         let base: postgres::Config = common::database_url().parse().unwrap();
         let port = base.get_ports().first().copied().unwrap_or(5432);
-        format!("postgres://{}:tls-s3cret@{host}:{port}/{}?{tls}", base.get_user().unwrap_or("postgres"), base.get_dbname().unwrap_or("postgres"))
+        format!(
+            "postgres://{}:tls-s3cret@{host}:{port}/{}?{tls}",
+            base.get_user().unwrap_or("postgres"),
+            base.get_dbname().unwrap_or("postgres")
+        )
     };
     // The certificate names localhost, not 127.0.0.1.
-    let wrong_host: Database = with_secret("127.0.0.1", &format!("sslmode=verify-full&sslrootcert={SNAKEOIL}")).parse().unwrap();
+    let wrong_host: Database =
+        with_secret("127.0.0.1", &format!("sslmode=verify-full&sslrootcert={SNAKEOIL}")).parse().unwrap();
     // Another CA given as the only root: the server's certificate does not chain to it.
     let other_ca = other_ca_file();
-    let untrusted: Database = with_secret("localhost", &format!("sslmode=verify-ca&sslrootcert={}", other_ca.display())).parse().unwrap();
-    let missing_root: Database = with_secret("localhost", "sslmode=verify-full&sslrootcert=/nonexistent/ca.pem").parse().unwrap();
-    for (database, expected) in [(wrong_host, "certificate"), (untrusted, "certificate"), (missing_root, "/nonexistent/ca.pem")] {
+    let untrusted: Database =
+        with_secret("localhost", &format!("sslmode=verify-ca&sslrootcert={}", other_ca.display())).parse().unwrap();
+    let missing_root: Database =
+        with_secret("localhost", "sslmode=verify-full&sslrootcert=/nonexistent/ca.pem").parse().unwrap();
+    for (database, expected) in
+        [(wrong_host, "certificate"), (untrusted, "certificate"), (missing_root, "/nonexistent/ca.pem")]
+    {
         let error = database.connect().map(|_| ()).unwrap_err();
         let message = common::chain(&error);
         assert!(matches!(error, ConnectError::Postgres(_) | ConnectError::Setup(_)));
         assert!(message.to_lowercase().contains(expected), "{message}");
-        assert!(!message.contains("tls-s3cret") && !format!("{database:?} {database}").contains("tls-s3cret"), "{message}");
+        assert!(
+            !message.contains("tls-s3cret") && !format!("{database:?} {database}").contains("tls-s3cret"),
+            "{message}"
+        );
     }
     std::fs::remove_file(other_ca).unwrap();
 }

@@ -16,7 +16,13 @@ pub struct MigrateCommand {
     #[command(flatten)]
     pub schemas: SchemaSelection,
     /// Connection string of the database; repeat it to work on several databases or servers at once.
-    #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres",
+        global = true,
+        hide_env_values = true
+    )]
     pub database_url: Vec<String>,
     /// Output for people (`table`) or scripts (`json`).
     #[arg(long, value_enum, default_value_t = Format::Table, global = true)]
@@ -57,7 +63,8 @@ pub struct Limits {
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let invalid = || format!("invalid duration {text:?}: expected a whole number and a unit, such as 500ms, 5s, 2m or 1h");
+    let invalid =
+        || format!("invalid duration {text:?}: expected a whole number and a unit, such as 500ms, 5s, 2m or 1h");
     let number: u64 = number.parse().map_err(|_| invalid())?;
     let millis = match unit {
         "ms" => number,

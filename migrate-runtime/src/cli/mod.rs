@@ -34,7 +34,10 @@ use std::io::{BufRead, IsTerminal, Write};
 pub use args::{Command, Danger, Format, Limits, MigrateCommand, SchemaSelection};
 
 use crate::fleet::default_jobs as migrate_runtime_default_jobs;
-use crate::{status_of, write_revision, Database, Fleet, Migrator, Operation, Report as RunReport, Resolution, SchemaName, SchemaState, SchemaStatus, Standing, Target, Task};
+use crate::{
+    status_of, write_revision, Database, Fleet, Migrator, Operation, Report as RunReport, Resolution, SchemaName,
+    SchemaState, SchemaStatus, Standing, Target, Task,
+};
 use render::{Progress, Report};
 use schemas::{needs_catalog, select, Existing, SelectionError};
 
@@ -124,25 +127,34 @@ impl<'s> Cli<'s> {
                 (Ok(Operation::Resolve { version: *version, resolution }), &NO_DANGER, None)
             }
             Command::History => {
-                let not_started = fleet.for_each(&tasks, |c, s| migrator.history(c, s.as_str()), |i, r| {
-                    progress.tick(|| report.history(i, &tasks[i], r))
-                });
+                let not_started = fleet.for_each(
+                    &tasks,
+                    |c, s| migrator.history(c, s.as_str()),
+                    |i, r| progress.tick(|| report.history(i, &tasks[i], r)),
+                );
                 progress.finish();
                 report.print_histories(out);
                 return report.finish(out, not_started);
             }
             Command::Current | Command::Status => {
-                let pending = self.survey(&fleet, &tasks, |i, standing| {
-                    let status = match standing {
-                        Standing::Current { version } => status_at(&migrator, &tasks[i].schema, version),
-                        _ => status_of(tasks[i].schema.as_str(), migrator.set(), None),
-                    };
-                    progress.tick(|| report.status(i, &tasks[i], Ok(status)));
-                }, |standing| matches!(standing, Standing::Current { .. } | Standing::Uninitialized));
+                let pending = self.survey(
+                    &fleet,
+                    &tasks,
+                    |i, standing| {
+                        let status = match standing {
+                            Standing::Current { version } => status_at(&migrator, &tasks[i].schema, version),
+                            _ => status_of(tasks[i].schema.as_str(), migrator.set(), None),
+                        };
+                        progress.tick(|| report.status(i, &tasks[i], Ok(status)));
+                    },
+                    |standing| matches!(standing, Standing::Current { .. } | Standing::Uninitialized),
+                );
                 let subset: Vec<Task> = pending.iter().map(|&i| tasks[i].clone()).collect();
-                let not_started = fleet.for_each(&subset, |c, s| migrator.status(c, s.as_str()), |i, r| {
-                    progress.tick(|| report.status(pending[i], &tasks[pending[i]], r))
-                });
+                let not_started = fleet.for_each(
+                    &subset,
+                    |c, s| migrator.status(c, s.as_str()),
+                    |i, r| progress.tick(|| report.status(pending[i], &tasks[pending[i]], r)),
+                );
                 progress.finish();
                 report.print_statuses(out, matches!(command.command, Command::Status));
                 return report.finish(out, not_started);
@@ -161,31 +173,40 @@ impl<'s> Cli<'s> {
             }
         }
         let not_started = if danger.dry_run {
-            fleet.for_each(&tasks, |c, s| migrator.dry_run(c, s.as_str(), operation), |i, r| {
-                progress.tick(|| report.preview(out, i, &tasks[i], r))
-            })
+            fleet.for_each(
+                &tasks,
+                |c, s| migrator.dry_run(c, s.as_str(), operation),
+                |i, r| progress.tick(|| report.preview(out, i, &tasks[i], r)),
+            )
         } else {
             // Only an upgrade to head can trust the survey: every other target needs each schema's plan.
             let pending = if operation == Operation::Upgrade(Target::Head) {
-                self.survey(&fleet, &tasks, |i, standing| {
-                    if let Standing::Current { version } = standing {
-                        let unchanged = RunReport {
-                            schema: tasks[i].schema.to_string(),
-                            version_before: version,
-                            version_after: version,
-                            steps: Vec::new(),
-                            fixes: Vec::new(),
-                        };
-                        progress.tick(|| report.change(out, i, &tasks[i], Ok(unchanged)));
-                    }
-                }, |standing| standing.is_current())
+                self.survey(
+                    &fleet,
+                    &tasks,
+                    |i, standing| {
+                        if let Standing::Current { version } = standing {
+                            let unchanged = RunReport {
+                                schema: tasks[i].schema.to_string(),
+                                version_before: version,
+                                version_after: version,
+                                steps: Vec::new(),
+                                fixes: Vec::new(),
+                            };
+                            progress.tick(|| report.change(out, i, &tasks[i], Ok(unchanged)));
+                        }
+                    },
+                    |standing| standing.is_current(),
+                )
             } else {
                 (0..tasks.len()).collect()
             };
             let subset: Vec<Task> = pending.iter().map(|&i| tasks[i].clone()).collect();
-            fleet.for_each(&subset, |c, s| migrator.run(c, s.as_str(), operation), |i, r| {
-                progress.tick(|| report.change(out, pending[i], &tasks[pending[i]], r))
-            })
+            fleet.for_each(
+                &subset,
+                |c, s| migrator.run(c, s.as_str(), operation),
+                |i, r| progress.tick(|| report.change(out, pending[i], &tasks[pending[i]], r)),
+            )
         };
         progress.finish();
         report.finish(out, not_started)
@@ -249,12 +270,14 @@ impl<'s> Cli<'s> {
     /// against the direction before any schema is touched.
     fn target(&self, text: &str, upgrade: bool) -> Result<Target, i32> {
         match text.parse::<Target>() {
-            Ok(target @ (Target::Base | Target::Relative(..=-1))) if upgrade => {
-                Err(fail(exit::USAGE, &format!("cannot upgrade to `{target}`: use head, a version or +N (downgrade goes down)")))
-            }
-            Ok(target @ (Target::Head | Target::Relative(1..))) if !upgrade => {
-                Err(fail(exit::USAGE, &format!("cannot downgrade to `{target}`: use base, a version or -N (upgrade goes up)")))
-            }
+            Ok(target @ (Target::Base | Target::Relative(..=-1))) if upgrade => Err(fail(
+                exit::USAGE,
+                &format!("cannot upgrade to `{target}`: use head, a version or +N (downgrade goes down)"),
+            )),
+            Ok(target @ (Target::Head | Target::Relative(1..))) if !upgrade => Err(fail(
+                exit::USAGE,
+                &format!("cannot downgrade to `{target}`: use base, a version or -N (upgrade goes up)"),
+            )),
             Ok(target) => Ok(target),
             Err(invalid) => match self.migrator.set().iter().find(|m| m.name == text) {
                 Some(migration) => Ok(Target::Version(migration.version)),
@@ -299,7 +322,8 @@ impl<'s> Cli<'s> {
         for schema in protected {
             eprint!("schema {:?} is protected. Type its name to {verb} it: ", schema.as_str());
             let mut answer = String::new();
-            if stdin.lock().read_line(&mut answer).is_err() || answer.trim_end_matches(['\n', '\r']) != schema.as_str() {
+            if stdin.lock().read_line(&mut answer).is_err() || answer.trim_end_matches(['\n', '\r']) != schema.as_str()
+            {
                 return Err(fail(exit::REFUSED, "confirmation did not match; nothing was changed"));
             }
         }
@@ -325,7 +349,11 @@ impl<'s> Cli<'s> {
                         revision.down.display()
                     ),
                 };
-                if written.is_err() { exit::FAILURE } else { exit::SUCCESS }
+                if written.is_err() {
+                    exit::FAILURE
+                } else {
+                    exit::SUCCESS
+                }
             }
             Err(e) => fail(exit::FAILURE, &render::chain(&e)),
         }
@@ -338,7 +366,14 @@ const NO_DANGER: Danger = Danger { dry_run: false, yes: false };
 /// A schema at the binary's head, as the survey found it.
 fn status_at(migrator: &Migrator<'_>, schema: &SchemaName, version: Option<i64>) -> SchemaStatus {
     let current = version.map(|v| (v, migrator.set().get(v).map(|m| m.name.to_string()).unwrap_or_default()));
-    SchemaStatus { schema: schema.to_string(), current, head: migrator.set().head(), pending: 0, state: SchemaState::AtHead, problem: None }
+    SchemaStatus {
+        schema: schema.to_string(),
+        current,
+        head: migrator.set().head(),
+        pending: 0,
+        state: SchemaState::AtHead,
+        problem: None,
+    }
 }
 
 /// Print an error to stderr and return its exit code.

@@ -50,7 +50,17 @@ pub(super) struct Report<'d> {
 
 impl<'d> Report<'d> {
     pub fn new(format: Format, total: usize, databases: Option<&'d [String]>) -> Report<'d> {
-        Report { format, databases, total, exit_code: exit::SUCCESS, changed: 0, unchanged: 0, failed: 0, values: Vec::new(), rows: Vec::new() }
+        Report {
+            format,
+            databases,
+            total,
+            exit_code: exit::SUCCESS,
+            changed: 0,
+            unchanged: 0,
+            failed: 0,
+            values: Vec::new(),
+            rows: Vec::new(),
+        }
     }
 
     /// How a task is named in lines: its schema, after its database when there are several.
@@ -96,7 +106,8 @@ impl<'d> Report<'d> {
             Ok(report) => {
                 let text = if !report.fixes.is_empty() {
                     self.changed += 1;
-                    let fixes: Vec<String> = report.fixes.iter().map(|f| format!("{} {}", fix_label(f.kind), f.version)).collect();
+                    let fixes: Vec<String> =
+                        report.fixes.iter().map(|f| format!("{} {}", fix_label(f.kind), f.version)).collect();
                     format!("{}: {}", schema, fixes.join(", "))
                 } else if report.steps.is_empty() {
                     self.unchanged += 1;
@@ -164,7 +175,14 @@ impl<'d> Report<'d> {
                 }
                 for step in &preview.steps {
                     let transaction = if step.no_transaction { ", outside a transaction" } else { "" };
-                    text.push_str(&format!("-- {} {} {} ({}{transaction})\n{}", kind(step.kind), step.version, step.name, step.file, step.sql));
+                    text.push_str(&format!(
+                        "-- {} {} {} ({}{transaction})\n{}",
+                        kind(step.kind),
+                        step.version,
+                        step.name,
+                        step.file,
+                        step.sql
+                    ));
                 }
                 if preview.prologue.is_some() && !preview.steps.iter().any(|s| s.no_transaction) {
                     text.push_str("COMMIT;\n");
@@ -222,7 +240,15 @@ impl<'d> Report<'d> {
                 (value, row)
             }
             Err(error) => {
-                let row = vec![schema.to_string(), "-".into(), "-".into(), "-".into(), "-".into(), "error".into(), chain(&error)];
+                let row = vec![
+                    schema.to_string(),
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                    "error".into(),
+                    chain(&error),
+                ];
                 (self.failure(task, &error), row)
             }
         };
@@ -269,7 +295,15 @@ impl<'d> Report<'d> {
                 (json!({ "schema": task.schema.as_str(), "migrations": migrations }), rows)
             }
             Err(error) => {
-                let row = vec![schema.to_string(), "-".into(), "-".into(), "error".into(), chain(&error), String::new(), String::new()];
+                let row = vec![
+                    schema.to_string(),
+                    "-".into(),
+                    "-".into(),
+                    "error".into(),
+                    chain(&error),
+                    String::new(),
+                    String::new(),
+                ];
                 (self.failure(task, &error), vec![row])
             }
         };
@@ -325,13 +359,17 @@ impl<'d> Report<'d> {
                 });
                 let _ = writeln!(out, "{document:#}");
             }
-            Format::Table if self.changed + self.unchanged > 0 && self.total > 1 || self.failed > 0 || not_started > 0 => {
+            Format::Table
+                if self.changed + self.unchanged > 0 && self.total > 1 || self.failed > 0 || not_started > 0 =>
+            {
                 let mut summary = format!(
                     "{} schema(s): {} changed, {} already current, {} failed",
                     self.total, self.changed, self.unchanged, self.failed
                 );
                 if not_started > 0 {
-                    summary.push_str(&format!(", {not_started} not started (stopped at the first failure; --keep-going goes on)"));
+                    summary.push_str(&format!(
+                        ", {not_started} not started (stopped at the first failure; --keep-going goes on)"
+                    ));
                 }
                 let _ = writeln!(out, "{summary}");
             }

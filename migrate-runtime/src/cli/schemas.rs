@@ -41,10 +41,7 @@ fn is_pattern(name: &str) -> bool {
 /// The schemas to work on, in the order given (globs expand sorted), without duplicates. `existing` lists the
 /// database's schemas (all user schemas, and those holding the history table), needed only when
 /// [`needs_catalog`] says so.
-pub(super) fn select(
-    selection: &SchemaSelection,
-    existing: &Existing,
-) -> Result<Vec<SchemaName>, SelectionError> {
+pub(super) fn select(selection: &SchemaSelection, existing: &Existing) -> Result<Vec<SchemaName>, SelectionError> {
     let mut names: Vec<String> = Vec::new();
     if let Some(schema) = &selection.schema {
         names.push(schema.clone());
@@ -63,7 +60,9 @@ pub(super) fn select(
     } else if let Some(path) = &selection.schemas_file {
         let text = std::fs::read_to_string(path)
             .map_err(|source| SelectionError::File { path: path.display().to_string(), source })?;
-        names.extend(text.lines().map(|l| l.strip_suffix('\r').unwrap_or(l)).filter(|l| !l.is_empty()).map(str::to_owned));
+        names.extend(
+            text.lines().map(|l| l.strip_suffix('\r').unwrap_or(l)).filter(|l| !l.is_empty()).map(str::to_owned),
+        );
         if names.is_empty() {
             return Err(SelectionError::NoMatch(format!("schemas file {}", path.display())));
         }

@@ -170,8 +170,11 @@ pub struct SchemasFile(pub std::path::PathBuf);
 impl SchemasFile {
     pub fn new(names: &[String]) -> SchemasFile {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let path = std::env::temp_dir()
-            .join(format!("schemas-{}-{}.txt", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
+        let path = std::env::temp_dir().join(format!(
+            "schemas-{}-{}.txt",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
         std::fs::write(&path, names.join("\n")).unwrap();
         SchemasFile(path)
     }
@@ -190,7 +193,8 @@ impl Drop for SchemasFile {
 /// `fleet-probe ARGS` (the second service binary, over `bench/migrations`) against the test server.
 pub fn probe(args: &[&str]) -> std::process::Command {
     // `option_env!`: the app-example tests share this module and have no such binary.
-    let binary = option_env!("CARGO_BIN_EXE_fleet-probe").expect("fleet-probe is built for the integration-tests crate");
+    let binary =
+        option_env!("CARGO_BIN_EXE_fleet-probe").expect("fleet-probe is built for the integration-tests crate");
     let mut command = std::process::Command::new(binary);
     command.args(args).env("DATABASE_URL", database_url()).env_remove("DEFAULT_SCHEMA_NAME");
     command
