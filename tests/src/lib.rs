@@ -1,1 +1,219 @@
-//! Integration tests live in `tests/`.
+//! Shared helpers for the integration tests (this crate's `tests/integration` and app-example's): the server to talk to, uniquely named schemas that clean up after
+//! themselves, and small migration sets built in code.
+
+pub mod proxy;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use migrate_runtime::{Migration, MigrationSet, Script};
+
+/// `DATABASE_URL`, or the local server.
+pub fn database_url() -> String {
+    std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+pub fn connect() -> postgres::Client {
+    postgres::Client::connect(&database_url(), postgres::NoTls).expect("connect to DATABASE_URL")
+}
+
+/// A schema name no other test (or earlier run) uses; the schema is dropped when this is dropped.
+pub struct TestSchema {
+    pub name: String,
+}
+
+impl TestSchema {
+    pub fn new(label: &str) -> TestSchema {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+        let name = format!("t-{label}-{}-{}-{nanos}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        assert!(name.len() <= 63, "test schema name too long: {name}");
+        TestSchema::named(name)
+    }
+
+    /// Use exactly this name (for hostile names); dropped like the others.
+    pub fn named(name: impl Into<String>) -> TestSchema {
+        let schema = TestSchema { name: name.into() };
+        schema.drop_schema();
+        schema
+    }
+
+    fn drop_schema(&self) {
+        let quoted = format!("\"{}\"", self.name.replace('"', "\"\""));
+        connect().batch_execute(&format!("DROP SCHEMA IF EXISTS {quoted} CASCADE")).unwrap();
+    }
+
+    pub fn quoted(&self) -> String {
+        format!("\"{}\"", self.name.replace('"', "\"\""))
+    }
+}
+
+impl Drop for TestSchema {
+    fn drop(&mut self) {
+        if std::env::var_os("KEEP_TEST_SCHEMAS").is_none() {
+            self.drop_schema();
+        }
+    }
+}
+
+/// A database created for this test and dropped (with its connections) afterwards.
+pub struct TestDatabase {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDatabase {
+    pub fn new() -> TestDatabase {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+        let name = format!("seed_guides_{}_{nanos}", std::process::id());
+        connect().batch_execute(&format!("CREATE DATABASE \"{name}\"")).unwrap();
+        let base = database_url();
+        let (path, query) = base.split_once('?').map_or((base.as_str(), ""), |(p, q)| (p, q));
+        let server = &path[..path.rfind('/').expect("DATABASE_URL is a URL with a database path")];
+        let url = if query.is_empty() { format!("{server}/{name}") } else { format!("{server}/{name}?{query}") };
+        TestDatabase { name, url }
+    }
+
+    pub fn client(&self) -> postgres::Client {
+        postgres::Client::connect(&self.url, postgres::NoTls).unwrap()
+    }
+
+    /// Applied versions of a schema.
+    pub fn versions(&self, schema: &str) -> Vec<i64> {
+        let sql = format!("SELECT version FROM \"{schema}\".schema_migrations ORDER BY version");
+        self.client().query(&sql, &[]).unwrap().iter().map(|r| r.get(0)).collect()
+    }
+
+    pub fn has_column(&self, schema: &str, table: &str, column: &str) -> bool {
+        self.client()
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 AND column_name = $3)",
+                &[&schema, &table, &column],
+            )
+            .unwrap()
+            .get(0)
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let _ = connect().batch_execute(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name));
+    }
+}
+
+/// A migration from text; `down` is optional.
+pub fn migration(version: i64, name: &str, up: &str, down: Option<&str>) -> Migration {
+    Migration {
+        version,
+        name: name.to_owned().into(),
+        up: Script::new(format!("migrations/{version}_{name}.up.sql"), up.to_owned()),
+        down: down.map(|d| Script::new(format!("migrations/{version}_{name}.down.sql"), d.to_owned())),
+    }
+}
+
+pub fn set(migrations: Vec<Migration>) -> MigrationSet {
+    MigrationSet::from_migrations(migrations)
+}
+
+/// Tables of a schema, sorted.
+pub fn tables(client: &mut postgres::Client, schema: &str) -> Vec<String> {
+    client
+        .query(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1 AND c.relkind IN ('r', 'v') ORDER BY 1",
+            &[&schema],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// `(version, name, dirty)` of every history row.
+pub fn history_rows(client: &mut postgres::Client, schema: &TestSchema) -> Vec<(i64, String, bool)> {
+    client
+        .query(&format!("SELECT version, name, dirty FROM {}.schema_migrations ORDER BY version", schema.quoted()), &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect()
+}
+
+/// A description of everything in a schema (columns, indexes, constraints, triggers, views, types, functions,
+/// sequences and row counts), with the schema's own name replaced, so two schemas built alike compare equal.
+pub fn catalog_fingerprint(client: &mut postgres::Client, schema: &str) -> String {
+    let rows = client
+        .query(
+            "WITH ns AS (SELECT oid FROM pg_namespace WHERE nspname = $1)
+             SELECT 'column ' || table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable || ' ' || coalesce(column_default, '')
+               FROM information_schema.columns WHERE table_schema = $1
+             UNION ALL SELECT 'index ' || indexdef FROM pg_indexes WHERE schemaname = $1
+             UNION ALL SELECT 'constraint ' || conname || ' ' || pg_get_constraintdef(c.oid) FROM pg_constraint c, ns WHERE c.connamespace = ns.oid
+             UNION ALL SELECT 'trigger ' || t.tgname FROM pg_trigger t JOIN pg_class r ON r.oid = t.tgrelid, ns WHERE r.relnamespace = ns.oid AND NOT t.tgisinternal
+             UNION ALL SELECT 'view ' || viewname || ' ' || definition FROM pg_views WHERE schemaname = $1
+             UNION ALL SELECT 'type ' || typname || ' ' || typtype::text FROM pg_type t, ns WHERE t.typnamespace = ns.oid AND t.typtype IN ('e', 'c', 'd')
+             UNION ALL SELECT 'function ' || proname FROM pg_proc p, ns WHERE p.pronamespace = ns.oid
+             UNION ALL SELECT 'relation ' || relname || ' ' || relkind::text FROM pg_class r, ns WHERE r.relnamespace = ns.oid
+             ORDER BY 1",
+            &[&schema],
+        )
+        .unwrap();
+    let quoted = format!("\"{}\"", schema.replace('"', "\"\""));
+    let mut text: String = rows.iter().map(|r| format!("{}\n", r.get::<_, String>(0))).collect();
+    text = text.replace(&quoted, "<schema>").replace(schema, "<schema>");
+    text
+}
+
+/// A file of schema names, one a line, removed when dropped.
+pub struct SchemasFile(pub std::path::PathBuf);
+
+impl SchemasFile {
+    pub fn new(names: &[String]) -> SchemasFile {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "schemas-{}-{}.txt",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::write(&path, names.join("\n")).unwrap();
+        SchemasFile(path)
+    }
+
+    pub fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+impl Drop for SchemasFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// An error and its causes, `: `-separated.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    message
+}
+
+/// `count` tenant schemas named after one unique prefix, and a schemas file listing them; all dropped at the end.
+pub struct Tenants {
+    _prefix: TestSchema,
+    pub schemas: Vec<TestSchema>,
+    pub names: Vec<String>,
+    pub file: SchemasFile,
+}
+
+impl Tenants {
+    pub fn new(label: &str, count: usize) -> Tenants {
+        let prefix = TestSchema::new(label);
+        let schemas: Vec<TestSchema> = (0..count).map(|i| TestSchema::named(format!("{}-{i}", prefix.name))).collect();
+        let names: Vec<String> = schemas.iter().map(|s| s.name.clone()).collect();
+        let file = SchemasFile::new(&names);
+        Tenants { _prefix: prefix, schemas, names, file }
+    }
+}

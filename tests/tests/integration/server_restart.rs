@@ -2,12 +2,12 @@
 //! by default and `.ci/run` runs it on its own after everything else: `cargo test -p integration-tests --test
 //! server_restart -- --ignored`.
 
-mod common;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{history_rows, probe, Tenants};
+use crate::probe;
+use integration_tests::{history_rows, Tenants};
 use migrate_runtime::{embed_migrations, MigrationSet};
 
 static PROBE_SET: MigrationSet = embed_migrations!("../bench/migrations");
@@ -24,7 +24,7 @@ fn restart_server() {
 
 fn wait_for_server() {
     let deadline = Instant::now() + Duration::from_secs(60);
-    while postgres::Client::connect(&common::database_url(), postgres::NoTls).is_err() {
+    while postgres::Client::connect(&integration_tests::database_url(), postgres::NoTls).is_err() {
         assert!(Instant::now() < deadline, "the server did not come back");
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -64,7 +64,7 @@ fn a_server_restart_mid_run_fails_clearly_leaves_nothing_half_applied_and_a_reru
     }
     // Nothing half applied: every schema is either whole or not there at all (fresh schemas are built in one
     // transaction).
-    let mut client = common::connect();
+    let mut client = integration_tests::connect();
     for schema in &schemas {
         let exists: bool = client
             .query_one("SELECT to_regclass($1) IS NOT NULL", &[&format!("{}.schema_migrations", schema.quoted())])
@@ -73,7 +73,7 @@ fn a_server_restart_mid_run_fails_clearly_leaves_nothing_half_applied_and_a_reru
         if exists {
             assert_eq!(history_rows(&mut client, schema).len(), PROBE_SET.len(), "{}", schema.name);
         } else {
-            assert_eq!(common::tables(&mut client, &schema.name), Vec::<String>::new(), "{}", schema.name);
+            assert_eq!(integration_tests::tables(&mut client, &schema.name), Vec::<String>::new(), "{}", schema.name);
         }
     }
     let status =

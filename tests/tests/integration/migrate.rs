@@ -1,10 +1,9 @@
 //! The runtime against the real server: fresh schemas, idempotence, concurrency, refusals, failures, downgrades.
 
-mod common;
 
 use std::path::Path;
 
-use common::{connect, history_rows, migration, set, tables, TestSchema};
+use integration_tests::{connect, history_rows, migration, set, tables, TestSchema};
 use migrate_runtime::{embed_migrations, Error, MigrationSet, Migrator, StepKind, Target};
 
 static APP_MIGRATIONS: MigrationSet = embed_migrations!("../migrations");
@@ -304,7 +303,7 @@ fn the_app_connection_option_sets_search_path_to_the_schema() {
     let mut client = connect();
     Migrator::new(&APP_MIGRATIONS).migrate(&mut client, &schema.name).unwrap();
     let name = migrate_runtime::SchemaName::new(&schema.name).unwrap();
-    let mut config: postgres::Config = common::database_url().parse().unwrap();
+    let mut config: postgres::Config = integration_tests::database_url().parse().unwrap();
     config.options(&name.search_path_option());
     let mut app = config.connect(postgres::NoTls).unwrap();
     let current: String = app.query_one("SELECT current_schema()", &[]).unwrap().get(0);
@@ -324,13 +323,13 @@ fn an_up_to_date_boot_costs_at_most_two_round_trips() {
     let schema = TestSchema::new("round-trips");
     Migrator::new(&APP_MIGRATIONS).migrate(&mut connect(), &schema.name).unwrap();
 
-    let config: postgres::Config = common::database_url().parse().unwrap();
+    let config: postgres::Config = integration_tests::database_url().parse().unwrap();
     let upstream = match (&config.get_hosts()[0], config.get_ports().first()) {
         (postgres::config::Host::Tcp(host), port) => format!("{host}:{}", port.copied().unwrap_or(5432)),
         #[allow(unreachable_patterns)]
         _ => panic!("this test needs a TCP DATABASE_URL"),
     };
-    let proxy = common::proxy::RoundTripProxy::start(upstream);
+    let proxy = integration_tests::proxy::RoundTripProxy::start(upstream);
     let mut proxied = postgres::Config::new();
     proxied.host("127.0.0.1").port(proxy.port).user(config.get_user().unwrap_or("postgres"));
     proxied.dbname(config.get_dbname().unwrap_or("postgres")).ssl_mode(postgres::config::SslMode::Disable);
@@ -352,7 +351,7 @@ fn the_async_api_migrates_like_the_sync_one() {
     let name = schema.name.clone();
     let (first, second) = runtime.block_on(async move {
         let (client, connection) =
-            tokio_postgres::connect(&common::database_url(), tokio_postgres::NoTls).await.unwrap();
+            tokio_postgres::connect(&integration_tests::database_url(), tokio_postgres::NoTls).await.unwrap();
         let connection = tokio::spawn(connection);
         let first = Migrator::new(&APP_MIGRATIONS).migrate_async(&client, &name).await.unwrap();
         // Spawning proves the future is Send.
@@ -449,7 +448,7 @@ fn the_survey_finds_which_schemas_need_work() {
         .iter()
         .map(|s| migrate_runtime::SchemaName::new(&s.name).unwrap())
         .collect();
-    let fleet = migrate_runtime::Fleet::new(&migrator, vec![common::database_url().parse().unwrap()]);
+    let fleet = migrate_runtime::Fleet::new(&migrator, vec![integration_tests::database_url().parse().unwrap()]);
     let standings = fleet.survey(0, &schemas).unwrap();
     use migrate_runtime::Standing;
     assert_eq!(

@@ -1,9 +1,9 @@
 //! Hostile input: whatever a user types as a schema name, target or file name is either used exactly as given or
 //! refused with a clear error; it never reaches SQL unquoted, is never truncated or case-folded, and never panics.
 
-mod common;
 
-use common::{connect, migration, probe, set, tables, TestSchema};
+use crate::probe;
+use integration_tests::{connect, migration, set, tables, TestSchema};
 use migrate_runtime::{Migrator, NameProblem, SchemaName, Target};
 use proptest::prelude::*;
 
@@ -118,7 +118,7 @@ fn names_and_flags_that_cannot_be_kept_are_refused_by_the_cli() {
     ];
     for (name, reason) in cases {
         // A NUL cannot travel in a process argument: hand it over through a schemas file instead.
-        let file = common::SchemasFile::new(&[name.to_owned()]);
+        let file = integration_tests::SchemasFile::new(&[name.to_owned()]);
         let args: Vec<&str> = if name.contains('\0') {
             vec!["status", "--schemas-file", file.path()]
         } else {

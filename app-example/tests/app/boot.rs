@@ -1,14 +1,11 @@
 //! The example service as a process: boot-time migration of its configured schema, restarts, replicas booting
 //! together, and refusing to start on an edited applied migration.
 
-#[path = "../../tests/tests/common/mod.rs"]
-mod common;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 
-use common::{connect, history_rows, tables, TestSchema};
+use integration_tests::{connect, history_rows, tables, TestSchema};
 
 /// A running `app-example` on a system-chosen port, killed when dropped.
 struct Service {
@@ -22,7 +19,7 @@ impl Service {
     /// Start the service for `schema`; `Err` holds its exit code and stderr when it stops instead of serving.
     fn start(schema: &str) -> Result<Service, (Option<i32>, String)> {
         let mut child = Command::new(env!("CARGO_BIN_EXE_app-example"))
-            .env("DATABASE_URL", common::database_url())
+            .env("DATABASE_URL", integration_tests::database_url())
             .env("DEFAULT_SCHEMA_NAME", schema)
             .env("PORT", "0")
             .stderr(Stdio::piped())

@@ -1,11 +1,11 @@
 //! The fault suite: real processes against the real server, killed, raced and cut off, and what must hold after.
 
-mod common;
 
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{catalog_fingerprint, connect, history_rows, probe, Tenants, TestSchema};
+use crate::probe;
+use integration_tests::{catalog_fingerprint, connect, history_rows, Tenants, TestSchema};
 use migrate_runtime::{embed_migrations, MigrationSet, Migrator};
 
 /// The set the `fleet-probe` binary embeds.
@@ -87,11 +87,11 @@ fn sixteen_processes_over_fifty_schemas_apply_every_migration_exactly_once() {
 fn a_terminated_backend_is_a_clear_error_leaves_nothing_half_applied_and_a_rerun_completes() {
     let schema = TestSchema::new("terminated");
     let mut client = connect();
-    let first = common::set(vec![common::migration(1, "a", "CREATE TABLE a (id int);", None)]);
+    let first = integration_tests::set(vec![integration_tests::migration(1, "a", "CREATE TABLE a (id int);", None)]);
     Migrator::new(&first).migrate(&mut client, &schema.name).unwrap();
-    let slow = common::set(vec![
-        common::migration(1, "a", "CREATE TABLE a (id int);", None),
-        common::migration(2, "slow", "CREATE TABLE b (id int);\nSELECT pg_sleep(5);", None),
+    let slow = integration_tests::set(vec![
+        integration_tests::migration(1, "a", "CREATE TABLE a (id int);", None),
+        integration_tests::migration(2, "slow", "CREATE TABLE b (id int);\nSELECT pg_sleep(5);", None),
     ]);
     let pid: i32 = client.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
     let error = std::thread::scope(|scope| {
@@ -122,11 +122,11 @@ fn a_terminated_backend_is_a_clear_error_leaves_nothing_half_applied_and_a_rerun
     assert!(matches!(&error, migrate_runtime::Error::MigrationFailed { version: 2, .. }), "{message}");
     assert!(message.contains("terminating connection") || message.contains("connection closed"), "{message}");
     let mut fresh = connect();
-    assert_eq!(common::tables(&mut fresh, &schema.name), ["a", "schema_migrations"], "table b was rolled back");
+    assert_eq!(integration_tests::tables(&mut fresh, &schema.name), ["a", "schema_migrations"], "table b was rolled back");
     assert_eq!(history_rows(&mut fresh, &schema).len(), 1);
-    let quick = common::set(vec![
-        common::migration(1, "a", "CREATE TABLE a (id int);", None),
-        common::migration(2, "slow", "CREATE TABLE b (id int);\nSELECT pg_sleep(5);", None),
+    let quick = integration_tests::set(vec![
+        integration_tests::migration(1, "a", "CREATE TABLE a (id int);", None),
+        integration_tests::migration(2, "slow", "CREATE TABLE b (id int);\nSELECT pg_sleep(5);", None),
     ]);
     let started = std::time::Instant::now();
     Migrator::new(&quick).migrate(&mut fresh, &schema.name).unwrap();

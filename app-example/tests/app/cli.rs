@@ -1,12 +1,9 @@
 //! The operator CLI, run as the real `app-example migrate` binary against the real server.
 
-#[path = "../../tests/tests/common/mod.rs"]
-mod common;
-
 use std::borrow::BorrowMut;
 
 use assert_cmd::Command;
-use common::{connect, history_rows, tables, TestSchema};
+use integration_tests::{connect, history_rows, tables, TestSchema};
 use serde_json::Value;
 
 /// `app-example migrate ARGS` with the test server and no ambient defaults.
@@ -15,7 +12,7 @@ fn migrate(args: &[&str]) -> Command {
     command
         .arg("migrate")
         .args(args)
-        .env("DATABASE_URL", common::database_url())
+        .env("DATABASE_URL", integration_tests::database_url())
         .env_remove("DEFAULT_SCHEMA_NAME")
         .env_remove("MIGRATE_PROTECTED_SCHEMAS");
     command
@@ -191,7 +188,7 @@ fn many_schemas_by_list_glob_and_file_with_a_summary() {
 #[test]
 fn all_schemas_means_every_schema_holding_the_history_table() {
     // A database of its own: `--all-schemas` sees every schema of the database it is pointed at.
-    let db = common::TestDatabase::new();
+    let db = integration_tests::TestDatabase::new();
     stdout(migrate(&["upgrade", "--schemas", "a,b", "--database-url", &db.url]), 0);
     db.client().batch_execute("CREATE SCHEMA unmanaged").unwrap();
     let all = json(migrate(&["status", "--all-schemas", "--database-url", &db.url, "--format", "json"]), 0);
@@ -266,8 +263,8 @@ fn revision_writes_the_next_pair_or_says_why_not() {
 #[test]
 fn several_databases_in_one_run_with_one_summary() {
     let schema = TestSchema::new("cli-multi-db");
-    let db = common::TestDatabase::new();
-    let (first, second, database) = (common::database_url(), db.url.clone(), db.name.clone());
+    let db = integration_tests::TestDatabase::new();
+    let (first, second, database) = (integration_tests::database_url(), db.url.clone(), db.name.clone());
 
     let report = json(
         migrate(&[

@@ -2,7 +2,6 @@
 //! `localhost`): `sslmode=require` encrypts, `verify-full` checks the chain and the host name, and a failure to
 //! verify is a clear error that never shows the password.
 
-mod common;
 
 use migrate_runtime::{ConnectError, Database, Migrator, SslMode};
 
@@ -10,7 +9,7 @@ const SNAKEOIL: &str = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
 
 /// The test server's URL with `host` swapped and TLS options appended.
 fn url(host: &str, tls: &str) -> String {
-    let base: postgres::Config = common::database_url().parse().unwrap();
+    let base: postgres::Config = integration_tests::database_url().parse().unwrap();
     let user = base.get_user().unwrap_or("postgres");
     let password = base.get_password().map(|p| format!(":{}", String::from_utf8_lossy(p))).unwrap_or_default();
     let port = base.get_ports().first().copied().unwrap_or(5432);
@@ -19,7 +18,7 @@ fn url(host: &str, tls: &str) -> String {
 }
 
 fn server_has_tls() -> bool {
-    let ssl: String = common::connect().query_one("SHOW ssl", &[]).unwrap().get(0);
+    let ssl: String = integration_tests::connect().query_one("SHOW ssl", &[]).unwrap().get(0);
     ssl == "on" && std::path::Path::new(SNAKEOIL).exists()
 }
 
@@ -38,8 +37,8 @@ fn require_encrypts_and_verify_full_checks_chain_and_host() {
     let mut client = verified.connect().unwrap();
     assert!(encrypted(&mut client));
     // Migrating over the verified connection works like any other.
-    let schema = common::TestSchema::new("tls");
-    let set = common::set(vec![common::migration(1, "t", "CREATE TABLE t (id int);", None)]);
+    let schema = integration_tests::TestSchema::new("tls");
+    let set = integration_tests::set(vec![integration_tests::migration(1, "t", "CREATE TABLE t (id int);", None)]);
     assert_eq!(Migrator::new(&set).migrate(&mut client, &schema.name).unwrap().steps.len(), 1);
 
     let disabled: Database = url("127.0.0.1", "sslmode=disable").parse().unwrap();
@@ -51,7 +50,7 @@ fn verification_failures_are_clear_and_never_show_the_password() {
     assert!(server_has_tls());
     // Trust authentication ignores the password; it is there to be kept out of every message.
     let with_secret = |host: &str, tls: &str| {
-        let base: postgres::Config = common::database_url().parse().unwrap();
+        let base: postgres::Config = integration_tests::database_url().parse().unwrap();
         let port = base.get_ports().first().copied().unwrap_or(5432);
         format!(
             "postgres://{}:tls-s3cret@{host}:{port}/{}?{tls}",
@@ -72,7 +71,7 @@ fn verification_failures_are_clear_and_never_show_the_password() {
         [(wrong_host, "certificate"), (untrusted, "certificate"), (missing_root, "/nonexistent/ca.pem")]
     {
         let error = database.connect().map(|_| ()).unwrap_err();
-        let message = common::chain(&error);
+        let message = integration_tests::chain(&error);
         assert!(matches!(error, ConnectError::Postgres(_) | ConnectError::Setup(_)));
         assert!(message.to_lowercase().contains(expected), "{message}");
         assert!(

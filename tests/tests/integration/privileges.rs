@@ -1,9 +1,8 @@
 //! Least privilege: a role that owns only its schema can do everything but `reset`, which needs `CREATE` on the
 //! database; the README lists the grants.
 
-mod common;
 
-use common::{connect, history_rows, tables, TestSchema};
+use integration_tests::{connect, history_rows, tables, TestSchema};
 use migrate_runtime::{embed_migrations, Error, MigrationSet, Migrator, Resolution, Target};
 
 static APP_MIGRATIONS: MigrationSet = embed_migrations!("../migrations");
@@ -22,7 +21,7 @@ impl TestRole {
     }
 
     fn client(&self) -> postgres::Client {
-        let mut config: postgres::Config = common::database_url().parse().unwrap();
+        let mut config: postgres::Config = integration_tests::database_url().parse().unwrap();
         config.user(&self.name).password("tenant-password");
         config.connect(postgres::NoTls).unwrap()
     }
@@ -75,7 +74,7 @@ fn a_role_owning_only_its_schema_migrates_it_but_cannot_reset_it() {
 
     // A schema the role does not own is refused with the server's reason.
     let error = migrator.migrate(&mut client, &other.name).unwrap_err();
-    let message = common::chain(&error);
+    let message = integration_tests::chain(&error);
     assert!(message.contains("permission denied"), "{message}");
     assert!(tables(&mut admin, &other.name).is_empty());
 }

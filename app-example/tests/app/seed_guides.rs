@@ -3,11 +3,8 @@
 //! The guides name their schemas `dev`, `prod`, `tenant-1`, ...; to use those names as written without touching
 //! anyone else's, the test runs in a database of its own.
 
-#[path = "../../tests/tests/common/mod.rs"]
-mod common;
-
 use assert_cmd::Command;
-use common::TestDatabase;
+use integration_tests::TestDatabase;
 use serde_json::Value;
 
 /// `app-example migrate` against a test database.

@@ -1,0 +1,20 @@
+//! The integration tests, one binary: the runtime, the CLI and the macro against the real server.
+//!
+//! Shared helpers live in this crate's library (`src/lib.rs`); what needs this binary's own build (the path of the
+//! `fleet-probe` binary) lives here.
+
+mod compile_fail;
+mod faults;
+mod hostile;
+mod migrate;
+mod privileges;
+mod rebuild;
+mod server_restart;
+mod tls;
+
+/// `fleet-probe ARGS` (the second service binary, over `bench/migrations`) against the test server.
+pub fn probe(args: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_fleet-probe"));
+    command.args(args).env("DATABASE_URL", integration_tests::database_url()).env_remove("DEFAULT_SCHEMA_NAME");
+    command
+}
