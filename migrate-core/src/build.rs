@@ -11,6 +11,9 @@
 //! }
 //! ```
 
+// The example above is a build script, whose `fn main` is the point.
+#![allow(clippy::needless_doctest_main)]
+
 use std::path::Path;
 
 /// Tell cargo to re-run the build script, and so rebuild the crate and re-expand `embed_migrations!`, whenever a

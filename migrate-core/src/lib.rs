@@ -18,6 +18,7 @@
 
 pub mod build;
 mod checksum;
+mod direction;
 mod file_name;
 mod migration;
 mod resolve;

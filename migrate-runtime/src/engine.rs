@@ -1,43 +1,47 @@
-//! Read, lock, plan, apply: the I/O around the pure planner, written once for both drivers.
+//! Read, lock, execute: the I/O around the pure planner, written once for both drivers. The engine decides
+//! nothing: it reads what the planner needs, takes the lock, and executes the [`Plan`] it is given; the dry run
+//! renders the very query strings the engine would send.
 //!
-//! Round trips are the cost that matters over thousands of schemas, so the engine sends work in as few query
-//! strings as it can: an up-to-date schema costs one read; consecutive transactional steps go to the server in one
-//! query string (each in its own transaction, or all in one), and a fresh schema is created and migrated in a
-//! single transaction when every migration allows it.
+//! Round trips are the cost that matters over thousands of schemas, so a plan is sent in as few query strings as it
+//! can: an up-to-date schema costs one read; consecutive transactional steps go to the server in one query string
+//! (each in its own transaction, or all in one), and a fresh schema is created and migrated in a single
+//! transaction when every migration allows it.
 
 use std::time::{Duration, Instant};
 
 use postgres::error::SqlState;
 use postgres::SimpleQueryMessage;
 
-use crate::history::{parse_history, restore_settings_sql, rows, HistoryTable, Timeouts, ELAPSED_COLUMN};
-use crate::plan::{plan, AppliedMigration, Direction, Step, StepKind};
-use crate::session::Session;
-use crate::sql::{line_and_column, split_statements};
-use crate::{
-    Error, Fix, FixKind, Migrator, Operation, PlannedStep, Preview, Report, Resolution, SchemaName, StepReport, Target,
+use crate::error::Error;
+use crate::history::{
+    first_row, flag, parse_history, restore_settings_sql, AppliedMigration, HistoryTable, Timeouts, ELAPSED_COLUMN,
 };
+use crate::plan::{plan, Found, Operation, Plan, PlanOptions, Prologue, Step, TransactionMode};
+use crate::report::{PlannedStep, Preview, Report, StepReport};
+use crate::schema::SchemaName;
+use crate::session::Session;
+use crate::set::MigrationSet;
+use crate::sql::{line_and_column, split_statements};
 
-/// What reading the history table found. PostgreSQL reports a missing schema and a missing table alike
-/// (`undefined_table`), so the two are told apart only when it matters, under the lock.
-pub(crate) enum History {
-    Rows(Vec<AppliedMigration>),
-    NoTable,
+/// How the engine runs: the history table's name, what the planner accepts, how long to wait for the lock, and
+/// the session limits for migration SQL.
+#[derive(Debug, Clone)]
+pub(crate) struct EngineOptions {
+    pub history_table: String,
+    pub plan: PlanOptions,
+    pub lock_wait: Duration,
+    pub timeouts: Timeouts,
 }
 
-impl History {
-    pub(crate) fn into_rows(self) -> Vec<AppliedMigration> {
-        match self {
-            History::Rows(rows) => rows,
-            History::NoTable => Vec::new(),
-        }
-    }
-}
-
-pub(crate) async fn read_history<S: Session>(session: &mut S, table: &HistoryTable) -> Result<History, Error> {
+/// The history rows, or `None` when the history table (or the schema) does not exist. PostgreSQL reports a missing
+/// schema and a missing table alike (`undefined_table`), so the two are told apart only when it matters.
+pub(crate) async fn read<S: Session>(
+    session: &mut S,
+    table: &HistoryTable,
+) -> Result<Option<Vec<AppliedMigration>>, Error> {
     match session.batch(&table.select_sql()).await {
-        Ok(messages) => Ok(History::Rows(parse_history(table, &messages)?)),
-        Err(e) if e.code() == Some(&SqlState::UNDEFINED_TABLE) => Ok(History::NoTable),
+        Ok(messages) => Ok(Some(parse_history(table, &messages)?)),
+        Err(e) if e.code() == Some(&SqlState::UNDEFINED_TABLE) => Ok(None),
         Err(source) => Err(database(table, "read the history table", source)),
     }
 }
@@ -46,56 +50,72 @@ fn database(table: &HistoryTable, action: &'static str, source: postgres::Error)
     Error::Database { schema: table.schema.to_string(), action, source }
 }
 
-/// Run `operation` on `schema`. An up-to-date schema costs one round trip: the history is read without a lock
-/// and, when the plan is empty, nothing else is sent. Otherwise the schema's advisory lock is taken, the history
-/// re-read under it, and the plan applied; the lock is released on every path.
+/// What `try_lock_sql` and `exists_sql` say about the schema, and the history once read.
+async fn found<S: Session>(
+    session: &mut S,
+    table: &HistoryTable,
+    messages: &[SimpleQueryMessage],
+) -> Result<Found, Error> {
+    let row = first_row(messages);
+    Ok(if !flag(row, "schema_exists") {
+        Found::NoSchema
+    } else if !flag(row, "table_exists") {
+        Found::NoTable
+    } else {
+        read(session, table).await?.map_or(Found::NoTable, Found::History)
+    })
+}
+
+/// Run `operation` on `schema`. The history is read without a lock and, when the plan from it is empty, nothing
+/// else is sent: an up-to-date schema costs one round trip. Otherwise the schema's advisory lock is taken, the
+/// history re-read and planned again under it, and the plan executed; the lock is released on every path.
 pub(crate) async fn run<S: Session>(
     session: &mut S,
-    migrator: &Migrator<'_>,
+    set: &MigrationSet,
+    options: &EngineOptions,
     schema: &SchemaName,
     operation: Operation,
 ) -> Result<Report, Error> {
-    let table = HistoryTable::new(schema, &migrator.history_table)?;
-    if let Some((direction, target)) = operation.movement() {
-        if let History::Rows(history) = read_history(session, &table).await? {
-            // A refusal here may be transient (another replica mid-way through a no-transaction migration): only
-            // an empty plan is trusted without the lock; anything else is decided again under it.
-            if let Ok(steps) = plan(schema.as_str(), migrator.set, &history, direction, target, migrator.plan_options) {
-                if steps.is_empty() {
-                    tracing::debug!(schema = schema.as_str(), "schema is up to date");
-                    return Ok(Report::new(schema, &history, Vec::new()));
-                }
+    let table = HistoryTable::new(schema, &options.history_table)?;
+    if let Some(rows) = read(session, &table).await? {
+        // A refusal here may be transient (another replica mid-way through a no-transaction migration): only an
+        // empty plan is trusted without the lock; anything else is decided again under it.
+        if let Ok(plan) = plan(schema.as_str(), set, &Found::History(rows), operation, options.plan) {
+            if plan.is_empty() {
+                tracing::debug!(schema = schema.as_str(), "nothing to do");
+                return Ok(Report::of(schema, &plan, Vec::new(), true));
             }
         }
     }
-    let found = acquire_lock(session, &table, migrator.lock_wait).await?;
-    let result = locked(session, migrator, &table, operation, found).await;
+    let locked = acquire_lock(session, &table, options.lock_wait).await?;
+    let result = match found(session, &table, &locked).await {
+        Ok(found) => match plan(schema.as_str(), set, &found, operation, options.plan) {
+            Ok(plan) => execute(session, &table, options.timeouts, &plan).await,
+            Err(refusal) => Err(refusal),
+        },
+        Err(error) => Err(error),
+    };
     let released = session.batch(&format!("SELECT pg_advisory_unlock({})", table.lock_key())).await;
     let report = result?;
     released.map_err(|e| database(&table, "release the migration lock", e))?;
     Ok(report)
 }
 
-/// What the lock statement found besides the lock.
-#[derive(Debug, Clone, Copy)]
-struct Found {
-    schema_exists: bool,
-    table_exists: bool,
-}
-
 /// Poll `pg_try_advisory_lock` instead of blocking in `pg_advisory_lock`: a session blocked on the lock would hold
 /// a snapshot that `CREATE INDEX CONCURRENTLY`, run by the lock holder, has to wait for, a deadlock. Between polls
-/// the session is idle and holds nothing.
-async fn acquire_lock<S: Session>(session: &mut S, table: &HistoryTable, wait: Duration) -> Result<Found, Error> {
+/// the session is idle and holds nothing. Returns the lock statement's answer (which also says what exists).
+async fn acquire_lock<S: Session>(
+    session: &mut S,
+    table: &HistoryTable,
+    wait: Duration,
+) -> Result<Vec<SimpleQueryMessage>, Error> {
     let started = Instant::now();
     let mut backoff = Duration::from_millis(10);
     loop {
         let messages =
             session.batch(&table.try_lock_sql()).await.map_err(|e| database(table, "take the migration lock", e))?;
-        let row = rows(&messages).next().unwrap_or_default();
-        let flag = |i: usize| row.get(i) == Some(&Some("t"));
-        if flag(0) {
-            return Ok(Found { schema_exists: flag(1), table_exists: flag(2) });
+        if flag(first_row(&messages), "locked") {
+            return Ok(messages);
         }
         let waited = started.elapsed();
         if waited >= wait {
@@ -107,184 +127,58 @@ async fn acquire_lock<S: Session>(session: &mut S, table: &HistoryTable, wait: D
     }
 }
 
-/// Under the lock: read the history, plan, and apply.
-async fn locked<S: Session>(
-    session: &mut S,
-    migrator: &Migrator<'_>,
-    table: &HistoryTable,
-    operation: Operation,
-    found: Found,
-) -> Result<Report, Error> {
-    let schema = table.schema.as_str();
-    let history = if found.table_exists { read_history(session, table).await?.into_rows() } else { Vec::new() };
-    let (steps, prologue) = match operation.movement() {
-        None if operation != Operation::Reset => {
-            return fix_history(session, migrator, table, operation, history).await
-        }
-        Some((direction, target)) => {
-            let steps = plan(schema, migrator.set, &history, direction, target, migrator.plan_options)?;
-            // Only an upgrade creates what is missing: a downgrade of a schema that was never migrated changes nothing.
-            let create = (!found.table_exists && direction == Direction::Up)
-                .then(|| format!("{};\n", table.create_sql(!found.schema_exists)));
-            (steps, create)
-        }
-        None => {
-            let steps = plan(schema, migrator.set, &[], Direction::Up, Target::Head, migrator.plan_options)?;
-            (steps, Some(table.reset_sql()))
-        }
-    };
-    let all_transactional = steps.iter().all(|s| !s.script().no_transaction);
-    if migrator.single_transaction && !all_transactional {
-        let step = steps.iter().find(|s| s.script().no_transaction).unwrap_or(&steps[0]);
-        return Err(Error::NoTransactionInSingleTransaction {
-            schema: schema.to_owned(),
-            version: step.migration.version,
-            file: step.script().file.to_string(),
-        });
-    }
-    // A fresh schema or a reset is built in one transaction when the migrations allow it: a failure leaves the
-    // database exactly as it was.
-    let one_transaction = all_transactional && (migrator.single_transaction || prologue.is_some());
-    let prologue_action = if operation == Operation::Reset {
-        "drop and recreate the schema"
-    } else {
-        "create the schema and its history table"
-    };
-    let done = if one_transaction {
-        let prologue = (prologue.as_deref().unwrap_or(""), prologue_action);
-        run_in_one_transaction(session, migrator, table, &steps, prologue).await?
-    } else {
-        if let Some(prologue) = &prologue {
-            let sql = format!("{}{prologue}COMMIT;\n", table.open_sql(timeouts(migrator)));
-            if let Err(e) = session.batch(&sql).await {
-                let _ = session.batch("ROLLBACK").await;
-                return Err(database(table, prologue_action, e));
-            }
-            tracing::info!(schema, table = table.qualified(), "{prologue_action}: done");
-        }
-        run_steps(session, migrator, table, &steps).await?
-    };
-    let base = if matches!(operation, Operation::Reset) { Vec::new() } else { history.clone() };
-    let mut report = Report::new(&table.schema, &base, done);
-    report.version_before = history.iter().map(|a| a.version).max();
-    Ok(report)
-}
-
-/// `repair` and `resolve`: change history rows, run no migration, all in one transaction.
-async fn fix_history<S: Session>(
-    session: &mut S,
-    migrator: &Migrator<'_>,
-    table: &HistoryTable,
-    operation: Operation,
-    history: Vec<AppliedMigration>,
-) -> Result<Report, Error> {
-    let schema = table.schema.as_str();
-    let mut fixes = Vec::new();
-    let mut sql = String::from("BEGIN;\n");
-    match operation {
-        Operation::Resolve { version, resolution } => {
-            let Some(row) = history.iter().find(|a| a.version == version) else {
-                return Err(Error::BadTarget {
-                    schema: schema.to_owned(),
-                    problem: format!("version {version} has no history row: nothing to resolve"),
-                });
-            };
-            if !row.dirty {
-                return Err(Error::BadTarget {
-                    schema: schema.to_owned(),
-                    problem: format!("version {version} is not dirty: nothing to resolve"),
-                });
-            }
-            let kind = match resolution {
-                Resolution::Applied => FixKind::MarkedApplied,
-                Resolution::NotApplied => FixKind::MarkedNotApplied,
-            };
-            sql.push_str(&table.resolve_sql(version, resolution == Resolution::Applied));
-            fixes.push(Fix { version, kind });
-        }
-        _ => {
-            for applied in history.iter().filter(|a| !a.dirty) {
-                let Some(migration) = migrator.set.get(applied.version) else { continue };
-                let down = migration.down.as_ref().map(|d| d.checksum);
-                if applied.checksum != migration.up.checksum
-                    || applied.down_checksum != down
-                    || applied.name != migration.name
-                {
-                    sql.push_str(&table.repair_sql(migration));
-                    fixes.push(Fix { version: applied.version, kind: FixKind::Repaired });
-                }
-            }
-        }
-    }
-    sql.push_str("COMMIT;\n");
-    if !fixes.is_empty() {
-        if let Err(e) = session.batch(&sql).await {
-            let _ = session.batch("ROLLBACK").await;
-            return Err(database(table, "update the history table", e));
-        }
-    }
-    for fix in &fixes {
-        tracing::info!(schema, version = fix.version, kind = ?fix.kind, "history fixed");
-    }
-    let mut report = Report::new(&table.schema, &history, Vec::new());
-    if fixes.iter().any(|f| f.kind == FixKind::MarkedNotApplied) {
-        report.version_after =
-            history.iter().filter(|a| !fixes.iter().any(|f| f.version == a.version)).map(|a| a.version).max();
-    }
-    report.fixes = fixes;
-    Ok(report)
-}
-
-/// The plan and the exact SQL a run would send, without taking the lock or changing anything.
+/// The plan for `operation` and the exact SQL a run would send, without taking the lock or changing anything.
 pub(crate) async fn preview<S: Session>(
     session: &mut S,
-    migrator: &Migrator<'_>,
+    set: &MigrationSet,
+    options: &EngineOptions,
     schema: &SchemaName,
     operation: Operation,
 ) -> Result<Preview, Error> {
-    let table = HistoryTable::new(schema, &migrator.history_table)?;
-    let history = read_history(session, &table).await?.into_rows();
-    let (prologue, steps) = match operation.movement() {
-        Some((direction, target)) => {
-            (None, plan(schema.as_str(), migrator.set, &history, direction, target, migrator.plan_options)?)
-        }
-        None if operation != Operation::Reset => (None, Vec::new()),
+    let table = HistoryTable::new(schema, &options.history_table)?;
+    let found = match read(session, &table).await? {
+        Some(rows) => Found::History(rows),
         None => {
-            let steps = plan(schema.as_str(), migrator.set, &[], Direction::Up, Target::Head, migrator.plan_options)?;
-            let commit = if steps.iter().any(|s| s.script().no_transaction) { "COMMIT;\n" } else { "" };
-            (Some(format!("{}{}{commit}", table.open_sql(timeouts(migrator)), table.reset_sql())), steps)
+            let messages =
+                session.batch(&table.exists_sql()).await.map_err(|e| database(&table, "look up the schema", e))?;
+            found(session, &table, &messages).await?
         }
     };
-    let planned = steps
-        .iter()
-        .map(|step| PlannedStep {
-            version: step.migration.version,
-            name: step.migration.name.to_string(),
-            kind: step.kind,
-            file: step.script().file.to_string(),
-            no_transaction: step.script().no_transaction,
-            sql: table.render_step(step.migration, step.kind == StepKind::Apply, step.script(), timeouts(migrator)),
-        })
-        .collect();
-    let base = if prologue.is_some() { Vec::new() } else { history };
-    Ok(Preview::new(schema, &base, prologue, planned))
+    let plan = plan(schema.as_str(), set, &found, operation, options.plan)?;
+    Ok(render(&table, options.timeouts, &plan))
 }
 
-fn timeouts(migrator: &Migrator<'_>) -> Timeouts {
-    Timeouts { lock_timeout: migrator.lock_timeout, statement_timeout: migrator.statement_timeout }
+/// One query string the engine sends, or one no-transaction step (sent statement by statement).
+enum Send<'p, 'm> {
+    Batch(Batch<'p, 'm>),
+    Untransacted(&'p Step<'m>),
 }
 
-/// A query string holding several steps, and where each step's script sits in it.
-struct Message<'s, 'm> {
+/// A query string, and where each step's part of it and each step's script sit in it.
+struct Batch<'p, 'm> {
     sql: String,
+    /// Characters in `sql` so far: PostgreSQL reports error positions in characters.
     chars: usize,
-    /// (step, first character of its script) in order.
-    steps: Vec<(&'s Step<'m>, usize)>,
+    parts: Vec<Part<'p, 'm>>,
+    /// All of it commits or none (one transaction), or each step commits on its own.
+    mode: TransactionMode,
+    /// The prologue it runs, for error messages.
+    prologue: Option<Prologue>,
+    /// It writes the plan's history fixes.
+    fixes: bool,
 }
 
-impl<'s, 'm> Message<'s, 'm> {
-    fn new() -> Self {
-        Message { sql: String::new(), chars: 0, steps: Vec::new() }
+struct Part<'p, 'm> {
+    step: &'p Step<'m>,
+    /// Byte range of the step's SQL in the batch.
+    range: std::ops::Range<usize>,
+    /// First character of the step's script in the batch.
+    script_start: usize,
+}
+
+impl<'p, 'm> Batch<'p, 'm> {
+    fn new(mode: TransactionMode) -> Self {
+        Batch { sql: String::new(), chars: 0, parts: Vec::new(), mode, prologue: None, fixes: false }
     }
 
     fn push(&mut self, text: &str) {
@@ -292,23 +186,254 @@ impl<'s, 'm> Message<'s, 'm> {
         self.chars += text.chars().count();
     }
 
-    fn push_step(&mut self, table: &HistoryTable, step: &'s Step<'m>, timeouts: Timeouts) {
-        let batch = table.step_sql(step.migration, step.kind == StepKind::Apply, step.script(), timeouts);
-        self.steps.push((step, self.chars + batch.script_start));
-        self.push(&batch.sql);
+    /// A step, wrapped in its own `BEGIN`/`COMMIT` when each step commits on its own.
+    fn push_step(&mut self, table: &HistoryTable, step: &'p Step<'m>, timeouts: Timeouts) {
+        let start = self.sql.len();
+        let own_transaction = self.mode == TransactionMode::PerStep;
+        if own_transaction {
+            self.push("BEGIN;\n");
+        }
+        let step_sql = table.step_sql(step, timeouts);
+        let script_start = self.chars + step_sql.script_start;
+        self.push(&step_sql.sql);
+        if own_transaction {
+            self.push("COMMIT;\n");
+        }
+        self.parts.push(Part { step, range: start..self.sql.len(), script_start });
     }
 
-    /// The step whose script holds PostgreSQL's error position, and the start of that script.
-    fn step_at(&self, error: &postgres::Error) -> Option<(&'s Step<'m>, usize)> {
+    /// The index of the part whose script holds PostgreSQL's error position.
+    fn part_at(&self, error: &postgres::Error) -> Option<usize> {
         let position = match error.as_db_error()?.position()? {
             postgres::error::ErrorPosition::Original(p) => *p as usize,
             postgres::error::ErrorPosition::Internal { .. } => return None,
         };
-        self.steps.iter().rev().find(|(_, start)| *start < position).copied()
+        self.parts.iter().rposition(|part| part.script_start < position)
     }
 }
 
-/// The durations the steps of a message returned, in order.
+/// The plan as the query strings the engine sends, in order.
+fn compile<'p, 'm>(table: &HistoryTable, timeouts: Timeouts, plan: &'p Plan<'m>) -> Vec<Send<'p, 'm>> {
+    let fixes_sql: String = plan.fixes.iter().map(|fix| table.fix_sql(fix)).collect();
+    let opened = |mode, prologue: Option<Prologue>| {
+        let mut batch = Batch::new(mode);
+        batch.push(&table.open_sql(timeouts));
+        if let Some(prologue) = prologue {
+            batch.push(&table.prologue_sql(prologue));
+            batch.prologue = Some(prologue);
+        }
+        batch
+    };
+    if plan.transaction == TransactionMode::Single {
+        let mut batch = opened(TransactionMode::Single, plan.prologue);
+        for step in &plan.steps {
+            batch.push_step(table, step, timeouts);
+        }
+        batch.push(&fixes_sql);
+        batch.fixes = !plan.fixes.is_empty();
+        batch.push("COMMIT;\n");
+        return vec![Send::Batch(batch)];
+    }
+    let mut sends = Vec::new();
+    if let Some(prologue) = plan.prologue {
+        let mut batch = opened(TransactionMode::Single, Some(prologue));
+        batch.push("COMMIT;\n");
+        sends.push(Send::Batch(batch));
+    }
+    let mut rest = plan.steps.as_slice();
+    while let Some(first) = rest.first() {
+        if first.script.no_transaction {
+            sends.push(Send::Untransacted(first));
+            rest = &rest[1..];
+            continue;
+        }
+        let group_len = rest.iter().take_while(|s| !s.script.no_transaction).count();
+        let (group, after) = rest.split_at(group_len);
+        let mut batch = Batch::new(TransactionMode::PerStep);
+        for step in group {
+            batch.push_step(table, step, timeouts);
+        }
+        sends.push(Send::Batch(batch));
+        rest = after;
+    }
+    if !plan.fixes.is_empty() {
+        let mut batch = opened(TransactionMode::Single, None);
+        batch.push(&fixes_sql);
+        batch.push("COMMIT;\n");
+        batch.fixes = true;
+        sends.push(Send::Batch(batch));
+    }
+    sends
+}
+
+/// What the dry run shows: the same query strings [`compile`] builds for [`execute`], cut at the steps. SQL before
+/// the first step is the prologue, SQL after the last one the epilogue; SQL between two steps stays with the
+/// earlier one.
+fn render(table: &HistoryTable, timeouts: Timeouts, plan: &Plan<'_>) -> Preview {
+    let mut prologue = String::new();
+    let mut steps: Vec<PlannedStep> = Vec::new();
+    let mut trailing = String::new();
+    for send in compile(table, timeouts, plan) {
+        match send {
+            // History fixes are the epilogue, with or without steps before them.
+            Send::Batch(batch) if batch.fixes && batch.parts.is_empty() => trailing.push_str(&batch.sql),
+            Send::Batch(batch) => {
+                let mut at = 0;
+                for part in &batch.parts {
+                    between(&steps, &mut prologue, &mut trailing, &batch.sql[at..part.range.start]);
+                    push_step(&mut steps, &mut trailing, planned(part.step, batch.sql[part.range.clone()].to_owned()));
+                    at = part.range.end;
+                }
+                between(&steps, &mut prologue, &mut trailing, &batch.sql[at..]);
+            }
+            Send::Untransacted(step) => {
+                let mut sql = table.begin_untransacted(step, timeouts);
+                for (_, statement) in split_statements(&step.script.sql) {
+                    sql.push_str(statement.trim());
+                    sql.push_str(";\n");
+                }
+                sql.push_str(&table.finish_untransacted(step, Duration::ZERO));
+                sql.push_str(";\n");
+                push_step(&mut steps, &mut trailing, planned(step, sql));
+            }
+        }
+    }
+    let text = |s: String| (!s.is_empty()).then_some(s);
+    Preview::of(&table.schema, plan, text(prologue), steps, text(trailing))
+}
+
+fn planned(step: &Step<'_>, sql: String) -> PlannedStep {
+    PlannedStep {
+        version: step.migration.version,
+        name: step.migration.name.to_string(),
+        direction: step.direction,
+        file: step.script.file.to_string(),
+        no_transaction: step.script.no_transaction,
+        sql,
+    }
+}
+
+/// Execute `plan`: every query string in order. A failure reports the steps that committed before it.
+async fn execute<S: Session>(
+    session: &mut S,
+    table: &HistoryTable,
+    timeouts: Timeouts,
+    plan: &Plan<'_>,
+) -> Result<Report, Error> {
+    let mut done: Vec<StepReport> = Vec::with_capacity(plan.steps.len());
+    let mut fixes_written = false;
+    for send in compile(table, timeouts, plan) {
+        match send {
+            Send::Batch(batch) => match session.batch(&batch.sql).await {
+                Ok(messages) => {
+                    let durations = step_durations(&messages);
+                    for (i, part) in batch.parts.iter().enumerate() {
+                        done.push(step_report(table, part.step, durations.get(i).copied()));
+                    }
+                    if let Some(prologue) = batch.prologue {
+                        tracing::info!(schema = table.schema.as_str(), "{}: done", prologue.action());
+                    }
+                    fixes_written |= batch.fixes;
+                }
+                Err(error) => {
+                    // The failing transaction is aborted; roll it back so the session is usable again.
+                    let _ = session.batch("ROLLBACK").await;
+                    return Err(batch_failed(session, table, timeouts, &batch, error, done).await);
+                }
+            },
+            Send::Untransacted(step) => {
+                let started = Instant::now();
+                run_untransacted(session, table, timeouts, step, &done).await?;
+                done.push(step_report(table, step, Some(started.elapsed())));
+            }
+        }
+    }
+    for fix in plan.fixes.iter().filter(|_| fixes_written) {
+        tracing::info!(schema = table.schema.as_str(), version = fix.version(), "history fixed");
+    }
+    Ok(Report::of(&table.schema, plan, done, fixes_written))
+}
+
+/// The error for a query string that failed: which step, and which steps committed before it.
+async fn batch_failed<S: Session>(
+    session: &mut S,
+    table: &HistoryTable,
+    timeouts: Timeouts,
+    batch: &Batch<'_, '_>,
+    error: postgres::Error,
+    mut committed: Vec<StepReport>,
+) -> Error {
+    if batch.parts.is_empty() {
+        let action = batch.prologue.map_or("update the history table", Prologue::action);
+        return database(table, action, error);
+    }
+    let located = batch.part_at(&error).map(|i| (i, Some(batch.parts[i].script_start as isize)));
+    let (index, script_start) = match (located, batch.mode) {
+        (Some(located), _) => located,
+        // All or nothing, and no position to say which step: replay to find it.
+        (None, TransactionMode::Single) => {
+            return name_the_failing_step(session, table, timeouts, batch, &error).await;
+        }
+        // Each step committed on its own: the first whose effect is missing from the history failed.
+        (None, TransactionMode::PerStep) => (first_unfinished(session, table, batch).await, None),
+    };
+    if batch.mode == TransactionMode::PerStep {
+        committed.extend(batch.parts[..index].iter().map(|part| step_report(table, part.step, None)));
+    }
+    migration_failed(table, batch.parts[index].step, &error, script_start, committed)
+}
+
+/// The one-transaction query string failed without a position to say which step: replay it one step per round
+/// trip, inside a transaction that is rolled back, to name the step that fails.
+async fn name_the_failing_step<S: Session>(
+    session: &mut S,
+    table: &HistoryTable,
+    timeouts: Timeouts,
+    batch: &Batch<'_, '_>,
+    original: &postgres::Error,
+) -> Error {
+    let mut opening = table.open_sql(timeouts);
+    if let Some(prologue) = batch.prologue {
+        opening.push_str(&table.prologue_sql(prologue));
+    }
+    let opened = session.batch(&opening).await;
+    let mut culprit = None;
+    if opened.is_ok() {
+        for part in &batch.parts {
+            let step_sql = table.step_sql(part.step, timeouts);
+            if let Err(error) = session.batch(&step_sql.sql).await {
+                culprit =
+                    Some(migration_failed(table, part.step, &error, Some(step_sql.script_start as isize), Vec::new()));
+                break;
+            }
+        }
+    }
+    let _ = session.batch("ROLLBACK").await;
+    match (culprit, opened, batch.prologue) {
+        (Some(error), _, _) => error,
+        (None, Err(error), Some(prologue)) => database(table, prologue.action(), error),
+        // The failure did not repeat: report it against the first step, with the server's own words.
+        _ => migration_failed(table, batch.parts[0].step, original, None, Vec::new()),
+    }
+}
+
+/// The index of the first step of `batch` whose effect is not in the history: the one that failed.
+async fn first_unfinished<S: Session>(session: &mut S, table: &HistoryTable, batch: &Batch<'_, '_>) -> usize {
+    let applied: Vec<i64> = match read(session, table).await {
+        Ok(rows) => rows.unwrap_or_default().iter().map(|a| a.version).collect(),
+        Err(_) => return 0,
+    };
+    batch
+        .parts
+        .iter()
+        .position(|part| {
+            let recorded = applied.contains(&part.step.migration.version);
+            recorded != (part.step.direction == migrate_core::Direction::Up)
+        })
+        .unwrap_or(0)
+}
+
+/// The durations the steps of a query string returned, in order.
 fn step_durations(messages: &[SimpleQueryMessage]) -> Vec<Duration> {
     messages
         .iter()
@@ -321,182 +446,47 @@ fn step_durations(messages: &[SimpleQueryMessage]) -> Vec<Duration> {
         .collect()
 }
 
-/// All steps in one transaction, sent as one query string after `prologue`, which creates or resets the schema
-/// (its SQL, and what it does for error messages).
-async fn run_in_one_transaction<S: Session>(
-    session: &mut S,
-    migrator: &Migrator<'_>,
-    table: &HistoryTable,
-    steps: &[Step<'_>],
-    prologue: (&str, &'static str),
-) -> Result<Vec<StepReport>, Error> {
-    let (prologue, prologue_action) = prologue;
-    let mut message = Message::new();
-    message.push(&table.open_sql(timeouts(migrator)));
-    message.push(prologue);
-    for step in steps {
-        message.push_step(table, step, timeouts(migrator));
+fn step_report(table: &HistoryTable, step: &Step<'_>, duration: Option<Duration>) -> StepReport {
+    tracing::info!(
+        schema = table.schema.as_str(),
+        version = step.migration.version,
+        file = step.script.file.as_ref(),
+        ?duration,
+        "{} migration",
+        step.direction.past_tense()
+    );
+    StepReport {
+        version: step.migration.version,
+        name: step.migration.name.to_string(),
+        direction: step.direction,
+        duration,
     }
-    message.push("COMMIT;\n");
-    match session.batch(&message.sql).await {
-        Ok(messages) => Ok(reports(table, steps, &step_durations(&messages))),
-        Err(error) => {
-            let _ = session.batch("ROLLBACK").await;
-            Err(match message.step_at(&error) {
-                Some((step, start)) => migration_failed(table, step, &error, Some(start as isize)),
-                None => {
-                    name_the_failing_step(session, migrator, table, steps, (prologue, prologue_action), &error).await
-                }
-            })
-        }
-    }
-}
-
-/// The one-transaction message failed without a position to say which step: replay it one step per round trip,
-/// inside a transaction that is rolled back, to name the step that fails.
-async fn name_the_failing_step<S: Session>(
-    session: &mut S,
-    migrator: &Migrator<'_>,
-    table: &HistoryTable,
-    steps: &[Step<'_>],
-    prologue: (&str, &'static str),
-    original: &postgres::Error,
-) -> Error {
-    let (prologue, prologue_action) = prologue;
-    let opened = session.batch(&format!("{}{prologue}", table.open_sql(timeouts(migrator)))).await;
-    let mut culprit = None;
-    if opened.is_ok() {
-        for step in steps {
-            let batch = table.step_sql(step.migration, step.kind == StepKind::Apply, step.script(), timeouts(migrator));
-            if let Err(error) = session.batch(&batch.sql).await {
-                culprit = Some(migration_failed(table, step, &error, Some(batch.script_start as isize)));
-                break;
-            }
-        }
-    }
-    let _ = session.batch("ROLLBACK").await;
-    match (culprit, opened) {
-        (Some(error), _) => error,
-        (None, Err(error)) => database(table, prologue_action, error),
-        // The failure did not repeat: report it against the first step, with the server's own words.
-        (None, Ok(_)) => migration_failed(table, &steps[0], original, None),
-    }
-}
-
-/// Steps in their own transactions: consecutive transactional steps go to the server as one query string; a
-/// no-transaction step runs statement by statement.
-async fn run_steps<S: Session>(
-    session: &mut S,
-    migrator: &Migrator<'_>,
-    table: &HistoryTable,
-    steps: &[Step<'_>],
-) -> Result<Vec<StepReport>, Error> {
-    let mut done = Vec::with_capacity(steps.len());
-    let mut rest = steps;
-    while let Some(first) = rest.first() {
-        if first.script().no_transaction {
-            let started = Instant::now();
-            run_untransacted(session, migrator, table, first).await?;
-            done.extend(reports(table, std::slice::from_ref(first), &[started.elapsed()]));
-            rest = &rest[1..];
-            continue;
-        }
-        let group_len = rest.iter().take_while(|s| !s.script().no_transaction).count();
-        let (group, after) = rest.split_at(group_len);
-        let mut message = Message::new();
-        for step in group {
-            message.push("BEGIN;\n");
-            message.push_step(table, step, timeouts(migrator));
-            message.push("COMMIT;\n");
-        }
-        match session.batch(&message.sql).await {
-            Ok(messages) => done.extend(reports(table, group, &step_durations(&messages))),
-            Err(error) => {
-                // The failing step's transaction is aborted; the steps before it committed.
-                let _ = session.batch("ROLLBACK").await;
-                return Err(match message.step_at(&error) {
-                    Some((step, start)) => migration_failed(table, step, &error, Some(start as isize)),
-                    None => {
-                        let step = first_unfinished(session, table, group).await;
-                        migration_failed(table, step, &error, None)
-                    }
-                });
-            }
-        }
-        rest = after;
-    }
-    Ok(done)
-}
-
-/// The first step of `group` whose effect is not in the history: the one that failed.
-async fn first_unfinished<'s, 'm, S: Session>(
-    session: &mut S,
-    table: &HistoryTable,
-    group: &'s [Step<'m>],
-) -> &'s Step<'m> {
-    let applied: Vec<i64> = match read_history(session, table).await {
-        Ok(history) => history.into_rows().iter().map(|a| a.version).collect(),
-        Err(_) => return &group[0],
-    };
-    group.iter().find(|s| applied.contains(&s.migration.version) != (s.kind == StepKind::Apply)).unwrap_or(&group[0])
-}
-
-fn reports(table: &HistoryTable, steps: &[Step<'_>], durations: &[Duration]) -> Vec<StepReport> {
-    steps
-        .iter()
-        .enumerate()
-        .map(|(i, step)| {
-            let duration = durations.get(i).copied().unwrap_or_default();
-            let verb = match step.kind {
-                StepKind::Apply => "applied",
-                StepKind::Revert => "reverted",
-            };
-            tracing::info!(
-                schema = table.schema.as_str(),
-                version = step.migration.version,
-                file = step.script().file.as_ref(),
-                ?duration,
-                "{verb} migration"
-            );
-            StepReport {
-                version: step.migration.version,
-                name: step.migration.name.to_string(),
-                kind: step.kind,
-                duration,
-            }
-        })
-        .collect()
 }
 
 /// A no-transaction script: mark the version dirty, run each statement on its own, then mark it clean. A failure
 /// leaves the row dirty, so the next run refuses until someone looks.
 async fn run_untransacted<S: Session>(
     session: &mut S,
-    migrator: &Migrator<'_>,
     table: &HistoryTable,
+    timeouts: Timeouts,
     step: &Step<'_>,
+    committed: &[StepReport],
 ) -> Result<(), Error> {
-    let apply = step.kind == StepKind::Apply;
-    let script = step.script();
     let started = Instant::now();
-    let messages = session
-        .batch(&table.begin_untransacted(step.migration, apply, timeouts(migrator)))
-        .await
-        .map_err(|e| migration_failed(table, step, &e, None))?;
-    let saved: Vec<String> =
-        rows(&messages).next().unwrap_or_default().iter().map(|v| v.unwrap_or("").to_owned()).collect();
-    let restore = restore_settings_sql(&[0, 1, 2].map(|i| saved.get(i).cloned().unwrap_or_default()));
-
+    let failed =
+        |error: &postgres::Error, script_start| migration_failed(table, step, error, script_start, committed.to_vec());
+    let saved = session.batch(&table.begin_untransacted(step, timeouts)).await.map_err(|e| failed(&e, None))?;
+    let restore = restore_settings_sql(&saved);
     let mut outcome = Ok(());
-    for (offset, statement) in split_statements(&script.sql) {
+    for (offset, statement) in split_statements(&step.script.sql) {
         if let Err(error) = session.batch(statement).await {
-            let statement_start = script.sql[..offset].chars().count() as isize;
-            outcome = Err(migration_failed(table, step, &error, Some(-statement_start)));
+            let statement_start = step.script.sql[..offset].chars().count() as isize;
+            outcome = Err(failed(&error, Some(-statement_start)));
             break;
         }
     }
     let finish = match outcome {
-        Ok(()) => format!("{};\n{restore}", table.finish_untransacted(step.migration, apply, started.elapsed())),
+        Ok(()) => format!("{};\n{restore}", table.finish_untransacted(step, started.elapsed())),
         Err(_) => restore,
     };
     let finished = session.batch(&finish).await;
@@ -513,8 +503,9 @@ fn migration_failed(
     step: &Step<'_>,
     error: &postgres::Error,
     script_start: Option<isize>,
+    committed: Vec<StepReport>,
 ) -> Error {
-    let script = step.script();
+    let script = step.script;
     let (code, message, position) = match error.as_db_error() {
         Some(db) => {
             let mut message = db.message().to_owned();
@@ -542,5 +533,124 @@ fn migration_failed(
         code,
         message,
         position,
+        committed,
+    }
+}
+
+/// Add a step to a dry run; SQL that followed the previous step goes with it.
+fn push_step(steps: &mut Vec<PlannedStep>, trailing: &mut String, step: PlannedStep) {
+    if let Some(last) = steps.last_mut() {
+        last.sql.push_str(&std::mem::take(trailing));
+    }
+    steps.push(step);
+}
+
+/// SQL outside any step: the prologue before the first step, trailing SQL after one.
+fn between(steps: &[PlannedStep], prologue: &mut String, trailing: &mut String, text: &str) {
+    if steps.is_empty() {
+        prologue.push_str(text)
+    } else {
+        trailing.push_str(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::HistoryFix;
+    use crate::target::Target;
+    use migrate_core::{Migration, Script};
+
+    fn migration(version: i64, sql: &str) -> Migration {
+        Migration {
+            version,
+            name: format!("m{version}").into(),
+            up: Script::new(format!("migrations/{version}_m{version}.up.sql"), sql.to_owned()),
+            down: Some(Script::new(format!("migrations/{version}_m{version}.down.sql"), format!("SELECT -{version};"))),
+        }
+    }
+
+    fn table() -> HistoryTable {
+        HistoryTable::new(&SchemaName::new("tenant-1").unwrap(), "schema_migrations").unwrap()
+    }
+
+    /// All the SQL the engine would send, query string after query string, as [`compile`] builds it.
+    fn sent(plan: &Plan<'_>) -> String {
+        compile(&table(), Timeouts::default(), plan)
+            .iter()
+            .map(|send| match send {
+                Send::Batch(batch) => batch.sql.clone(),
+                Send::Untransacted(step) => render(&table(), Timeouts::default(), &only(plan, step)).sql(),
+            })
+            .collect()
+    }
+
+    /// A plan holding one step of `plan`.
+    fn only<'m>(plan: &Plan<'m>, step: &Step<'m>) -> Plan<'m> {
+        let mut one = plan.clone();
+        one.prologue = None;
+        one.steps = vec![*step];
+        one.fixes = Vec::new();
+        one
+    }
+
+    #[test]
+    fn the_dry_run_renders_exactly_what_a_fresh_schema_is_sent() {
+        let set =
+            MigrationSet::from_migrations(vec![migration(1, "CREATE TABLE a (id int);"), migration(2, "SELECT 2;")]);
+        let plan =
+            plan("tenant-1", &set, &Found::NoSchema, Operation::Upgrade(Target::Head), PlanOptions::default()).unwrap();
+        let preview = render(&table(), Timeouts::default(), &plan);
+        assert_eq!(preview.sql(), sent(&plan));
+        let prologue = preview.prologue.as_deref().unwrap();
+        assert!(
+            prologue.starts_with("BEGIN;\nSET LOCAL search_path TO \"tenant-1\";\nCREATE SCHEMA \"tenant-1\";"),
+            "{prologue}"
+        );
+        assert!(!prologue.contains("COMMIT"), "one transaction: {prologue}");
+        assert_eq!(preview.epilogue.as_deref(), Some("COMMIT;\n"));
+        assert!(preview.steps[0].sql.contains("CREATE TABLE a (id int);"));
+        assert!(preview.steps.iter().all(|s| !s.sql.contains("BEGIN")), "steps share the one transaction");
+    }
+
+    #[test]
+    fn per_step_plans_commit_each_step_and_run_no_transaction_scripts_alone() {
+        let set = MigrationSet::from_migrations(vec![
+            migration(1, "CREATE TABLE a (id int);"),
+            migration(2, "-- migrate:no-transaction\nCREATE INDEX CONCURRENTLY i ON a (id);"),
+            migration(3, "SELECT 3;"),
+        ]);
+        let plan =
+            plan("tenant-1", &set, &Found::NoTable, Operation::Upgrade(Target::Head), PlanOptions::default()).unwrap();
+        assert_eq!(plan.transaction, TransactionMode::PerStep);
+        let sends = compile(&table(), Timeouts::default(), &plan);
+        let shapes: Vec<&str> = sends
+            .iter()
+            .map(|s| match s {
+                Send::Batch(b) if b.prologue.is_some() => "prologue",
+                Send::Batch(_) => "batch",
+                Send::Untransacted(_) => "untransacted",
+            })
+            .collect();
+        assert_eq!(shapes, ["prologue", "batch", "untransacted", "batch"]);
+        let preview = render(&table(), Timeouts::default(), &plan);
+        assert_eq!(preview.sql(), sent(&plan));
+        assert!(preview.prologue.as_deref().unwrap().ends_with("COMMIT;\n"), "the table is created first");
+        assert!(preview.steps[0].sql.starts_with("BEGIN;\n") && preview.steps[0].sql.ends_with("COMMIT;\n"));
+        assert!(preview.steps[1].sql.contains("CREATE INDEX CONCURRENTLY i ON a (id);\n"));
+        assert!(!preview.steps[1].sql.contains("BEGIN"), "{}", preview.steps[1].sql);
+        assert_eq!(preview.epilogue, None);
+    }
+
+    #[test]
+    fn history_fixes_go_in_one_transaction_of_their_own() {
+        let set = MigrationSet::from_migrations(vec![migration(1, "SELECT 1;")]);
+        let mut plan = plan("tenant-1", &set, &Found::NoSchema, Operation::Repair, PlanOptions::default()).unwrap();
+        plan.fixes = vec![HistoryFix::MarkApplied(1)];
+        let preview = render(&table(), Timeouts::default(), &plan);
+        assert_eq!(preview.sql(), sent(&plan));
+        let epilogue = preview.epilogue.unwrap();
+        assert!(epilogue.starts_with("BEGIN;\n") && epilogue.ends_with("COMMIT;\n"), "{epilogue}");
+        assert!(epilogue.contains("UPDATE \"tenant-1\".\"schema_migrations\" SET dirty = false WHERE version = 1;"));
     }
 }

@@ -1,6 +1,10 @@
 use std::time::Duration;
 
+use migrate_core::Direction;
+
+use crate::report::StepReport;
 use crate::schema::InvalidName;
+use crate::Target;
 
 /// Everything that can go wrong while migrating a schema. Every message names the schema and, where there is one,
 /// the version and file.
@@ -88,13 +92,66 @@ pub enum Error {
         name: String,
     },
 
-    /// The requested target cannot be reached.
-    #[error("schema {schema:?}: {problem}")]
-    BadTarget {
+    /// An upgrade to a version this binary does not have.
+    #[error("schema {schema:?}: target version {target} is not in this binary's migrations")]
+    TargetNotInSet {
         /// The schema.
         schema: String,
-        /// What is wrong with the target and what to do.
-        problem: String,
+        /// The requested version.
+        target: i64,
+    },
+
+    /// An upgrade to a version below the schema's current one.
+    #[error("schema {schema:?}: target version {target} is below the current version {current}: use downgrade")]
+    TargetBelowCurrent {
+        /// The schema.
+        schema: String,
+        /// The requested version.
+        target: i64,
+        /// The newest applied version.
+        current: i64,
+    },
+
+    /// A downgrade to a version that is not applied in the schema.
+    #[error("schema {schema:?}: target version {target} is not applied in this schema")]
+    TargetNotApplied {
+        /// The schema.
+        schema: String,
+        /// The requested version.
+        target: i64,
+    },
+
+    /// A downgrade by more steps than there are applied migrations.
+    #[error("schema {schema:?}: cannot step down {requested}: only {applied} migration(s) are applied")]
+    TooFewApplied {
+        /// The schema.
+        schema: String,
+        /// Steps asked for.
+        requested: usize,
+        /// Migrations applied.
+        applied: usize,
+    },
+
+    /// A target that points the other way (`upgrade` to `base` or `-N`, `downgrade` to `head` or `+N`).
+    #[error("schema {schema:?}: {}", wrong_direction_text(*.target, *.direction))]
+    WrongDirection {
+        /// The schema.
+        schema: String,
+        /// The target as given.
+        target: Target,
+        /// Which way the command moves: up for upgrade, down for downgrade.
+        direction: Direction,
+    },
+
+    /// `resolve` of a version that has no dirty record.
+    #[error("schema {schema:?}: nothing to resolve for version {version}: {problem}")]
+    NothingToResolve {
+        /// The schema.
+        schema: String,
+        /// The version asked for.
+        version: i64,
+        /// Why there is nothing to resolve.
+        problem: ResolveProblem,
     },
 
     /// A downgrade needs a down file that the binary does not have.
@@ -137,6 +194,8 @@ pub enum Error {
         message: String,
         /// Line and column in the file, when PostgreSQL reported a position.
         position: Option<(usize, usize)>,
+        /// The steps of this run that committed before the failure (earlier migrations in their own transactions).
+        committed: Vec<StepReport>,
     },
 
     /// Another process held the migration lock for longer than the configured wait.
@@ -172,6 +231,18 @@ pub enum Error {
         source: crate::ConnectError,
     },
 
+    /// Reading a database's catalog for many schemas at once failed.
+    #[error("{database}: could not {action}")]
+    Catalog {
+        /// `host:port/database`, never the password.
+        database: String,
+        /// What we were doing.
+        action: &'static str,
+        /// The driver's error.
+        #[source]
+        source: postgres::Error,
+    },
+
     /// Talking to the server failed outside a migration's own SQL.
     #[error("schema {schema:?}: could not {action}")]
     Database {
@@ -185,20 +256,58 @@ pub enum Error {
     },
 }
 
+/// Why `resolve` found nothing to settle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResolveProblem {
+    /// The version has no history row.
+    NoHistoryRow,
+    /// The version's row is clean.
+    NotDirty,
+}
+
+impl std::fmt::Display for ResolveProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ResolveProblem::NoHistoryRow => "it has no history row",
+            ResolveProblem::NotDirty => "it is not dirty",
+        })
+    }
+}
+
+pub(crate) fn wrong_direction_text(target: Target, direction: Direction) -> String {
+    match direction {
+        Direction::Up => format!("cannot upgrade to `{target}`: use head, a version or +N (downgrade goes down)"),
+        Direction::Down => format!("cannot downgrade to `{target}`: use base, a version or -N (upgrade goes up)"),
+    }
+}
+
 fn position_text(position: Option<(usize, usize)>) -> String {
     position.map(|(line, column)| format!(" at line {line}, column {column}")).unwrap_or_default()
 }
 
 impl Error {
+    /// The steps that committed before the error: earlier migrations of a run whose later step failed.
+    pub fn committed(&self) -> &[StepReport] {
+        match self {
+            Error::MigrationFailed { committed, .. } => committed,
+            _ => &[],
+        }
+    }
+
     /// The schema the error is about, when it is about one.
     pub fn schema(&self) -> Option<&str> {
         match self {
-            Error::InvalidName(_) | Error::Connect { .. } => None,
+            Error::InvalidName(_) | Error::Connect { .. } | Error::Catalog { .. } => None,
             Error::ChecksumMismatch { schema, .. }
             | Error::MissingFromBinary { schema, .. }
             | Error::OutOfOrder { schema, .. }
             | Error::Dirty { schema, .. }
-            | Error::BadTarget { schema, .. }
+            | Error::TargetNotInSet { schema, .. }
+            | Error::TargetBelowCurrent { schema, .. }
+            | Error::TargetNotApplied { schema, .. }
+            | Error::TooFewApplied { schema, .. }
+            | Error::WrongDirection { schema, .. }
+            | Error::NothingToResolve { schema, .. }
             | Error::MissingDownFile { schema, .. }
             | Error::NoTransactionInSingleTransaction { schema, .. }
             | Error::MigrationFailed { schema, .. }

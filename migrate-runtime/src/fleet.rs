@@ -28,8 +28,11 @@ use std::sync::mpsc;
 
 use std::collections::HashMap;
 
-use crate::history::{history_digest, DIGEST_PREFIX};
-use crate::{Database, Error, Migrator, SchemaName};
+use crate::database::Database;
+use crate::error::Error;
+use crate::history::{digest_row, history_digest, DIGEST_PREFIX};
+use crate::migrator::Migrator;
+use crate::schema::SchemaName;
 
 /// One unit of fleet work: a schema on one of the fleet's databases.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,7 +105,7 @@ impl<'m> Fleet<'m> {
         let database = &self.databases[database];
         let mut client =
             database.connect().map_err(|source| Error::Connect { database: database.to_string(), source })?;
-        survey(&mut client, self.migrator, schemas)
+        survey(&mut client, database, self.migrator, schemas)
     }
 
     /// Call `work` for every task, on at most `jobs` connections per database; `on_result` gets each task's index
@@ -172,21 +175,23 @@ pub fn default_jobs() -> usize {
 
 /// The comment a history table carries when it holds exactly the binary's set, clean.
 fn expected_comment(migrator: &Migrator<'_>) -> String {
-    let rows = migrator.set().iter().map(|m| match &m.down {
-        Some(down) => format!("{}:{}:{}:f", m.version, m.up.checksum, down.checksum),
-        None => format!("{}:{}:f", m.version, m.up.checksum),
-    });
+    // The trigger digests rows `ORDER BY version`: numerically, whatever order the set runs in.
+    let mut migrations: Vec<_> = migrator.set().iter().collect();
+    migrations.sort_by_key(|m| m.version);
+    let rows =
+        migrations.iter().map(|m| digest_row(m.version, m.up.checksum, m.down.as_ref().map(|d| d.checksum), false));
     format!("{DIGEST_PREFIX}{}", history_digest(rows))
 }
 
 /// One catalog query: every history table with its digest comment, which a trigger rewrites in the same
 /// transaction as every change to the table. No history table is opened and no lock is taken.
-pub(crate) fn survey(
+fn survey(
     client: &mut postgres::Client,
+    database: &Database,
     migrator: &Migrator<'_>,
     schemas: &[SchemaName],
 ) -> Result<Vec<Standing>, Error> {
-    let context = |source| Error::Database { schema: String::new(), action: "survey the schemas", source };
+    let context = |source| Error::Catalog { database: database.to_string(), action: "survey the schemas", source };
     let found: HashMap<String, Option<String>> = client
         .query(
             "SELECT n.nspname, d.description FROM pg_catalog.pg_class c \

@@ -3,12 +3,50 @@
 
 use std::time::Duration;
 
-use migrate_core::{Checksum, Migration, Script};
-use postgres::SimpleQueryMessage;
+use migrate_core::{Checksum, Direction, Migration};
+use postgres::{SimpleQueryMessage, SimpleQueryRow};
 
-use crate::plan::AppliedMigration;
-use crate::schema::{quote_ident, quote_literal, validate_identifier, InvalidName};
-use crate::{Error, SchemaName};
+use crate::error::Error;
+use crate::plan::{HistoryFix, Prologue, Step};
+use crate::schema::{quote_ident, quote_literal, validate_identifier, InvalidName, SchemaName};
+
+/// One row of the history table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppliedMigration {
+    /// The version.
+    pub version: i64,
+    /// The name recorded when it was applied.
+    pub name: String,
+    /// Checksum of the up file as applied.
+    pub checksum: Checksum,
+    /// Checksum of the down file as it was when the migration was applied, if it had one.
+    pub down_checksum: Option<Checksum>,
+    /// When it was applied, as PostgreSQL prints a `timestamptz`.
+    pub applied_at: String,
+    /// How long it took, in milliseconds.
+    pub execution_ms: i64,
+    /// The database role that applied it.
+    pub applied_by: String,
+    /// A no-transaction migration that started and did not finish.
+    pub dirty: bool,
+}
+
+/// What a history row records about a migration's files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    /// The migration's name.
+    pub name: String,
+    /// Checksum of the up file.
+    pub checksum: Checksum,
+    /// Checksum of the down file, if it had one.
+    pub down_checksum: Option<Checksum>,
+}
+
+impl Recorded {
+    pub(crate) fn of(applied: &AppliedMigration) -> Recorded {
+        Recorded { name: applied.name.clone(), checksum: applied.checksum, down_checksum: applied.down_checksum }
+    }
+}
 
 /// The column in which each step returns its duration, so a batch of steps can be told apart from the rows a
 /// migration's own statements return.
@@ -21,21 +59,38 @@ pub(crate) const DIGEST_FUNCTION: &str = "migrate_history_digest";
 /// What the digest comment starts with.
 pub(crate) const DIGEST_PREFIX: &str = "migrate-digest:";
 
+/// The columns of one row's digest text, joined with `:` by `concat_ws` (which skips a NULL `down_checksum`). The
+/// trigger's SQL is generated from this list and [`digest_row`] writes the same text in Rust: one definition.
+const DIGEST_COLUMNS: [&str; 4] = ["version", "checksum", "down_checksum", "dirty"];
+
+/// One row's digest text, exactly as the trigger's `concat_ws(':', ...)` over [`DIGEST_COLUMNS`] writes it.
+pub(crate) fn digest_row(version: i64, checksum: Checksum, down_checksum: Option<Checksum>, dirty: bool) -> String {
+    let dirty = if dirty { "t" } else { "f" };
+    match down_checksum {
+        Some(down) => format!("{version}:{checksum}:{down}:{dirty}"),
+        None => format!("{version}:{checksum}:{dirty}"),
+    }
+}
+
 /// The trigger function's body: after any change to a history table, in the same transaction, write a digest of
 /// its rows into its comment. It names no schema or table (they come from `TG_TABLE_*` through `%I`), so the body
-/// is the same constant text for every schema. One row's text is `concat_ws(':', version, checksum,
-/// down_checksum, dirty)`; see [`history_digest`].
-const DIGEST_BODY: &str = "$digest$
+/// is the same text for every schema.
+fn digest_body() -> String {
+    let row = format!("concat_ws('':'', {})", DIGEST_COLUMNS.join(", "));
+    format!(
+        "$digest$
 DECLARE
     digest text;
 BEGIN
     EXECUTE format(
-        'SELECT encode(sha256(convert_to(coalesce(string_agg(concat_ws('':'', version, checksum, down_checksum, dirty), '','' ORDER BY version), ''''), ''UTF8'')), ''hex'') FROM %I.%I',
+        'SELECT encode(sha256(convert_to(coalesce(string_agg({row}, '','' ORDER BY version), ''''), ''UTF8'')), ''hex'') FROM %I.%I',
         TG_TABLE_SCHEMA, TG_TABLE_NAME) INTO digest;
-    EXECUTE format('COMMENT ON TABLE %I.%I IS %L', TG_TABLE_SCHEMA, TG_TABLE_NAME, 'migrate-digest:' || digest);
+    EXECUTE format('COMMENT ON TABLE %I.%I IS %L', TG_TABLE_SCHEMA, TG_TABLE_NAME, '{DIGEST_PREFIX}' || digest);
     RETURN NULL;
 END
-$digest$";
+$digest$"
+    )
+}
 
 /// The digest the trigger computes, from each row's text in version order.
 pub(crate) fn history_digest<I: IntoIterator<Item = S>, S: AsRef<str>>(rows: I) -> String {
@@ -73,7 +128,7 @@ pub(crate) struct Timeouts {
 
 /// A query string that embeds a script, and where the script starts in it (in characters), so PostgreSQL's error
 /// position can be mapped back to the file.
-pub(crate) struct Batch {
+pub(crate) struct StepSql {
     pub sql: String,
     pub script_start: usize,
 }
@@ -86,10 +141,6 @@ impl HistoryTable {
             qualified: format!("{}.{}", schema.quoted(), quote_ident(table)),
             name: table.to_owned(),
         })
-    }
-
-    pub fn qualified(&self) -> &str {
-        &self.qualified
     }
 
     /// A 64-bit advisory-lock key for this schema and table. PostgreSQL scopes advisory locks to the current
@@ -126,11 +177,12 @@ impl HistoryTable {
              \x20   dirty boolean NOT NULL DEFAULT false\n\
              );\n\
              CREATE OR REPLACE FUNCTION {function}() RETURNS trigger\n\
-             LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS {DIGEST_BODY};\n\
+             LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS {body};\n\
              CREATE TRIGGER {trigger} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table}\n\
              FOR EACH STATEMENT EXECUTE FUNCTION {function}();\n\
              COMMENT ON TABLE {table} IS {empty}",
             table = self.qualified,
+            body = digest_body(),
             trigger = quote_ident(DIGEST_FUNCTION),
             empty = quote_literal(&format!("{DIGEST_PREFIX}{}", history_digest(std::iter::empty::<String>()))),
         )
@@ -174,7 +226,8 @@ impl HistoryTable {
     /// One step inside an open transaction: set `search_path` and the timeouts again (an earlier script in the same
     /// transaction may have changed them), note the start time, run the script, record (apply) or delete (revert)
     /// the history row, and return the step's duration in a column named [`ELAPSED_COLUMN`].
-    pub fn step_sql(&self, migration: &Migration, apply: bool, script: &Script, timeouts: Timeouts) -> Batch {
+    pub fn step_sql(&self, step: &Step<'_>, timeouts: Timeouts) -> StepSql {
+        let (migration, script) = (step.migration, step.script);
         let mut sql = self.settings_sql("LOCAL ", timeouts);
         sql.push_str("SELECT set_config('migrate.step_started', clock_timestamp()::text, true);\n");
         let script_start = sql.chars().count();
@@ -182,126 +235,136 @@ impl HistoryTable {
         // A newline ends a trailing `--` comment; the semicolon ends the script's last statement.
         sql.push_str("\n;\n");
         let elapsed = "(extract(epoch FROM clock_timestamp() - current_setting('migrate.step_started')::timestamptz) * 1000)::bigint";
-        if apply {
-            sql.push_str(&self.insert_sql(migration, false, elapsed));
-            sql.push_str(&format!(" RETURNING execution_ms AS {ELAPSED_COLUMN};\n"));
-        } else {
-            sql.push_str(&self.delete_sql(migration.version));
-            sql.push_str(&format!(";\nSELECT {elapsed} AS {ELAPSED_COLUMN};\n"));
+        match step.direction {
+            Direction::Up => {
+                sql.push_str(&self.insert_sql(migration, false, elapsed));
+                sql.push_str(&format!(" RETURNING execution_ms AS {ELAPSED_COLUMN};\n"));
+            }
+            Direction::Down => {
+                sql.push_str(&self.delete_sql(migration.version));
+                sql.push_str(&format!(";\nSELECT {elapsed} AS {ELAPSED_COLUMN};\n"));
+            }
         }
-        Batch { sql, script_start }
+        StepSql { sql, script_start }
     }
 
-    /// The reset prologue, inside an open transaction: drop the schema with everything in it and recreate it with
-    /// an empty history table.
-    pub fn reset_sql(&self) -> String {
-        format!("DROP SCHEMA IF EXISTS {} CASCADE;\n{};\n", self.schema.quoted(), self.create_sql(true))
+    /// The prologue's SQL, inside an open transaction: create what is missing, or drop the schema with everything
+    /// in it and recreate it with an empty history table.
+    pub fn prologue_sql(&self, prologue: Prologue) -> String {
+        match prologue {
+            Prologue::Create { schema } => format!("{};\n", self.create_sql(schema)),
+            Prologue::Reset => {
+                format!("DROP SCHEMA IF EXISTS {} CASCADE;\n{};\n", self.schema.quoted(), self.create_sql(true))
+            }
+        }
     }
 
-    /// The SQL a step sends, for dry runs: a transactional step in its own transaction, or a no-transaction
-    /// script's statements one after another (each its own round trip, its recorded time shown as zero).
-    pub fn render_step(&self, migration: &Migration, apply: bool, script: &Script, timeouts: Timeouts) -> String {
-        if !script.no_transaction {
-            return format!("BEGIN;\n{}COMMIT;\n", self.step_sql(migration, apply, script, timeouts).sql);
-        }
-        let mut sql = self.begin_untransacted(migration, apply, timeouts);
-        for (_, statement) in crate::sql::split_statements(&script.sql) {
-            sql.push_str(statement.trim());
-            sql.push_str(";\n");
-        }
-        sql.push_str(&self.finish_untransacted(migration, apply, Duration::ZERO));
-        sql.push_str(";\n");
-        sql
-    }
-
-    /// Take the lock without waiting, and say whether the schema and the history table exist, in one statement.
-    pub fn try_lock_sql(&self) -> String {
+    /// Whether the schema and the history table exist, as columns `schema_exists` and `table_exists`.
+    pub fn exists_sql(&self) -> String {
         format!(
-            "SELECT pg_try_advisory_lock({}), \
-             EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = {}), \
-             to_regclass({}) IS NOT NULL",
-            self.lock_key(),
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = {}) AS schema_exists, \
+             to_regclass({}) IS NOT NULL AS table_exists",
             quote_literal(self.schema.as_str()),
             quote_literal(&self.qualified)
         )
     }
 
-    /// Record the binary's checksums and name for an applied migration.
-    pub fn repair_sql(&self, migration: &Migration) -> String {
-        let down = migration.down.as_ref().map_or("NULL".to_owned(), |d| quote_literal(&d.checksum.to_string()));
-        format!(
-            "UPDATE {} SET checksum = {}, down_checksum = {down}, name = {} WHERE version = {};\n",
-            self.qualified,
-            quote_literal(&migration.up.checksum.to_string()),
-            quote_literal(&migration.name),
-            migration.version
-        )
+    /// Take the lock without waiting (column `locked`), and say whether the schema and the history table exist, in
+    /// one statement.
+    pub fn try_lock_sql(&self) -> String {
+        format!("{}, pg_try_advisory_lock({}) AS locked", self.exists_sql(), self.lock_key())
     }
 
-    /// Settle a dirty record: keep it clean (`applied`) or remove it.
-    pub fn resolve_sql(&self, version: i64, applied: bool) -> String {
-        if applied {
-            format!("UPDATE {} SET dirty = false WHERE version = {version};\n", self.qualified)
-        } else {
-            format!("{};\n", self.delete_sql(version))
+    /// The SQL of one history fix, inside an open transaction.
+    pub fn fix_sql(&self, fix: &HistoryFix<'_>) -> String {
+        match fix {
+            HistoryFix::Repair { migration, .. } => {
+                let down =
+                    migration.down.as_ref().map_or("NULL".to_owned(), |d| quote_literal(&d.checksum.to_string()));
+                format!(
+                    "UPDATE {} SET checksum = {}, down_checksum = {down}, name = {} WHERE version = {};\n",
+                    self.qualified,
+                    quote_literal(&migration.up.checksum.to_string()),
+                    quote_literal(&migration.name),
+                    migration.version
+                )
+            }
+            HistoryFix::MarkApplied(version) => {
+                format!("UPDATE {} SET dirty = false WHERE version = {version};\n", self.qualified)
+            }
+            HistoryFix::MarkNotApplied(version) => format!("{};\n", self.delete_sql(*version)),
         }
     }
 
     /// Before a no-transaction script: mark the version dirty and switch the session to the schema; the first
-    /// statement returns the settings to restore afterwards.
-    pub fn begin_untransacted(&self, migration: &Migration, apply: bool, timeouts: Timeouts) -> String {
-        let mark = if apply {
-            self.insert_sql(migration, true, "0")
-        } else {
-            format!("UPDATE {} SET dirty = true WHERE version = {}", self.qualified, migration.version)
+    /// statement returns the settings to restore afterwards, named as in [`SAVED_SETTINGS`].
+    pub fn begin_untransacted(&self, step: &Step<'_>, timeouts: Timeouts) -> String {
+        let mark = match step.direction {
+            Direction::Up => self.insert_sql(step.migration, true, "0"),
+            Direction::Down => {
+                format!("UPDATE {} SET dirty = true WHERE version = {}", self.qualified, step.migration.version)
+            }
         };
-        format!(
-            "SELECT current_setting('search_path'), current_setting('lock_timeout'), current_setting('statement_timeout');\n\
-             {mark};\n{}",
-            self.settings_sql("", timeouts)
-        )
+        let saved: Vec<String> =
+            SAVED_SETTINGS.iter().map(|name| format!("current_setting('{name}') AS {name}")).collect();
+        format!("SELECT {};\n{mark};\n{}", saved.join(", "), self.settings_sql("", timeouts))
     }
 
-    /// After a no-transaction script succeeded: record it clean (apply) or delete its row (revert).
-    pub fn finish_untransacted(&self, migration: &Migration, apply: bool, elapsed: Duration) -> String {
-        if apply {
-            format!(
+    /// After a no-transaction script succeeded: record it clean (up) or delete its row (down).
+    pub fn finish_untransacted(&self, step: &Step<'_>, elapsed: Duration) -> String {
+        match step.direction {
+            Direction::Up => format!(
                 "UPDATE {} SET dirty = false, applied_at = now(), execution_ms = {} WHERE version = {}",
                 self.qualified,
                 elapsed.as_millis(),
-                migration.version
-            )
-        } else {
-            self.delete_sql(migration.version)
+                step.migration.version
+            ),
+            Direction::Down => self.delete_sql(step.migration.version),
         }
     }
 }
 
-/// SQL that puts back the session settings read by [`HistoryTable::begin_untransacted`].
-pub(crate) fn restore_settings_sql(saved: &[String; 3]) -> String {
-    ["search_path", "lock_timeout", "statement_timeout"]
+/// The session settings a no-transaction script changes, read before it and put back after it.
+const SAVED_SETTINGS: [&str; 3] = ["search_path", "lock_timeout", "statement_timeout"];
+
+/// SQL that puts back the session settings that [`HistoryTable::begin_untransacted`] returned, read by name.
+pub(crate) fn restore_settings_sql(messages: &[SimpleQueryMessage]) -> String {
+    let saved = first_row(messages);
+    SAVED_SETTINGS
         .iter()
-        .zip(saved)
-        .map(|(name, value)| format!("SELECT set_config('{name}', {}, false);", quote_literal(value)))
+        .map(|name| {
+            let value = saved.and_then(|row| row.try_get(*name).ok().flatten()).unwrap_or_default();
+            format!("SELECT set_config('{name}', {}, false);", quote_literal(value))
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
 
-/// The text of each row's columns, in order.
-pub(crate) fn rows(messages: &[SimpleQueryMessage]) -> impl Iterator<Item = Vec<Option<&str>>> {
-    messages.iter().filter_map(|m| match m {
-        SimpleQueryMessage::Row(row) => Some((0..row.len()).map(|i| row.get(i)).collect()),
+/// The first row a query string returned.
+pub(crate) fn first_row(messages: &[SimpleQueryMessage]) -> Option<&SimpleQueryRow> {
+    messages.iter().find_map(|m| match m {
+        SimpleQueryMessage::Row(row) => Some(row),
         _ => None,
     })
+}
+
+/// A boolean column of a row (`t`), false when absent.
+pub(crate) fn flag(row: Option<&SimpleQueryRow>, column: &str) -> bool {
+    row.and_then(|row| row.try_get(column).ok().flatten()) == Some("t")
 }
 
 pub(crate) fn parse_history(
     table: &HistoryTable,
     messages: &[SimpleQueryMessage],
 ) -> Result<Vec<AppliedMigration>, Error> {
-    rows(messages)
+    messages
+        .iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::Row(row) => Some(parse_row(row)),
+            _ => None,
+        })
         .map(|row| {
-            parse_row(&row).map_err(|problem| Error::CorruptHistory {
+            row.map_err(|problem| Error::CorruptHistory {
                 schema: table.schema.to_string(),
                 table: table.qualified.clone(),
                 problem,
@@ -310,23 +373,25 @@ pub(crate) fn parse_history(
         .collect()
 }
 
-fn parse_row(row: &[Option<&str>]) -> Result<AppliedMigration, String> {
-    let text = |i: usize, column: &str| -> Result<String, String> {
-        row.get(i).copied().flatten().map(str::to_owned).ok_or_else(|| format!("{column} is null"))
+/// One history row, read by column name.
+fn parse_row(row: &SimpleQueryRow) -> Result<AppliedMigration, String> {
+    let optional = |column: &str| row.try_get(column).map_err(|_| format!("column {column} is missing"));
+    let text = |column: &str| -> Result<String, String> {
+        optional(column)?.map(str::to_owned).ok_or_else(|| format!("{column} is null"))
     };
-    let number = |i: usize, column: &str| -> Result<i64, String> {
-        let value = text(i, column)?;
+    let number = |column: &str| -> Result<i64, String> {
+        let value = text(column)?;
         value.parse().map_err(|_| format!("{column} {value:?} is not an integer"))
     };
-    let checksum = |value: String| value.parse::<Checksum>().map_err(|e| e.to_string());
+    let checksum = |value: &str| value.parse::<Checksum>().map_err(|e| e.to_string());
     Ok(AppliedMigration {
-        version: number(0, "version")?,
-        name: text(1, "name")?,
-        checksum: checksum(text(2, "checksum")?)?,
-        down_checksum: row.get(3).copied().flatten().map(|v| checksum(v.to_owned())).transpose()?,
-        applied_at: text(4, "applied_at")?,
-        execution_ms: number(5, "execution_ms")?,
-        applied_by: text(6, "applied_by")?,
-        dirty: text(7, "dirty")? == "t",
+        version: number("version")?,
+        name: text("name")?,
+        checksum: checksum(&text("checksum")?)?,
+        down_checksum: optional("down_checksum")?.map(checksum).transpose()?,
+        applied_at: text("applied_at")?,
+        execution_ms: number("execution_ms")?,
+        applied_by: text("applied_by")?,
+        dirty: text("dirty")? == "t",
     })
 }

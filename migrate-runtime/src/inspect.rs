@@ -1,8 +1,10 @@
 //! Read-only views of a schema against the embedded set: where it stands (`current`, `status`) and every
 //! migration, applied or pending (`history`). Pure functions over the history rows, so they are unit-tested.
 
-use crate::plan::{verify_history, AppliedMigration, PlanOptions};
-use crate::{Error, MigrationSet};
+use crate::error::Error;
+use crate::history::AppliedMigration;
+use crate::plan::{verify_history, PlanOptions};
+use crate::set::MigrationSet;
 
 /// Where a schema stands against the binary's migrations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,7 +77,8 @@ pub fn status_of(schema: &str, set: &MigrationSet, history: Option<&[AppliedMigr
             problem: None,
         };
     };
-    let current = history.iter().max_by_key(|a| a.version).map(|a| (a.version, a.name.clone()));
+    let newest = set.newest(history.iter().map(|a| a.version));
+    let current = history.iter().find(|a| Some(a.version) == newest).map(|a| (a.version, a.name.clone()));
     let pending = set.iter().filter(|m| !history.iter().any(|a| a.version == m.version)).count();
     let (state, problem) = match verify_history(schema, set, history, PlanOptions::default()) {
         Err(error @ Error::MissingFromBinary { .. }) => {
@@ -91,6 +94,40 @@ pub fn status_of(schema: &str, set: &MigrationSet, history: Option<&[AppliedMigr
         Ok(()) => (SchemaState::AtHead, None),
     };
     SchemaStatus { schema: schema.to_owned(), current, head, pending, state, problem }
+}
+
+/// Where one migration stands in a schema's history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EntryState {
+    /// Applied, and the binary's files match what was recorded.
+    Applied,
+    /// In the binary, not applied.
+    Pending,
+    /// A no-transaction migration that started and did not finish.
+    Dirty,
+    /// Applied, but the binary does not have it.
+    NotInBinary,
+    /// Applied, and the binary's up or down file no longer matches the recorded checksum.
+    ChecksumMismatch,
+}
+
+impl EntryState {
+    /// `applied`, `pending`, `dirty`, `not in binary` or `checksum mismatch`.
+    pub fn label(self) -> &'static str {
+        match self {
+            EntryState::Applied => "applied",
+            EntryState::Pending => "pending",
+            EntryState::Dirty => "dirty",
+            EntryState::NotInBinary => "not in binary",
+            EntryState::ChecksumMismatch => "checksum mismatch",
+        }
+    }
+
+    /// The database does not match the binary here.
+    pub fn is_problem(self) -> bool {
+        matches!(self, EntryState::Dirty | EntryState::NotInBinary | EntryState::ChecksumMismatch)
+    }
 }
 
 /// One line of `history`: a migration of the binary or of the database.
@@ -109,14 +146,14 @@ pub struct HistoryEntry {
 }
 
 impl HistoryEntry {
-    /// `applied`, `pending`, `dirty`, `not in binary` or `checksum mismatch`.
-    pub fn state(&self) -> &'static str {
+    /// Where the migration stands.
+    pub fn state(&self) -> EntryState {
         match (&self.applied, self.in_binary) {
-            (None, _) => "pending",
-            (Some(a), _) if a.dirty => "dirty",
-            (Some(_), false) => "not in binary",
-            (Some(_), true) if self.checksum_mismatch => "checksum mismatch",
-            (Some(_), true) => "applied",
+            (None, _) => EntryState::Pending,
+            (Some(a), _) if a.dirty => EntryState::Dirty,
+            (Some(_), false) => EntryState::NotInBinary,
+            (Some(_), true) if self.checksum_mismatch => EntryState::ChecksumMismatch,
+            (Some(_), true) => EntryState::Applied,
         }
     }
 }
@@ -128,11 +165,11 @@ impl HistoryEntry {
 ///
 /// let set = MigrationSet::from_migrations(vec![Migration { version: 1, name: "a".into(), up: Script::new("1_a.up.sql", "SELECT 1"), down: None }]);
 /// let entries = history_of(&set, &[]);
-/// assert_eq!(entries[0].state(), "pending");
+/// assert_eq!(entries[0].state(), migrate_runtime::EntryState::Pending);
 /// ```
 pub fn history_of(set: &MigrationSet, history: &[AppliedMigration]) -> Vec<HistoryEntry> {
     let mut versions: Vec<i64> = set.iter().map(|m| m.version).chain(history.iter().map(|a| a.version)).collect();
-    versions.sort_unstable();
+    versions.sort_unstable_by_key(|&v| set.order_key(v));
     versions.dedup();
     versions
         .into_iter()
@@ -216,7 +253,8 @@ mod tests {
         let mut h = applied(&s, &[1, 2]);
         h[1].checksum = Checksum::of("edited");
         h.extend(applied(&set(&[]), &[9]));
-        let states: Vec<(i64, &str)> = history_of(&s, &h).iter().map(|e| (e.version, e.state())).collect();
-        assert_eq!(states, [(1, "applied"), (2, "checksum mismatch"), (3, "pending"), (9, "not in binary")]);
+        let states: Vec<(i64, EntryState)> = history_of(&s, &h).iter().map(|e| (e.version, e.state())).collect();
+        use EntryState::*;
+        assert_eq!(states, [(1, Applied), (2, ChecksumMismatch), (3, Pending), (9, NotInBinary)]);
     }
 }

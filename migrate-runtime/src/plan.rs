@@ -1,180 +1,388 @@
-//! The planner: applied history + embedded set + request → the steps to run, or a refusal. Pure: no I/O, so every
-//! divergent, missing, repeated and out-of-order case is unit-tested without a database.
+//! The planner: (operation, options, embedded set, what was read) → a [`Plan`] value, or a typed refusal. Pure: no
+//! I/O, so every operation and every divergent, missing, repeated and out-of-order case is unit-tested without a
+//! database. The engine executes a `Plan`; the dry run renders the same `Plan`.
+//!
+//! Versions are ordered as the set orders them (numerically for most layouts, as strings for diesel's), never by
+//! comparing the numbers themselves.
 
-use migrate_core::{Checksum, Migration};
+use migrate_core::{Checksum, Direction, Migration, Script};
 
-use crate::{Error, MigrationSet, Target};
+use crate::error::{Error, ResolveProblem};
+use crate::history::{AppliedMigration, Recorded};
+use crate::set::MigrationSet;
+use crate::target::Target;
 
-/// One row of the history table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AppliedMigration {
-    /// The version.
-    pub version: i64,
-    /// The name recorded when it was applied.
-    pub name: String,
-    /// Checksum of the up file as applied.
-    pub checksum: Checksum,
-    /// Checksum of the down file as it was when the migration was applied, if it had one.
-    pub down_checksum: Option<Checksum>,
-    /// When it was applied, as PostgreSQL prints a `timestamptz`.
-    pub applied_at: String,
-    /// How long it took, in milliseconds.
-    pub execution_ms: i64,
-    /// The database role that applied it.
-    pub applied_by: String,
-    /// A no-transaction migration that started and did not finish.
-    pub dirty: bool,
-}
-
-/// Which way a step moves the schema.
+/// What to do to a schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StepKind {
-    /// Run the up script and record the version.
-    Apply,
-    /// Run the down script and delete the version's record.
-    Revert,
+pub enum Operation {
+    /// Apply pending migrations up to the target (`head`, a version, `+N`).
+    Upgrade(Target),
+    /// Revert applied migrations down to the target (`base`, a version, `-N`).
+    Downgrade(Target),
+    /// Drop the schema, recreate it, apply everything.
+    Reset,
+    /// After review of edited files: record the binary's checksums (and names) for every applied migration.
+    Repair,
+    /// Settle a dirty no-transaction migration after a manual fix.
+    Resolve {
+        /// The dirty version.
+        version: i64,
+        /// Whether its effects are now in place.
+        resolution: Resolution,
+    },
 }
 
-/// One step of a plan.
+/// How a dirty migration was settled by hand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Step<'m> {
-    /// Apply or revert.
-    pub kind: StepKind,
-    /// The migration.
-    pub migration: &'m Migration,
+pub enum Resolution {
+    /// Its effects are in place: keep the record, clean.
+    Applied,
+    /// Its effects are not in place: drop the record, so the next upgrade runs it again.
+    NotApplied,
 }
 
-impl Step<'_> {
-    /// The script this step runs.
-    pub fn script(&self) -> &migrate_core::Script {
-        match self.kind {
-            StepKind::Apply => &self.migration.up,
-            // The planner only emits a revert for a migration with a down script.
-            StepKind::Revert => self.migration.down.as_ref().unwrap_or(&self.migration.up),
-        }
-    }
-}
-
-/// Whether an upgrade or a downgrade was asked for: the same target means different things to each.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    /// `upgrade`: head, a version at or above the current one, or `+N`.
-    Up,
-    /// `downgrade`: base, a version at or below the current one, or `-N`.
-    Down,
-}
-
-/// Options that change what the planner accepts.
+/// Options that change what the planner accepts and how it groups steps into transactions.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PlanOptions {
     /// Accept applied versions that the binary does not have (a rolled-back deploy).
     pub allow_missing: bool,
-    /// Apply pending migrations numbered below the newest applied one instead of refusing.
+    /// Apply pending migrations ordered before the newest applied one instead of refusing.
     pub allow_out_of_order: bool,
+    /// Run every step in one transaction; refused when a step is marked no-transaction.
+    pub single_transaction: bool,
 }
 
-/// Plan the steps that move `schema` from `history` to `target`.
+/// What was read from the database before planning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    /// The schema does not exist.
+    NoSchema,
+    /// The schema exists without a history table.
+    NoTable,
+    /// The history table's rows.
+    History(Vec<AppliedMigration>),
+}
+
+impl Found {
+    /// The history rows; none when there is no history table.
+    pub fn rows(&self) -> &[AppliedMigration] {
+        match self {
+            Found::History(rows) => rows,
+            Found::NoSchema | Found::NoTable => &[],
+        }
+    }
+}
+
+/// SQL run before the steps, in the same transaction as them when the plan allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prologue {
+    /// Create the history table, and the schema first when `schema` is true.
+    Create {
+        /// The schema is missing too.
+        schema: bool,
+    },
+    /// Drop the schema with everything in it and recreate it with an empty history table.
+    Reset,
+}
+
+impl Prologue {
+    /// What the prologue does, for error messages: "could not {action}".
+    pub fn action(self) -> &'static str {
+        match self {
+            Prologue::Create { .. } => "create the schema and its history table",
+            Prologue::Reset => "drop and recreate the schema",
+        }
+    }
+}
+
+/// How the plan's SQL is grouped into transactions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransactionMode {
+    /// The prologue, every step and every history fix in one transaction: all or nothing.
+    Single,
+    /// The prologue in its own transaction, then each step in its own (a no-transaction step in none).
+    PerStep,
+}
+
+/// One migration to run: which way, and the script that does it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Step<'m> {
+    /// Apply (up) or revert (down).
+    pub direction: Direction,
+    /// The migration.
+    pub migration: &'m Migration,
+    /// The script this step runs: the up script, or the down script.
+    pub script: &'m Script,
+}
+
+/// A change to a history row that runs no migration: what `repair` and `resolve` plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HistoryFix<'m> {
+    /// Record the binary's checksums and name for this applied migration.
+    Repair {
+        /// The migration as the binary has it.
+        migration: &'m Migration,
+        /// What the history recorded, for the report and the dry run.
+        recorded: Recorded,
+    },
+    /// Mark a dirty record clean.
+    MarkApplied(i64),
+    /// Remove a dirty record.
+    MarkNotApplied(i64),
+}
+
+impl HistoryFix<'_> {
+    /// The version the fix is about.
+    pub fn version(&self) -> i64 {
+        match self {
+            HistoryFix::Repair { migration, .. } => migration.version,
+            HistoryFix::MarkApplied(version) | HistoryFix::MarkNotApplied(version) => *version,
+        }
+    }
+}
+
+/// What an operation will do to one schema: built by [`plan`], executed by the engine, rendered by the dry run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan<'m> {
+    /// SQL that creates or resets the schema first.
+    pub prologue: Option<Prologue>,
+    /// Migrations to run, in order.
+    pub steps: Vec<Step<'m>>,
+    /// History rows to change without running a migration.
+    pub fixes: Vec<HistoryFix<'m>>,
+    /// How the SQL is grouped into transactions.
+    pub transaction: TransactionMode,
+    /// The newest applied version before the operation.
+    pub version_before: Option<i64>,
+    /// The versions applied once the prologue and the fixes have run, before any step.
+    base: Vec<i64>,
+    /// The set, whose order says which version is the newest.
+    set: &'m MigrationSet,
+}
+
+impl Plan<'_> {
+    /// Nothing to do: the schema is already where it was asked to be.
+    pub fn is_empty(&self) -> bool {
+        self.prologue.is_none() && self.steps.is_empty() && self.fixes.is_empty()
+    }
+
+    /// The newest applied version once the prologue, the fixes and the given steps (a prefix of the plan's steps,
+    /// or all of them) have run.
+    pub fn version_after(&self, done: impl IntoIterator<Item = (Direction, i64)>) -> Option<i64> {
+        let mut applied = self.base.clone();
+        for (direction, version) in done {
+            match direction {
+                Direction::Up => applied.push(version),
+                Direction::Down => applied.retain(|&v| v != version),
+            }
+        }
+        self.set.newest(applied)
+    }
+
+    /// The newest applied version after the whole plan.
+    pub fn planned_version_after(&self) -> Option<i64> {
+        self.version_after(self.steps.iter().map(|s| (s.direction, s.migration.version)))
+    }
+}
+
+/// Plan `operation` on `schema` from what was `found`.
 ///
 /// ```
-/// use migrate_runtime::{plan, Direction, Migration, MigrationSet, PlanOptions, Script, StepKind, Target};
+/// use migrate_runtime::{plan, Found, Migration, MigrationSet, Operation, PlanOptions, Script, Target};
 ///
 /// let m = |v: i64| Migration { version: v, name: "m".into(), up: Script::new("m.up.sql", "SELECT 1"), down: None };
 /// let set = MigrationSet::from_migrations(vec![m(1), m(2)]);
-/// let steps = plan("dev", &set, &[], Direction::Up, Target::Head, PlanOptions::default()).unwrap();
-/// assert_eq!(steps.len(), 2);
-/// assert_eq!(steps[0].kind, StepKind::Apply);
+/// let plan = plan("dev", &set, &Found::NoSchema, Operation::Upgrade(Target::Head), PlanOptions::default()).unwrap();
+/// assert_eq!(plan.steps.len(), 2);
+/// assert_eq!(plan.planned_version_after(), Some(2));
 /// ```
 pub fn plan<'m>(
     schema: &str,
     set: &'m MigrationSet,
+    found: &Found,
+    operation: Operation,
+    options: PlanOptions,
+) -> Result<Plan<'m>, Error> {
+    let history = found.rows();
+    let version_before = set.newest(history.iter().map(|a| a.version));
+    let applied_versions = || history.iter().map(|a| a.version).collect::<Vec<i64>>();
+    let (prologue, steps, fixes, base) = match operation {
+        Operation::Upgrade(target) => {
+            let prologue = match found {
+                Found::NoSchema => Some(Prologue::Create { schema: true }),
+                Found::NoTable => Some(Prologue::Create { schema: false }),
+                Found::History(_) => None,
+            };
+            (prologue, upgrade_steps(schema, set, history, target, options)?, Vec::new(), applied_versions())
+        }
+        // A downgrade of a schema that was never migrated creates nothing.
+        Operation::Downgrade(target) => {
+            (None, downgrade_steps(schema, set, history, target, options)?, Vec::new(), applied_versions())
+        }
+        Operation::Reset => {
+            let steps = upgrade_steps(schema, set, &[], Target::Head, options)?;
+            (Some(Prologue::Reset), steps, Vec::new(), Vec::new())
+        }
+        Operation::Repair => (None, Vec::new(), repair_fixes(set, history), applied_versions()),
+        Operation::Resolve { version, resolution } => {
+            let fix = resolve_fix(schema, history, version, resolution)?;
+            let mut base = applied_versions();
+            if let HistoryFix::MarkNotApplied(removed) = &fix {
+                base.retain(|v| v != removed);
+            }
+            (None, Vec::new(), vec![fix], base)
+        }
+    };
+    let transaction = transaction_mode(schema, prologue, &steps, options)?;
+    Ok(Plan { prologue, steps, fixes, transaction, version_before, base, set })
+}
+
+/// A fresh schema or a reset is built in one transaction when every step allows it, so a failure leaves the
+/// database as it was; so is everything in single-transaction mode, which refuses a no-transaction step.
+fn transaction_mode(
+    schema: &str,
+    prologue: Option<Prologue>,
+    steps: &[Step<'_>],
+    options: PlanOptions,
+) -> Result<TransactionMode, Error> {
+    let untransacted = steps.iter().find(|s| s.script.no_transaction);
+    match untransacted {
+        Some(step) if options.single_transaction => Err(Error::NoTransactionInSingleTransaction {
+            schema: schema.to_owned(),
+            version: step.migration.version,
+            file: step.script.file.to_string(),
+        }),
+        Some(_) => Ok(TransactionMode::PerStep),
+        None if options.single_transaction || prologue.is_some() => Ok(TransactionMode::Single),
+        None => Ok(TransactionMode::PerStep),
+    }
+}
+
+fn upgrade_steps<'m>(
+    schema: &str,
+    set: &'m MigrationSet,
     history: &[AppliedMigration],
-    direction: Direction,
     target: Target,
     options: PlanOptions,
 ) -> Result<Vec<Step<'m>>, Error> {
+    if !target.goes(Direction::Up) {
+        return Err(Error::WrongDirection { schema: schema.to_owned(), target, direction: Direction::Up });
+    }
     verify_history(schema, set, history, options)?;
-    let current = history.iter().map(|a| a.version).max();
-    let bad_target = |problem: String| Error::BadTarget { schema: schema.to_owned(), problem };
-    match direction {
-        Direction::Up => {
-            let pending: Vec<&Migration> =
-                set.iter().filter(|m| !history.iter().any(|a| a.version == m.version)).collect();
-            if let (Some(newest_applied), false) = (current, options.allow_out_of_order) {
-                if let Some(early) = pending.iter().find(|m| m.version < newest_applied) {
-                    return Err(Error::OutOfOrder {
-                        schema: schema.to_owned(),
-                        version: early.version,
-                        file: early.file().to_owned(),
-                        newest_applied,
-                    });
-                }
-            }
-            let chosen: Vec<&Migration> = match target {
-                Target::Head => pending,
-                Target::Relative(n) if n > 0 => pending.into_iter().take(n as usize).collect(),
-                Target::Version(v) => {
-                    if set.get(v).is_none() {
-                        return Err(bad_target(format!("target version {v} is not in this binary's migrations")));
-                    }
-                    if let Some(current) = current.filter(|&c| v < c) {
-                        return Err(bad_target(format!(
-                            "target version {v} is below the current version {current}: use downgrade"
-                        )));
-                    }
-                    pending.into_iter().filter(|m| m.version <= v).collect()
-                }
-                Target::Base | Target::Relative(_) => {
-                    return Err(bad_target(format!("cannot upgrade to `{target}`: use head, a version or +N")))
-                }
-            };
-            Ok(chosen.into_iter().map(|migration| Step { kind: StepKind::Apply, migration }).collect())
-        }
-        Direction::Down => {
-            let mut applied: Vec<&AppliedMigration> = history.iter().collect();
-            applied.sort_by_key(|a| std::cmp::Reverse(a.version));
-            let count = match target {
-                Target::Base => applied.len(),
-                Target::Relative(n) if n < 0 => {
-                    let n = n.unsigned_abs() as usize;
-                    if n > applied.len() {
-                        return Err(bad_target(format!(
-                            "cannot step down {n}: only {} migration(s) are applied",
-                            applied.len()
-                        )));
-                    }
-                    n
-                }
-                Target::Version(v) => {
-                    if !history.iter().any(|a| a.version == v) {
-                        return Err(bad_target(format!("target version {v} is not applied in this schema")));
-                    }
-                    applied.iter().take_while(|a| a.version > v).count()
-                }
-                Target::Head | Target::Relative(_) => {
-                    return Err(bad_target(format!("cannot downgrade to `{target}`: use base, a version or -N")))
-                }
-            };
-            applied[..count]
-                .iter()
-                .map(|a| {
-                    // verify_history has made sure that every applied version is known, unless allow_missing.
-                    let migration = set.get(a.version).ok_or_else(|| Error::MissingFromBinary {
-                        schema: schema.to_owned(),
-                        version: a.version,
-                        name: a.name.clone(),
-                    })?;
-                    if migration.down.is_none() {
-                        return Err(Error::MissingDownFile {
-                            schema: schema.to_owned(),
-                            version: a.version,
-                            file: migration.file().to_owned(),
-                        });
-                    }
-                    Ok(Step { kind: StepKind::Revert, migration })
-                })
-                .collect()
+    let current = set.newest(history.iter().map(|a| a.version));
+    let pending: Vec<&Migration> = set.iter().filter(|m| !history.iter().any(|a| a.version == m.version)).collect();
+    if let (Some(newest_applied), false) = (current, options.allow_out_of_order) {
+        if let Some(early) = pending.iter().find(|m| set.order_key(m.version) < set.order_key(newest_applied)) {
+            return Err(Error::OutOfOrder {
+                schema: schema.to_owned(),
+                version: early.version,
+                file: early.file().to_owned(),
+                newest_applied,
+            });
         }
     }
+    let chosen: Vec<&Migration> = match target {
+        Target::Head => pending,
+        Target::Relative(n) if n > 0 => pending.into_iter().take(n as usize).collect(),
+        Target::Version(v) => {
+            if set.get(v).is_none() {
+                return Err(Error::TargetNotInSet { schema: schema.to_owned(), target: v });
+            }
+            if let Some(current) = current.filter(|&c| set.order_key(v) < set.order_key(c)) {
+                return Err(Error::TargetBelowCurrent { schema: schema.to_owned(), target: v, current });
+            }
+            pending.into_iter().filter(|m| set.order_key(m.version) <= set.order_key(v)).collect()
+        }
+        // Refused above: these point down.
+        Target::Base | Target::Relative(_) => Vec::new(),
+    };
+    Ok(chosen
+        .into_iter()
+        .map(|migration| Step { direction: Direction::Up, migration, script: &migration.up })
+        .collect())
+}
+
+fn downgrade_steps<'m>(
+    schema: &str,
+    set: &'m MigrationSet,
+    history: &[AppliedMigration],
+    target: Target,
+    options: PlanOptions,
+) -> Result<Vec<Step<'m>>, Error> {
+    if !target.goes(Direction::Down) {
+        return Err(Error::WrongDirection { schema: schema.to_owned(), target, direction: Direction::Down });
+    }
+    verify_history(schema, set, history, options)?;
+    let mut applied: Vec<&AppliedMigration> = history.iter().collect();
+    applied.sort_by_key(|a| std::cmp::Reverse(set.order_key(a.version)));
+    let count = match target {
+        Target::Base => applied.len(),
+        Target::Relative(n) if n < 0 => {
+            let requested = n.unsigned_abs() as usize;
+            if requested > applied.len() {
+                return Err(Error::TooFewApplied { schema: schema.to_owned(), requested, applied: applied.len() });
+            }
+            requested
+        }
+        Target::Version(v) => {
+            if !history.iter().any(|a| a.version == v) {
+                return Err(Error::TargetNotApplied { schema: schema.to_owned(), target: v });
+            }
+            applied.iter().take_while(|a| set.order_key(a.version) > set.order_key(v)).count()
+        }
+        // Refused above: these point up.
+        Target::Head | Target::Relative(_) => 0,
+    };
+    applied[..count]
+        .iter()
+        .map(|a| {
+            // verify_history has made sure that every applied version is known, unless allow_missing.
+            let migration = set.get(a.version).ok_or_else(|| Error::MissingFromBinary {
+                schema: schema.to_owned(),
+                version: a.version,
+                name: a.name.clone(),
+            })?;
+            let script = migration.down.as_ref().ok_or_else(|| Error::MissingDownFile {
+                schema: schema.to_owned(),
+                version: a.version,
+                file: migration.file().to_owned(),
+            })?;
+            Ok(Step { direction: Direction::Down, migration, script })
+        })
+        .collect()
+}
+
+/// Every clean applied migration whose recorded checksums or name differ from the binary's.
+fn repair_fixes<'m>(set: &'m MigrationSet, history: &[AppliedMigration]) -> Vec<HistoryFix<'m>> {
+    history
+        .iter()
+        .filter(|applied| !applied.dirty)
+        .filter_map(|applied| {
+            let migration = set.get(applied.version)?;
+            let down = migration.down.as_ref().map(|d| d.checksum);
+            let differs = applied.checksum != migration.up.checksum
+                || applied.down_checksum != down
+                || applied.name != migration.name;
+            differs.then(|| HistoryFix::Repair { migration, recorded: Recorded::of(applied) })
+        })
+        .collect()
+}
+
+fn resolve_fix(
+    schema: &str,
+    history: &[AppliedMigration],
+    version: i64,
+    resolution: Resolution,
+) -> Result<HistoryFix<'static>, Error> {
+    let refuse = |problem| Error::NothingToResolve { schema: schema.to_owned(), version, problem };
+    let row = history.iter().find(|a| a.version == version).ok_or_else(|| refuse(ResolveProblem::NoHistoryRow))?;
+    if !row.dirty {
+        return Err(refuse(ResolveProblem::NotDirty));
+    }
+    Ok(match resolution {
+        Resolution::Applied => HistoryFix::MarkApplied(version),
+        Resolution::NotApplied => HistoryFix::MarkNotApplied(version),
+    })
 }
 
 /// Refuse a history that does not match the binary: dirty rows, edited files, versions the binary lacks.
@@ -238,6 +446,15 @@ mod tests {
         }
     }
 
+    fn untransacted(version: i64) -> Migration {
+        Migration {
+            version,
+            name: "idx".into(),
+            up: Script::new(format!("migrations/{version}_idx.up.sql"), "-- migrate:no-transaction\nSELECT 1;"),
+            down: None,
+        }
+    }
+
     fn set(versions: &[i64]) -> MigrationSet {
         MigrationSet::from_migrations(versions.iter().map(|&v| migration(v, true)).collect())
     }
@@ -255,94 +472,151 @@ mod tests {
         }
     }
 
-    fn history(set: &MigrationSet, versions: &[i64]) -> Vec<AppliedMigration> {
-        versions.iter().map(|&v| applied(set.get(v).unwrap())).collect()
+    fn history(set: &MigrationSet, versions: &[i64]) -> Found {
+        Found::History(versions.iter().map(|&v| applied(set.get(v).unwrap())).collect())
     }
 
-    fn steps(
-        set: &MigrationSet,
-        history: &[AppliedMigration],
-        direction: Direction,
-        target: Target,
-    ) -> Result<Vec<(StepKind, i64)>, Error> {
-        plan("s", set, history, direction, target, PlanOptions::default())
-            .map(|steps| steps.iter().map(|s| (s.kind, s.migration.version)).collect())
+    fn planned(set: &MigrationSet, found: &Found, operation: Operation) -> Result<Vec<(Direction, i64)>, Error> {
+        plan("s", set, found, operation, PlanOptions::default())
+            .map(|plan| plan.steps.iter().map(|s| (s.direction, s.migration.version)).collect())
     }
 
-    use StepKind::{Apply, Revert};
+    fn up(target: Target) -> Operation {
+        Operation::Upgrade(target)
+    }
+
+    fn down(target: Target) -> Operation {
+        Operation::Downgrade(target)
+    }
+
+    use Direction::{Down as Revert, Up as Apply};
 
     #[test]
-    fn fresh_schema_applies_everything_in_order() {
+    fn fresh_schema_is_created_and_built_in_one_transaction() {
         let set = set(&[1, 2, 10]);
-        assert_eq!(steps(&set, &[], Direction::Up, Target::Head).unwrap(), [(Apply, 1), (Apply, 2), (Apply, 10)]);
+        let plan = plan("s", &set, &Found::NoSchema, up(Target::Head), PlanOptions::default()).unwrap();
+        assert_eq!(plan.prologue, Some(Prologue::Create { schema: true }));
+        assert_eq!(plan.transaction, TransactionMode::Single);
+        assert_eq!((plan.version_before, plan.planned_version_after()), (None, Some(10)));
+        let steps: Vec<_> = plan.steps.iter().map(|s| (s.direction, s.migration.version, &*s.script.file)).collect();
+        assert_eq!(
+            steps,
+            [
+                (Apply, 1, "migrations/1_m.up.sql"),
+                (Apply, 2, "migrations/2_m.up.sql"),
+                (Apply, 10, "migrations/10_m.up.sql")
+            ]
+        );
+        let table_only = super::plan("s", &set, &Found::NoTable, up(Target::Head), PlanOptions::default()).unwrap();
+        assert_eq!(table_only.prologue, Some(Prologue::Create { schema: false }));
+    }
+
+    #[test]
+    fn a_fresh_schema_with_a_no_transaction_step_commits_its_prologue_first() {
+        let set = MigrationSet::from_migrations(vec![migration(1, true), untransacted(2)]);
+        let plan = plan("s", &set, &Found::NoSchema, up(Target::Head), PlanOptions::default()).unwrap();
+        assert_eq!(plan.transaction, TransactionMode::PerStep);
+        let single = PlanOptions { single_transaction: true, ..PlanOptions::default() };
+        let error = super::plan("s", &set, &Found::NoSchema, up(Target::Head), single).unwrap_err();
+        assert!(matches!(error, Error::NoTransactionInSingleTransaction { version: 2, .. }), "{error}");
     }
 
     #[test]
     fn up_to_date_schema_plans_nothing() {
         let set = set(&[1, 2]);
-        assert_eq!(steps(&set, &history(&set, &[1, 2]), Direction::Up, Target::Head).unwrap(), []);
+        let plan = plan("s", &set, &history(&set, &[1, 2]), up(Target::Head), PlanOptions::default()).unwrap();
+        assert!(plan.is_empty());
+        assert_eq!(plan.transaction, TransactionMode::PerStep);
+        assert_eq!((plan.version_before, plan.planned_version_after()), (Some(2), Some(2)));
+    }
+
+    #[test]
+    fn single_transaction_groups_pending_steps() {
+        let set = set(&[1, 2, 3]);
+        let single = PlanOptions { single_transaction: true, ..PlanOptions::default() };
+        let plan = plan("s", &set, &history(&set, &[1]), up(Target::Head), single).unwrap();
+        assert_eq!((plan.prologue, plan.transaction, plan.steps.len()), (None, TransactionMode::Single, 2));
     }
 
     #[test]
     fn upgrade_targets() {
         let set = set(&[1, 2, 3, 4]);
         let h = history(&set, &[1]);
-        assert_eq!(steps(&set, &h, Direction::Up, Target::Version(3)).unwrap(), [(Apply, 2), (Apply, 3)]);
-        assert_eq!(steps(&set, &h, Direction::Up, Target::Relative(1)).unwrap(), [(Apply, 2)]);
-        assert_eq!(steps(&set, &h, Direction::Up, Target::Relative(9)).unwrap().len(), 3);
-        assert_eq!(steps(&set, &h, Direction::Up, Target::Version(1)).unwrap(), []);
-        let below = steps(&set, &history(&set, &[1, 2]), Direction::Up, Target::Version(1)).unwrap_err();
+        assert_eq!(planned(&set, &h, up(Target::Version(3))).unwrap(), [(Apply, 2), (Apply, 3)]);
+        assert_eq!(planned(&set, &h, up(Target::Relative(1))).unwrap(), [(Apply, 2)]);
+        assert_eq!(planned(&set, &h, up(Target::Relative(9))).unwrap().len(), 3);
+        assert_eq!(planned(&set, &h, up(Target::Version(1))).unwrap(), []);
+        let below = planned(&set, &history(&set, &[1, 2]), up(Target::Version(1))).unwrap_err();
+        assert!(matches!(below, Error::TargetBelowCurrent { target: 1, current: 2, .. }), "{below}");
         assert!(below.to_string().contains("below the current version 2: use downgrade"), "{below}");
-        assert!(matches!(steps(&set, &h, Direction::Up, Target::Version(7)), Err(Error::BadTarget { .. })));
-        assert!(matches!(steps(&set, &h, Direction::Up, Target::Base), Err(Error::BadTarget { .. })));
-        assert!(matches!(steps(&set, &h, Direction::Up, Target::Relative(-1)), Err(Error::BadTarget { .. })));
+        assert!(matches!(planned(&set, &h, up(Target::Version(7))), Err(Error::TargetNotInSet { target: 7, .. })));
+        for target in [Target::Base, Target::Relative(-1)] {
+            let error = planned(&set, &h, up(target)).unwrap_err();
+            assert!(matches!(error, Error::WrongDirection { direction: Direction::Up, .. }), "{error}");
+        }
     }
 
     #[test]
     fn downgrade_targets_revert_newest_first() {
         let set = set(&[1, 2, 3]);
         let h = history(&set, &[1, 2, 3]);
-        assert_eq!(steps(&set, &h, Direction::Down, Target::Relative(-1)).unwrap(), [(Revert, 3)]);
-        assert_eq!(steps(&set, &h, Direction::Down, Target::Version(1)).unwrap(), [(Revert, 3), (Revert, 2)]);
-        assert_eq!(steps(&set, &h, Direction::Down, Target::Base).unwrap(), [(Revert, 3), (Revert, 2), (Revert, 1)]);
-        assert!(matches!(steps(&set, &h, Direction::Down, Target::Relative(-4)), Err(Error::BadTarget { .. })));
-        assert!(matches!(steps(&set, &h, Direction::Down, Target::Head), Err(Error::BadTarget { .. })));
+        assert_eq!(planned(&set, &h, down(Target::Relative(-1))).unwrap(), [(Revert, 3)]);
+        assert_eq!(planned(&set, &h, down(Target::Version(1))).unwrap(), [(Revert, 3), (Revert, 2)]);
+        assert_eq!(planned(&set, &h, down(Target::Base)).unwrap(), [(Revert, 3), (Revert, 2), (Revert, 1)]);
+        let plan = plan("s", &set, &h, down(Target::Version(1)), PlanOptions::default()).unwrap();
+        assert_eq!(plan.steps[0].script.file, "migrations/3_m.down.sql", "a revert holds the down script");
+        assert_eq!((plan.version_before, plan.planned_version_after()), (Some(3), Some(1)));
         assert!(matches!(
-            steps(&set, &history(&set, &[1]), Direction::Down, Target::Version(2)),
-            Err(Error::BadTarget { .. })
+            planned(&set, &h, down(Target::Relative(-4))),
+            Err(Error::TooFewApplied { requested: 4, applied: 3, .. })
         ));
+        assert!(matches!(
+            planned(&set, &h, down(Target::Head)),
+            Err(Error::WrongDirection { direction: Direction::Down, .. })
+        ));
+        assert!(matches!(
+            planned(&set, &history(&set, &[1]), down(Target::Version(2))),
+            Err(Error::TargetNotApplied { target: 2, .. })
+        ));
+    }
+
+    #[test]
+    fn downgrade_of_a_schema_never_migrated_creates_nothing() {
+        let set = set(&[1]);
+        let plan = plan("s", &set, &Found::NoSchema, down(Target::Base), PlanOptions::default()).unwrap();
+        assert!(plan.is_empty(), "{plan:?}");
     }
 
     #[test]
     fn downgrade_refuses_up_front_when_a_down_file_is_missing() {
         let set = MigrationSet::from_migrations(vec![migration(1, true), migration(2, false), migration(3, true)]);
         let h = history(&set, &[1, 2, 3]);
-        let error = steps(&set, &h, Direction::Down, Target::Base).unwrap_err();
+        let error = planned(&set, &h, down(Target::Base)).unwrap_err();
         assert!(matches!(error, Error::MissingDownFile { version: 2, .. }), "{error}");
         // Reverting only 3 does not need 2's down file.
-        assert_eq!(steps(&set, &h, Direction::Down, Target::Relative(-1)).unwrap(), [(Revert, 3)]);
+        assert_eq!(planned(&set, &h, down(Target::Relative(-1))).unwrap(), [(Revert, 3)]);
     }
 
     #[test]
     fn edited_up_or_down_file_is_refused() {
         let set = set(&[1, 2]);
-        let mut h = history(&set, &[1, 2]);
-        h[1].checksum = Checksum::of("something else");
-        let error = steps(&set, &h, Direction::Up, Target::Head).unwrap_err();
+        let Found::History(mut rows) = history(&set, &[1, 2]) else { unreachable!() };
+        rows[1].checksum = Checksum::of("something else");
+        let error = planned(&set, &Found::History(rows), up(Target::Head)).unwrap_err();
         assert!(
             matches!(&error, Error::ChecksumMismatch { version: 2, file, .. } if file == "migrations/2_m.up.sql"),
             "{error}"
         );
-        let mut h = history(&set, &[1, 2]);
-        h[0].down_checksum = Some(Checksum::of("old down"));
-        let error = steps(&set, &h, Direction::Down, Target::Base).unwrap_err();
+        let Found::History(mut rows) = history(&set, &[1, 2]) else { unreachable!() };
+        rows[0].down_checksum = Some(Checksum::of("old down"));
+        let error = planned(&set, &Found::History(rows.clone()), down(Target::Base)).unwrap_err();
         assert!(
             matches!(&error, Error::ChecksumMismatch { version: 1, file, .. } if file == "migrations/1_m.down.sql"),
             "{error}"
         );
         // A down file added after apply (nothing recorded) is accepted.
-        h[0].down_checksum = None;
-        assert!(steps(&set, &h, Direction::Up, Target::Head).is_ok());
+        rows[0].down_checksum = None;
+        assert!(planned(&set, &Found::History(rows), up(Target::Head)).is_ok());
     }
 
     #[test]
@@ -350,32 +624,117 @@ mod tests {
         let old = set(&[1, 2, 3]);
         let h = history(&old, &[1, 2, 3]);
         let new = set(&[1, 2]);
-        let error = steps(&new, &h, Direction::Up, Target::Head).unwrap_err();
+        let error = planned(&new, &h, up(Target::Head)).unwrap_err();
         assert!(matches!(error, Error::MissingFromBinary { version: 3, .. }), "{error}");
         let allowed = PlanOptions { allow_missing: true, ..PlanOptions::default() };
-        assert!(plan("s", &new, &h, Direction::Up, Target::Head, allowed).unwrap().is_empty());
+        let plan = plan("s", &new, &h, up(Target::Head), allowed).unwrap();
+        assert!(plan.is_empty());
+        assert_eq!(plan.version_before, Some(3), "a version the binary lacks is the newest");
         // Reverting a version the binary lacks is impossible even when allowed.
-        let error = plan("s", &new, &h, Direction::Down, Target::Relative(-1), allowed).unwrap_err();
+        let error = plan_error(&new, &h, down(Target::Relative(-1)), allowed);
         assert!(matches!(error, Error::MissingFromBinary { version: 3, .. }), "{error}");
     }
 
+    fn plan_error(set: &MigrationSet, found: &Found, operation: Operation, options: PlanOptions) -> Error {
+        plan("s", set, found, operation, options).unwrap_err()
+    }
+
     #[test]
-    fn out_of_order_is_refused_unless_allowed() {
+    fn pending_migration_below_newest_applied_is_refused_unless_allowed() {
         let set = set(&[1, 2, 3]);
         let h = history(&set, &[1, 3]);
-        let error = steps(&set, &h, Direction::Up, Target::Head).unwrap_err();
+        let error = planned(&set, &h, up(Target::Head)).unwrap_err();
         assert!(matches!(error, Error::OutOfOrder { version: 2, newest_applied: 3, .. }), "{error}");
         let allowed = PlanOptions { allow_out_of_order: true, ..PlanOptions::default() };
-        let steps = plan("s", &set, &h, Direction::Up, Target::Head, allowed).unwrap();
-        assert_eq!(steps.iter().map(|s| s.migration.version).collect::<Vec<_>>(), [2]);
+        let plan = plan("s", &set, &h, up(Target::Head), allowed).unwrap();
+        assert_eq!(plan.steps.iter().map(|s| s.migration.version).collect::<Vec<_>>(), [2]);
+    }
+
+    #[test]
+    fn order_is_the_sets_not_the_numbers() {
+        // A set ordered as diesel orders versions (as strings): 202605271200000000 comes before 20260603220228.
+        let (first, second) = (202_605_271_200_000_000, 20_260_603_220_228);
+        let set = MigrationSet::from_ordered(vec![migration(first, true), migration(second, true)]);
+        let h = history(&set, &[first]);
+        assert_eq!(planned(&set, &h, up(Target::Head)).unwrap(), [(Apply, second)]);
+        let both = history(&set, &[first, second]);
+        assert_eq!(planned(&set, &both, down(Target::Relative(-1))).unwrap(), [(Revert, second)]);
+        let plan = plan("s", &set, &both, up(Target::Head), PlanOptions::default()).unwrap();
+        assert_eq!(plan.version_before, Some(second));
+        assert_eq!(planned(&set, &h, up(Target::Version(second))).unwrap(), [(Apply, second)]);
+        let error = planned(&set, &history(&set, &[second]), up(Target::Head)).unwrap_err();
+        assert!(matches!(error, Error::OutOfOrder { version, .. } if version == first), "{error}");
     }
 
     #[test]
     fn dirty_history_is_refused() {
         let set = set(&[1, 2]);
-        let mut h = history(&set, &[1, 2]);
-        h[1].dirty = true;
-        let error = steps(&set, &h, Direction::Up, Target::Head).unwrap_err();
+        let Found::History(mut rows) = history(&set, &[1, 2]) else { unreachable!() };
+        rows[1].dirty = true;
+        let error = planned(&set, &Found::History(rows), up(Target::Head)).unwrap_err();
         assert!(matches!(error, Error::Dirty { version: 2, .. }), "{error}");
+    }
+
+    #[test]
+    fn reset_drops_and_rebuilds_everything_from_nothing() {
+        let set = set(&[1, 2]);
+        let plan = plan("s", &set, &history(&set, &[1]), Operation::Reset, PlanOptions::default()).unwrap();
+        assert_eq!(plan.prologue, Some(Prologue::Reset));
+        assert_eq!(plan.transaction, TransactionMode::Single);
+        assert_eq!(plan.steps.iter().map(|s| s.migration.version).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!((plan.version_before, plan.planned_version_after()), (Some(1), Some(2)));
+        // A reset does not care what the history said: it is thrown away.
+        let Found::History(mut rows) = history(&set, &[1]) else { unreachable!() };
+        rows[0].dirty = true;
+        assert!(super::plan("s", &set, &Found::History(rows), Operation::Reset, PlanOptions::default()).is_ok());
+    }
+
+    #[test]
+    fn repair_records_the_binarys_checksums_and_names_of_clean_rows() {
+        let set = set(&[1, 2, 3]);
+        let Found::History(mut rows) = history(&set, &[1, 2, 3]) else { unreachable!() };
+        rows[0].checksum = Checksum::of("old");
+        rows[1].name = "renamed".into();
+        rows[2].dirty = true;
+        rows[2].checksum = Checksum::of("old");
+        let plan = plan("s", &set, &Found::History(rows), Operation::Repair, PlanOptions::default()).unwrap();
+        assert_eq!(plan.fixes.iter().map(HistoryFix::version).collect::<Vec<_>>(), [1, 2]);
+        assert!(
+            matches!(&plan.fixes[0], HistoryFix::Repair { recorded, .. } if recorded.checksum == Checksum::of("old")),
+            "{:?}",
+            plan.fixes[0]
+        );
+        assert_eq!((plan.transaction, plan.steps.len()), (TransactionMode::PerStep, 0));
+        let clean = plan_ok(&set, &history(&set, &[1]), Operation::Repair);
+        assert!(clean.is_empty());
+        assert!(plan_ok(&set, &Found::NoSchema, Operation::Repair).is_empty());
+    }
+
+    fn plan_ok<'m>(set: &'m MigrationSet, found: &Found, operation: Operation) -> Plan<'m> {
+        plan("s", set, found, operation, PlanOptions::default()).unwrap()
+    }
+
+    #[test]
+    fn resolve_settles_only_a_dirty_row() {
+        let set = set(&[1, 2]);
+        let Found::History(mut rows) = history(&set, &[1, 2]) else { unreachable!() };
+        rows[1].dirty = true;
+        let found = Found::History(rows);
+        let resolve = |version, resolution| Operation::Resolve { version, resolution };
+        let kept = plan_ok(&set, &found, resolve(2, Resolution::Applied));
+        assert_eq!((kept.fixes.clone(), kept.planned_version_after()), (vec![HistoryFix::MarkApplied(2)], Some(2)));
+        let dropped = plan_ok(&set, &found, resolve(2, Resolution::NotApplied));
+        assert_eq!(
+            (dropped.fixes.clone(), dropped.planned_version_after()),
+            (vec![HistoryFix::MarkNotApplied(2)], Some(1))
+        );
+        for (version, problem) in [(1, ResolveProblem::NotDirty), (7, ResolveProblem::NoHistoryRow)] {
+            let error =
+                plan("s", &set, &found, resolve(version, Resolution::Applied), PlanOptions::default()).unwrap_err();
+            assert!(
+                matches!(&error, Error::NothingToResolve { version: v, problem: p, .. } if *v == version && *p == problem),
+                "{error}"
+            );
+        }
     }
 }

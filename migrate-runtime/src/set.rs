@@ -60,22 +60,51 @@ impl MigrationSet {
         MigrationSet { migrations: Cow::Owned(migrations), source_folder: None }
     }
 
-    /// The migrations, ordered by version.
+    /// Build a set from migrations already in the order they run (the resolver's order: numeric for most layouts,
+    /// as strings for diesel's); duplicates keep the first.
+    pub fn from_ordered(migrations: Vec<Migration>) -> MigrationSet {
+        let mut seen = std::collections::HashSet::new();
+        let migrations = migrations.into_iter().filter(|m| seen.insert(m.version)).collect();
+        MigrationSet { migrations: Cow::Owned(migrations), source_folder: None }
+    }
+
+    /// The migrations, in the order they run.
     pub fn iter(&self) -> std::slice::Iter<'_, Migration> {
         self.migrations.iter()
     }
 
-    /// The migrations as a slice, ordered by version.
+    /// The migrations as a slice, in the order they run.
     pub fn as_slice(&self) -> &[Migration] {
         &self.migrations
     }
 
     /// The migration with this version.
     pub fn get(&self, version: i64) -> Option<&Migration> {
-        self.migrations.binary_search_by_key(&version, |m| m.version).ok().map(|i| &self.migrations[i])
+        self.position(version).map(|i| &self.migrations[i])
     }
 
-    /// The newest version, or `None` for an empty set.
+    /// Where the migration with this version sits in the set's order.
+    pub fn position(&self, version: i64) -> Option<usize> {
+        // Most sets are ordered numerically, where a binary search finds it; a set ordered otherwise (diesel's
+        // string order) is searched in full when the binary search misses.
+        match self.migrations.binary_search_by_key(&version, |m| m.version) {
+            Ok(i) => Some(i),
+            Err(_) => self.migrations.iter().position(|m| m.version == version),
+        }
+    }
+
+    /// Where a version sorts: by the set's order, then versions the set lacks (applied by a newer binary), after
+    /// all of the set's and numerically among themselves. Versions are never ordered by their numbers alone.
+    pub fn order_key(&self, version: i64) -> (usize, i64) {
+        (self.position(version).unwrap_or(usize::MAX), version)
+    }
+
+    /// The newest of `versions` in the set's order.
+    pub fn newest(&self, versions: impl IntoIterator<Item = i64>) -> Option<i64> {
+        versions.into_iter().max_by_key(|&v| self.order_key(v))
+    }
+
+    /// The last version in the set's order, or `None` for an empty set.
     pub fn head(&self) -> Option<i64> {
         self.migrations.last().map(|m| m.version)
     }

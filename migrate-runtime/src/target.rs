@@ -1,6 +1,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use migrate_core::Direction;
+
 /// Where to move a schema: parsed from `head`, `base`, a version (`42`), or a relative step (`+2`, `-1`).
 ///
 /// ```
@@ -30,6 +32,19 @@ pub enum Target {
 pub struct InvalidTarget {
     /// The text as given.
     pub text: String,
+}
+
+impl Target {
+    /// Whether the target can be reached moving in `direction`: `head` and `+N` only up, `base` and `-N` only
+    /// down, a version either way. The planner and the CLI both ask this, so they refuse alike.
+    pub fn goes(self, direction: Direction) -> bool {
+        match self {
+            Target::Version(_) => true,
+            Target::Head => direction == Direction::Up,
+            Target::Base => direction == Direction::Down,
+            Target::Relative(n) => (n > 0) == (direction == Direction::Up),
+        }
+    }
 }
 
 impl FromStr for Target {
@@ -81,6 +96,16 @@ mod tests {
     fn parses_and_round_trips() {
         for text in ["head", "base", "7", "+3", "-2"] {
             assert_eq!(text.parse::<Target>().unwrap().to_string(), text);
+        }
+    }
+
+    #[test]
+    fn directions() {
+        for (text, up, down) in
+            [("head", true, false), ("+1", true, false), ("base", false, true), ("-1", false, true), ("3", true, true)]
+        {
+            let target: Target = text.parse().unwrap();
+            assert_eq!((target.goes(Direction::Up), target.goes(Direction::Down)), (up, down), "{text}");
         }
     }
 

@@ -62,9 +62,11 @@ pub struct TestDatabase {
 }
 
 impl TestDatabase {
+    /// Creating a database is not a default value: no `Default`.
+    #[allow(clippy::new_without_default)]
     pub fn new() -> TestDatabase {
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-        let name = format!("seed_guides_{}_{nanos}", std::process::id());
+        let name = format!("test_db_{}_{nanos}", std::process::id());
         connect().batch_execute(&format!("CREATE DATABASE \"{name}\"")).unwrap();
         let base = database_url();
         let (path, query) = base.split_once('?').map_or((base.as_str(), ""), |(p, q)| (p, q));

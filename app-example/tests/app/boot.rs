@@ -17,6 +17,8 @@ struct Service {
 
 impl Service {
     /// Start the service for `schema`; `Err` holds its exit code and stderr when it stops instead of serving.
+    // The child is waited on when it exits early, and by `Drop` once it serves.
+    #[allow(clippy::zombie_processes)]
     fn start(schema: &str) -> Result<Service, (Option<i32>, String)> {
         let mut child = Command::new(env!("CARGO_BIN_EXE_app-example"))
             .env("DATABASE_URL", integration_tests::database_url())

@@ -126,6 +126,30 @@ fn downgrade_accepts_minus_one_and_reset_rebuilds() {
     assert!(out.contains("applied 8 migration(s), version 5 -> 8"), "{out}");
     assert!(!tables(&mut connect(), &schema.name).contains(&"stray".to_owned()));
     assert_eq!(history_rows(&mut connect(), &schema).len(), 8);
+
+    // The limits reach the migration SQL: the dry run shows them, and a lock held on a table the third migration
+    // needs makes it fail fast with lock_timeout's SQLSTATE, after the second committed.
+    let fresh = TestSchema::new("cli-limits-effect");
+    stdout(migrate(&["upgrade", "-s", &fresh.name, "-t", "1"]), 0);
+    let plan = stdout(
+        migrate(&["upgrade", "-s", &fresh.name, "--lock-timeout", "2s", "--statement-timeout", "1m", "--dry-run"]),
+        0,
+    );
+    assert!(
+        plan.contains("SET LOCAL lock_timeout = 2000;") && plan.contains("SET LOCAL statement_timeout = 60000;"),
+        "{plan}"
+    );
+    let mut holder = connect();
+    holder.batch_execute(&format!("BEGIN; LOCK TABLE {}.customers IN ACCESS EXCLUSIVE MODE", fresh.quoted())).unwrap();
+    let output = migrate(&["upgrade", "-s", &fresh.name, "--lock-timeout", "300ms"]).output().unwrap();
+    holder.batch_execute("ROLLBACK").unwrap();
+    let (out, err) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert_eq!(output.status.code(), Some(4), "{out}{err}");
+    assert!(out.contains("applied 1 migration(s) before the failure, then FAILED"), "{out}");
+    assert!(out.contains("migration 3 (../migrations/3_create_orders.up.sql) failed"), "{out}");
+    assert!(out.contains("lock timeout"), "{out}");
+    let versions: Vec<i64> = history_rows(&mut connect(), &fresh).iter().map(|r| r.0).collect();
+    assert_eq!(versions, [1, 2], "the second migration committed before the third failed");
 }
 
 #[test]
@@ -283,7 +307,9 @@ fn several_databases_in_one_run_with_one_summary() {
     assert_eq!(report["summary"]["changed"], 2);
     let databases: Vec<&str> =
         report["schemas"].as_array().unwrap().iter().map(|s| s["database"].as_str().unwrap()).collect();
-    assert!(databases[0].ends_with("/postgres") || databases[0] != databases[1], "{databases:?}");
+    let first_database = first.rsplit('/').next().unwrap().split('?').next().unwrap();
+    assert!(databases[0].ends_with(&format!("/{first_database}")), "{databases:?}");
+    assert_ne!(databases[0], databases[1]);
     assert!(databases[1].ends_with(&format!("/{database}")), "{databases:?}");
     let mut other = postgres::Client::connect(&second, postgres::NoTls).unwrap();
     assert_eq!(tables(&mut other, &schema.name).len(), 6);
@@ -317,7 +343,7 @@ fn repair_and_resolve_are_the_sanctioned_ways_through_drift_and_dirt() {
     stdout(migrate(&["upgrade", "-s", &schema.name]), 3);
     let out = stdout(migrate(&["upgrade", "-s", &schema.name, "--allow-out-of-order"]), 0);
     assert!(out.contains("applied 1 migration(s)"), "the no-transaction migration ran again: {out}");
-    stdout(migrate(&["resolve", "-s", &schema.name, "--version", "5", "--applied"]), 2);
+    stdout(migrate(&["resolve", "-s", &schema.name, "--version", "5", "--applied"]), 3);
 }
 
 #[test]
@@ -340,4 +366,52 @@ fn limits_and_planner_options_parse_or_fail_clearly() {
         0,
     );
     assert_eq!(history_rows(&mut connect(), &schema).len(), 8);
+
+    // The limits reach the migration SQL: the dry run shows them, and a lock held on a table the third migration
+    // needs makes it fail fast with lock_timeout's SQLSTATE, after the second committed.
+    let fresh = TestSchema::new("cli-limits-effect");
+    stdout(migrate(&["upgrade", "-s", &fresh.name, "-t", "1"]), 0);
+    let plan = stdout(
+        migrate(&["upgrade", "-s", &fresh.name, "--lock-timeout", "2s", "--statement-timeout", "1m", "--dry-run"]),
+        0,
+    );
+    assert!(
+        plan.contains("SET LOCAL lock_timeout = 2000;") && plan.contains("SET LOCAL statement_timeout = 60000;"),
+        "{plan}"
+    );
+    let mut holder = connect();
+    holder.batch_execute(&format!("BEGIN; LOCK TABLE {}.customers IN ACCESS EXCLUSIVE MODE", fresh.quoted())).unwrap();
+    let output = migrate(&["upgrade", "-s", &fresh.name, "--lock-timeout", "300ms"]).output().unwrap();
+    holder.batch_execute("ROLLBACK").unwrap();
+    let (out, err) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert_eq!(output.status.code(), Some(4), "{out}{err}");
+    assert!(out.contains("applied 1 migration(s) before the failure, then FAILED"), "{out}");
+    assert!(out.contains("migration 3 (../migrations/3_create_orders.up.sql) failed"), "{out}");
+    assert!(out.contains("lock timeout"), "{out}");
+    let versions: Vec<i64> = history_rows(&mut connect(), &fresh).iter().map(|r| r.0).collect();
+    assert_eq!(versions, [1, 2], "the second migration committed before the third failed");
+
+    // The limits reach the migration SQL: the dry run shows them, and a lock held on a table the third migration
+    // needs makes it fail fast with lock_timeout's SQLSTATE, after the second committed.
+    let fresh = TestSchema::new("cli-limits-effect");
+    stdout(migrate(&["upgrade", "-s", &fresh.name, "-t", "1"]), 0);
+    let plan = stdout(
+        migrate(&["upgrade", "-s", &fresh.name, "--lock-timeout", "2s", "--statement-timeout", "1m", "--dry-run"]),
+        0,
+    );
+    assert!(
+        plan.contains("SET LOCAL lock_timeout = 2000;") && plan.contains("SET LOCAL statement_timeout = 60000;"),
+        "{plan}"
+    );
+    let mut holder = connect();
+    holder.batch_execute(&format!("BEGIN; LOCK TABLE {}.customers IN ACCESS EXCLUSIVE MODE", fresh.quoted())).unwrap();
+    let output = migrate(&["upgrade", "-s", &fresh.name, "--lock-timeout", "300ms"]).output().unwrap();
+    holder.batch_execute("ROLLBACK").unwrap();
+    let (out, err) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert_eq!(output.status.code(), Some(4), "{out}{err}");
+    assert!(out.contains("applied 1 migration(s) before the failure, then FAILED"), "{out}");
+    assert!(out.contains("migration 3 (../migrations/3_create_orders.up.sql) failed"), "{out}");
+    assert!(out.contains("lock timeout"), "{out}");
+    let versions: Vec<i64> = history_rows(&mut connect(), &fresh).iter().map(|r| r.0).collect();
+    assert_eq!(versions, [1, 2], "the second migration committed before the third failed");
 }

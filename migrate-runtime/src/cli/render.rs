@@ -7,7 +7,10 @@ use serde_json::{json, Value};
 
 use super::args::Format;
 use super::exit;
-use crate::{Error, FixKind, HistoryEntry, Preview, Report as RunReport, SchemaStatus, StepKind, Task};
+use crate::error::Error;
+use crate::fleet::Task;
+use crate::inspect::{HistoryEntry, SchemaStatus};
+use crate::report::{Fix, FixKind, Preview, Report as RunReport, StepReport};
 
 /// An error with its causes, `: `-separated.
 pub(super) fn chain(error: &dyn std::error::Error) -> String {
@@ -19,18 +22,6 @@ pub(super) fn chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
-}
-
-/// Precedence of exit codes when schemas fail differently: the most serious wins.
-fn severity(code: i32) -> u8 {
-    match code {
-        exit::MIGRATION_FAILED => 5,
-        exit::DRIFT => 4,
-        exit::FAILURE => 3,
-        exit::REFUSED => 2,
-        exit::USAGE => 1,
-        _ => 0,
-    }
 }
 
 /// Accumulates per-schema results: streamed lines for changes, rows for tables, values for JSON.
@@ -80,17 +71,24 @@ impl<'d> Report<'d> {
     }
 
     fn raise(&mut self, code: i32) {
-        if severity(code) > severity(self.exit_code) {
+        if exit::severity(code) > exit::severity(self.exit_code) {
             self.exit_code = code;
         }
     }
 
-    /// Record a failure; returns its JSON.
+    /// Record a failure; returns its JSON, with the steps that committed before it.
     fn failure(&mut self, task: &Task, error: &Error) -> Value {
         let code = exit::code_of(error);
         self.raise(code);
         self.failed += 1;
-        json!({ "schema": task.schema.as_str(), "outcome": "failed", "error": chain(error), "exit_code": code })
+        let committed: Vec<Value> = error.committed().iter().map(step_json).collect();
+        json!({
+            "schema": task.schema.as_str(),
+            "outcome": "failed",
+            "error": chain(error),
+            "exit_code": code,
+            "committed": committed,
+        })
     }
 
     fn line(&self, out: &mut dyn Write, text: &str) {
@@ -106,42 +104,27 @@ impl<'d> Report<'d> {
             Ok(report) => {
                 let text = if !report.fixes.is_empty() {
                     self.changed += 1;
-                    let fixes: Vec<String> =
-                        report.fixes.iter().map(|f| format!("{} {}", fix_label(f.kind), f.version)).collect();
+                    let fixes: Vec<String> = report.fixes.iter().map(fix_text).collect();
                     format!("{}: {}", schema, fixes.join(", "))
                 } else if report.steps.is_empty() {
                     self.unchanged += 1;
                     format!("{}: already at version {}, nothing to do", schema, version(report.version_after))
                 } else {
                     self.changed += 1;
-                    let applied = report.steps.iter().filter(|s| s.kind == StepKind::Apply).count();
-                    let reverted = report.steps.len() - applied;
-                    let mut did = Vec::new();
-                    if reverted > 0 {
-                        did.push(format!("reverted {reverted}"));
-                    }
-                    if applied > 0 {
-                        did.push(format!("applied {applied}"));
-                    }
                     format!(
-                        "{}: {} migration(s), version {} -> {}",
+                        "{}: {}, version {} -> {}",
                         schema,
-                        did.join(", "),
+                        steps_text(&report.steps),
                         version(report.version_before),
                         version(report.version_after)
                     )
                 };
                 self.line(out, &text);
-                let steps: Vec<Value> = report
-                    .steps
-                    .iter()
-                    .map(|s| json!({ "version": s.version, "name": s.name, "kind": kind(s.kind), "duration_ms": s.duration.as_millis() as u64 }))
-                    .collect();
-                let fixes: Vec<Value> =
-                    report.fixes.iter().map(|f| json!({ "version": f.version, "fix": fix_label(f.kind) })).collect();
+                let steps: Vec<Value> = report.steps.iter().map(step_json).collect();
+                let fixes: Vec<Value> = report.fixes.iter().map(fix_json).collect();
                 json!({
                     "schema": task.schema.as_str(),
-                    "outcome": if steps.is_empty() && fixes.is_empty() { "unchanged" } else { "changed" },
+                    "outcome": if report.is_unchanged() { "unchanged" } else { "changed" },
                     "fixes": fixes,
                     "version_before": report.version_before,
                     "version_after": report.version_after,
@@ -150,7 +133,11 @@ impl<'d> Report<'d> {
             }
             Err(error) => {
                 let value = self.failure(task, &error);
-                self.line(out, &format!("{schema}: FAILED: {}", chain(&error)));
+                let committed = match error.committed() {
+                    [] => String::new(),
+                    steps => format!("{} before the failure, then ", steps_text(steps)),
+                };
+                self.line(out, &format!("{schema}: {committed}FAILED: {}", chain(&error)));
                 value
             }
         };
@@ -170,29 +157,38 @@ impl<'d> Report<'d> {
                     version(preview.version_after),
                     preview.steps.len()
                 );
-                if let Some(prologue) = &preview.prologue {
-                    text.push_str(prologue);
+                for fix in &preview.fixes {
+                    text.push_str(&format!("-- {}\n", fix_text(fix)));
                 }
+                text.push_str(preview.prologue.as_deref().unwrap_or(""));
                 for step in &preview.steps {
                     let transaction = if step.no_transaction { ", outside a transaction" } else { "" };
                     text.push_str(&format!(
                         "-- {} {} {} ({}{transaction})\n{}",
-                        kind(step.kind),
+                        step.direction.verb(),
                         step.version,
                         step.name,
                         step.file,
                         step.sql
                     ));
                 }
-                if preview.prologue.is_some() && !preview.steps.iter().any(|s| s.no_transaction) {
-                    text.push_str("COMMIT;\n");
-                }
+                text.push_str(preview.epilogue.as_deref().unwrap_or(""));
                 self.line(out, &text);
                 let steps: Vec<Value> = preview
                     .steps
                     .iter()
-                    .map(|s| json!({ "version": s.version, "name": s.name, "kind": kind(s.kind), "file": s.file, "no_transaction": s.no_transaction, "sql": s.sql }))
+                    .map(|s| {
+                        json!({
+                            "version": s.version,
+                            "name": s.name,
+                            "kind": s.direction.verb(),
+                            "file": s.file,
+                            "no_transaction": s.no_transaction,
+                            "sql": s.sql,
+                        })
+                    })
                     .collect();
+                let fixes: Vec<Value> = preview.fixes.iter().map(fix_json).collect();
                 json!({
                     "schema": task.schema.as_str(),
                     "outcome": "planned",
@@ -200,6 +196,8 @@ impl<'d> Report<'d> {
                     "version_after": preview.version_after,
                     "prologue": preview.prologue,
                     "steps": steps,
+                    "fixes": fixes,
+                    "epilogue": preview.epilogue,
                 })
             }
             Err(error) => {
@@ -261,7 +259,7 @@ impl<'d> Report<'d> {
         let schema = self.label(task);
         let (value, rows) = match result {
             Ok(entries) => {
-                if entries.iter().any(|e| matches!(e.state(), "checksum mismatch" | "not in binary" | "dirty")) {
+                if entries.iter().any(|e| e.state().is_problem()) {
                     self.raise(exit::DRIFT);
                 }
                 let rows = entries
@@ -272,7 +270,7 @@ impl<'d> Report<'d> {
                             schema.to_string(),
                             e.version.to_string(),
                             e.name.clone(),
-                            e.state().to_owned(),
+                            e.state().label().to_owned(),
                             applied.map_or(String::new(), |a| a.applied_at.clone()),
                             applied.map_or(String::new(), |a| a.execution_ms.to_string()),
                             applied.map_or(String::new(), |a| a.applied_by.clone()),
@@ -285,7 +283,7 @@ impl<'d> Report<'d> {
                         json!({
                             "version": e.version,
                             "name": e.name,
-                            "state": e.state(),
+                            "state": e.state().label(),
                             "applied_at": e.applied.as_ref().map(|a| a.applied_at.clone()),
                             "execution_ms": e.applied.as_ref().map(|a| a.execution_ms),
                             "applied_by": e.applied.as_ref().map(|a| a.applied_by.clone()),
@@ -384,19 +382,70 @@ fn version(version: Option<i64>) -> String {
     version.map_or("none".to_owned(), |v| v.to_string())
 }
 
-fn fix_label(kind: FixKind) -> &'static str {
-    match kind {
-        FixKind::Repaired => "repaired checksum of",
-        FixKind::MarkedApplied => "marked applied",
-        FixKind::MarkedNotApplied => "marked not applied",
+/// `applied 2`, `reverted 1, applied 3`: what a list of steps did, counted by direction.
+fn steps_text(steps: &[StepReport]) -> String {
+    let applied = steps.iter().filter(|s| s.direction == migrate_core::Direction::Up).count();
+    let reverted = steps.len() - applied;
+    let mut did = Vec::new();
+    if reverted > 0 {
+        did.push(format!("reverted {reverted}"));
+    }
+    if applied > 0 {
+        did.push(format!("applied {applied}"));
+    }
+    format!("{} migration(s)", did.join(", "))
+}
+
+fn step_json(step: &StepReport) -> Value {
+    json!({
+        "version": step.version,
+        "name": step.name,
+        "kind": step.direction.verb(),
+        "duration_ms": step.duration.map(|d| d.as_millis() as u64),
+    })
+}
+
+/// A fix for people: `repaired checksum of 3 (checksum 1a2b3c4d5e6f -> 9f8e7d6c5b4a)`.
+fn fix_text(fix: &Fix) -> String {
+    match &fix.kind {
+        FixKind::Repaired { before, after } => {
+            let mut changes = Vec::new();
+            let short = |c: &crate::Checksum| c.to_string().chars().take(12).collect::<String>();
+            if before.checksum != after.checksum {
+                changes.push(format!("checksum {} -> {}", short(&before.checksum), short(&after.checksum)));
+            }
+            if before.down_checksum != after.down_checksum {
+                let down = |c: &Option<crate::Checksum>| c.as_ref().map_or("none".to_owned(), short);
+                changes.push(format!(
+                    "down checksum {} -> {}",
+                    down(&before.down_checksum),
+                    down(&after.down_checksum)
+                ));
+            }
+            if before.name != after.name {
+                changes.push(format!("name {:?} -> {:?}", before.name, after.name));
+            }
+            format!("repaired checksum of {} ({})", fix.version, changes.join(", "))
+        }
+        FixKind::MarkedApplied | FixKind::MarkedNotApplied => format!("{} {}", fix.kind.label(), fix.version),
     }
 }
 
-fn kind(kind: StepKind) -> &'static str {
-    match kind {
-        StepKind::Apply => "apply",
-        StepKind::Revert => "revert",
+fn fix_json(fix: &Fix) -> Value {
+    let mut value = json!({ "version": fix.version, "fix": fix.kind.label() });
+    if let (FixKind::Repaired { before, after }, Some(object)) = (&fix.kind, value.as_object_mut()) {
+        for (key, recorded) in [("before", before), ("after", after)] {
+            object.insert(
+                key.to_owned(),
+                json!({
+                    "name": recorded.name,
+                    "checksum": recorded.checksum.to_string(),
+                    "down_checksum": recorded.down_checksum.map(|c| c.to_string()),
+                }),
+            );
+        }
     }
+    value
 }
 
 /// Left-aligned columns separated by two spaces; trailing blanks trimmed.

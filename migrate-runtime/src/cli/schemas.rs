@@ -1,6 +1,6 @@
 //! Turn `--schema`, `--schemas`, `--schemas-file` and `--all-schemas` into validated schema names.
 
-use crate::{InvalidName, SchemaName};
+use crate::schema::{InvalidName, SchemaName};
 
 use super::args::SchemaSelection;
 
@@ -23,7 +23,7 @@ pub enum SelectionError {
     Database(#[source] postgres::Error),
     /// Connecting to list the database's schemas failed.
     #[error("could not connect to list the database's schemas")]
-    Connect(#[source] crate::ConnectError),
+    Connect(#[source] crate::database::ConnectError),
     /// The selection matched nothing.
     #[error("{0} matched no schema")]
     NoMatch(String),

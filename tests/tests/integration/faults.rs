@@ -1,6 +1,5 @@
 //! The fault suite: real processes against the real server, killed, raced and cut off, and what must hold after.
 
-
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -122,7 +121,11 @@ fn a_terminated_backend_is_a_clear_error_leaves_nothing_half_applied_and_a_rerun
     assert!(matches!(&error, migrate_runtime::Error::MigrationFailed { version: 2, .. }), "{message}");
     assert!(message.contains("terminating connection") || message.contains("connection closed"), "{message}");
     let mut fresh = connect();
-    assert_eq!(integration_tests::tables(&mut fresh, &schema.name), ["a", "schema_migrations"], "table b was rolled back");
+    assert_eq!(
+        integration_tests::tables(&mut fresh, &schema.name),
+        ["a", "schema_migrations"],
+        "table b was rolled back"
+    );
     assert_eq!(history_rows(&mut fresh, &schema).len(), 1);
     let quick = integration_tests::set(vec![
         integration_tests::migration(1, "a", "CREATE TABLE a (id int);", None),

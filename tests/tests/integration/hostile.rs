@@ -1,7 +1,6 @@
 //! Hostile input: whatever a user types as a schema name, target or file name is either used exactly as given or
 //! refused with a clear error; it never reaches SQL unquoted, is never truncated or case-folded, and never panics.
 
-
 use crate::probe;
 use integration_tests::{connect, migration, set, tables, TestSchema};
 use migrate_runtime::{Migrator, NameProblem, SchemaName, Target};
@@ -61,8 +60,8 @@ proptest! {
         if let Ok(Some(parsed)) = migrate_runtime::FileName::parse(&name) {
             prop_assert!(parsed.version > 0);
             let rebuilt = match parsed.direction {
-                migrate_runtime::FileDirection::Up => format!("{}_{}.up.sql", parsed.version, parsed.name),
-                migrate_runtime::FileDirection::Down => format!("{}_{}.down.sql", parsed.version, parsed.name),
+                migrate_runtime::Direction::Up => format!("{}_{}.up.sql", parsed.version, parsed.name),
+                migrate_runtime::Direction::Down => format!("{}_{}.down.sql", parsed.version, parsed.name),
             };
             prop_assert_eq!(migrate_runtime::FileName::parse(&rebuilt).unwrap(), Some(parsed));
         }

@@ -3,6 +3,9 @@
 //! Shared helpers live in this crate's library (`src/lib.rs`); what needs this binary's own build (the path of the
 //! `fleet-probe` binary) lives here.
 
+// `migrate_runtime::Error` is large on purpose (see its crate): threads return it once.
+#![allow(clippy::result_large_err)]
+
 mod compile_fail;
 mod faults;
 mod hostile;

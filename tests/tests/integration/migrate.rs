@@ -1,10 +1,9 @@
 //! The runtime against the real server: fresh schemas, idempotence, concurrency, refusals, failures, downgrades.
 
-
 use std::path::Path;
 
 use integration_tests::{connect, history_rows, migration, set, tables, TestSchema};
-use migrate_runtime::{embed_migrations, Error, MigrationSet, Migrator, StepKind, Target};
+use migrate_runtime::{embed_migrations, Direction, Error, MigrationSet, Migrator, Target};
 
 static APP_MIGRATIONS: MigrationSet = embed_migrations!("../migrations");
 
@@ -253,7 +252,7 @@ fn downgrade_reverts_newest_first_and_removes_history_rows() {
     migrator.migrate(&mut client, &schema.name).unwrap();
 
     let report = migrator.downgrade(&mut client, &schema.name, Target::Relative(-1)).unwrap();
-    assert_eq!(report.steps.iter().map(|s| (s.kind, s.version)).collect::<Vec<_>>(), [(StepKind::Revert, 8)]);
+    assert_eq!(report.steps.iter().map(|s| (s.direction, s.version)).collect::<Vec<_>>(), [(Direction::Down, 8)]);
     assert_eq!(report.version_after, Some(7));
     let updated_at: i64 = client
         .query_one(
@@ -319,7 +318,7 @@ fn the_macro_and_the_runtime_resolver_give_the_same_set() {
 }
 
 #[test]
-fn an_up_to_date_boot_costs_at_most_two_round_trips() {
+fn an_up_to_date_boot_costs_exactly_one_round_trip() {
     let schema = TestSchema::new("round-trips");
     Migrator::new(&APP_MIGRATIONS).migrate(&mut connect(), &schema.name).unwrap();
 
@@ -492,7 +491,16 @@ fn repair_accepts_reviewed_edits_and_resolve_settles_dirty_records() {
     )]);
     assert!(matches!(Migrator::new(&edited).migrate(&mut client, &schema.name), Err(Error::ChecksumMismatch { .. })));
     let report = Migrator::new(&edited).repair(&mut client, &schema.name).unwrap();
-    assert_eq!(report.fixes, [migrate_runtime::Fix { version: 1, kind: migrate_runtime::FixKind::Repaired }]);
+    let recorded = |m: &migrate_runtime::Migration| migrate_runtime::Recorded {
+        name: m.name.to_string(),
+        checksum: m.up.checksum,
+        down_checksum: m.down.as_ref().map(|d| d.checksum),
+    };
+    let (before, after) = (recorded(original.get(1).unwrap()), recorded(edited.get(1).unwrap()));
+    assert_eq!(
+        report.fixes,
+        [migrate_runtime::Fix { version: 1, kind: migrate_runtime::FixKind::Repaired { before, after } }]
+    );
     assert!(Migrator::new(&edited).migrate(&mut client, &schema.name).unwrap().steps.is_empty());
     assert!(
         Migrator::new(&edited).repair(&mut client, &schema.name).unwrap().fixes.is_empty(),
@@ -503,7 +511,13 @@ fn repair_accepts_reviewed_edits_and_resolve_settles_dirty_records() {
     assert!(matches!(Migrator::new(&edited).migrate(&mut client, &schema.name), Err(Error::Dirty { version: 1, .. })));
     let resolution = migrate_runtime::Resolution::NotApplied;
     let error = Migrator::new(&edited).resolve(&mut client, &schema.name, 2, resolution).unwrap_err();
-    assert!(error.to_string().contains("version 2 has no history row"), "{error}");
+    assert!(
+        matches!(
+            error,
+            Error::NothingToResolve { version: 2, problem: migrate_runtime::ResolveProblem::NoHistoryRow, .. }
+        ),
+        "{error}"
+    );
     client.batch_execute(&format!("DROP TABLE {}.a", schema.quoted())).unwrap();
     Migrator::new(&edited).resolve(&mut client, &schema.name, 1, resolution).unwrap();
     assert!(history_rows(&mut client, &schema).is_empty());
@@ -514,7 +528,10 @@ fn repair_accepts_reviewed_edits_and_resolve_settles_dirty_records() {
     );
     let error =
         Migrator::new(&edited).resolve(&mut client, &schema.name, 1, migrate_runtime::Resolution::Applied).unwrap_err();
-    assert!(error.to_string().contains("is not dirty"), "{error}");
+    assert!(
+        matches!(error, Error::NothingToResolve { version: 1, problem: migrate_runtime::ResolveProblem::NotDirty, .. }),
+        "{error}"
+    );
 }
 
 #[test]
@@ -537,6 +554,44 @@ fn lock_timeout_makes_a_migration_waiting_on_a_busy_table_fail_fast() {
     );
     holder.batch_execute("ROLLBACK").unwrap();
     migrator.migrate(&mut client, &schema.name).unwrap();
+}
+
+#[test]
+fn statement_timeout_cancels_a_migration_that_runs_too_long() {
+    let schema = TestSchema::new("statement-timeout");
+    let mut client = connect();
+    let slow = set(vec![migration(1, "slow", "CREATE TABLE t (id int);\nSELECT pg_sleep(5);", None)]);
+    let migrator = Migrator::new(&slow).statement_timeout(Some(std::time::Duration::from_millis(200)));
+    let started = std::time::Instant::now();
+    let error = migrator.migrate(&mut client, &schema.name).unwrap_err();
+    assert!(
+        matches!(&error, Error::MigrationFailed { version: 1, code: Some(code), .. } if code == "57014"),
+        "{error}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(4), "cancelled, not slept through");
+    assert_eq!(tables(&mut client, &schema.name), Vec::<String>::new(), "nothing of the fresh schema was kept");
+}
+
+#[test]
+fn a_failed_run_reports_the_steps_it_committed() {
+    let schema = TestSchema::new("partial");
+    let mut client = connect();
+    let first = set(vec![migration(1, "a", "CREATE TABLE a (id int);", None)]);
+    Migrator::new(&first).migrate(&mut client, &schema.name).unwrap();
+    let five = set(vec![
+        migration(1, "a", "CREATE TABLE a (id int);", None),
+        migration(2, "b", "CREATE TABLE b (id int);", None),
+        migration(3, "c", "CREATE TABLE c (id int);", None),
+        migration(4, "broken", "CREATE TABLE d (id int);\nSELECT * FROM no_such_table;", None),
+        migration(5, "e", "CREATE TABLE e (id int);", None),
+    ]);
+    let error = Migrator::new(&five).migrate(&mut client, &schema.name).unwrap_err();
+    assert!(matches!(&error, Error::MigrationFailed { version: 4, position: Some((2, 15)), .. }), "{error}");
+    let committed: Vec<(Direction, i64)> = error.committed().iter().map(|s| (s.direction, s.version)).collect();
+    assert_eq!(committed, [(Direction::Up, 2), (Direction::Up, 3)]);
+    let versions: Vec<i64> = history_rows(&mut client, &schema).iter().map(|r| r.0).collect();
+    assert_eq!(versions, [1, 2, 3], "what the error says committed is what the history holds");
+    assert_eq!(tables(&mut client, &schema.name), ["a", "b", "c", "schema_migrations"]);
 }
 
 #[test]

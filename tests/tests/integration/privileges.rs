@@ -1,7 +1,6 @@
 //! Least privilege: a role that owns only its schema can do everything but `reset`, which needs `CREATE` on the
 //! database; the README lists the grants.
 
-
 use integration_tests::{connect, history_rows, tables, TestSchema};
 use migrate_runtime::{embed_migrations, Error, MigrationSet, Migrator, Resolution, Target};
 

@@ -2,7 +2,6 @@
 //! by default and `.ci/run` runs it on its own after everything else: `cargo test -p integration-tests --test
 //! server_restart -- --ignored`.
 
-
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 

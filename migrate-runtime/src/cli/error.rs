@@ -1,0 +1,81 @@
+//! What can stop the CLI before or around the per-schema work. Per-schema failures are [`crate::Error`]s, reported
+//! per schema; these end the command. Their exit codes are chosen in [`super::exit`].
+
+use migrate_core::Direction;
+
+use super::schemas::SelectionError;
+use crate::database::DatabaseError;
+use crate::error::wrong_direction_text;
+use crate::revision::RevisionError;
+use crate::target::{InvalidTarget, Target};
+
+/// Why the CLI stopped without working on every schema.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CliError {
+    /// A `--database-url` that does not parse. Its text is never echoed: it may hold a password.
+    #[error("database URL #{position}")]
+    BadDatabaseUrl {
+        /// One-based position among the `--database-url`s.
+        position: usize,
+        /// Why it does not parse.
+        #[source]
+        source: DatabaseError,
+    },
+    /// The schema selection could not be turned into schema names.
+    #[error(transparent)]
+    Selection(SelectionError),
+    /// Listing a database's schemas (for globs or `--all-schemas`) failed.
+    #[error("{database}")]
+    ListSchemas {
+        /// The database.
+        database: String,
+        /// What went wrong.
+        #[source]
+        source: SelectionError,
+    },
+    /// A target that is neither a target nor one of the binary's migration names.
+    #[error("{invalid}, or the name of one of this binary's migrations")]
+    BadTarget {
+        /// Why it does not parse as a target.
+        invalid: InvalidTarget,
+    },
+    /// A target that points the other way.
+    #[error("{}", wrong_direction_text(*.target, *.direction))]
+    WrongDirection {
+        /// The target.
+        target: Target,
+        /// The command's direction.
+        direction: Direction,
+    },
+    /// Protected schemas, and no terminal to confirm on.
+    #[error(
+        "refusing to {verb} protected schema {} without confirmation: pass --yes (or --auto-confirm) when not \
+         running on a terminal; nothing was changed", quoted(.schemas)
+    )]
+    NotConfirmed {
+        /// What the command would do.
+        verb: &'static str,
+        /// The protected schemas it would do it to.
+        schemas: Vec<String>,
+    },
+    /// The typed confirmation did not match.
+    #[error("confirmation for schema {schema:?} did not match; nothing was changed")]
+    ConfirmationMismatch {
+        /// The schema asked about.
+        schema: String,
+    },
+    /// `revision` without a folder to write into.
+    #[error("this migration set was not built from a folder: pass --migrations-dir")]
+    NoSourceFolder,
+    /// `revision` could not write its files.
+    #[error(transparent)]
+    Revision(#[from] RevisionError),
+    /// Writing the output failed.
+    #[error("could not write the output")]
+    Output(#[source] std::io::Error),
+}
+
+fn quoted(schemas: &[String]) -> String {
+    schemas.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ")
+}

@@ -1,0 +1,272 @@
+//! [`Migrator`]: the embedded set plus options, and the operations on one schema. Each call reads, plans (pure,
+//! in [`crate::plan`]), locks and executes (in [`crate::engine`]).
+
+use std::time::Duration;
+
+use crate::engine::{self, EngineOptions};
+use crate::error::Error;
+use crate::history::{AppliedMigration, HistoryTable, Timeouts, DEFAULT_HISTORY_TABLE};
+use crate::inspect::{history_of, status_of, HistoryEntry, SchemaStatus};
+use crate::plan::{Operation, PlanOptions, Resolution};
+use crate::report::{Preview, Report};
+use crate::schema::SchemaName;
+use crate::session;
+use crate::set::MigrationSet;
+use crate::target::Target;
+
+/// How to migrate: the embedded set plus options. Cheap to build; build one per call or keep one around.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use migrate_runtime::{embed_migrations, MigrationSet, Migrator, Target};
+///
+/// static MIGRATIONS: MigrationSet = embed_migrations!("../migrations");
+///
+/// # fn main() -> Result<(), migrate_runtime::Error> {
+/// let mut client = postgres::Client::connect("host=127.0.0.1 user=postgres", postgres::NoTls).unwrap();
+/// let migrator = Migrator::new(&MIGRATIONS)
+///     .history_table("migrations_history")
+///     .lock_timeout(Some(Duration::from_secs(5)))
+///     .single_transaction(true);
+/// migrator.migrate_to(&mut client, "tenant-1", Target::Version(3))?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Migrator<'s> {
+    set: &'s MigrationSet,
+    options: EngineOptions,
+}
+
+impl<'s> Migrator<'s> {
+    /// A migrator for `set` with the defaults: history table `schema_migrations`, one transaction per migration,
+    /// refuse missing and out-of-order versions, wait up to ten minutes for another process's migration lock.
+    pub fn new(set: &'s MigrationSet) -> Migrator<'s> {
+        let options = EngineOptions {
+            history_table: DEFAULT_HISTORY_TABLE.to_owned(),
+            plan: PlanOptions::default(),
+            lock_wait: Duration::from_secs(600),
+            timeouts: Timeouts::default(),
+        };
+        Migrator { set, options }
+    }
+
+    /// The embedded set.
+    pub fn set(&self) -> &'s MigrationSet {
+        self.set
+    }
+
+    /// The history table's name.
+    pub fn history_table_name(&self) -> &str {
+        &self.options.history_table
+    }
+
+    /// Name of the history table inside each schema (validated and quoted like a schema name).
+    pub fn history_table(mut self, name: impl Into<String>) -> Self {
+        self.options.history_table = name.into();
+        self
+    }
+
+    /// Apply all pending migrations of a schema in one transaction: all or nothing. Refused when one of them is
+    /// marked no-transaction.
+    pub fn single_transaction(mut self, yes: bool) -> Self {
+        self.options.plan.single_transaction = yes;
+        self
+    }
+
+    /// Accept applied versions this binary does not have (a rolled-back deploy) instead of refusing.
+    pub fn allow_missing(mut self, yes: bool) -> Self {
+        self.options.plan.allow_missing = yes;
+        self
+    }
+
+    /// Apply pending migrations numbered below the newest applied one instead of refusing.
+    pub fn allow_out_of_order(mut self, yes: bool) -> Self {
+        self.options.plan.allow_out_of_order = yes;
+        self
+    }
+
+    /// How long to wait for another process that holds this schema's migration lock before giving up with
+    /// [`Error::LockTimeout`].
+    pub fn lock_wait(mut self, wait: Duration) -> Self {
+        self.options.lock_wait = wait;
+        self
+    }
+
+    /// `lock_timeout` for migration SQL: a migration waiting this long on a busy table fails instead of stalling
+    /// the application behind it.
+    pub fn lock_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.options.timeouts.lock_timeout = timeout;
+        self
+    }
+
+    /// `statement_timeout` for migration SQL.
+    pub fn statement_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.options.timeouts.statement_timeout = timeout;
+        self
+    }
+
+    /// Migrate `schema` to the newest version, creating the schema and history table if missing.
+    ///
+    /// ```no_run
+    /// # use migrate_runtime::{embed_migrations, MigrationSet, Migrator};
+    /// # static MIGRATIONS: MigrationSet = embed_migrations!("../migrations");
+    /// # let mut client = postgres::Client::connect("host=127.0.0.1 user=postgres", postgres::NoTls).unwrap();
+    /// let report = Migrator::new(&MIGRATIONS).migrate(&mut client, "tenant-1")?;
+    /// println!("{} migration(s) applied, now at {:?}", report.steps.len(), report.version_after);
+    /// # Ok::<(), migrate_runtime::Error>(())
+    /// ```
+    pub fn migrate(&self, client: &mut postgres::Client, schema: &str) -> Result<Report, Error> {
+        self.run(client, schema, Operation::Upgrade(Target::Head))
+    }
+
+    /// Migrate `schema` up to `target` (`head`, a version, or `+N`).
+    pub fn migrate_to(&self, client: &mut postgres::Client, schema: &str, target: Target) -> Result<Report, Error> {
+        self.run(client, schema, Operation::Upgrade(target))
+    }
+
+    /// Revert `schema` down to `target` (`base`, a version, or `-N`), newest first, each down script with the
+    /// removal of its history row in one transaction. Refuses before changing anything when a down file is missing.
+    ///
+    /// ```no_run
+    /// # use migrate_runtime::{embed_migrations, MigrationSet, Migrator};
+    /// # static MIGRATIONS: MigrationSet = embed_migrations!("../migrations");
+    /// # let mut client = postgres::Client::connect("host=127.0.0.1 user=postgres", postgres::NoTls).unwrap();
+    /// // Undo the newest migration of `dev`.
+    /// Migrator::new(&MIGRATIONS).downgrade(&mut client, "dev", migrate_runtime::Target::Relative(-1))?;
+    /// # Ok::<(), migrate_runtime::Error>(())
+    /// ```
+    pub fn downgrade(&self, client: &mut postgres::Client, schema: &str, target: Target) -> Result<Report, Error> {
+        self.run(client, schema, Operation::Downgrade(target))
+    }
+
+    /// Drop `schema` with everything in it, recreate it and apply every migration: in one transaction when no
+    /// migration is marked no-transaction, so a failure leaves the old schema exactly as it was.
+    ///
+    /// ```no_run
+    /// # use migrate_runtime::{embed_migrations, MigrationSet, Migrator};
+    /// # static MIGRATIONS: MigrationSet = embed_migrations!("../migrations");
+    /// # let mut client = postgres::Client::connect("host=127.0.0.1 user=postgres", postgres::NoTls).unwrap();
+    /// Migrator::new(&MIGRATIONS).reset(&mut client, "dev")?;
+    /// # Ok::<(), migrate_runtime::Error>(())
+    /// ```
+    pub fn reset(&self, client: &mut postgres::Client, schema: &str) -> Result<Report, Error> {
+        self.run(client, schema, Operation::Reset)
+    }
+
+    /// After reviewing edited migration files: record the binary's checksums for every applied migration of
+    /// `schema`, so the edit is accepted. Dirty records are left alone.
+    ///
+    /// ```no_run
+    /// # use migrate_runtime::{embed_migrations, MigrationSet, Migrator};
+    /// # static MIGRATIONS: MigrationSet = embed_migrations!("../migrations");
+    /// # let mut client = postgres::Client::connect("host=127.0.0.1 user=postgres", postgres::NoTls).unwrap();
+    /// let report = Migrator::new(&MIGRATIONS).repair(&mut client, "dev")?;
+    /// for fix in &report.fixes {
+    ///     println!("{} version {}", fix.kind.label(), fix.version);
+    /// }
+    /// # Ok::<(), migrate_runtime::Error>(())
+    /// ```
+    pub fn repair(&self, client: &mut postgres::Client, schema: &str) -> Result<Report, Error> {
+        self.run(client, schema, Operation::Repair)
+    }
+
+    /// Settle the dirty no-transaction migration `version` of `schema` after fixing the schema by hand.
+    ///
+    /// ```no_run
+    /// # use migrate_runtime::{embed_migrations, MigrationSet, Migrator};
+    /// # static MIGRATIONS: MigrationSet = embed_migrations!("../migrations");
+    /// # let mut client = postgres::Client::connect("host=127.0.0.1 user=postgres", postgres::NoTls).unwrap();
+    /// // The index of migration 5 was finished by hand.
+    /// Migrator::new(&MIGRATIONS).resolve(&mut client, "dev", 5, migrate_runtime::Resolution::Applied)?;
+    /// # Ok::<(), migrate_runtime::Error>(())
+    /// ```
+    pub fn resolve(
+        &self,
+        client: &mut postgres::Client,
+        schema: &str,
+        version: i64,
+        resolution: Resolution,
+    ) -> Result<Report, Error> {
+        self.run(client, schema, Operation::Resolve { version, resolution })
+    }
+
+    /// Run `operation` on `schema`.
+    pub fn run(&self, client: &mut postgres::Client, schema: &str, operation: Operation) -> Result<Report, Error> {
+        let schema = SchemaName::new(schema)?;
+        session::block_on_ready(engine::run(client, self.set, &self.options, &schema, operation))
+    }
+
+    /// What `operation` would do to `schema`, with the exact SQL, changing nothing and taking no lock.
+    ///
+    /// ```no_run
+    /// # use migrate_runtime::{embed_migrations, MigrationSet, Migrator, Operation, Target};
+    /// # static MIGRATIONS: MigrationSet = embed_migrations!("../migrations");
+    /// # let mut client = postgres::Client::connect("host=127.0.0.1 user=postgres", postgres::NoTls).unwrap();
+    /// let preview = Migrator::new(&MIGRATIONS).dry_run(&mut client, "prod", Operation::Upgrade(Target::Head)).unwrap();
+    /// print!("{}", preview.sql());
+    /// ```
+    pub fn dry_run(&self, client: &mut postgres::Client, schema: &str, operation: Operation) -> Result<Preview, Error> {
+        let schema = SchemaName::new(schema)?;
+        session::block_on_ready(engine::preview(client, self.set, &self.options, &schema, operation))
+    }
+
+    /// The schema's history rows, oldest first; empty when the schema or table does not exist.
+    pub fn applied(&self, client: &mut postgres::Client, schema: &str) -> Result<Vec<AppliedMigration>, Error> {
+        Ok(self.read(client, schema)?.unwrap_or_default())
+    }
+
+    /// Where `schema` stands against this binary: version, pending count, and whether it is at head, behind,
+    /// ahead or drifted.
+    ///
+    /// ```no_run
+    /// # use migrate_runtime::{embed_migrations, MigrationSet, Migrator};
+    /// # static MIGRATIONS: MigrationSet = embed_migrations!("../migrations");
+    /// # let mut client = postgres::Client::connect("host=127.0.0.1 user=postgres", postgres::NoTls).unwrap();
+    /// let status = Migrator::new(&MIGRATIONS).status(&mut client, "prod")?;
+    /// println!("{}: {} ({} pending)", status.schema, status.state.label(), status.pending);
+    /// # Ok::<(), migrate_runtime::Error>(())
+    /// ```
+    pub fn status(&self, client: &mut postgres::Client, schema: &str) -> Result<SchemaStatus, Error> {
+        let history = self.read(client, schema)?;
+        Ok(status_of(schema, self.set, history.as_deref()))
+    }
+
+    /// Every migration of the binary and of the database, applied or pending, with checksum mismatches marked.
+    ///
+    /// ```no_run
+    /// # use migrate_runtime::{embed_migrations, MigrationSet, Migrator};
+    /// # static MIGRATIONS: MigrationSet = embed_migrations!("../migrations");
+    /// # let mut client = postgres::Client::connect("host=127.0.0.1 user=postgres", postgres::NoTls).unwrap();
+    /// for entry in Migrator::new(&MIGRATIONS).history(&mut client, "dev")? {
+    ///     println!("{} {} {}", entry.version, entry.name, entry.state().label());
+    /// }
+    /// # Ok::<(), migrate_runtime::Error>(())
+    /// ```
+    pub fn history(&self, client: &mut postgres::Client, schema: &str) -> Result<Vec<HistoryEntry>, Error> {
+        Ok(history_of(self.set, &self.applied(client, schema)?))
+    }
+
+    fn read(&self, client: &mut postgres::Client, schema: &str) -> Result<Option<Vec<AppliedMigration>>, Error> {
+        let schema = SchemaName::new(schema)?;
+        let table = HistoryTable::new(&schema, &self.options.history_table)?;
+        session::block_on_ready(engine::read(client, &table))
+    }
+
+    /// [`Migrator::migrate`] on a `tokio-postgres` client.
+    #[cfg(feature = "tokio")]
+    pub async fn migrate_async(&self, client: &tokio_postgres::Client, schema: &str) -> Result<Report, Error> {
+        self.run_async(client, schema, Operation::Upgrade(Target::Head)).await
+    }
+
+    /// [`Migrator::run`] on a `tokio-postgres` client.
+    #[cfg(feature = "tokio")]
+    pub async fn run_async(
+        &self,
+        client: &tokio_postgres::Client,
+        schema: &str,
+        operation: Operation,
+    ) -> Result<Report, Error> {
+        let schema = SchemaName::new(schema)?;
+        engine::run(&mut &*client, self.set, &self.options, &schema, operation).await
+    }
+}
