@@ -26,6 +26,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod app_schema;
 #[cfg(feature = "cli")]
 pub mod cli;
 mod database;
@@ -44,6 +45,11 @@ mod target;
 
 use std::time::Duration;
 
+pub use app_schema::{
+    begin_in_schema, check_schema, check_session_schema, in_schema, SchemaCheckError, SearchPathScope,
+};
+#[cfg(feature = "tokio")]
+pub use app_schema::{begin_in_schema_async, check_schema_async, check_session_schema_async, in_schema_async};
 pub use database::{ConnectError, Database, DatabaseError, SslMode};
 pub use error::Error;
 pub use fleet::{default_jobs, Fleet, Standing, Task};
