@@ -3,6 +3,7 @@
 //! Shared helpers live in this crate's library (`src/lib.rs`); what needs this binary's own build (the path of the
 //! `fleet-probe` binary) lives here.
 
+mod app_schema;
 mod compile_fail;
 mod faults;
 mod hostile;
