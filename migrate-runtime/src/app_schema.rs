@@ -165,8 +165,7 @@ impl fmt::Display for SearchPathScope {
 pub enum SchemaCheckError {
     /// `current_schema()` is not the configured schema.
     #[error(
-        "schema {schema:?}: {scope}, unqualified names resolve in {found} (database {database:?}, role {role:?}), \
-         not in the schema: {advice}",
+        "schema {schema:?}: as role {role:?} in database {database:?}, {scope}, {found}; {advice}",
         found = found_text(current_schema.as_deref()),
         advice = advice(schema, current_schema.as_deref(), role, *scope)
     )]
@@ -195,8 +194,8 @@ pub enum SchemaCheckError {
 
 fn found_text(current_schema: Option<&str>) -> String {
     match current_schema {
-        Some(current) => format!("schema {current:?}"),
-        None => "no schema at all (current_schema() is null)".to_owned(),
+        Some(current) => format!("current_schema() is {current:?}: unqualified names resolve there, not in the schema"),
+        None => "current_schema() is null: unqualified names resolve in no schema".to_owned(),
     }
 }
 
@@ -204,7 +203,7 @@ fn advice(schema: &str, current_schema: Option<&str>, role: &str, scope: SearchP
     let grant = format!("GRANT USAGE ON SCHEMA {} TO {}", quote_ident(schema), quote_ident(role));
     match (scope, current_schema) {
         (SearchPathScope::Transaction, None) => format!(
-            "the schema does not exist in this database, or the role lacks USAGE on it; migrate this database's \
+            "the schema does not exist in this database, or the role lacks USAGE on it: migrate this database's \
              schema, or {grant} (and the table privileges the service needs)"
         ),
         (SearchPathScope::Transaction, Some(_)) => "something between the service and the server changes \
@@ -212,7 +211,7 @@ fn advice(schema: &str, current_schema: Option<&str>, role: &str, scope: SearchP
              directly to the server to find out"
             .to_owned(),
         (SearchPathScope::Session, _) => format!(
-            "the search_path startup option did not take effect; a pooler in transaction mode, or one set with \
+            "the search_path startup option did not take effect: a pooler in transaction mode, or one set with \
              ignore_startup_parameters = options, drops it: set search_path per transaction (in_schema) and check \
              with check_schema, or connect directly or through session pooling; if the option did arrive, the \
              schema is missing or the role lacks USAGE on it ({grant})"
@@ -312,23 +311,25 @@ mod tests {
         let no_usage = judge(&tenant, SearchPathScope::Transaction, None, "app role", "main").unwrap_err();
         assert_eq!(
             no_usage.to_string(),
-            "schema \"tenant-1\": with search_path set to it for the transaction, unqualified names resolve in no \
-             schema at all (current_schema() is null) (database \"main\", role \"app role\"), not in the schema: \
-             the schema does not exist in this database, or the role lacks USAGE on it; migrate this database's \
-             schema, or GRANT USAGE ON SCHEMA \"tenant-1\" TO \"app role\" (and the table privileges the service \
-             needs)"
+            "schema \"tenant-1\": as role \"app role\" in database \"main\", with search_path set to it for the \
+             transaction, current_schema() is null: unqualified names resolve in no schema; the schema does not \
+             exist in this database, or the role lacks USAGE on it: migrate this database's schema, or GRANT USAGE \
+             ON SCHEMA \"tenant-1\" TO \"app role\" (and the table privileges the service needs)"
         );
         let dropped = judge(&tenant, SearchPathScope::Session, Some("public"), "app", "main").unwrap_err().to_string();
         assert!(
             dropped.starts_with(
-                "schema \"tenant-1\": with the connection's own search_path, unqualified names resolve in schema \
-                 \"public\" (database \"main\", role \"app\"), not in the schema: the search_path startup option \
-                 did not take effect; a pooler in transaction mode, or one set with ignore_startup_parameters = \
-                 options, drops it"
+                "schema \"tenant-1\": as role \"app\" in database \"main\", with the connection's own search_path, \
+                 current_schema() is \"public\": unqualified names resolve there, not in the schema; the \
+                 search_path startup option did not take effect: a pooler in transaction mode, or one set with \
+                 ignore_startup_parameters = options, drops it"
             ),
             "{dropped}"
         );
         let rewritten = judge(&tenant, SearchPathScope::Transaction, Some("other"), "app", "main").unwrap_err();
-        assert!(rewritten.to_string().contains("resolve in schema \"other\""), "{rewritten}");
+        assert!(
+            rewritten.to_string().contains("current_schema() is \"other\": unqualified names resolve there"),
+            "{rewritten}"
+        );
     }
 }

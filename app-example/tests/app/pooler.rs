@@ -112,10 +112,12 @@ fn an_application_connection_that_cannot_resolve_names_in_the_schema_stops_the_s
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("at version 8 (8 migration(s) applied)"), "the migrations ran: {stderr}");
     assert!(
-        stderr.contains(
-            "error: refusing to serve: schema \"tenant\": with search_path set to it for the transaction, \
-             unqualified names resolve in no schema at all (current_schema() is null)"
-        ),
+        stderr.contains(&format!(
+            "error: refusing to serve: schema \"tenant\": as role \"{}\" in database \"{}\", with search_path \
+                 set to it for the transaction, current_schema() is null: unqualified names resolve in no schema; the \
+                 schema does not exist in this database, or the role lacks USAGE on it",
+            role.name, database.name
+        )),
         "{stderr}"
     );
     assert!(stderr.contains(&format!("GRANT USAGE ON SCHEMA \"tenant\" TO \"{}\"", role.name)), "{stderr}");

@@ -103,7 +103,10 @@ fn a_missing_schema_or_a_role_without_usage_fails_the_check_with_what_to_do() {
     let error = result.unwrap().unwrap_err();
     let message = error.to_string();
     assert!(
-        message.contains(&format!("(current_schema() is null) (database \"postgres\", role \"{role}\")")),
+        message.contains(&format!(
+            "as role \"{role}\" in database \"postgres\", with search_path set to it for the transaction, \
+             current_schema() is null"
+        )),
         "{message}"
     );
     assert!(message.contains(&format!("GRANT USAGE ON SCHEMA {} TO \"{role}\"", schema.quoted())), "{message}");
