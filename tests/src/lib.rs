@@ -100,6 +100,12 @@ impl TestDatabase {
     }
 }
 
+impl Default for TestDatabase {
+    fn default() -> TestDatabase {
+        TestDatabase::new()
+    }
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         let _ = connect().batch_execute(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name));
