@@ -2,15 +2,16 @@
 //! `app-example migrate ...`.
 //!
 //! Environment: `DATABASE_URL` (default: the local server), `DEFAULT_SCHEMA_NAME` (default `dev`), `PORT`
-//! (default 8080). If migrating fails, the error goes to stderr and the process exits with status 1 before
-//! serving anything.
+//! (default 8080), `APP_DATABASE_URL` (the service's own queries, for example through PgBouncer or as a role with
+//! fewer rights; default `DATABASE_URL`). If migrating fails, or the application's connection does not resolve
+//! names in the schema, the error goes to stderr and the process exits with status 1 before serving anything.
 
 mod http;
 
 use anyhow::Context;
 use clap::Parser;
 use migrate_runtime::cli::{Cli, MigrateCommand};
-use migrate_runtime::{embed_migrations, Database, MigrationSet, Migrator, SchemaName};
+use migrate_runtime::{check_schema, embed_migrations, Database, MigrationSet, Migrator, SchemaName};
 
 /// The service's migrations, compiled in; `build.rs` makes adding a file rebuild the binary.
 pub static MIGRATIONS: MigrationSet = embed_migrations!("../migrations");
@@ -64,9 +65,16 @@ fn serve() -> anyhow::Result<()> {
     );
     drop(client);
 
-    // The application's own connection: unqualified names resolve in its schema.
-    let mut app_config = database.config().clone();
-    app_config.options(&schema.search_path_option());
-    let app_client = database.connect_with(&app_config).context("could not open the application connection")?;
+    // The application's own connection, with no search_path startup option: a pooler in transaction mode would
+    // refuse it or drop it. Every handler sets search_path for its own transaction instead (see http.rs).
+    let app_database: Database = match std::env::var("APP_DATABASE_URL") {
+        Ok(url) => url.parse().context("APP_DATABASE_URL")?,
+        Err(_) => database,
+    };
+    let mut app_client = app_database
+        .connect()
+        .with_context(|| format!("could not open the application connection to {app_database}"))?;
+    // Never answer from another schema: one round trip proves the queries will resolve in this one.
+    check_schema(&mut app_client, &schema).context("refusing to serve")?;
     http::serve(port, schema, app_client)
 }

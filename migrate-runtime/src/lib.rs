@@ -29,6 +29,7 @@
 // fields it carries (file, message, what committed) are what an operator needs.
 #![allow(clippy::result_large_err)]
 
+mod app_schema;
 #[cfg(feature = "cli")]
 pub mod cli;
 mod database;
@@ -47,6 +48,11 @@ mod set;
 mod sql;
 mod target;
 
+pub use app_schema::{
+    begin_in_schema, check_schema, check_session_schema, in_schema, SchemaCheckError, SearchPathScope,
+};
+#[cfg(feature = "tokio")]
+pub use app_schema::{begin_in_schema_async, check_schema_async, check_session_schema_async, in_schema_async};
 pub use database::{ConnectError, Database, DatabaseError, SslMode};
 pub use error::{Error, ResolveProblem};
 pub use fleet::{default_jobs, Fleet, Standing, Task};

@@ -85,6 +85,21 @@ impl SchemaName {
 
     /// A startup `options` value that sets `search_path` to this schema, for the application's own connections.
     ///
+    /// Which way to put the application's queries in its schema:
+    ///
+    /// - **Direct connection, or a pooler in session mode**: this startup option. The setting lasts for the whole
+    ///   session, so every query of the connection resolves unqualified names in the schema.
+    /// - **A pooler in transaction mode (PgBouncer `pool_mode = transaction`)**: the startup option does not
+    ///   work. PgBouncer refuses it (`unsupported startup parameter: options`) or, with
+    ///   `ignore_startup_parameters = options`, drops it silently, and the queries resolve in whatever
+    ///   `search_path` the server connection has (usually `public`). Run each transaction through
+    ///   [`in_schema`](crate::in_schema) (or [`begin_in_schema`](crate::begin_in_schema)), which opens it with
+    ///   [`SchemaName::set_local_search_path_sql`], and check at boot with [`check_schema`](crate::check_schema).
+    ///
+    /// Either way, [`check_session_schema`](crate::check_session_schema) (startup option) or
+    /// [`check_schema`](crate::check_schema) (per transaction) tells at boot whether names really resolve in the
+    /// schema.
+    ///
     /// ```
     /// use migrate_runtime::SchemaName;
     ///
@@ -103,6 +118,21 @@ impl SchemaName {
             option.push(c);
         }
         option
+    }
+
+    /// `SET LOCAL search_path = "schema"`: sets `search_path` to this schema until the end of the current
+    /// transaction, so it holds for exactly the transaction a transaction-pooling proxy keeps on one server
+    /// connection, and leaves nothing behind for the next client of that connection. See
+    /// [`SchemaName::search_path_option`] for when to use which.
+    ///
+    /// ```
+    /// use migrate_runtime::SchemaName;
+    ///
+    /// let schema = SchemaName::new(r#"tenant "1""#).unwrap();
+    /// assert_eq!(schema.set_local_search_path_sql(), r#"SET LOCAL search_path = "tenant ""1""""#);
+    /// ```
+    pub fn set_local_search_path_sql(&self) -> String {
+        format!("SET LOCAL search_path = {}", self.quoted())
     }
 }
 

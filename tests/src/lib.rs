@@ -1,6 +1,7 @@
 //! Shared helpers for the integration tests (this crate's `tests/integration` and app-example's): the server to talk to, uniquely named schemas that clean up after
-//! themselves, and small migration sets built in code.
+//! themselves, small migration sets built in code, a round-trip counting proxy and a PgBouncer of the test's own.
 
+pub mod pgbouncer;
 pub mod proxy;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -65,8 +66,13 @@ impl TestDatabase {
     /// Creating a database is not a default value: no `Default`.
     #[allow(clippy::new_without_default)]
     pub fn new() -> TestDatabase {
+        TestDatabase::labelled("test_db")
+    }
+
+    /// A database named after `label`, the process and the time.
+    pub fn labelled(label: &str) -> TestDatabase {
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-        let name = format!("test_db_{}_{nanos}", std::process::id());
+        let name = format!("{label}_{}_{nanos}", std::process::id());
         connect().batch_execute(&format!("CREATE DATABASE \"{name}\"")).unwrap();
         let base = database_url();
         let (path, query) = base.split_once('?').map_or((base.as_str(), ""), |(p, q)| (p, q));

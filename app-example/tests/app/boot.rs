@@ -8,22 +8,29 @@ use std::process::{Child, Command, Stdio};
 use integration_tests::{connect, history_rows, tables, TestSchema};
 
 /// A running `app-example` on a system-chosen port, killed when dropped.
-struct Service {
+pub(crate) struct Service {
     child: Child,
     port: u16,
     /// What it printed on stderr before listening.
-    boot_log: String,
+    pub(crate) boot_log: String,
 }
 
 impl Service {
     /// Start the service for `schema`; `Err` holds its exit code and stderr when it stops instead of serving.
+    pub(crate) fn start(schema: &str) -> Result<Service, (Option<i32>, String)> {
+        Service::start_with(schema, &[])
+    }
+
+    /// [`Service::start`] with more environment (`DATABASE_URL` and the others can be overridden).
     // The child is waited on when it exits early, and by `Drop` once it serves.
     #[allow(clippy::zombie_processes)]
-    fn start(schema: &str) -> Result<Service, (Option<i32>, String)> {
+    pub(crate) fn start_with(schema: &str, env: &[(&str, &str)]) -> Result<Service, (Option<i32>, String)> {
         let mut child = Command::new(env!("CARGO_BIN_EXE_app-example"))
             .env("DATABASE_URL", integration_tests::database_url())
+            .env_remove("APP_DATABASE_URL")
             .env("DEFAULT_SCHEMA_NAME", schema)
             .env("PORT", "0")
+            .envs(env.iter().copied())
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
@@ -46,7 +53,7 @@ impl Service {
         }
     }
 
-    fn get(&self, path: &str) -> serde_json::Value {
+    pub(crate) fn get(&self, path: &str) -> serde_json::Value {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
         let mut response = String::new();

@@ -1,6 +1,8 @@
-//! app-example's tests, one binary: the service as a process, its `migrate` CLI, and the seed guides end to end.
+//! app-example's tests, one binary: the service as a process, its `migrate` CLI, the service behind PgBouncer, and
+//! the seed guides end to end.
 //! Shared helpers (the test server, unique schemas, test databases) come from the `integration-tests` library.
 
 mod boot;
 mod cli;
+mod pooler;
 mod seed_guides;
