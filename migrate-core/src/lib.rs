@@ -19,10 +19,12 @@
 pub mod build;
 mod checksum;
 mod file_name;
+mod layout;
 mod migration;
 mod resolve;
 
 pub use checksum::{Checksum, ChecksumParseError, CHECKSUM_ALGORITHM};
-pub use file_name::{Direction, FileName, FileNameError};
+pub use file_name::{DieselName, Direction, FileName, FileNameError};
+pub use layout::{Layout, SQLX_NO_TRANSACTION_MARKER};
 pub use migration::{Migration, Script, NO_TRANSACTION_MARKER};
-pub use resolve::{resolve_folder, ResolveError};
+pub use resolve::{resolve, resolve_folder, ResolveError, Resolved};

@@ -50,7 +50,7 @@ pub use fleet::{default_jobs, Fleet, Standing, Task};
 pub use history::DEFAULT_HISTORY_TABLE;
 pub use inspect::{history_of, status_of, HistoryEntry, SchemaState, SchemaStatus};
 pub use migrate_core::{
-    build, Checksum, Direction as FileDirection, FileName, FileNameError, Migration, ResolveError, Script,
+    build, Checksum, Direction as FileDirection, FileName, FileNameError, Layout, Migration, ResolveError, Script,
     CHECKSUM_ALGORITHM, NO_TRANSACTION_MARKER,
 };
 pub use plan::{plan, verify_history, AppliedMigration, Direction, PlanOptions, Step, StepKind};

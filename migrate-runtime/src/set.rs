@@ -5,6 +5,10 @@ use migrate_core::{resolve_folder, Migration, ResolveError};
 
 /// An ordered set of migrations: what `embed_migrations!` expands to.
 ///
+/// The order is the folder layout's (see `migrate_core::Layout`): numeric for flat and refinery folders, diesel's
+/// text order of the version digits for a diesel folder, where it can differ from numeric order
+/// (`202605271200000000` before `20270101000000`). Compare migrations by [`MigrationSet::position`], not by version.
+///
 /// ```
 /// use migrate_runtime::{embed_migrations, MigrationSet};
 ///
@@ -19,8 +23,8 @@ pub struct MigrationSet {
 }
 
 impl MigrationSet {
-    /// Wrap migrations already ordered by version, and the absolute path of the folder they came from (what the
-    /// macro emits).
+    /// Wrap migrations already in their layout's order, kept as given, and the absolute path of the folder they
+    /// came from (what the macro emits).
     #[doc(hidden)]
     pub const fn from_static(migrations: &'static [Migration], source_folder: &'static str) -> MigrationSet {
         MigrationSet { migrations: Cow::Borrowed(migrations), source_folder: Some(Cow::Borrowed(source_folder)) }
@@ -45,7 +49,8 @@ impl MigrationSet {
         Ok(MigrationSet { migrations: Cow::Owned(migrations), source_folder: Some(Cow::Owned(source_folder)) })
     }
 
-    /// Build a set from migrations in any order; duplicates keep the first. Meant for tests and tools.
+    /// Build a set from migrations in any order, sorted by version *numerically*; duplicates keep the first. Meant
+    /// for tests and tools; a diesel folder's text order comes only from [`MigrationSet::from_folder`] or the macro.
     ///
     /// ```
     /// use migrate_runtime::{Migration, MigrationSet, Script};
@@ -60,22 +65,37 @@ impl MigrationSet {
         MigrationSet { migrations: Cow::Owned(migrations), source_folder: None }
     }
 
-    /// The migrations, ordered by version.
+    /// The migrations, in set order.
     pub fn iter(&self) -> std::slice::Iter<'_, Migration> {
         self.migrations.iter()
     }
 
-    /// The migrations as a slice, ordered by version.
+    /// The migrations as a slice, in set order.
     pub fn as_slice(&self) -> &[Migration] {
         &self.migrations
     }
 
     /// The migration with this version.
     pub fn get(&self, version: i64) -> Option<&Migration> {
-        self.migrations.binary_search_by_key(&version, |m| m.version).ok().map(|i| &self.migrations[i])
+        self.position(version).map(|i| &self.migrations[i])
     }
 
-    /// The newest version, or `None` for an empty set.
+    /// Where the migration with this version stands in the set's order (0 for the first), or `None` when the set
+    /// lacks it. The planner compares migrations by this, since a diesel set is not in numeric order.
+    ///
+    /// ```
+    /// use migrate_runtime::{Migration, MigrationSet, Script};
+    ///
+    /// let m = |v: i64| Migration { version: v, name: "m".into(), up: Script::new("m.up.sql", "SELECT 1"), down: None };
+    /// let set = MigrationSet::from_migrations(vec![m(10), m(2)]);
+    /// assert_eq!((set.position(2), set.position(10), set.position(3)), (Some(0), Some(1), None));
+    /// ```
+    pub fn position(&self, version: i64) -> Option<usize> {
+        // Sets are small (hundreds); a scan is cheap and assumes no order.
+        self.migrations.iter().position(|m| m.version == version)
+    }
+
+    /// The last version in set order (the newest), or `None` for an empty set.
     pub fn head(&self) -> Option<i64> {
         self.migrations.last().map(|m| m.version)
     }
