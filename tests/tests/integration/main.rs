@@ -6,6 +6,7 @@
 mod compile_fail;
 mod faults;
 mod hostile;
+mod layouts;
 mod migrate;
 mod privileges;
 mod rebuild;
