@@ -5,6 +5,9 @@
 //! the same function at run time (for the CLI's `revision` command and for tests), so both agree on versions,
 //! names, SQL and checksums.
 //!
+//! A folder may be laid out as this project's or sqlx's flat files, refinery's `V{n}__` files or diesel's folder
+//! per migration; [`resolve`] detects the [`Layout`] and reads the folder by that tool's rules and in its order.
+//!
 //! ```
 //! use migrate_core::{FileName, Direction};
 //!

@@ -213,15 +213,19 @@ pub fn resolve(crate_root: &Path, folder: &str) -> Result<Resolved, Vec<ResolveE
 /// Step 1: what the folder holds. Hidden entries are left out; names are sorted so errors come out in a stable
 /// order.
 struct Listing {
-    /// Files at the top: (file name, path, path shown in messages).
+    /// Files at the top of the folder.
     files: Vec<Entry>,
-    /// Sub-folders: (folder name, path, path shown in messages).
+    /// Its sub-folders.
     folders: Vec<Entry>,
 }
 
+/// A file or sub-folder of the migrations folder.
 struct Entry {
+    /// Its name in the folder.
     name: String,
+    /// Where to read it.
     path: PathBuf,
+    /// Its path relative to the crate, `/`-separated, as messages and `Script::file` show it.
     shown: String,
 }
 
