@@ -60,7 +60,7 @@ pub use fleet::{default_jobs, Fleet, Standing, Task};
 pub use history::{AppliedMigration, Dirt, Progress, Recorded, DEFAULT_HISTORY_TABLE};
 pub use inspect::{history_of, status_of, EntryState, HistoryEntry, SchemaState, SchemaStatus};
 pub use migrate_core::{
-    build, Checksum, Direction, FileName, FileNameError, Migration, ResolveError, Script, CHECKSUM_ALGORITHM,
+    build, Checksum, Direction, FileName, FileNameError, Layout, Migration, ResolveError, Script, CHECKSUM_ALGORITHM,
     NO_TRANSACTION_MARKER,
 };
 pub use migrator::Migrator;

@@ -10,6 +10,7 @@ mod app_schema;
 mod compile_fail;
 mod faults;
 mod hostile;
+mod layouts;
 mod migrate;
 mod privileges;
 mod rebuild;
