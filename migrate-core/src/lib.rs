@@ -31,4 +31,4 @@ pub use checksum::{Checksum, ChecksumParseError, CHECKSUM_ALGORITHM};
 pub use file_name::{DieselName, Direction, FileName, FileNameError};
 pub use layout::{Layout, SQLX_NO_TRANSACTION_MARKER};
 pub use migration::{Migration, Script, NO_TRANSACTION_MARKER};
-pub use resolve::{resolve, resolve_folder, ResolveError, Resolved};
+pub use resolve::{resolve, resolve_folder, ResolveError, Resolved, REVISION_PLACEHOLDERS};

@@ -70,6 +70,12 @@ pub enum ResolveError {
         /// The up file.
         up: String,
     },
+    /// A file `revision` wrote that still holds only its template: nothing was written into it yet.
+    #[error("{file}: migration file still holds only the revision template: write the migration's SQL first (or delete the file)")]
+    Unwritten {
+        /// The file.
+        file: String,
+    },
     /// A file with no SQL in it.
     #[error("{file}: migration file is empty")]
     Empty {
@@ -558,16 +564,44 @@ fn read_script(path: &Path, file: String, layout: Layout, emptiness: Emptiness) 
     if refuse_empty && body.lines().skip_while(|l| is_marker_line(l)).all(|l| l.trim().is_empty()) {
         return Err(ResolveError::Empty { file });
     }
+    if is_unwritten_template(body) {
+        return Err(ResolveError::Unwritten { file });
+    }
     let tool_marker = layout.no_transaction_marker().is_some_and(|marker| body.starts_with(marker));
     let mut script = Script::new(file, text);
     script.no_transaction |= tool_marker;
     Ok(script)
 }
 
+/// A file that holds a revision template's placeholder and nothing else but comments: an empty migration that would
+/// be applied, recorded, and then edited into drift.
+fn is_unwritten_template(body: &str) -> bool {
+    let mut placeholder = false;
+    for line in body.lines().map(str::trim) {
+        if REVISION_PLACEHOLDERS.contains(&line) {
+            placeholder = true;
+        } else if !(line.is_empty() || line.starts_with("--")) {
+            return false;
+        }
+    }
+    placeholder
+}
+
+/// The placeholder lines `revision` writes into a new up and down file.
+pub const REVISION_PLACEHOLDERS: [&str; 2] = ["-- Write the migration here.", "-- Write what undoes it here."];
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn a_revision_template_not_written_into_is_refused() {
+        assert!(is_unwritten_template("-- add user preferences\n-- Write the migration here.\n"));
+        assert!(is_unwritten_template("-- Write what undoes it here.\n\n"));
+        assert!(!is_unwritten_template("-- Write the migration here.\nCREATE TABLE t (id int);\n"));
+        assert!(!is_unwritten_template("-- just a comment\nSELECT 1;\n"));
+    }
 
     /// A scratch crate root holding a `migrations/` folder with the given files.
     struct Fixture(PathBuf);
