@@ -294,6 +294,27 @@ async fn holder<S: Session>(session: &mut S, table: &HistoryTable, blocker: &Blo
     Some(holder)
 }
 
+/// Who is migrating the schema right now: the holder of its migration lock, else the live runner of one of its
+/// no-transaction migrations.
+pub(crate) async fn migrating_now<S: Session>(
+    session: &mut S,
+    table: &HistoryTable,
+    history: &[AppliedMigration],
+) -> Option<LockHolder> {
+    if let Some(holder) = holder(session, table, &Blocker::Lock).await {
+        return Some(holder);
+    }
+    for applied in history.iter().filter(|a| a.dirty) {
+        if let Some(runner) = &applied.progress.runner {
+            let blocker = Blocker::Runner { runner: runner.clone(), version: applied.version };
+            if let Some(holder) = holder(session, table, &blocker).await {
+                return Some(holder);
+            }
+        }
+    }
+    None
+}
+
 /// The plan for `operation` and the exact SQL a run would send, without taking the lock or changing anything.
 pub(crate) async fn preview<S: Session>(
     session: &mut S,

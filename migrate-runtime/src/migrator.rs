@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::engine::{self, EngineOptions, Waiting};
 use crate::error::Error;
 use crate::history::{AppliedMigration, HistoryTable, Timeouts, DEFAULT_HISTORY_TABLE};
-use crate::inspect::{history_of, status_of, HistoryEntry, SchemaStatus};
+use crate::inspect::{history_of, status_of, HistoryEntry, SchemaState, SchemaStatus};
 use crate::plan::{Operation, PlanOptions, Resolution};
 use crate::report::{Preview, Report};
 use crate::schema::SchemaName;
@@ -245,7 +245,13 @@ impl<'s> Migrator<'s> {
     /// ```
     pub fn status(&self, client: &mut postgres::Client, schema: &str) -> Result<SchemaStatus, Error> {
         let history = self.read(client, schema)?;
-        Ok(status_of(schema, self.set, history.as_deref()))
+        let mut status = status_of(schema, self.set, history.as_deref());
+        if status.state != SchemaState::AtHead {
+            let table = HistoryTable::new(&SchemaName::new(schema)?, &self.options.history_table)?;
+            let history = history.as_deref().unwrap_or_default();
+            status.migrating_now = session::block_on_ready(engine::migrating_now(client, &table, history));
+        }
+        Ok(status)
     }
 
     /// Every migration of the binary and of the database, applied or pending, with checksum mismatches marked.

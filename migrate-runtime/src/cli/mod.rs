@@ -423,5 +423,6 @@ fn status_at(migrator: &Migrator<'_>, schema: &SchemaName, version: Option<i64>)
         pending: 0,
         state: SchemaState::AtHead,
         problem: None,
+        migrating_now: None,
     }
 }

@@ -225,6 +225,7 @@ impl<'d> Report<'d> {
                     "pending": status.pending,
                     "state": status.state.label(),
                     "problem": status.problem,
+                    "migrating_now": status.migrating_now.as_ref().map(ToString::to_string),
                 });
                 let row = vec![
                     schema.clone(),
@@ -233,7 +234,11 @@ impl<'d> Report<'d> {
                     status.head.map_or("-".to_owned(), |h| h.to_string()),
                     status.pending.to_string(),
                     status.state.label().to_owned(),
-                    status.problem.clone().unwrap_or_default(),
+                    match (&status.migrating_now, &status.problem) {
+                        (Some(holder), Some(problem)) => format!("being migrated now by {holder}; {problem}"),
+                        (Some(holder), None) => format!("being migrated now by {holder}"),
+                        (None, problem) => problem.clone().unwrap_or_default(),
+                    },
                 ];
                 (value, row)
             }
