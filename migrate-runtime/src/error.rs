@@ -121,7 +121,8 @@ pub enum Error {
         target: i64,
     },
 
-    /// A downgrade by more steps than there are applied migrations.
+    /// A downgrade by more steps than there are applied migrations. No longer returned: `-N` stops at base, as
+    /// `+N` stops at head.
     #[error("schema {schema:?}: cannot step down {requested}: only {applied} migration(s) are applied")]
     TooFewApplied {
         /// The schema.

@@ -21,7 +21,7 @@ pub struct AppliedMigration {
     pub checksum: Checksum,
     /// Checksum of the down file as it was when the migration was applied, if it had one.
     pub down_checksum: Option<Checksum>,
-    /// When it was applied, as PostgreSQL prints a `timestamptz`.
+    /// When it was applied, RFC 3339 in UTC (`2026-01-01T12:00:00.000000Z`).
     pub applied_at: String,
     /// How long it took, in milliseconds.
     pub execution_ms: i64,
@@ -115,9 +115,27 @@ pub(crate) struct HistoryTable {
     /// `"schema"."table"`.
     qualified: String,
     name: String,
+    /// The service that owns the table, recorded in the `version` column's comment ([`SERVICE_PREFIX`]).
+    service: String,
 }
 
-const COLUMNS: &str = "version, name, checksum, down_checksum, applied_at, execution_ms, applied_by, dirty";
+/// What the comment on a history table's `version` column starts with; the owning service's name follows, so
+/// `--all-schemas` tells this service's schemas from another's in the same catalog query that lists them.
+pub(crate) const SERVICE_PREFIX: &str = "migrate-service:";
+
+/// The service name when none is set: the running binary's file name, else `migrate`.
+pub(crate) fn default_service_name() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|path| path.file_stem().map(|stem| stem.to_string_lossy().into_owned()))
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "migrate".to_owned())
+}
+
+/// The columns read, `applied_at` as RFC 3339 in UTC whatever the session's `DateStyle` and `TimeZone`.
+const COLUMNS: &str = "version, name, checksum, down_checksum, \
+    to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS applied_at, \
+    execution_ms, applied_by, dirty";
 
 /// Session settings a migration runs under.
 #[derive(Debug, Clone, Copy, Default)]
@@ -140,7 +158,14 @@ impl HistoryTable {
             schema: schema.clone(),
             qualified: format!("{}.{}", schema.quoted(), quote_ident(table)),
             name: table.to_owned(),
+            service: "migrate".to_owned(),
         })
+    }
+
+    /// The service recorded as the table's owner when it is created.
+    pub fn with_service(mut self, service: &str) -> HistoryTable {
+        service.clone_into(&mut self.service);
+        self
     }
 
     /// A 64-bit advisory-lock key for this schema and table. PostgreSQL scopes advisory locks to the current
@@ -180,11 +205,13 @@ impl HistoryTable {
              LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS {body};\n\
              CREATE TRIGGER {trigger} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table}\n\
              FOR EACH STATEMENT EXECUTE FUNCTION {function}();\n\
-             COMMENT ON TABLE {table} IS {empty}",
+             COMMENT ON TABLE {table} IS {empty};\n\
+             COMMENT ON COLUMN {table}.version IS {service}",
             table = self.qualified,
             body = digest_body(),
             trigger = quote_ident(DIGEST_FUNCTION),
             empty = quote_literal(&format!("{DIGEST_PREFIX}{}", history_digest(std::iter::empty::<String>()))),
+            service = quote_literal(&format!("{SERVICE_PREFIX}{}", self.service)),
         )
     }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::engine::{self, EngineOptions};
 use crate::error::Error;
-use crate::history::{AppliedMigration, HistoryTable, Timeouts, DEFAULT_HISTORY_TABLE};
+use crate::history::{default_service_name, AppliedMigration, HistoryTable, Timeouts, DEFAULT_HISTORY_TABLE};
 use crate::inspect::{history_of, status_of, HistoryEntry, SchemaStatus};
 use crate::plan::{Operation, PlanOptions, Resolution};
 use crate::report::{Preview, Report};
@@ -39,13 +39,15 @@ pub struct Migrator<'s> {
 
 impl<'s> Migrator<'s> {
     /// A migrator for `set` with the defaults: history table `schema_migrations`, one transaction per migration,
-    /// refuse missing and out-of-order versions, wait up to ten minutes for another process's migration lock.
+    /// refuse missing and out-of-order versions, wait up to ten minutes for another process's migration lock, and
+    /// the running binary's file name (else `migrate`) as the service name.
     pub fn new(set: &'s MigrationSet) -> Migrator<'s> {
         let options = EngineOptions {
             history_table: DEFAULT_HISTORY_TABLE.to_owned(),
             plan: PlanOptions::default(),
             lock_wait: Duration::from_secs(600),
             timeouts: Timeouts::default(),
+            service: default_service_name(),
         };
         Migrator { set, options }
     }
@@ -58,6 +60,27 @@ impl<'s> Migrator<'s> {
     /// The history table's name.
     pub fn history_table_name(&self) -> &str {
         &self.options.history_table
+    }
+
+    /// The service name recorded in the history tables this migrator creates.
+    pub fn service(&self) -> &str {
+        &self.options.service
+    }
+
+    /// The service that owns the history tables this migrator creates (default: the running binary's file name,
+    /// else `migrate`). It is recorded in the comment on the table's `version` column, so `migrate --all-schemas`
+    /// selects this service's schemas and not another service's in the same database. Set it when two binaries
+    /// (a service and its worker, say) migrate the same schemas, or when the binary's file name changes.
+    ///
+    /// ```
+    /// # use migrate_runtime::{MigrationSet, Migrator};
+    /// # static SET: MigrationSet = MigrationSet::from_static(&[], "");
+    /// let migrator = Migrator::new(&SET).service_name("billing");
+    /// assert_eq!(migrator.service(), "billing");
+    /// ```
+    pub fn service_name(mut self, name: impl Into<String>) -> Self {
+        self.options.service = name.into();
+        self
     }
 
     /// Name of the history table inside each schema (validated and quoted like a schema name).
