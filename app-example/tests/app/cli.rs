@@ -687,3 +687,43 @@ fn consistent_answers_at_the_edges() {
     assert!(out.contains(&dir.canonicalize().unwrap().join("1_x.up.sql").display().to_string()), "{out}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// On a terminal (a pseudo-terminal from util-linux `script`), a protected schema is confirmed by typing its name.
+#[test]
+fn on_a_terminal_a_protected_change_asks_for_the_schemas_name() {
+    use std::io::{Read, Write};
+    use std::process::Stdio;
+    if std::process::Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: util-linux `script` is not installed");
+        return;
+    }
+    let schema = TestSchema::new("cli-tty");
+    let on_a_terminal = |args: &str, answer: &str| -> (Option<i32>, String) {
+        let line = format!("{} migrate {args} -s {}", env!("CARGO_BIN_EXE_app-example"), schema.name);
+        let mut child = std::process::Command::new("script")
+            .args(["-qec", &line, "/dev/null"])
+            .env("DATABASE_URL", integration_tests::database_url())
+            .env("MIGRATE_PROTECTED_SCHEMAS", "t-cli-tty-*")
+            .env_remove("DEFAULT_SCHEMA_NAME")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Kept open until the command has finished: `script` may stop at the end of its input.
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, "{answer}").unwrap();
+        let mut out = String::new();
+        child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        let code = child.wait().unwrap().code();
+        drop(stdin);
+        (code, out)
+    };
+    let (code, out) = on_a_terminal("upgrade --create -t 2", &schema.name);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains(&format!("schema \"{}\" is protected. Type its name to upgrade it", schema.name)), "{out}");
+    assert_eq!(history_rows(&mut connect(), &schema).len(), 2);
+    let (code, out) = on_a_terminal("downgrade -t base", "prod");
+    assert_eq!(code, Some(3), "{out}");
+    assert!(out.contains("did not match; nothing was changed"), "{out}");
+    assert_eq!(history_rows(&mut connect(), &schema).len(), 2, "nothing was reverted");
+}

@@ -23,7 +23,7 @@
 //! }
 //! ```
 //!
-//! A command goes through three steps: clap parses it ([`args`]), [`Request::resolve`] checks and resolves every
+//! A command goes through three steps: clap parses it ([`MigrateCommand`]), `Cli::resolve` checks and resolves every
 //! flag once (databases, schemas, target, confirmation), and the request is executed, one schema at a time on a
 //! pool of connections, each result rendered as it arrives. Exit codes are chosen in [`exit`].
 
