@@ -277,12 +277,14 @@ impl<'s> Migrator<'s> {
 
     /// [`Migrator::migrate`] on a `tokio-postgres` client.
     #[cfg(feature = "tokio")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
     pub async fn migrate_async(&self, client: &tokio_postgres::Client, schema: &str) -> Result<Report, Error> {
         self.run_async(client, schema, Operation::Upgrade(Target::Head)).await
     }
 
     /// [`Migrator::run`] on a `tokio-postgres` client.
     #[cfg(feature = "tokio")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
     pub async fn run_async(
         &self,
         client: &tokio_postgres::Client,
