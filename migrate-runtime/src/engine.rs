@@ -50,6 +50,8 @@ pub(crate) struct EngineOptions {
     pub lock_wait: Duration,
     pub timeouts: Timeouts,
     pub on_wait: Arc<dyn Fn(&Waiting) + Send + Sync>,
+    /// The service recorded as the owner of a history table the engine creates.
+    pub service: String,
 }
 
 impl std::fmt::Debug for EngineOptions {
@@ -142,7 +144,7 @@ pub(crate) async fn run<S: Session>(
     schema: &SchemaName,
     operation: Operation,
 ) -> Result<Report, Error> {
-    let table = HistoryTable::new(schema, &options.history_table)?;
+    let table = HistoryTable::new(schema, &options.history_table)?.with_service(&options.service);
     if let Some(rows) = read(session, &table).await? {
         // A refusal here may be transient (another replica mid-way through a no-transaction migration): only an
         // empty plan is trusted without the lock; anything else is decided again under it.
@@ -323,7 +325,7 @@ pub(crate) async fn preview<S: Session>(
     schema: &SchemaName,
     operation: Operation,
 ) -> Result<Preview, Error> {
-    let table = HistoryTable::new(schema, &options.history_table)?;
+    let table = HistoryTable::new(schema, &options.history_table)?.with_service(&options.service);
     let found = match read(session, &table).await? {
         Some(rows) => Found::History(rows),
         None => {
