@@ -40,6 +40,7 @@ mod schema;
 mod session;
 mod set;
 mod sql;
+mod structure;
 mod target;
 
 use std::time::Duration;
@@ -57,6 +58,10 @@ pub use plan::{plan, verify_history, AppliedMigration, Direction, PlanOptions, S
 pub use revision::{write_revision, Revision, RevisionError};
 pub use schema::{InvalidName, NameProblem, SchemaName};
 pub use set::MigrationSet;
+pub use structure::{
+    diff, diff_schemas, read_structures, reference_structure, suggest_sql, verify_schemas, Definition, Difference,
+    Fingerprint, Object, ObjectKind, ObjectName, Outcome, Structure, Verification, SCHEMA_PLACEHOLDER,
+};
 pub use target::{InvalidTarget, Target};
 
 /// Embed a folder of SQL migrations into the binary, checked at compile time.

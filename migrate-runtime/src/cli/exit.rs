@@ -19,13 +19,16 @@ pub const DRIFT: i32 = 5;
 /// The exit code for an error.
 pub fn code_of(error: &Error) -> i32 {
     match error {
-        Error::InvalidName(_) | Error::BadTarget { .. } => USAGE,
+        Error::InvalidName(_) | Error::BadTarget { .. } | Error::NoSuchSchema { .. } => USAGE,
         Error::MissingDownFile { .. }
         | Error::NoTransactionInSingleTransaction { .. }
         | Error::Dirty { .. }
-        | Error::OutOfOrder { .. } => REFUSED,
-        Error::MigrationFailed { .. } => MIGRATION_FAILED,
+        | Error::OutOfOrder { .. }
+        | Error::NotTransactional { .. } => REFUSED,
+        Error::MigrationFailed { .. } | Error::ReferenceFailed { .. } => MIGRATION_FAILED,
         Error::ChecksumMismatch { .. } | Error::MissingFromBinary { .. } | Error::CorruptHistory { .. } => DRIFT,
-        Error::LockTimeout { .. } | Error::Database { .. } | Error::Connect { .. } => FAILURE,
+        Error::LockTimeout { .. } | Error::Database { .. } | Error::Connect { .. } | Error::StructureQuery { .. } => {
+            FAILURE
+        }
     }
 }
