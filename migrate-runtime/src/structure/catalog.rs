@@ -19,12 +19,13 @@ use super::{Definition, ObjectKind, ObjectName, Structure, SCHEMA_PLACEHOLDER};
 use crate::history::DIGEST_FUNCTION;
 use crate::SchemaName;
 
-/// Which second parameter a query takes: the history table's name (to leave it, and what hangs off it, out), or
-/// the name of the history table's trigger function.
+/// Which second parameter a query takes: the history table's name (to leave it, and what hangs off it, out), the
+/// name of the history table's trigger function, or none (the history table's row type is not a composite type).
 #[derive(Clone, Copy)]
 enum Exclude {
     HistoryTable,
     DigestFunction,
+    Nothing,
 }
 
 /// Tables (plain, partitioned, foreign), with their columns' order. Column order is part of a table's structure in
@@ -236,7 +237,7 @@ const QUERIES: [(&str, Exclude); 11] = [
     (INDEXES, Exclude::HistoryTable),
     (VIEWS, Exclude::HistoryTable),
     (SEQUENCES, Exclude::HistoryTable),
-    (TYPES, Exclude::HistoryTable),
+    (TYPES, Exclude::Nothing),
     (ROUTINES, Exclude::DigestFunction),
     (TRIGGERS, Exclude::HistoryTable),
     (POLICIES, Exclude::HistoryTable),
@@ -302,11 +303,12 @@ pub(crate) fn read(
     let mut objects: HashMap<u32, Vec<(ObjectKind, ObjectName, Definition)>> = HashMap::new();
     if !oids.is_empty() {
         for (sql, exclude) in QUERIES {
-            let second = match exclude {
-                Exclude::HistoryTable => history_table,
-                Exclude::DigestFunction => DIGEST_FUNCTION,
+            let rows = match exclude {
+                Exclude::HistoryTable => client.query(sql, &[&oids, &history_table])?,
+                Exclude::DigestFunction => client.query(sql, &[&oids, &DIGEST_FUNCTION])?,
+                Exclude::Nothing => client.query(sql, &[&oids])?,
             };
-            for row in client.query(sql, &[&oids, &second])? {
+            for row in rows {
                 let oid: u32 = row.get(0);
                 let Some(namespace) = namespaces.get(&oid) else { continue };
                 if let Some(object) = object_of(&row, &namespace.normaliser) {

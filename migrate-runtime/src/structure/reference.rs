@@ -139,7 +139,8 @@ fn describe(error: &postgres::Error) -> (Option<String>, String) {
 
 /// A statement on one line, cut to a readable length for an error message.
 fn shorten(statement: &str) -> String {
-    let line = statement.split_whitespace().collect::<Vec<_>>().join(" ");
+    let code = statement.lines().skip_while(|l| l.trim().is_empty() || l.trim_start().starts_with("--"));
+    let line = code.flat_map(str::split_whitespace).collect::<Vec<_>>().join(" ");
     match line.char_indices().nth(120) {
         Some((cut, _)) => format!("{}...", &line[..cut]),
         None => line,
@@ -315,7 +316,7 @@ mod tests {
 
     #[test]
     fn long_statements_are_shortened_on_one_line() {
-        assert_eq!(shorten("CREATE\n  DATABASE   x"), "CREATE DATABASE x");
+        assert_eq!(shorten("-- migrate:no-transaction\n\nCREATE\n  DATABASE   x"), "CREATE DATABASE x");
         let long = format!("SELECT {}", "a".repeat(200));
         assert_eq!(shorten(&long).chars().count(), 123);
     }
