@@ -86,6 +86,17 @@ fn run(args: &Args, url: &str) -> anyhow::Result<()> {
         timings.push(elapsed);
     }
     let verify = timings[0];
+    let started = Instant::now();
+    migrate_runtime::read_structures(&mut client, &schemas, DEFAULT_HISTORY_TABLE)?;
+    println!("of which reading the {} structures alone: {:.2?}", schemas.len(), started.elapsed());
+    let started = Instant::now();
+    migrate_runtime::reference_structure(
+        &mut client,
+        &MIGRATIONS,
+        MIGRATIONS.head().unwrap_or(0),
+        DEFAULT_HISTORY_TABLE,
+    )?;
+    println!("and building the reference alone: {:.2?}", started.elapsed());
 
     let sample = args.pg_dump_sample.unwrap_or(names.len()).clamp(1, names.len());
     let started = Instant::now();
