@@ -57,8 +57,9 @@ impl Outcome {
 
 /// Compare each of `schemas` with the structure the binary's migrations build for the versions it has applied.
 ///
-/// Reads every schema's applied versions from its history table `history_table`, then every structure, in one
-/// read-only snapshot and a fixed number of queries however many schemas there are. Builds one reference per
+/// Reads every schema's applied versions (from the digest its history table `history_table` carries in its
+/// comment, opening the table only when the digest is not that of a clean prefix of the set), then every
+/// structure, in one read-only snapshot and a fixed number of queries however many schemas there are. Builds one reference per
 /// distinct list of applied versions (usually one: every tenant at head), each in a scratch schema that is rolled
 /// back ([`reference_structure`](crate::reference_structure)), so the role needs `CREATE` on the database.
 /// Fingerprints are compared first; the object-level diff is computed only for schemas whose fingerprint differs.
