@@ -51,6 +51,7 @@ mod schema;
 mod session;
 mod set;
 mod sql;
+mod structure;
 mod target;
 
 pub use app_schema::{
@@ -77,6 +78,10 @@ pub use report::{Fix, FixKind, PlannedStep, Preview, Report, StepReport};
 pub use revision::{write_revision, Revision, RevisionError};
 pub use schema::{InvalidName, NameProblem, SchemaName};
 pub use set::MigrationSet;
+pub use structure::{
+    diff, diff_schemas, read_structures, reference_structure, suggest_sql, verify_schemas, Definition, Difference,
+    Fingerprint, Object, ObjectKind, ObjectName, Outcome, Structure, Verification, SCHEMA_PLACEHOLDER,
+};
 pub use target::{InvalidTarget, Target};
 
 /// Embed a folder of SQL migrations into the binary, checked at compile time.

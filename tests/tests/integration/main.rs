@@ -15,6 +15,7 @@ mod migrate;
 mod privileges;
 mod rebuild;
 mod server_restart;
+mod structure;
 mod tls;
 
 /// `fleet-probe ARGS` (the second service binary, over `bench/migrations`) against the test server.
