@@ -57,6 +57,10 @@ pub struct Limits {
     /// Accept applied versions this binary does not have (a rolled-back deploy) instead of refusing.
     #[arg(long, global = true)]
     pub allow_missing: bool,
+    /// Shared schemas after each schema in its migrations' `search_path` (`extensions,public`), where extensions
+    /// were installed once.
+    #[arg(long, global = true, env = "MIGRATE_EXTRA_SEARCH_PATH", value_delimiter = ',')]
+    pub extra_search_path: Vec<String>,
 }
 
 /// `250ms`, `5s`, `2m`, `1h`: a whole number and a unit.
@@ -148,6 +152,26 @@ pub enum Command {
         /// Its effects are not in place: drop the record so the next upgrade runs it again.
         #[arg(long)]
         not_applied: bool,
+    },
+    /// Record every migration up to a version as applied without running it, for a schema built by another tool or
+    /// by hand (from Alembic, for example).
+    Baseline {
+        /// The newest of this binary's migrations whose effects are already in the schema.
+        #[arg(long)]
+        version: i64,
+        /// Dry run and confirmation (protected schemas ask, as for repair).
+        #[command(flatten)]
+        danger: Danger,
+    },
+    /// Record as applied what sqlx, diesel or refinery recorded in its own history table in the schema (left in
+    /// place).
+    Adopt {
+        /// The tool whose history table to read.
+        #[arg(long, value_enum)]
+        from: crate::Tool,
+        /// Dry run (`--yes` is accepted for scripts).
+        #[command(flatten)]
+        danger: Danger,
     },
     /// Each schema's version and whether it is at head, behind, ahead of the binary, or drifted.
     Current,

@@ -31,9 +31,17 @@ pub fn code_of(error: &Error) -> i32 {
         | Error::Dirty { .. }
         | Error::Interrupted { .. }
         | Error::OutOfOrder { .. }
-        | Error::NothingToResolve { .. } => REFUSED,
+        | Error::NothingToResolve { .. }
+        | Error::SchemaMissing { .. }
+        | Error::BaselineBelowApplied { .. }
+        | Error::ForeignHistoryMissing { .. }
+        | Error::ForeignFailed { .. } => REFUSED,
         Error::MigrationFailed { .. } => MIGRATION_FAILED,
-        Error::ChecksumMismatch { .. } | Error::MissingFromBinary { .. } | Error::CorruptHistory { .. } => DRIFT,
+        Error::ChecksumMismatch { .. }
+        | Error::MissingFromBinary { .. }
+        | Error::CorruptHistory { .. }
+        | Error::ForeignMissingFromBinary { .. }
+        | Error::ForeignChecksumMismatch { .. } => DRIFT,
         Error::LockTimeout { .. }
         | Error::InProgress { .. }
         | Error::ClaimLost { .. }
@@ -48,7 +56,7 @@ pub fn code_of_cli(error: &CliError) -> i32 {
     match error {
         CliError::BadDatabaseUrl { .. } | CliError::BadTarget { .. } | CliError::WrongDirection { .. } => USAGE,
         CliError::ListSchemas { .. } => FAILURE,
-        CliError::Selection(_) => USAGE,
+        CliError::Selection(_) | CliError::BadSearchPath(_) => USAGE,
         CliError::NotConfirmed { .. } | CliError::ConfirmationMismatch { .. } => REFUSED,
         CliError::NoSourceFolder | CliError::Revision(_) | CliError::Output(_) => FAILURE,
     }

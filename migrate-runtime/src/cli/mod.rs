@@ -151,6 +151,12 @@ impl<'s> Cli<'s> {
             },
             Command::Reset(danger) => Action::Change { operation: Operation::Reset, dry_run: danger.dry_run },
             Command::Repair(danger) => Action::Change { operation: Operation::Repair, dry_run: danger.dry_run },
+            Command::Baseline { version, danger } => {
+                Action::Change { operation: Operation::Baseline { version: *version }, dry_run: danger.dry_run }
+            }
+            Command::Adopt { from, danger } => {
+                Action::Change { operation: Operation::Adopt(*from), dry_run: danger.dry_run }
+            }
             Command::Resolve { version, applied, .. } => {
                 let resolution = if *applied { Resolution::Applied } else { Resolution::NotApplied };
                 Action::Change { operation: Operation::Resolve { version: *version, resolution }, dry_run: false }
@@ -172,6 +178,9 @@ impl<'s> Cli<'s> {
             })
             .collect::<Result<Vec<Database>, CliError>>()?;
         let labels: Vec<String> = databases.iter().map(ToString::to_string).collect();
+        for name in &command.limits.extra_search_path {
+            SchemaName::new(name.trim()).map_err(CliError::BadSearchPath)?;
+        }
         let mut tasks = Vec::new();
         for (index, database) in databases.iter().enumerate() {
             let schemas = self.select_schemas(&command.schemas, database, &labels[index])?;
@@ -219,6 +228,7 @@ impl<'s> Cli<'s> {
             Command::Downgrade { danger, .. } => ("downgrade", danger),
             Command::Reset(danger) => ("reset", danger),
             Command::Repair(danger) => ("repair", danger),
+            Command::Baseline { danger, .. } => ("baseline", danger),
             _ => return Ok(()),
         };
         if danger.yes {
@@ -344,6 +354,12 @@ impl<'s> Cli<'s> {
         }
         if limits.allow_missing {
             migrator = migrator.allow_missing(true);
+        }
+        // Checked in `resolve`.
+        let extra: Vec<SchemaName> =
+            limits.extra_search_path.iter().filter_map(|name| SchemaName::new(name.trim()).ok()).collect();
+        if !extra.is_empty() {
+            migrator = migrator.extra_search_path(extra);
         }
         migrator
     }
