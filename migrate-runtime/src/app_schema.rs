@@ -156,6 +156,36 @@ pub async fn begin_in_schema_async<'c>(
     Ok(transaction)
 }
 
+/// [`in_schema_with`] on a `tokio-postgres` client.
+#[cfg(feature = "tokio")]
+pub async fn in_schema_with_async<T, E, F>(
+    client: &mut tokio_postgres::Client,
+    schema: &SchemaName,
+    extra: &[SchemaName],
+    body: F,
+) -> Result<T, E>
+where
+    F: AsyncFnOnce(&tokio_postgres::Transaction<'_>) -> Result<T, E>,
+    E: From<tokio_postgres::Error>,
+{
+    let transaction = begin_in_schema_with_async(client, schema, extra).await?;
+    let value = body(&transaction).await?;
+    transaction.commit().await?;
+    Ok(value)
+}
+
+/// [`begin_in_schema_with`] on a `tokio-postgres` client.
+#[cfg(feature = "tokio")]
+pub async fn begin_in_schema_with_async<'c>(
+    client: &'c mut tokio_postgres::Client,
+    schema: &SchemaName,
+    extra: &[SchemaName],
+) -> Result<tokio_postgres::Transaction<'c>, tokio_postgres::Error> {
+    let transaction = client.transaction().await?;
+    transaction.batch_execute(&schema.set_local_search_path_sql_with(extra)).await?;
+    Ok(transaction)
+}
+
 /// [`check_schema`] on a `tokio-postgres` client.
 #[cfg(feature = "tokio")]
 pub async fn check_schema_async(client: &tokio_postgres::Client, schema: &SchemaName) -> Result<(), SchemaCheckError> {

@@ -54,7 +54,10 @@ pub use app_schema::{
     SchemaCheckError, SearchPathScope,
 };
 #[cfg(feature = "tokio")]
-pub use app_schema::{begin_in_schema_async, check_schema_async, check_session_schema_async, in_schema_async};
+pub use app_schema::{
+    begin_in_schema_async, begin_in_schema_with_async, check_schema_async, check_session_schema_async, in_schema_async,
+    in_schema_with_async,
+};
 pub use database::{ConnectError, Database, DatabaseError, SslMode};
 pub use engine::Waiting;
 pub use error::{human_duration, Error, LockHolder, ResolveProblem};
