@@ -2,11 +2,12 @@
 //! its checksums are recomputed from the embedded files. Reading is SQL built here; judging the rows is pure
 //! (the planner's job, with [`ForeignRow::checksum_mismatch`]).
 //!
-//! | tool | table | version | checksum, verified |
-//! | --- | --- | --- | --- |
-//! | sqlx | `_sqlx_migrations` | `bigint` | SHA-384 of the up file's bytes exactly as read (sqlx's default, no `ignored-chars`) |
-//! | diesel | `__diesel_schema_migrations` | `varchar`: the folder's digits, `-` removed | none kept |
-//! | refinery | `refinery_schema_history` | `int4` (`int8` with refinery's `int8-versions`) | SipHash-1-3 (zero keys) of name, version and SQL, as refinery's `Migration::unapplied` computes it, for either version width |
+//! - sqlx: `_sqlx_migrations`, `bigint` versions; its checksum, SHA-384 of the up file's bytes exactly as read
+//!   (sqlx's default, without `ignored-chars`), is verified.
+//! - diesel: `__diesel_schema_migrations`, `varchar` versions (the folder's digits, `-` removed); no checksum kept.
+//! - refinery: `refinery_schema_history`, `int4` versions (`int8` with refinery's `int8-versions`); its checksum,
+//!   SipHash-1-3 with zero keys over name, version and SQL as `refinery_core::Migration::unapplied` computes it, is
+//!   verified for either version width.
 
 use std::hash::{Hash, Hasher};
 

@@ -112,9 +112,9 @@ impl SchemaName {
         self.search_path_option_with(&[])
     }
 
-    /// [`SchemaName::search_path_option`] with shared schemas after this one (`-c search_path="tenant-1","extensions"`),
-    /// so extension types and functions installed once in a shared schema resolve while objects are still created
-    /// in this schema, the first in the path.
+    /// [`SchemaName::search_path_option`] with shared schemas after this one
+    /// (`-c search_path="tenant-1","extensions"`), so extension types and functions installed once in a shared
+    /// schema resolve while objects are still created in this schema, the first in the path.
     ///
     /// ```
     /// use migrate_runtime::SchemaName;
