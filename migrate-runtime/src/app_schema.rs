@@ -65,6 +65,38 @@ pub fn begin_in_schema<'c>(
     Ok(transaction)
 }
 
+/// [`in_schema`] with shared schemas after `schema` in the transaction's `search_path` (`SET LOCAL search_path =
+/// "tenant-1", "extensions"`): extension types and functions installed once in a shared schema resolve, while
+/// unqualified names the tenant has still resolve in the tenant's schema first. Pass the same list as
+/// [`Migrator::extra_search_path`](crate::Migrator::extra_search_path).
+///
+/// A name the tenant lacks resolves in the shared schema: keep the shared schemas free of tables.
+pub fn in_schema_with<T, E>(
+    client: &mut postgres::Client,
+    schema: &SchemaName,
+    extra: &[SchemaName],
+    body: impl FnOnce(&mut postgres::Transaction<'_>) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<postgres::Error>,
+{
+    let mut transaction = begin_in_schema_with(client, schema, extra)?;
+    let value = body(&mut transaction)?;
+    transaction.commit()?;
+    Ok(value)
+}
+
+/// [`begin_in_schema`] with shared schemas after `schema` in `search_path`; see [`in_schema_with`].
+pub fn begin_in_schema_with<'c>(
+    client: &'c mut postgres::Client,
+    schema: &SchemaName,
+    extra: &[SchemaName],
+) -> Result<postgres::Transaction<'c>, postgres::Error> {
+    let mut transaction = client.transaction()?;
+    transaction.batch_execute(&schema.set_local_search_path_sql_with(extra))?;
+    Ok(transaction)
+}
+
 /// Check, in one round trip, that a transaction opened as [`in_schema`] opens it resolves unqualified names in
 /// `schema`: `current_schema()` must be `schema`. Call it once at boot on the application's connection and refuse
 /// to serve on an error.
@@ -123,6 +155,36 @@ pub async fn begin_in_schema_async<'c>(
 ) -> Result<tokio_postgres::Transaction<'c>, tokio_postgres::Error> {
     let transaction = client.transaction().await?;
     transaction.batch_execute(&schema.set_local_search_path_sql()).await?;
+    Ok(transaction)
+}
+
+/// [`in_schema_with`] on a `tokio-postgres` client.
+#[cfg(feature = "tokio")]
+pub async fn in_schema_with_async<T, E, F>(
+    client: &mut tokio_postgres::Client,
+    schema: &SchemaName,
+    extra: &[SchemaName],
+    body: F,
+) -> Result<T, E>
+where
+    F: AsyncFnOnce(&tokio_postgres::Transaction<'_>) -> Result<T, E>,
+    E: From<tokio_postgres::Error>,
+{
+    let transaction = begin_in_schema_with_async(client, schema, extra).await?;
+    let value = body(&transaction).await?;
+    transaction.commit().await?;
+    Ok(value)
+}
+
+/// [`begin_in_schema_with`] on a `tokio-postgres` client.
+#[cfg(feature = "tokio")]
+pub async fn begin_in_schema_with_async<'c>(
+    client: &'c mut tokio_postgres::Client,
+    schema: &SchemaName,
+    extra: &[SchemaName],
+) -> Result<tokio_postgres::Transaction<'c>, tokio_postgres::Error> {
+    let transaction = client.transaction().await?;
+    transaction.batch_execute(&schema.set_local_search_path_sql_with(extra)).await?;
     Ok(transaction)
 }
 

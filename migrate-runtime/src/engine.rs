@@ -29,11 +29,12 @@ use postgres::error::SqlState;
 use postgres::SimpleQueryMessage;
 
 use crate::error::{Error, LockHolder};
+use crate::foreign::{parse_rows, ForeignHistory};
 use crate::history::{
     first_row, flag, parse_history, restore_settings_sql, AppliedMigration, HistoryTable, Timeouts, ELAPSED_COLUMN,
     LOST_LOCK_SQLSTATE,
 };
-use crate::plan::{plan, Found, Operation, Plan, PlanOptions, Prologue, Step, TransactionMode};
+use crate::plan::{plan, plan_with_foreign, Found, Operation, Plan, PlanOptions, Prologue, Step, TransactionMode};
 use crate::report::{Fix, PlannedStep, Preview, Report, StepReport};
 use crate::schema::SchemaName;
 use crate::session::Session;
@@ -46,6 +47,8 @@ use crate::target::Target;
 #[derive(Clone)]
 pub(crate) struct EngineOptions {
     pub history_table: String,
+    /// Shared schemas after the schema in every migration's `search_path`.
+    pub extra_search_path: Vec<SchemaName>,
     pub plan: PlanOptions,
     pub lock_wait: Duration,
     pub timeouts: Timeouts,
@@ -58,6 +61,7 @@ impl std::fmt::Debug for EngineOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EngineOptions")
             .field("history_table", &self.history_table)
+            .field("extra_search_path", &self.extra_search_path)
             .field("plan", &self.plan)
             .field("lock_wait", &self.lock_wait)
             .field("timeouts", &self.timeouts)
@@ -144,7 +148,9 @@ pub(crate) async fn run<S: Session>(
     schema: &SchemaName,
     operation: Operation,
 ) -> Result<Report, Error> {
-    let table = HistoryTable::new(schema, &options.history_table)?.with_service(&options.service);
+    let table = HistoryTable::new(schema, &options.history_table)?
+        .with_service(&options.service)
+        .with_extra_search_path(&options.extra_search_path);
     if let Some(rows) = read(session, &table).await? {
         // A refusal here may be transient (another replica mid-way through a no-transaction migration): only an
         // empty plan is trusted without the lock; anything else is decided again under it.
@@ -212,15 +218,21 @@ async fn lock_and_plan<'m, S: Session>(
     let mut backoff = Duration::from_millis(10);
     let mut next_report = Duration::from_secs(1);
     loop {
-        let blocker = match locked_found(session, table, options.timeouts).await {
-            Ok(Some(found)) => match plan(table.schema.as_str(), set, &found, operation, options.plan) {
-                Ok(plan) => return Ok(plan),
-                Err(Error::InProgress { runner, version, .. }) => Blocker::Runner { runner, version },
-                Err(refusal) => {
-                    rollback(session).await;
-                    return Err(refusal);
+        let read = match locked_found(session, table, options.timeouts).await {
+            Ok(Some(found)) => read_foreign(session, table, operation).await.map(|foreign| Some((found, foreign))),
+            other => other.map(|found| found.map(|found| (found, None))),
+        };
+        let blocker = match read {
+            Ok(Some((found, foreign))) => {
+                match plan_with_foreign(table.schema.as_str(), set, &found, foreign.as_ref(), operation, options.plan) {
+                    Ok(plan) => return Ok(plan),
+                    Err(Error::InProgress { runner, version, .. }) => Blocker::Runner { runner, version },
+                    Err(refusal) => {
+                        rollback(session).await;
+                        return Err(refusal);
+                    }
                 }
-            },
+            }
             Ok(None) => Blocker::Lock,
             Err(error) => {
                 rollback(session).await;
@@ -271,6 +283,30 @@ async fn locked_found<S: Session>(
         .await
         .map_err(|e| database(table, "read the history table", e))?;
     Ok(Some(Found::History(parse_history(table, &messages)?)))
+}
+
+/// For [`Operation::Adopt`]: the other tool's history rows, or `None` when its table does not exist. Read in the
+/// transaction that holds the lock when called from [`lock_and_plan`]; the existence check comes first, so a
+/// missing table aborts nothing.
+async fn read_foreign<S: Session>(
+    session: &mut S,
+    table: &HistoryTable,
+    operation: Operation,
+) -> Result<Option<ForeignHistory>, Error> {
+    let Operation::Adopt(tool) = operation else { return Ok(None) };
+    let schema = &table.schema;
+    let failed = |e| database(table, "read the other tool's history table", e);
+    let messages = session.batch(&tool.exists_sql(schema)).await.map_err(failed)?;
+    if !flag(&messages, "exists") {
+        return Ok(None);
+    }
+    let messages = session.batch(&tool.select_sql(schema)).await.map_err(failed)?;
+    let rows = parse_rows(&messages).map_err(|problem| Error::CorruptHistory {
+        schema: schema.to_string(),
+        table: tool.qualified(schema),
+        problem,
+    })?;
+    Ok(Some(ForeignHistory { tool, rows }))
 }
 
 async fn rollback<S: Session>(session: &mut S) {
@@ -324,7 +360,9 @@ pub(crate) async fn preview<S: Session>(
     schema: &SchemaName,
     operation: Operation,
 ) -> Result<Preview, Error> {
-    let table = HistoryTable::new(schema, &options.history_table)?.with_service(&options.service);
+    let table = HistoryTable::new(schema, &options.history_table)?
+        .with_service(&options.service)
+        .with_extra_search_path(&options.extra_search_path);
     let found = match read(session, &table).await? {
         Some(rows) => Found::History(rows),
         None => {
@@ -337,7 +375,11 @@ pub(crate) async fn preview<S: Session>(
             }
         }
     };
-    let plan = plan(schema.as_str(), set, &found, operation, options.plan)?;
+    let foreign = match found {
+        Found::NoSchema => None,
+        _ => read_foreign(session, &table, operation).await?,
+    };
+    let plan = plan_with_foreign(schema.as_str(), set, &found, foreign.as_ref(), operation, options.plan)?;
     Ok(render(&table, options.timeouts, &plan))
 }
 
@@ -993,5 +1035,37 @@ mod tests {
         let (a, b) = (runner_name(), runner_name());
         assert_ne!(a, b);
         assert!(a.len() <= 63 && a.contains(" migrate "), "{a}");
+    }
+
+    #[test]
+    fn baseline_is_the_history_table_and_rows_in_one_transaction() {
+        let set =
+            MigrationSet::from_migrations(vec![migration(1, "CREATE TABLE a (id int);"), migration(2, "SELECT 2;")]);
+        let plan = plan("tenant-1", &set, &Found::NoTable, Operation::Baseline { version: 2 }, PlanOptions::default())
+            .unwrap();
+        let preview = render(&table(), Timeouts::default(), &plan);
+        assert_eq!(preview.sql(), sent(&plan));
+        let sql = preview.sql();
+        assert!(!sql.contains("CREATE TABLE a"), "no migration runs: {sql}");
+        assert!(!sql.contains("CREATE SCHEMA"), "the schema is not created: {sql}");
+        assert!(sql.contains("CREATE TABLE IF NOT EXISTS \"tenant-1\".\"schema_migrations\""), "{sql}");
+        assert_eq!(sql.matches("current_user || ' (baseline)'").count(), 2, "{sql}");
+        assert_eq!(sql.matches("COMMIT").count(), 1, "{sql}");
+    }
+
+    #[test]
+    fn shared_schemas_follow_the_schema_in_every_search_path() {
+        let set = MigrationSet::from_migrations(vec![
+            migration(1, "CREATE TABLE a (id int);"),
+            migration(2, "-- migrate:no-transaction\nCREATE INDEX CONCURRENTLY i ON a (id);"),
+        ]);
+        let plan = upgrade(&set, Found::NoSchema);
+        let shared = [SchemaName::new("extensions").unwrap(), SchemaName::new("tenant-1").unwrap()];
+        let table = table().with_extra_search_path(&shared);
+        let sql = render(&table, Timeouts::default(), &plan).sql();
+        assert!(!sql.contains("search_path TO \"tenant-1\";"), "every setting has the shared schema: {sql}");
+        assert!(sql.contains("SET LOCAL search_path TO \"tenant-1\", \"extensions\";"), "{sql}");
+        assert!(sql.contains("SET search_path TO \"tenant-1\", \"extensions\";"), "no-transaction too: {sql}");
+        assert!(sql.contains("INSERT INTO \"tenant-1\".\"schema_migrations\""), "history qualified: {sql}");
     }
 }

@@ -248,6 +248,100 @@ pub enum Error {
         version: i64,
     },
 
+    /// `baseline` or `adopt` of a schema that does not exist: they record history for objects that are there.
+    #[error(
+        "schema {schema:?} does not exist: {operation} records migrations as applied to objects already in a schema; \
+         check the name, or run upgrade to build a new schema"
+    )]
+    SchemaMissing {
+        /// The schema.
+        schema: String,
+        /// `baseline` or `adopt`.
+        operation: &'static str,
+    },
+
+    /// `baseline --version N` of a schema whose history already has a migration ordered after N.
+    #[error(
+        "schema {schema:?}: cannot baseline at version {version}: migration {applied} ({name}) is already applied and \
+         comes after it; nothing was changed"
+    )]
+    BaselineBelowApplied {
+        /// The schema.
+        schema: String,
+        /// The baseline version asked for.
+        version: i64,
+        /// An applied version after it.
+        applied: i64,
+        /// Its recorded name.
+        name: String,
+    },
+
+    /// `adopt --from TOOL` found no history table of that tool in the schema.
+    #[error(
+        "schema {schema:?}: no {tool} history table {table} in it: nothing to adopt; for a schema built another way, \
+         use baseline"
+    )]
+    ForeignHistoryMissing {
+        /// The schema.
+        schema: String,
+        /// The other tool.
+        tool: crate::Tool,
+        /// Its table's name.
+        table: String,
+    },
+
+    /// Another tool's history records a version this binary does not have.
+    #[error(
+        "schema {schema:?}: {tool} recorded migration {version} ({name}) as applied, but this binary does not have it: \
+         add that migration's file to the migrations folder, then adopt again; nothing was changed"
+    )]
+    ForeignMissingFromBinary {
+        /// The schema.
+        schema: String,
+        /// The other tool.
+        tool: crate::Tool,
+        /// The version it recorded.
+        version: i64,
+        /// The name it recorded.
+        name: String,
+    },
+
+    /// Another tool's history records a migration that failed (sqlx's `success = false`).
+    #[error(
+        "schema {schema:?}: {tool} recorded migration {version} ({name}) as failed: its effects may be partly in \
+         place; fix the schema and that tool's row by hand, then adopt again; nothing was changed"
+    )]
+    ForeignFailed {
+        /// The schema.
+        schema: String,
+        /// The other tool.
+        tool: crate::Tool,
+        /// The failed version.
+        version: i64,
+        /// The name it recorded.
+        name: String,
+    },
+
+    /// Another tool's checksum of an applied migration does not match the embedded file.
+    #[error(
+        "schema {schema:?}: migration {version} ({file}) differs from what {tool} applied: it recorded checksum \
+         {recorded}, the embedded file gives {embedded}; restore the file as it was applied; nothing was changed"
+    )]
+    ForeignChecksumMismatch {
+        /// The schema.
+        schema: String,
+        /// The other tool.
+        tool: crate::Tool,
+        /// The version.
+        version: i64,
+        /// The embedded file.
+        file: String,
+        /// The checksum in the tool's table.
+        recorded: String,
+        /// The same checksum computed from the embedded file.
+        embedded: String,
+    },
+
     /// The history table holds something this version cannot read.
     #[error("schema {schema:?}: history table {table} holds an unreadable row: {problem}")]
     CorruptHistory {
@@ -478,6 +572,12 @@ impl Error {
             | Error::MigrationFailed { schema, .. }
             | Error::LockTimeout { schema, .. }
             | Error::CorruptHistory { schema, .. }
+            | Error::SchemaMissing { schema, .. }
+            | Error::BaselineBelowApplied { schema, .. }
+            | Error::ForeignHistoryMissing { schema, .. }
+            | Error::ForeignMissingFromBinary { schema, .. }
+            | Error::ForeignFailed { schema, .. }
+            | Error::ForeignChecksumMismatch { schema, .. }
             | Error::Database { schema, .. }
             | Error::NoSuchSchema { schema }
             | Error::ReferenceFailed { schema, .. }

@@ -177,6 +177,8 @@ pub(crate) struct HistoryTable {
     name: String,
     /// The service that owns the table, recorded in the `version` column's comment ([`SERVICE_PREFIX`]).
     service: String,
+    /// Shared schemas after the schema in every migration's `search_path`.
+    extra_search_path: Vec<SchemaName>,
 }
 
 /// The columns that record a no-transaction migration's progress, added to history tables made before them.
@@ -232,12 +234,20 @@ impl HistoryTable {
             qualified: format!("{}.{}", schema.quoted(), quote_ident(table)),
             name: table.to_owned(),
             service: "migrate".to_owned(),
+            extra_search_path: Vec::new(),
         })
     }
 
     /// The service recorded as the table's owner when it is created.
     pub fn with_service(mut self, service: &str) -> HistoryTable {
         service.clone_into(&mut self.service);
+        self
+    }
+
+    /// Put `extra` after the schema in every migration's `search_path`: extension types and functions in a shared
+    /// schema resolve, objects are still created in the schema (the first in the path).
+    pub fn with_extra_search_path(mut self, extra: &[SchemaName]) -> HistoryTable {
+        self.extra_search_path = extra.to_vec();
         self
     }
 
@@ -308,7 +318,8 @@ impl HistoryTable {
     }
 
     fn settings_sql(&self, scope: &str, timeouts: Timeouts) -> String {
-        let mut sql = format!("SET {scope}search_path TO {};\n", self.schema.quoted());
+        let mut sql =
+            format!("SET {scope}search_path TO {};\n", self.schema.search_path_list(&self.extra_search_path, ", "));
         for (name, value) in
             [("lock_timeout", timeouts.lock_timeout), ("statement_timeout", timeouts.statement_timeout)]
         {
@@ -319,10 +330,11 @@ impl HistoryTable {
         sql
     }
 
-    fn insert_sql(&self, migration: &Migration, dirty: bool, execution_ms: &str) -> String {
+    /// `applied_by` is SQL: `current_user`, or an expression built from it.
+    fn insert_sql(&self, migration: &Migration, dirty: bool, execution_ms: &str, applied_by: &str) -> String {
         let down = migration.down.as_ref().map_or("NULL".to_owned(), |d| quote_literal(&d.checksum.to_string()));
         format!(
-            "INSERT INTO {} (version, name, checksum, down_checksum, execution_ms, dirty) VALUES ({}, {}, {}, {}, {}, {})",
+            "INSERT INTO {} (version, name, checksum, down_checksum, execution_ms, dirty, applied_by) VALUES ({}, {}, {}, {}, {}, {}, {})",
             self.qualified,
             migration.version,
             quote_literal(&migration.name),
@@ -330,6 +342,7 @@ impl HistoryTable {
             down,
             execution_ms,
             dirty,
+            applied_by,
         )
     }
 
@@ -356,7 +369,7 @@ impl HistoryTable {
         let elapsed = "(extract(epoch FROM clock_timestamp() - current_setting('migrate.step_started')::timestamptz) * 1000)::bigint";
         match step.direction {
             Direction::Up => {
-                sql.push_str(&self.insert_sql(migration, false, elapsed));
+                sql.push_str(&self.insert_sql(migration, false, elapsed, "current_user"));
                 sql.push_str(&format!(" RETURNING execution_ms AS {ELAPSED_COLUMN};\n"));
             }
             Direction::Down => {
@@ -459,6 +472,11 @@ impl HistoryTable {
                 format!("UPDATE {} SET dirty = false WHERE version = {version};\n", self.qualified)
             }
             HistoryFix::MarkNotApplied(version) => format!("{};\n", self.delete_sql(*version)),
+            // Who recorded it, and why: `postgres (baseline)`, `postgres (adopted from sqlx)`.
+            HistoryFix::Record { migration, source } => {
+                let by = format!("current_user || {}", quote_literal(&format!(" ({})", source.label())));
+                format!("{};\n", self.insert_sql(migration, false, "0", &by))
+            }
         }
     }
 
@@ -474,7 +492,7 @@ impl HistoryTable {
         match (step.direction, step.resume_from) {
             (Direction::Up, None) => format!(
                 "{};\nUPDATE {} SET {claim} WHERE version = {};\n",
-                self.insert_sql(step.migration, true, "0"),
+                self.insert_sql(step.migration, true, "0", "current_user"),
                 self.qualified,
                 step.migration.version
             ),

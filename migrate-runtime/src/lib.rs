@@ -41,6 +41,7 @@ mod database;
 mod engine;
 mod error;
 mod fleet;
+mod foreign;
 mod history;
 mod inspect;
 mod migrator;
@@ -55,15 +56,20 @@ mod structure;
 mod target;
 
 pub use app_schema::{
-    begin_in_schema, check_schema, check_session_schema, in_schema, SchemaCheckError, SearchPathScope,
+    begin_in_schema, begin_in_schema_with, check_schema, check_session_schema, in_schema, in_schema_with,
+    SchemaCheckError, SearchPathScope,
 };
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
-pub use app_schema::{begin_in_schema_async, check_schema_async, check_session_schema_async, in_schema_async};
+pub use app_schema::{
+    begin_in_schema_async, begin_in_schema_with_async, check_schema_async, check_session_schema_async, in_schema_async,
+    in_schema_with_async,
+};
 pub use database::{ConnectError, Database, DatabaseError, SslMode};
 pub use engine::Waiting;
 pub use error::{human_duration, Error, LockHolder, ResolveProblem};
 pub use fleet::{default_jobs, Fleet, Standing, Task};
+pub use foreign::{refinery_checksums, sqlx_checksum, ForeignHistory, ForeignRow, Tool};
 pub use history::{AppliedMigration, Dirt, Progress, Recorded, DEFAULT_HISTORY_TABLE};
 pub use inspect::{history_of, status_of, EntryState, HistoryEntry, SchemaState, SchemaStatus};
 pub use migrate_core::{
@@ -72,7 +78,8 @@ pub use migrate_core::{
 };
 pub use migrator::Migrator;
 pub use plan::{
-    plan, verify_history, Found, HistoryFix, Operation, Plan, PlanOptions, Prologue, Resolution, Step, TransactionMode,
+    plan, plan_with_foreign, verify_history, Found, HistoryFix, Operation, Plan, PlanOptions, Prologue, RecordSource,
+    Resolution, Step, TransactionMode,
 };
 pub use report::{Fix, FixKind, PlannedStep, Preview, Report, StepReport};
 pub use revision::{write_revision, Revision, RevisionError};

@@ -46,6 +46,7 @@ impl<'s> Migrator<'s> {
     pub fn new(set: &'s MigrationSet) -> Migrator<'s> {
         let options = EngineOptions {
             history_table: DEFAULT_HISTORY_TABLE.to_owned(),
+            extra_search_path: Vec::new(),
             plan: PlanOptions::default(),
             lock_wait: Duration::from_secs(600),
             timeouts: Timeouts::default(),
@@ -90,6 +91,27 @@ impl<'s> Migrator<'s> {
     pub fn history_table(mut self, name: impl Into<String>) -> Self {
         self.options.history_table = name.into();
         self
+    }
+
+    /// Shared schemas placed after the migrated schema in every migration's `search_path` (`SET LOCAL search_path
+    /// TO "tenant-1", "extensions"`), so extension types and functions installed once in a shared schema resolve.
+    /// Objects are still created in the migrated schema, the first in the path, and the history table is always
+    /// schema-qualified. Give the application's connections the same list ([`crate::in_schema_with`],
+    /// [`SchemaName::search_path_option_with`]).
+    ///
+    /// ```
+    /// # use migrate_runtime::{MigrationSet, Migrator, SchemaName};
+    /// # static SET: MigrationSet = MigrationSet::from_static(&[], "");
+    /// let migrator = Migrator::new(&SET).extra_search_path(SchemaName::parse_list("extensions").unwrap());
+    /// ```
+    pub fn extra_search_path(mut self, schemas: impl IntoIterator<Item = SchemaName>) -> Self {
+        self.options.extra_search_path = schemas.into_iter().collect();
+        self
+    }
+
+    /// The shared schemas after the migrated one in `search_path`.
+    pub fn extra_search_path_schemas(&self) -> &[SchemaName] {
+        &self.options.extra_search_path
     }
 
     /// Apply all pending migrations of a schema in one transaction: all or nothing. Refused when one of them is
@@ -228,6 +250,39 @@ impl<'s> Migrator<'s> {
         resolution: Resolution,
     ) -> Result<Report, Error> {
         self.run(client, schema, Operation::Resolve { version, resolution })
+    }
+
+    /// For a schema built by another tool or by hand: record every embedded migration up to `version` (in the set's
+    /// order) as applied, without running it, with the binary's checksums and `applied_by` ending in `(baseline)`.
+    /// Creates the history table if missing, not the schema; refuses a schema whose history has a migration after
+    /// `version` ([`Error::BaselineBelowApplied`]). Runs under the schema's migration lock, in one transaction.
+    ///
+    /// ```no_run
+    /// # use migrate_runtime::{embed_migrations, MigrationSet, Migrator};
+    /// # static MIGRATIONS: MigrationSet = embed_migrations!("../migrations");
+    /// # let mut client = postgres::Client::connect("host=127.0.0.1 user=postgres", postgres::NoTls).unwrap();
+    /// // `prod` was built by Alembic up to what our migration 4 does.
+    /// Migrator::new(&MIGRATIONS).baseline(&mut client, "prod", 4)?;
+    /// # Ok::<(), migrate_runtime::Error>(())
+    /// ```
+    pub fn baseline(&self, client: &mut postgres::Client, schema: &str, version: i64) -> Result<Report, Error> {
+        self.run(client, schema, Operation::Baseline { version })
+    }
+
+    /// Record as applied what `tool` (sqlx, diesel, refinery) recorded in its own history table in `schema`, read
+    /// under the migration lock, in one transaction; `applied_by` ends in `(adopted from TOOL)`. Refuses a version
+    /// the binary lacks, a failed sqlx row, and a checksum that the embedded file does not reproduce (sqlx's
+    /// SHA-384, refinery's SipHash). The other tool's table is left in place.
+    ///
+    /// ```no_run
+    /// # use migrate_runtime::{embed_migrations, MigrationSet, Migrator, Tool};
+    /// # static MIGRATIONS: MigrationSet = embed_migrations!("../migrations");
+    /// # let mut client = postgres::Client::connect("host=127.0.0.1 user=postgres", postgres::NoTls).unwrap();
+    /// Migrator::new(&MIGRATIONS).adopt(&mut client, "tenant-1", Tool::Sqlx)?;
+    /// # Ok::<(), migrate_runtime::Error>(())
+    /// ```
+    pub fn adopt(&self, client: &mut postgres::Client, schema: &str, tool: crate::Tool) -> Result<Report, Error> {
+        self.run(client, schema, Operation::Adopt(tool))
     }
 
     /// Run `operation` on `schema`.

@@ -8,6 +8,7 @@
 use migrate_core::{Checksum, Direction, Migration, Script};
 
 use crate::error::{Error, ResolveProblem};
+use crate::foreign::{ForeignHistory, Tool};
 use crate::history::{AppliedMigration, Dirt, Recorded};
 use crate::set::MigrationSet;
 use crate::target::Target;
@@ -30,6 +31,14 @@ pub enum Operation {
         /// Whether its effects are now in place.
         resolution: Resolution,
     },
+    /// For a schema built by another tool or by hand: record every migration up to `version` (in the set's order)
+    /// as applied, without running it.
+    Baseline {
+        /// The newest migration whose effects are in place.
+        version: i64,
+    },
+    /// Record as applied what another tool's history table says it applied (planned from a [`ForeignHistory`]).
+    Adopt(Tool),
 }
 
 /// How a dirty migration was settled by hand.
@@ -131,13 +140,39 @@ pub enum HistoryFix<'m> {
     MarkApplied(i64),
     /// Remove a dirty record.
     MarkNotApplied(i64),
+    /// Record a migration as applied without running it: `baseline` and `adopt`.
+    Record {
+        /// The migration as the binary has it (its checksums are recorded).
+        migration: &'m Migration,
+        /// Why it is recorded, kept in the row's `applied_by`.
+        source: RecordSource,
+    },
+}
+
+/// Why a migration was recorded without being run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordSource {
+    /// `baseline`: its effects were put in place some other way.
+    Baseline,
+    /// `adopt`: another tool applied it.
+    Adopted(Tool),
+}
+
+impl RecordSource {
+    /// `baseline`, or `adopted from sqlx`: what the history's `applied_by` says after the role's name.
+    pub fn label(self) -> String {
+        match self {
+            RecordSource::Baseline => "baseline".to_owned(),
+            RecordSource::Adopted(tool) => format!("adopted from {tool}"),
+        }
+    }
 }
 
 impl HistoryFix<'_> {
     /// The version the fix is about.
     pub fn version(&self) -> i64 {
         match self {
-            HistoryFix::Repair { migration, .. } => migration.version,
+            HistoryFix::Repair { migration, .. } | HistoryFix::Record { migration, .. } => migration.version,
             HistoryFix::MarkApplied(version) | HistoryFix::MarkNotApplied(version) => *version,
         }
     }
@@ -205,6 +240,18 @@ pub fn plan<'m>(
     operation: Operation,
     options: PlanOptions,
 ) -> Result<Plan<'m>, Error> {
+    plan_with_foreign(schema, set, found, None, operation, options)
+}
+
+/// [`plan`], with another tool's history as read for [`Operation::Adopt`] (`None`: its table does not exist).
+pub fn plan_with_foreign<'m>(
+    schema: &str,
+    set: &'m MigrationSet,
+    found: &Found,
+    foreign: Option<&ForeignHistory>,
+    operation: Operation,
+    options: PlanOptions,
+) -> Result<Plan<'m>, Error> {
     let history = found.rows();
     let version_before = set.newest(history.iter().map(|a| a.version));
     let applied_versions = || history.iter().map(|a| a.version).collect::<Vec<i64>>();
@@ -234,9 +281,117 @@ pub fn plan<'m>(
             }
             (None, Vec::new(), vec![fix], base)
         }
+        Operation::Baseline { version } => {
+            let fixes = baseline_fixes(schema, set, found, version, options)?;
+            record(found, fixes, applied_versions())
+        }
+        Operation::Adopt(tool) => {
+            let fixes = adopt_fixes(schema, set, found, tool, foreign, options)?;
+            record(found, fixes, applied_versions())
+        }
     };
     let transaction = transaction_mode(schema, prologue, &steps, options)?;
     Ok(Plan { prologue, steps, fixes, transaction, version_before, base, set })
+}
+
+/// The parts of a plan that records `fixes`: the history table first when it is missing, and the recorded versions
+/// counted as applied.
+type Parts<'m> = (Option<Prologue>, Vec<Step<'m>>, Vec<HistoryFix<'m>>, Vec<i64>);
+
+fn record<'m>(found: &Found, fixes: Vec<HistoryFix<'m>>, mut base: Vec<i64>) -> Parts<'m> {
+    let prologue = (matches!(found, Found::NoTable) && !fixes.is_empty()).then_some(Prologue::Create { schema: false });
+    base.extend(fixes.iter().map(HistoryFix::version));
+    (prologue, Vec::new(), fixes, base)
+}
+
+/// `baseline`: every migration of the set up to `version`, in the set's order, that the history does not have.
+/// Refused for a missing schema, a version the binary lacks, a history that does not match the binary, or one that
+/// has a migration after `version`.
+fn baseline_fixes<'m>(
+    schema: &str,
+    set: &'m MigrationSet,
+    found: &Found,
+    version: i64,
+    options: PlanOptions,
+) -> Result<Vec<HistoryFix<'m>>, Error> {
+    if matches!(found, Found::NoSchema) {
+        return Err(Error::SchemaMissing { schema: schema.to_owned(), operation: "baseline" });
+    }
+    if set.get(version).is_none() {
+        return Err(Error::TargetNotInSet { schema: schema.to_owned(), target: version });
+    }
+    let history = found.rows();
+    verify_history(schema, set, history, options)?;
+    let limit = set.order_key(version);
+    if let Some(after) = history.iter().find(|a| set.get(a.version).is_none() || set.order_key(a.version) > limit) {
+        return Err(Error::BaselineBelowApplied {
+            schema: schema.to_owned(),
+            version,
+            applied: after.version,
+            name: after.name.clone(),
+        });
+    }
+    Ok(set
+        .iter()
+        .take_while(|m| set.order_key(m.version) <= limit)
+        .filter(|m| !history.iter().any(|a| a.version == m.version))
+        .map(|migration| HistoryFix::Record { migration, source: RecordSource::Baseline })
+        .collect())
+}
+
+/// `adopt`: every version the other tool applied, checked against the binary, that the history does not have yet.
+/// Refused for a missing schema or table, a failed row, a version the binary lacks, or a checksum that differs.
+fn adopt_fixes<'m>(
+    schema: &str,
+    set: &'m MigrationSet,
+    found: &Found,
+    tool: Tool,
+    foreign: Option<&ForeignHistory>,
+    options: PlanOptions,
+) -> Result<Vec<HistoryFix<'m>>, Error> {
+    if matches!(found, Found::NoSchema) {
+        return Err(Error::SchemaMissing { schema: schema.to_owned(), operation: "adopt" });
+    }
+    let Some(foreign) = foreign.filter(|f| f.tool == tool) else {
+        return Err(Error::ForeignHistoryMissing { schema: schema.to_owned(), tool, table: tool.table().to_owned() });
+    };
+    let history = found.rows();
+    verify_history(schema, set, history, options)?;
+    let mut fixes = Vec::new();
+    for row in &foreign.rows {
+        if !row.success {
+            return Err(Error::ForeignFailed {
+                schema: schema.to_owned(),
+                tool,
+                version: row.version,
+                name: row.label(),
+            });
+        }
+        let Some(migration) = set.get(row.version) else {
+            return Err(Error::ForeignMissingFromBinary {
+                schema: schema.to_owned(),
+                tool,
+                version: row.version,
+                name: row.label(),
+            });
+        };
+        if let Some((recorded, embedded)) = row.checksum_mismatch(tool, migration) {
+            return Err(Error::ForeignChecksumMismatch {
+                schema: schema.to_owned(),
+                tool,
+                version: row.version,
+                file: migration.file().to_owned(),
+                recorded,
+                embedded,
+            });
+        }
+        if !history.iter().any(|a| a.version == row.version) {
+            fixes.push((migration, HistoryFix::Record { migration, source: RecordSource::Adopted(tool) }));
+        }
+    }
+    // Recorded in the set's order, whatever order the other tool's table had.
+    fixes.sort_by_key(|(m, _)| set.order_key(m.version));
+    Ok(fixes.into_iter().map(|(_, fix)| fix).collect())
 }
 
 /// A fresh schema or a reset is built in one transaction when every step allows it, so a failure leaves the
@@ -840,5 +995,132 @@ mod tests {
                 "{error}"
             );
         }
+    }
+
+    fn recorded(plan: &Plan<'_>) -> Vec<(i64, RecordSource)> {
+        plan.fixes
+            .iter()
+            .map(|fix| match fix {
+                HistoryFix::Record { migration, source } => (migration.version, *source),
+                other => panic!("not a record: {other:?}"),
+            })
+            .collect()
+    }
+
+    fn baseline(version: i64) -> Operation {
+        Operation::Baseline { version }
+    }
+
+    #[test]
+    fn baseline_records_up_to_the_version_in_the_sets_order() {
+        // Diesel's text order: 202605271200000000 before 20260603220228, though the number is larger.
+        let (first, second, third) = (202_605_271_200_000_000, 20_260_603_220_228, 20_270_101_000_000);
+        let set =
+            MigrationSet::from_ordered(vec![migration(first, true), migration(second, true), migration(third, true)]);
+        let plan = plan_ok(&set, &Found::NoTable, baseline(second));
+        use RecordSource::Baseline as B;
+        assert_eq!(recorded(&plan), [(first, B), (second, B)]);
+        assert!(plan.steps.is_empty(), "nothing runs");
+        assert_eq!(plan.prologue, Some(Prologue::Create { schema: false }), "the history table is created");
+        assert_eq!(plan.transaction, TransactionMode::Single, "table and rows in one transaction");
+        assert_eq!((plan.version_before, plan.planned_version_after()), (None, Some(second)));
+        // With a history table: only what it lacks, in the locking transaction.
+        let partial = plan_ok(&set, &history(&set, &[first]), baseline(third));
+        assert_eq!(recorded(&partial), [(second, B), (third, B)]);
+        assert_eq!((partial.prologue, partial.transaction), (None, TransactionMode::PerStep));
+        assert_eq!(partial.planned_version_after(), Some(third));
+        // Again: nothing to do.
+        assert!(plan_ok(&set, &history(&set, &[first, second]), baseline(second)).is_empty());
+    }
+
+    #[test]
+    fn baseline_refuses_a_missing_schema_an_unknown_version_and_newer_history() {
+        let set = set(&[1, 2, 3]);
+        let error = plan_error(&set, &Found::NoSchema, baseline(2), PlanOptions::default());
+        assert!(matches!(error, Error::SchemaMissing { operation: "baseline", .. }), "{error}");
+        let error = plan_error(&set, &Found::NoTable, baseline(7), PlanOptions::default());
+        assert!(matches!(error, Error::TargetNotInSet { target: 7, .. }), "{error}");
+        let error = plan_error(&set, &history(&set, &[1, 2, 3]), baseline(2), PlanOptions::default());
+        assert!(matches!(error, Error::BaselineBelowApplied { version: 2, applied: 3, .. }), "{error}");
+        assert!(error.to_string().contains("migration 3 (m) is already applied and comes after it"), "{error}");
+        // A version the binary lacks is after anything it has.
+        let allowed = PlanOptions { allow_missing: true, ..PlanOptions::default() };
+        let newer = history(&super::tests::set(&[1, 2, 3, 4]), &[1, 4]);
+        let error = plan_error(&set, &newer, baseline(3), allowed);
+        assert!(matches!(error, Error::BaselineBelowApplied { applied: 4, .. }), "{error}");
+        // A drifted history is refused as by every other operation.
+        let Found::History(mut rows) = history(&set, &[1]) else { unreachable!() };
+        rows[0].checksum = Checksum::of("edited");
+        let error = plan_error(&set, &Found::History(rows), baseline(2), PlanOptions::default());
+        assert!(matches!(error, Error::ChecksumMismatch { version: 1, .. }), "{error}");
+    }
+
+    fn foreign(tool: Tool, rows: &[(i64, bool, Option<String>)]) -> ForeignHistory {
+        let rows = rows
+            .iter()
+            .map(|(version, success, checksum)| crate::foreign::ForeignRow {
+                version: *version,
+                name: Some(format!("m{version}")),
+                success: *success,
+                checksum: checksum.clone(),
+            })
+            .collect();
+        ForeignHistory { tool, rows }
+    }
+
+    fn adopt<'m>(set: &'m MigrationSet, found: &Found, foreign: Option<&ForeignHistory>) -> Result<Plan<'m>, Error> {
+        let tool = foreign.map_or(Tool::Sqlx, |f| f.tool);
+        plan_with_foreign("s", set, found, foreign, Operation::Adopt(tool), PlanOptions::default())
+    }
+
+    #[test]
+    fn adopt_records_what_the_other_tool_applied_with_matching_checksums() {
+        let set = set(&[1, 2, 3]);
+        let sqlx = |v: i64| Some(crate::foreign::sqlx_checksum(&set.get(v).unwrap().up.sql));
+        // Read in another order: recorded in the set's.
+        let theirs = foreign(Tool::Sqlx, &[(2, true, sqlx(2)), (1, true, sqlx(1))]);
+        let plan = adopt(&set, &Found::NoTable, Some(&theirs)).unwrap();
+        let by = RecordSource::Adopted(Tool::Sqlx);
+        assert_eq!(recorded(&plan), [(1, by), (2, by)]);
+        assert_eq!(plan.prologue, Some(Prologue::Create { schema: false }));
+        assert_eq!(plan.planned_version_after(), Some(2));
+        // Already adopted: nothing to do; partly adopted: the rest.
+        assert!(adopt(&set, &history(&set, &[1, 2]), Some(&theirs)).unwrap().is_empty());
+        assert_eq!(recorded(&adopt(&set, &history(&set, &[1]), Some(&theirs)).unwrap()), [(2, by)]);
+        // Diesel keeps no checksum; its versions are checked against the binary all the same.
+        let diesel = foreign(Tool::Diesel, &[(1, true, None), (3, true, None)]);
+        let by = RecordSource::Adopted(Tool::Diesel);
+        assert_eq!(recorded(&adopt(&set, &Found::NoTable, Some(&diesel)).unwrap()), [(1, by), (3, by)]);
+        // An empty table of theirs: nothing to record, nothing created.
+        assert!(adopt(&set, &Found::NoTable, Some(&foreign(Tool::Refinery, &[]))).unwrap().is_empty());
+    }
+
+    #[test]
+    fn adopt_refuses_by_name() {
+        let set = set(&[1, 2]);
+        let good = Some(crate::foreign::sqlx_checksum(&set.get(1).unwrap().up.sql));
+        let error = adopt(&set, &Found::NoSchema, Some(&foreign(Tool::Sqlx, &[]))).unwrap_err();
+        assert!(matches!(error, Error::SchemaMissing { operation: "adopt", .. }), "{error}");
+        let error = adopt(&set, &Found::NoTable, None).unwrap_err();
+        assert!(
+            matches!(&error, Error::ForeignHistoryMissing { tool: Tool::Sqlx, table, .. } if table == "_sqlx_migrations"),
+            "{error}"
+        );
+        let failed = foreign(Tool::Sqlx, &[(1, true, good.clone()), (2, false, Some("00".into()))]);
+        let error = adopt(&set, &Found::NoTable, Some(&failed)).unwrap_err();
+        assert!(matches!(&error, Error::ForeignFailed { version: 2, name, .. } if name == "m2"), "{error}");
+        let unknown = foreign(Tool::Diesel, &[(1, true, None), (9, true, None)]);
+        let error = adopt(&set, &Found::NoTable, Some(&unknown)).unwrap_err();
+        assert!(matches!(error, Error::ForeignMissingFromBinary { version: 9, tool: Tool::Diesel, .. }), "{error}");
+        let edited = foreign(Tool::Sqlx, &[(1, true, Some("abcd".into()))]);
+        let error = adopt(&set, &Found::NoTable, Some(&edited)).unwrap_err();
+        assert!(
+            matches!(&error, Error::ForeignChecksumMismatch { version: 1, file, recorded, .. }
+                if file == "migrations/1_m.up.sql" && recorded == "abcd"),
+            "{error}"
+        );
+        let refinery = foreign(Tool::Refinery, &[(1, true, Some("12345".into()))]);
+        let error = adopt(&set, &Found::NoTable, Some(&refinery)).unwrap_err();
+        assert!(matches!(error, Error::ForeignChecksumMismatch { tool: Tool::Refinery, .. }), "{error}");
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use migrate_core::Direction;
 
 use crate::history::Recorded;
-use crate::plan::{HistoryFix, Plan, TransactionMode};
+use crate::plan::{HistoryFix, Plan, RecordSource, TransactionMode};
 use crate::schema::SchemaName;
 
 /// What a migration run did to one schema.
@@ -80,6 +80,7 @@ impl Fix {
             },
             HistoryFix::MarkApplied(_) => FixKind::MarkedApplied,
             HistoryFix::MarkNotApplied(_) => FixKind::MarkedNotApplied,
+            HistoryFix::Record { source, .. } => FixKind::Recorded { source: *source },
         };
         Fix { version: fix.version(), kind }
     }
@@ -99,6 +100,11 @@ pub enum FixKind {
     MarkedApplied,
     /// A dirty record was removed.
     MarkedNotApplied,
+    /// A migration was recorded as applied without running it (`baseline`, `adopt`).
+    Recorded {
+        /// Why.
+        source: RecordSource,
+    },
 }
 
 impl FixKind {
@@ -108,6 +114,8 @@ impl FixKind {
             FixKind::Repaired { .. } => "repaired",
             FixKind::MarkedApplied => "marked applied",
             FixKind::MarkedNotApplied => "marked not applied",
+            FixKind::Recorded { source: RecordSource::Baseline } => "baselined",
+            FixKind::Recorded { source: RecordSource::Adopted(_) } => "adopted",
         }
     }
 }

@@ -109,9 +109,24 @@ impl SchemaName {
     /// config.options(&schema.search_path_option());
     /// ```
     pub fn search_path_option(&self) -> String {
+        self.search_path_option_with(&[])
+    }
+
+    /// [`SchemaName::search_path_option`] with shared schemas after this one
+    /// (`-c search_path="tenant-1","extensions"`), so extension types and functions installed once in a shared
+    /// schema resolve while objects are still created in this schema, the first in the path.
+    ///
+    /// ```
+    /// use migrate_runtime::SchemaName;
+    ///
+    /// let schema = SchemaName::new("tenant-1").unwrap();
+    /// let shared = [SchemaName::new("extensions").unwrap()];
+    /// assert_eq!(schema.search_path_option_with(&shared), r#"-c search_path="tenant-1","extensions""#);
+    /// ```
+    pub fn search_path_option_with(&self, extra: &[SchemaName]) -> String {
         // The server splits `options` on white space; a backslash escapes the next character.
         let mut option = String::from("-c search_path=");
-        for c in self.quoted().chars() {
+        for c in self.search_path_list(extra, ",").chars() {
             if c.is_whitespace() || c == '\\' {
                 option.push('\\');
             }
@@ -132,7 +147,42 @@ impl SchemaName {
     /// assert_eq!(schema.set_local_search_path_sql(), r#"SET LOCAL search_path = "tenant ""1""""#);
     /// ```
     pub fn set_local_search_path_sql(&self) -> String {
-        format!("SET LOCAL search_path = {}", self.quoted())
+        self.set_local_search_path_sql_with(&[])
+    }
+
+    /// [`SchemaName::set_local_search_path_sql`] with shared schemas after this one.
+    ///
+    /// ```
+    /// use migrate_runtime::SchemaName;
+    ///
+    /// let schema = SchemaName::new("tenant-1").unwrap();
+    /// let shared = [SchemaName::new("public").unwrap()];
+    /// assert_eq!(schema.set_local_search_path_sql_with(&shared), r#"SET LOCAL search_path = "tenant-1", "public""#);
+    /// ```
+    pub fn set_local_search_path_sql_with(&self, extra: &[SchemaName]) -> String {
+        format!("SET LOCAL search_path = {}", self.search_path_list(extra, ", "))
+    }
+
+    /// This schema, then `extra` (without repeating this one), quoted and joined with `separator`.
+    pub(crate) fn search_path_list(&self, extra: &[SchemaName], separator: &str) -> String {
+        std::iter::once(self)
+            .chain(extra.iter().filter(|e| *e != self))
+            .map(SchemaName::quoted)
+            .collect::<Vec<_>>()
+            .join(separator)
+    }
+
+    /// Parse a comma-separated list of schema names (`public,extensions`), each validated; empty items are skipped.
+    ///
+    /// ```
+    /// use migrate_runtime::SchemaName;
+    ///
+    /// let list = SchemaName::parse_list("public, extensions").unwrap();
+    /// assert_eq!(list.iter().map(SchemaName::as_str).collect::<Vec<_>>(), ["public", "extensions"]);
+    /// assert!(SchemaName::parse_list("public,pg_catalog").is_err());
+    /// ```
+    pub fn parse_list(list: &str) -> Result<Vec<SchemaName>, InvalidName> {
+        list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(SchemaName::new).collect()
     }
 }
 

@@ -2,6 +2,7 @@
 //! the seed guides end to end.
 //! Shared helpers (the test server, unique schemas, test databases) come from the `integration-tests` library.
 
+mod adopt;
 mod boot;
 mod cli;
 mod pooler;

@@ -112,6 +112,10 @@ pub struct Limits {
     /// How long to wait for another process's migration lock on a schema before giving up (`30s`).
     #[arg(long, value_parser = parse_duration)]
     pub lock_wait: Option<Duration>,
+    /// Shared schemas after each schema in its migrations' `search_path` (`extensions,public`), where extensions
+    /// were installed once.
+    #[arg(long, env = "MIGRATE_EXTRA_SEARCH_PATH", value_delimiter = ',')]
+    pub extra_search_path: Vec<String>,
 }
 
 /// What the planner accepts, on upgrade and downgrade.
@@ -178,6 +182,8 @@ impl MigrateCommand {
             Command::Upgrade(upgrade) => Some(&upgrade.change.common),
             Command::Downgrade(downgrade) => Some(&downgrade.change.common),
             Command::Resolve(resolve) => Some(&resolve.change.common),
+            Command::Baseline(baseline) => Some(&baseline.change.common),
+            Command::Adopt(adopt) => Some(&adopt.change.common),
             Command::Current(common) | Command::History(common) | Command::Status(common) => Some(common),
             Command::Revision(_) => None,
         }
@@ -198,6 +204,8 @@ impl MigrateCommand {
             Command::Upgrade(upgrade) => Some(&upgrade.change),
             Command::Downgrade(downgrade) => Some(&downgrade.change),
             Command::Resolve(resolve) => Some(&resolve.change),
+            Command::Baseline(baseline) => Some(&baseline.change),
+            Command::Adopt(adopt) => Some(&adopt.change),
             _ => None,
         }
     }
@@ -218,6 +226,12 @@ pub enum Command {
     Repair(Change),
     /// Settle a dirty no-transaction migration after fixing the schema by hand.
     Resolve(ResolveArgs),
+    /// Record every migration up to a version as applied without running it, for a schema built by another tool or
+    /// by hand (from Alembic, for example).
+    Baseline(BaselineArgs),
+    /// Record as applied what sqlx, diesel or refinery recorded in its own history table in the schema (left in
+    /// place).
+    Adopt(AdoptArgs),
     /// Each schema's version and whether it is at head, behind, ahead of the binary, or drifted.
     Current(Common),
     /// Every migration, applied (when, how long, by whom) or pending, with checksum mismatches marked.
@@ -302,6 +316,28 @@ pub struct ResolveArgs {
     /// Its effects are not in place: drop the record so the next upgrade runs it again.
     #[arg(long)]
     pub not_applied: bool,
+    /// Connection, schemas, output, workers, limits, dry run and confirmation.
+    #[command(flatten)]
+    pub change: Change,
+}
+
+/// `baseline`'s options.
+#[derive(Debug, Clone, Args)]
+pub struct BaselineArgs {
+    /// The newest of this binary's migrations whose effects are already in the schema.
+    #[arg(long)]
+    pub version: i64,
+    /// Connection, schemas, output, workers, limits, dry run and confirmation.
+    #[command(flatten)]
+    pub change: Change,
+}
+
+/// `adopt`'s options.
+#[derive(Debug, Clone, Args)]
+pub struct AdoptArgs {
+    /// The tool whose history table to read.
+    #[arg(long, value_enum)]
+    pub from: crate::Tool,
     /// Connection, schemas, output, workers, limits, dry run and confirmation.
     #[command(flatten)]
     pub change: Change,

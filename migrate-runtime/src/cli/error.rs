@@ -80,6 +80,9 @@ pub enum CliError {
     /// `revision` could not write its files.
     #[error(transparent)]
     Revision(#[from] RevisionError),
+    /// A schema named in `--extra-search-path` (or `MIGRATE_EXTRA_SEARCH_PATH`) was refused.
+    #[error("--extra-search-path")]
+    BadSearchPath(#[source] crate::schema::InvalidName),
     /// Writing the output failed.
     #[error("could not write the output")]
     Output(#[source] std::io::Error),

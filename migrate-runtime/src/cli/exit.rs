@@ -33,9 +33,17 @@ pub fn code_of(error: &Error) -> i32 {
         | Error::Interrupted { .. }
         | Error::OutOfOrder { .. }
         | Error::NothingToResolve { .. }
-        | Error::NotTransactional { .. } => REFUSED,
+        | Error::NotTransactional { .. }
+        | Error::SchemaMissing { .. }
+        | Error::BaselineBelowApplied { .. }
+        | Error::ForeignHistoryMissing { .. }
+        | Error::ForeignFailed { .. } => REFUSED,
         Error::MigrationFailed { .. } | Error::ReferenceFailed { .. } => MIGRATION_FAILED,
-        Error::ChecksumMismatch { .. } | Error::MissingFromBinary { .. } | Error::CorruptHistory { .. } => DRIFT,
+        Error::ChecksumMismatch { .. }
+        | Error::MissingFromBinary { .. }
+        | Error::CorruptHistory { .. }
+        | Error::ForeignMissingFromBinary { .. }
+        | Error::ForeignChecksumMismatch { .. } => DRIFT,
         Error::LockTimeout { .. }
         | Error::InProgress { .. }
         | Error::ClaimLost { .. }
@@ -51,7 +59,7 @@ pub fn code_of_cli(error: &CliError) -> i32 {
     match error {
         CliError::BadDatabaseUrl { .. } | CliError::BadTarget { .. } | CliError::WrongDirection { .. } => USAGE,
         CliError::ListSchemas { .. } | CliError::Selection(SelectionError::File { .. }) => FAILURE,
-        CliError::Selection(_) => USAGE,
+        CliError::Selection(_) | CliError::BadSearchPath(_) => USAGE,
         CliError::NotConfirmed { .. } | CliError::ConfirmationMismatch { .. } | CliError::MissingSchemas { .. } => {
             REFUSED
         }

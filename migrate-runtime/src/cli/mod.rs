@@ -99,6 +99,8 @@ fn verb(operation: Operation) -> &'static str {
         Operation::Reset => "reset",
         Operation::Repair => "repair",
         Operation::Resolve { .. } => "resolve",
+        Operation::Baseline { .. } => "baseline",
+        Operation::Adopt(_) => "adopt",
     }
 }
 
@@ -181,6 +183,10 @@ impl<'s> Cli<'s> {
                 let operation = Operation::Resolve { version: args.version, resolution };
                 (change(operation, &args.change, false), &args.change.common)
             }
+            Command::Baseline(args) => {
+                (change(Operation::Baseline { version: args.version }, &args.change, false), &args.change.common)
+            }
+            Command::Adopt(args) => (change(Operation::Adopt(args.from), &args.change, false), &args.change.common),
             Command::History(common) => (Action::History, common),
             Command::Current(common) => (Action::Status { full: false }, common),
             Command::Status(common) => (Action::Status { full: true }, common),
@@ -199,6 +205,11 @@ impl<'s> Cli<'s> {
             })
             .collect::<Result<Vec<Database>, CliError>>()?;
         let labels: Vec<String> = databases.iter().map(ToString::to_string).collect();
+        if let Some(change) = command.change() {
+            for name in &change.limits.extra_search_path {
+                SchemaName::new(name.trim()).map_err(CliError::BadSearchPath)?;
+            }
+        }
         let must_exist = match action {
             Action::Change { operation, create, .. } => (!create).then(|| verb(operation)),
             _ => None,
@@ -398,6 +409,12 @@ impl<'s> Cli<'s> {
         }
         if let Some(wait) = limits.lock_wait {
             migrator = migrator.lock_wait(wait);
+        }
+        // Checked in `resolve`.
+        let extra: Vec<SchemaName> =
+            limits.extra_search_path.iter().filter_map(|name| SchemaName::new(name.trim()).ok()).collect();
+        if !extra.is_empty() {
+            migrator = migrator.extra_search_path(extra);
         }
         migrator
     }

@@ -109,7 +109,15 @@ impl<'d> Report<'d> {
         let schema = self.label(task);
         let value = match result {
             Ok(report) => {
-                let text = if !report.fixes.is_empty() {
+                let text = if let Some(recorded) = recorded_text(&report.fixes) {
+                    self.changed += 1;
+                    format!(
+                        "{}: {recorded}, version {} -> {}",
+                        schema,
+                        version(report.version_before),
+                        version(report.version_after)
+                    )
+                } else if !report.fixes.is_empty() {
                     self.changed += 1;
                     let fixes: Vec<String> = report.fixes.iter().map(fix_text).collect();
                     format!("{}: {}", schema, fixes.join(", "))
@@ -165,8 +173,13 @@ impl<'d> Report<'d> {
                     version(preview.version_after),
                     preview.steps.len()
                 );
-                for fix in &preview.fixes {
-                    text.push_str(&format!("-- {}\n", fix_text(fix)));
+                match recorded_text(&preview.fixes) {
+                    Some(recorded) => text.push_str(&format!("-- would have {recorded}\n")),
+                    None => {
+                        for fix in &preview.fixes {
+                            text.push_str(&format!("-- {}\n", fix_text(fix)));
+                        }
+                    }
                 }
                 text.push_str(preview.prologue.as_deref().unwrap_or(""));
                 for step in &preview.steps {
@@ -462,11 +475,28 @@ fn fix_text(fix: &Fix) -> String {
             format!("repaired {}: {}", fix.version, changes.join(", "))
         }
         FixKind::MarkedApplied | FixKind::MarkedNotApplied => format!("{} {}", fix.kind.label(), fix.version),
+        FixKind::Recorded { source } => format!("recorded {} as applied ({})", fix.version, source.label()),
     }
+}
+
+/// `baseline` and `adopt` for people, when every fix records a migration for the same reason: `recorded 1, 2, 3
+/// as applied without running them (baseline)`.
+fn recorded_text(fixes: &[Fix]) -> Option<String> {
+    let FixKind::Recorded { source } = fixes.first()?.kind else { return None };
+    if fixes.iter().any(|f| f.kind != (FixKind::Recorded { source })) {
+        return None;
+    }
+    let versions: Vec<String> = fixes.iter().map(|f| f.version.to_string()).collect();
+    Some(format!("recorded {} as applied without running them ({})", versions.join(", "), source.label()))
 }
 
 fn fix_json(fix: &Fix) -> Value {
     let mut value = json!({ "version": fix.version, "fix": fix.kind.label() });
+    if let (FixKind::Recorded { source: crate::RecordSource::Adopted(tool) }, Some(object)) =
+        (&fix.kind, value.as_object_mut())
+    {
+        object.insert("from".to_owned(), json!(tool.label()));
+    }
     if let (FixKind::Repaired { before, after }, Some(object)) = (&fix.kind, value.as_object_mut()) {
         for (key, recorded) in [("before", before), ("after", after)] {
             object.insert(

@@ -6,6 +6,7 @@
 // `migrate_runtime::Error` is large on purpose (see its crate): threads return it once.
 #![allow(clippy::result_large_err)]
 
+mod adopt;
 mod app_schema;
 mod compile_fail;
 mod faults;
