@@ -715,11 +715,25 @@ fn verify_names_what_a_hand_change_did_and_says_equal_for_the_rest() {
 }
 
 #[test]
-fn verify_a_schema_never_migrated_passes_and_a_missing_one_is_refused() {
+fn verify_a_schema_never_migrated_passes_one_ahead_is_drift_and_a_missing_one_is_refused() {
     let empty = TestSchema::new("cli-verify-empty");
     connect().batch_execute(&format!("CREATE SCHEMA {}", empty.quoted())).unwrap();
     let out = stdout(migrate(&["verify", "-s", &empty.name]), 0);
     assert_eq!(out, format!("{}: not migrated\n", empty.name));
+
+    // A version the binary does not have: what it built is unknown here, and that is drift.
+    let ahead = TestSchema::new("cli-verify-ahead");
+    stdout(migrate(&["upgrade", "--create", "-s", &ahead.name]), 0);
+    connect()
+        .batch_execute(&format!(
+            "INSERT INTO {}.schema_migrations (version, name, checksum) VALUES (99, 'future', repeat('0', 64))",
+            ahead.quoted()
+        ))
+        .unwrap();
+    let out = stdout(migrate(&["verify", "-s", &ahead.name]), 5);
+    assert_eq!(out, format!("{}: ahead (applied version(s) 99 that this binary does not have)\n", ahead.name));
+    let report = json(migrate(&["verify", "-s", &ahead.name, "--format", "json"]), 5);
+    assert_eq!(report["schemas"][0]["ahead_versions"], serde_json::json!([99]));
 
     let missing = format!("{}-nope", empty.name);
     let error = stderr(migrate(&["verify", "-s", &missing]), 3);

@@ -719,4 +719,49 @@ mod tests {
         let text = table(&["A", "LONGER"], &[vec!["xyz".into(), "1".into()], vec!["é".into(), "".into()]]);
         assert_eq!(text, "A    LONGER\nxyz  1\né\n");
     }
+
+    #[test]
+    fn differences_show_both_sides_of_each_changed_attribute() {
+        use crate::structure::{ObjectKind, ObjectName};
+        let changed = Difference::Changed {
+            kind: ObjectKind::Function,
+            name: ObjectName::routine("touch", ""),
+            expected: Definition::new([("body", "BEGIN\n  x;\nEND"), ("strict", "")]),
+            found: Definition::new([("body", "BEGIN\n  y;\nEND")]),
+        };
+        assert_eq!(
+            difference_detail(&changed, "expected", "found"),
+            [
+                "body expected: BEGIN",
+                "      x;",
+                "    END",
+                "body found: BEGIN",
+                "      y;",
+                "    END",
+                "strict expected: (set)",
+                "strict found: (not set)"
+            ]
+        );
+        let missing = Difference::Missing {
+            kind: ObjectKind::Index,
+            name: ObjectName::new("i"),
+            definition: Definition::new([("definition", "CREATE INDEX i ON <schema>.t USING btree (a)")]),
+        };
+        let (a, b) = (SchemaName::new("dev").unwrap(), SchemaName::new("prod").unwrap());
+        assert_eq!(
+            diff_text(&a, &b, &[missing.clone(), changed.clone()]),
+            "only in dev:\n  index i\n      definition: CREATE INDEX i ON <schema>.t USING btree (a)\nchanged:\n  \
+             function touch() (body, strict)\n      body in dev: BEGIN\n            x;\n          END\n      body in \
+             prod: BEGIN\n            y;\n          END\n      strict in dev: (set)\n      strict in prod: (not set)\n\
+             dev and prod differ: 1 only in dev, 1 changed\n"
+        );
+        assert_eq!(diff_text(&a, &b, &[]), "dev and prod have the same structure\n");
+        let json = difference_json(&changed);
+        assert_eq!(json["label"], "changed");
+        assert_eq!(json["object"], "touch()");
+        assert_eq!(json["changed"], json!(["body", "strict"]));
+        assert_eq!(json["expected"]["strict"], "");
+        assert!(json["found"].get("strict").is_none());
+        assert!(difference_json(&missing).get("found").is_none());
+    }
 }
