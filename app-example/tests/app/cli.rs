@@ -819,3 +819,22 @@ fn help_of_verify_and_diff_lists_their_own_options() {
     let verify = stdout(migrate(&["verify", "--help"]), 0);
     assert!(!verify.contains("--dry-run") && !verify.contains("--sql") && verify.contains("not migrated"), "{verify}");
 }
+
+#[test]
+fn verify_over_two_databases_names_the_database_of_each_line() {
+    let schema = TestSchema::new("cli-verify-dbs");
+    let db = integration_tests::TestDatabase::new();
+    let (first, second) = (integration_tests::database_url(), db.url.clone());
+    let urls = ["--database-url", first.as_str(), "--database-url", second.as_str()];
+    stdout(migrate(&[&["upgrade", "--create", "-s", &schema.name][..], &urls].concat()), 0);
+    db.client().batch_execute(&format!("DROP INDEX {}.orders_customer_id_idx", schema.quoted())).unwrap();
+    let out = stdout(migrate(&[&["verify", "-s", &schema.name, "--jobs", "2"][..], &urls].concat()), 5);
+    let lines: Vec<&str> = out.lines().filter(|l| l.contains(&schema.name)).collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    let equal = lines.iter().find(|l| l.ends_with(": equal")).expect("one database is equal");
+    let differs = lines.iter().find(|l| l.contains(": differs (1 difference(s)")).expect("the other differs");
+    assert!(!equal.contains(&db.name), "{out}");
+    assert!(differs.contains(&format!("/{} {}", db.name, schema.name)), "{out}");
+    assert!(out.contains("\n  missing index orders_customer_id_idx\n"), "{out}");
+    assert!(out.ends_with("2 schema(s): 1 differs, 1 equal\n"), "{out}");
+}
