@@ -1,6 +1,6 @@
 //! The operator CLI: `reset`, `revision`, `upgrade`, `downgrade`, `current`, `history`, `status`, `repair`,
-//! `resolve`, `verify`, over one schema or many, and `diff` of two schemas, as a clap subcommand a service mounts so that it operates on the service's
-//! embedded set.
+//! `resolve`, `verify`, over one schema or many, and `diff` of two schemas, as a clap subcommand a service mounts
+//! so that it operates on the service's embedded set.
 //!
 //! ```no_run
 //! use clap::Parser;
