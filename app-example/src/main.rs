@@ -3,7 +3,9 @@
 //!
 //! Environment: `DATABASE_URL` (default: the local server), `DEFAULT_SCHEMA_NAME` (default `dev`), `PORT`
 //! (default 8080), `APP_DATABASE_URL` (the service's own queries, for example through PgBouncer or as a role with
-//! fewer rights; default `DATABASE_URL`). If migrating fails, or the application's connection does not resolve
+//! fewer rights; default `DATABASE_URL`), `VERIFY_SCHEMA_AT_BOOT` (`1`: after migrating, compare the schema's
+//! structure with what its migrations build and log each difference on stderr; the service starts either way).
+//! If migrating fails, or the application's connection does not resolve
 //! names in the schema, the error goes to stderr and the process exits with status 1 before serving anything.
 
 mod http;
@@ -11,7 +13,9 @@ mod http;
 use anyhow::Context;
 use clap::Parser;
 use migrate_runtime::cli::{Cli, MigrateCommand};
-use migrate_runtime::{check_schema, embed_migrations, Database, MigrationSet, Migrator, SchemaName};
+use migrate_runtime::{
+    check_schema, embed_migrations, verify_schemas, Database, MigrationSet, Migrator, Outcome, SchemaName,
+};
 
 /// The service's migrations, compiled in; `build.rs` makes adding a file rebuild the binary.
 pub static MIGRATIONS: MigrationSet = embed_migrations!("../migrations");
@@ -66,6 +70,9 @@ fn serve() -> anyhow::Result<()> {
         report.version_after.map_or("none".to_owned(), |v| v.to_string()),
         report.steps.len()
     );
+    if verify_at_boot() {
+        verify(&mut client, &migrator, &schema);
+    }
     drop(client);
 
     // The application's own connection, with no search_path startup option: a pooler in transaction mode would
@@ -80,4 +87,40 @@ fn serve() -> anyhow::Result<()> {
     // Never answer from another schema: one round trip proves the queries will resolve in this one.
     check_schema(&mut app_client, &schema).context("refusing to serve")?;
     http::serve(port, schema, app_client)
+}
+
+/// `VERIFY_SCHEMA_AT_BOOT` is `1` (or `true`, `yes`, `on`).
+fn verify_at_boot() -> bool {
+    std::env::var("VERIFY_SCHEMA_AT_BOOT")
+        .is_ok_and(|value| matches!(value.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
+}
+
+/// Compare the schema with what its applied migrations build and log each difference on stderr. Never refuses to
+/// start: a hand-made index or a missing one is for an operator to look at (`migrate verify`, `migrate diff`),
+/// not a reason to take the service down; a failure to verify is logged too.
+fn verify(client: &mut postgres::Client, migrator: &Migrator<'_>, schema: &SchemaName) {
+    let verified = verify_schemas(client, migrator.set(), migrator.history_table_name(), std::slice::from_ref(schema));
+    let verifications = match verified {
+        Ok(verifications) => verifications,
+        Err(error) => {
+            let error = anyhow::Error::new(error);
+            return eprintln!("verify: could not verify schema {:?}, starting anyway: {error:#}", schema.as_str());
+        }
+    };
+    match verifications.as_slice() {
+        [verification] => match &verification.outcome {
+            Outcome::Differs(differences) => {
+                eprintln!(
+                    "verify: schema {:?} differs from what its migrations build ({} difference(s)); starting anyway:",
+                    schema.as_str(),
+                    differences.len()
+                );
+                for difference in differences {
+                    eprintln!("verify:   {difference}");
+                }
+            }
+            outcome => eprintln!("verify: schema {:?}: {}", schema.as_str(), outcome.label()),
+        },
+        _ => eprintln!("verify: schema {:?}: no result", schema.as_str()),
+    }
 }

@@ -146,3 +146,24 @@ fn an_invalid_schema_name_stops_the_service_with_a_clear_error() {
     assert_eq!(code, Some(1));
     assert!(stderr.contains("invalid schema name \"pg_nope\""), "{stderr}");
 }
+
+#[test]
+fn verify_at_boot_logs_a_hand_change_and_the_service_still_serves() {
+    let schema = TestSchema::new("boot-verify");
+    let verify = [("VERIFY_SCHEMA_AT_BOOT", "1")];
+    let service = Service::start_with(&schema.name, &verify).unwrap();
+    assert!(service.boot_log.contains(&format!("verify: schema {:?}: equal", schema.name)), "{}", service.boot_log);
+    drop(service);
+
+    connect().batch_execute(&format!("DROP INDEX {}.orders_customer_id_idx", schema.quoted())).unwrap();
+    let service = Service::start_with(&schema.name, &verify).unwrap();
+    let log = &service.boot_log;
+    assert!(log.contains(&format!("verify: schema {:?} differs from what its migrations build", schema.name)), "{log}");
+    assert!(log.contains("verify:   missing index orders_customer_id_idx\n"), "{log}");
+    assert_eq!(service.get("/health")["version"], 8, "the service serves all the same");
+    drop(service);
+
+    // Without the option, nothing is verified.
+    let service = Service::start(&schema.name).unwrap();
+    assert!(!service.boot_log.contains("verify:"), "{}", service.boot_log);
+}

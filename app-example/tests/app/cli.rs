@@ -659,3 +659,182 @@ fn on_a_terminal_a_protected_change_asks_for_the_schemas_name() {
     assert!(out.contains("did not match; nothing was changed"), "{out}");
     assert_eq!(history_rows(&mut connect(), &schema).len(), 2, "nothing was reverted");
 }
+
+#[test]
+fn verify_names_what_a_hand_change_did_and_says_equal_for_the_rest() {
+    let prefix = TestSchema::new("cli-verify");
+    let names: Vec<String> = (1..=3).map(|i| format!("{}-{i}", prefix.name)).collect();
+    let _schemas: Vec<TestSchema> = names.iter().map(|n| TestSchema::named(n.clone())).collect();
+    let list = names.join(",");
+    stdout(migrate(&["upgrade", "--create", "--schemas", &list]), 0);
+    let out = stdout(migrate(&["verify", "--schemas", &list]), 0);
+    assert_eq!(
+        out,
+        format!("{0}: equal\n{1}: equal\n{2}: equal\n3 schema(s): 3 equal\n", names[0], names[1], names[2])
+    );
+
+    connect()
+        .batch_execute(&format!(
+            "DROP INDEX \"{0}\".orders_customer_id_idx; ALTER TABLE \"{0}\".customers ADD COLUMN nickname text",
+            names[1]
+        ))
+        .unwrap();
+    let out = stdout(migrate(&["verify", "--schemas", &list]), 5);
+    assert!(out.starts_with(&format!("{}: equal\n{}: differs (", names[0], names[1])), "{out}");
+    assert!(out.contains("\n  missing index orders_customer_id_idx\n"), "{out}");
+    assert!(out.contains("\n  extra column customers.nickname\n      type: text\n"), "{out}");
+    assert!(out.contains("\n  changed table customers (columns)\n      columns expected: "), "{out}");
+    assert!(out.contains(&format!("\n{}: equal\n", names[2])), "{out}");
+    snapshot!("verify_hand_change", out);
+
+    // The same through a glob, as JSON.
+    let glob = format!("{}-*", prefix.name);
+    let report = json(migrate(&["verify", "--schemas", &glob, "--format", "json"]), 5);
+    let outcomes: Vec<&str> =
+        report["schemas"].as_array().unwrap().iter().map(|s| s["outcome"].as_str().unwrap()).collect();
+    assert_eq!(outcomes, ["equal", "differs", "equal"]);
+    assert_eq!(report["summary"]["states"]["equal"], 2);
+    assert_eq!(report["summary"]["states"]["differs"], 1);
+    assert_eq!(report["exit_code"], 5);
+    let changed = &report["schemas"][1];
+    assert_eq!(changed["version"], 8);
+    let differences = changed["differences"].as_array().unwrap();
+    let index = differences.iter().find(|d| d["kind"] == "index").unwrap();
+    assert_eq!((index["label"].as_str(), index["object"].as_str()), (Some("missing"), Some("orders_customer_id_idx")));
+    assert!(index["expected"]["definition"].as_str().unwrap().starts_with("CREATE INDEX orders_customer_id_idx ON"));
+    assert!(index.get("found").is_none(), "{index}");
+    let column = differences.iter().find(|d| d["kind"] == "column").unwrap();
+    assert_eq!((column["label"].as_str(), column["object"].as_str()), (Some("extra"), Some("customers.nickname")));
+    assert_eq!(column["found"]["type"], "text");
+    let table = differences.iter().find(|d| d["kind"] == "table").unwrap();
+    assert_eq!(table["label"], "changed");
+    assert_eq!(table["changed"], serde_json::json!(["columns"]));
+    assert!(table["found"]["columns"].as_str().unwrap().contains("nickname"), "{table}");
+    assert!(!table["expected"]["columns"].as_str().unwrap().contains("nickname"), "{table}");
+    assert_eq!(report["schemas"][0]["differences"], serde_json::json!([]));
+}
+
+#[test]
+fn verify_a_schema_never_migrated_passes_one_ahead_is_drift_and_a_missing_one_is_refused() {
+    let empty = TestSchema::new("cli-verify-empty");
+    connect().batch_execute(&format!("CREATE SCHEMA {}", empty.quoted())).unwrap();
+    let out = stdout(migrate(&["verify", "-s", &empty.name]), 0);
+    assert_eq!(out, format!("{}: not migrated\n", empty.name));
+
+    // A version the binary does not have: what it built is unknown here, and that is drift.
+    let ahead = TestSchema::new("cli-verify-ahead");
+    stdout(migrate(&["upgrade", "--create", "-s", &ahead.name]), 0);
+    connect()
+        .batch_execute(&format!(
+            "INSERT INTO {}.schema_migrations (version, name, checksum) VALUES (99, 'future', repeat('0', 64))",
+            ahead.quoted()
+        ))
+        .unwrap();
+    let out = stdout(migrate(&["verify", "-s", &ahead.name]), 5);
+    assert_eq!(out, format!("{}: ahead (applied version(s) 99 that this binary does not have)\n", ahead.name));
+    let report = json(migrate(&["verify", "-s", &ahead.name, "--format", "json"]), 5);
+    assert_eq!(report["schemas"][0]["ahead_versions"], serde_json::json!([99]));
+
+    let missing = format!("{}-nope", empty.name);
+    let error = stderr(migrate(&["verify", "-s", &missing]), 3);
+    assert!(error.contains(&format!("refusing to verify: schema {missing:?}")), "{error}");
+    assert!(error.contains("does not exist: there is nothing to verify in a schema that does not exist"), "{error}");
+}
+
+#[test]
+fn diff_names_each_difference_and_its_suggested_sql_closes_the_gap() {
+    let (a, b) = (TestSchema::new("cli-diff-a"), TestSchema::new("cli-diff-b"));
+    stdout(migrate(&["upgrade", "--create", "--schemas", &format!("{},{}", a.name, b.name)]), 0);
+    let out = stdout(migrate(&["diff", &a.name, &b.name]), 0);
+    assert_eq!(out, format!("{} and {} have the same structure\n", a.name, b.name));
+
+    // B lacks an index and a column A has, and its default differs.
+    connect()
+        .batch_execute(&format!(
+            "ALTER TABLE {a}.customers ADD COLUMN nickname text NOT NULL DEFAULT ''; \
+             DROP INDEX {b}.orders_customer_id_idx; \
+             ALTER TABLE {b}.orders ALTER COLUMN status SET DEFAULT 'paid'",
+            a = a.quoted(),
+            b = b.quoted()
+        ))
+        .unwrap();
+    let out = stdout(migrate(&["diff", &a.name, &b.name]), 5);
+    for expected in [
+        format!("only in {}:\n  column customers.nickname\n      type: text\n      not null\n", a.name),
+        "  index orders_customer_id_idx\n      definition: CREATE INDEX orders_customer_id_idx ON <schema>.orders"
+            .to_owned(),
+        format!("changed:\n  table customers (columns)\n      columns in {}: ", a.name),
+        format!(
+            "  column orders.status (default)\n      default in {}: 'pending'::<schema>.order_status\n      \
+             default in {}: 'paid'::<schema>.order_status\n",
+            a.name, b.name
+        ),
+        format!("{} and {} differ: 2 only in {}, 2 changed\n", a.name, b.name, a.name),
+    ] {
+        assert!(out.contains(&expected), "{expected}\nnot in\n{out}");
+    }
+    let report = json(migrate(&["diff", &a.name, &b.name, "--format", "json"]), 5);
+    assert_eq!(report["summary"], serde_json::json!({ "only_in_a": 2, "only_in_b": 0, "changed": 2 }));
+    assert_eq!(report["equal"], false);
+    assert!(report["sql"].is_null());
+
+    let sql = stdout(migrate(&["diff", &a.name, &b.name, "--sql"]), 5);
+    assert!(sql.starts_with("-- SUGGESTION ONLY: review before running."), "{sql}");
+    assert!(sql.contains(&format!("CREATE INDEX orders_customer_id_idx ON {}.orders", b.quoted())), "{sql}");
+    // Nothing was run: B still differs until the script is applied by hand.
+    stdout(migrate(&["diff", &a.name, &b.name]), 5);
+    connect().batch_execute(&sql).unwrap();
+    let out = stdout(migrate(&["diff", &a.name, &b.name]), 0);
+    assert!(out.ends_with("have the same structure\n"), "{out}");
+    let sql = stdout(migrate(&["diff", &a.name, &b.name, "--sql"]), 0);
+    assert!(sql.starts_with("-- ") && sql.lines().all(|l| l.starts_with("--")), "{sql}");
+
+    // The other way round, B's extra objects are comments, not statements.
+    connect().batch_execute(&format!("CREATE INDEX stray ON {}.products (name)", b.quoted())).unwrap();
+    let sql = stdout(migrate(&["diff", &a.name, &b.name, "--sql"]), 5);
+    assert!(sql.contains("-- Not handled; fix by hand:\n-- extra index stray:"), "{sql}");
+}
+
+#[test]
+fn diff_of_a_schema_that_does_not_exist_is_a_usage_error() {
+    let a = TestSchema::new("cli-diff-missing");
+    connect().batch_execute(&format!("CREATE SCHEMA {}", a.quoted())).unwrap();
+    let missing = format!("{}-nope", a.name);
+    let error = stderr(migrate(&["diff", &a.name, &missing]), 2);
+    assert_eq!(error, format!("error: schema {missing:?} does not exist\n"));
+    let error = stderr(migrate(&["diff", &a.name, "pg_catalog"]), 2);
+    assert!(error.contains("pg_catalog"), "{error}");
+    let error = stderr(migrate(&["diff", &a.name]), 2);
+    assert!(error.contains("<B>"), "{error}");
+}
+
+#[test]
+fn help_of_verify_and_diff_lists_their_own_options() {
+    for (name, args) in [("help_verify", &["verify", "--help"][..]), ("help_diff", &["diff", "--help"])] {
+        let out = stdout(migrate(args), 0);
+        snapshot!(name, out);
+    }
+    let diff = stdout(migrate(&["diff", "--help"]), 0);
+    assert!(!diff.contains("--jobs") && !diff.contains("--schemas") && diff.contains("--sql"), "{diff}");
+    let verify = stdout(migrate(&["verify", "--help"]), 0);
+    assert!(!verify.contains("--dry-run") && !verify.contains("--sql") && verify.contains("not migrated"), "{verify}");
+}
+
+#[test]
+fn verify_over_two_databases_names_the_database_of_each_line() {
+    let schema = TestSchema::new("cli-verify-dbs");
+    let db = integration_tests::TestDatabase::new();
+    let (first, second) = (integration_tests::database_url(), db.url.clone());
+    let urls = ["--database-url", first.as_str(), "--database-url", second.as_str()];
+    stdout(migrate(&[&["upgrade", "--create", "-s", &schema.name][..], &urls].concat()), 0);
+    db.client().batch_execute(&format!("DROP INDEX {}.orders_customer_id_idx", schema.quoted())).unwrap();
+    let out = stdout(migrate(&[&["verify", "-s", &schema.name, "--jobs", "2"][..], &urls].concat()), 5);
+    let lines: Vec<&str> = out.lines().filter(|l| l.contains(&schema.name)).collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    let equal = lines.iter().find(|l| l.ends_with(": equal")).expect("one database is equal");
+    let differs = lines.iter().find(|l| l.contains(": differs (1 difference(s)")).expect("the other differs");
+    assert!(!equal.contains(&db.name), "{out}");
+    assert!(differs.contains(&format!("/{} {}", db.name, schema.name)), "{out}");
+    assert!(out.contains("\n  missing index orders_customer_id_idx\n"), "{out}");
+    assert!(out.ends_with("2 schema(s): 1 differs, 1 equal\n"), "{out}");
+}

@@ -29,10 +29,11 @@ Exit codes:
   3  refused before changing anything (protected schema without confirmation, missing schema, missing down
      file, dirty or out-of-order migration, nothing to resolve)
   4  a migration failed
-  5  drift found (edited applied file, versions this binary does not have)";
+  5  drift found (edited applied file, versions this binary does not have; `verify`: a schema whose structure
+     differs from what its migrations build, or that is ahead; `diff`: the two schemas differ)";
 
 /// Operate on this binary's embedded migrations: `reset`, `revision`, `upgrade`, `downgrade`, `current`,
-/// `history`, `status`, `repair`, `resolve`, over one schema or many.
+/// `history`, `status`, `repair`, `resolve`, `verify`, over one schema or many; `diff` two schemas.
 #[derive(Debug, Clone, Args)]
 #[command(after_help = AFTER_HELP)]
 pub struct MigrateCommand {
@@ -186,6 +187,8 @@ impl MigrateCommand {
             Command::Adopt(adopt) => Some(&adopt.change.common),
             Command::Current(common) | Command::History(common) | Command::Status(common) => Some(common),
             Command::Revision(_) => None,
+            Command::Verify(common) => Some(common),
+            Command::Diff(_) => None,
         }
     }
 
@@ -193,6 +196,7 @@ impl MigrateCommand {
     pub fn format(&self) -> Format {
         match &self.command {
             Command::Revision(revision) => revision.output.format,
+            Command::Diff(diff) => diff.output.format,
             _ => self.common().map_or(Format::Table, |c| c.output.format),
         }
     }
@@ -238,6 +242,45 @@ pub enum Command {
     History(Common),
     /// One row per schema: version, pending count, problems.
     Status(Common),
+    /// Compare each schema's structure with what the binary's migrations build for its applied versions.
+    ///
+    /// Read-only. Compares tables, columns, constraints, indexes, views, sequences, types, functions, triggers,
+    /// policies and their comments; not data, ownership or grants.
+    ///
+    /// One line per schema: `equal`; `differs`, with each difference below it (`missing` is what the schema lacks,
+    /// `extra` what it has besides, `changed` gives the expected and found value of each changed attribute); `not
+    /// migrated` (no history table, or an empty one: nothing applied, so nothing to compare; exit 0); `ahead`
+    /// (versions applied that this binary does not have, so what they built is unknown here). Exits 5 when a schema
+    /// differs or is ahead. A schema that does not exist is refused (exit 3). Each database's schemas are read
+    /// together on one connection; --jobs bounds how many databases are verified at once.
+    Verify(Common),
+    /// Compare two live schemas' structures: what is only in A, only in B, and changed.
+    ///
+    /// Exits 5 when they differ, 0 when they are equal, 2 when either does not exist. With --sql, prints a draft
+    /// script that would bring B towards A for the simple cases (missing index, constraint or column, changed
+    /// default, invalid index): a suggestion to review, never run by this command.
+    Diff(DiffArgs),
+}
+
+/// `diff`'s options.
+#[derive(Debug, Clone, Args)]
+pub struct DiffArgs {
+    /// The schema taken as the reference.
+    #[arg(value_name = "A")]
+    pub a: String,
+    /// The schema compared with it.
+    #[arg(value_name = "B")]
+    pub b: String,
+    /// Print a SQL script that would bring B towards A (a suggestion to review; nothing is run).
+    #[arg(long)]
+    pub sql: bool,
+    /// Connection string of the database holding both schemas (default:
+    /// postgres://postgres@127.0.0.1:5432/postgres).
+    #[arg(long, value_name = "URL", env = "DATABASE_URL", hide_env_values = true, help_heading = "Database")]
+    pub database_url: Option<String>,
+    /// How to print.
+    #[command(flatten, next_help_heading = "Output")]
+    pub output: Output,
 }
 
 /// `revision`'s options.
@@ -407,5 +450,12 @@ mod tests {
         let error = MigrateCommand::try_parse_from_args(["resolve", "--version", "3"]).unwrap_err().to_string();
         assert!(error.contains("--applied") && error.contains("--not-applied"), "{error}");
         assert!(MigrateCommand::try_parse_from_args(["status", "-s", "a", "--schemas", "b"]).is_err());
+        assert!(MigrateCommand::try_parse_from_args(["verify", "--all-schemas", "-j", "2", "--format", "json"]).is_ok());
+        assert!(MigrateCommand::try_parse_from_args(["verify", "--dry-run"]).is_err());
+        let diff = MigrateCommand::try_parse_from_args(["diff", "dev", "prod", "--sql"]).unwrap();
+        assert!(matches!(&diff.command, Command::Diff(args) if args.a == "dev" && args.b == "prod" && args.sql));
+        assert!(diff.common().is_none());
+        assert!(MigrateCommand::try_parse_from_args(["diff", "dev"]).is_err());
+        assert!(MigrateCommand::try_parse_from_args(["diff", "dev", "prod", "--schemas", "x"]).is_err());
     }
 }

@@ -86,6 +86,9 @@ pub enum CliError {
     /// Writing the output failed.
     #[error("could not write the output")]
     Output(#[source] std::io::Error),
+    /// `diff` could not compare the two schemas (one does not exist, the database could not be read).
+    #[error(transparent)]
+    Compare(crate::Error),
 }
 
 fn quoted(schemas: &[String]) -> String {

@@ -15,7 +15,8 @@ pub const USAGE: i32 = 2;
 pub const REFUSED: i32 = 3;
 /// A migration's SQL failed.
 pub const MIGRATION_FAILED: i32 = 4;
-/// The database does not match the binary: an edited applied file, or versions the binary does not have.
+/// The database does not match the binary: an edited applied file, or versions the binary does not have; a
+/// schema's structure differs from what its migrations build (`verify`), or two schemas differ (`diff`).
 pub const DRIFT: i32 = 5;
 
 /// The exit code for a schema's error.
@@ -64,6 +65,7 @@ pub fn code_of_cli(error: &CliError) -> i32 {
             REFUSED
         }
         CliError::NoSourceFolder | CliError::Revision(_) | CliError::Output(_) => FAILURE,
+        CliError::Compare(error) => code_of(error),
     }
 }
 

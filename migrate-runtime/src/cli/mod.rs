@@ -1,6 +1,6 @@
 //! The operator CLI: `reset`, `revision`, `upgrade`, `downgrade`, `current`, `history`, `status`, `repair`,
-//! `resolve`, over one schema or many, as a clap subcommand a service mounts so that it operates on the service's
-//! embedded set.
+//! `resolve`, `verify`, over one schema or many, and `diff` of two schemas, as a clap subcommand a service mounts
+//! so that it operates on the service's embedded set.
 //!
 //! ```no_run
 //! use clap::Parser;
@@ -37,13 +37,14 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 
 pub use args::{
-    Change, Command, Common, Connection, Danger, DowngradeArgs, Format, Limits, MigrateCommand, Output, Planner,
-    ResolveArgs, RevisionArgs, SchemaSelection, UpgradeArgs, Workers, DEFAULT_DATABASE_URL,
+    Change, Command, Common, Connection, Danger, DiffArgs, DowngradeArgs, Format, Limits, MigrateCommand, Output,
+    Planner, ResolveArgs, RevisionArgs, SchemaSelection, UpgradeArgs, Workers, DEFAULT_DATABASE_URL,
 };
 pub use error::{CliError, MissingSchema};
 pub use schemas::SelectionError;
 
 use crate::database::Database;
+use crate::error::Error;
 use crate::fleet::{default_jobs, Fleet, Standing, Task};
 use crate::inspect::{status_of, SchemaState, SchemaStatus};
 use crate::migrator::Migrator;
@@ -51,6 +52,7 @@ use crate::plan::{Operation, Resolution};
 use crate::report::Report as RunReport;
 use crate::revision::write_revision;
 use crate::schema::SchemaName;
+use crate::structure::{diff_schemas, suggest_sql, verify_schemas, Verification};
 use crate::target::Target;
 use migrate_core::Direction;
 use render::{chain, Progress, Report};
@@ -89,6 +91,8 @@ enum Action {
     History,
     /// `current` (`full: false`) or `status`.
     Status { full: bool },
+    /// `verify`: each schema's structure against what its applied migrations build.
+    Verify,
 }
 
 /// The word for what an operation does, in messages.
@@ -151,6 +155,9 @@ impl<'s> Cli<'s> {
 
     /// Resolve, then execute; the exit code sums up the schemas' outcomes.
     fn try_run(&self, command: &MigrateCommand, out: &mut dyn Write) -> Result<i32, CliError> {
+        if let Command::Diff(args) = &command.command {
+            return self.diff(args, out);
+        }
         let Command::Revision(revision) = &command.command else {
             let request = self.resolve(command)?;
             for note in &request.notes {
@@ -192,6 +199,8 @@ impl<'s> Cli<'s> {
             Command::Status(common) => (Action::Status { full: true }, common),
             // `try_run` handles it: it touches no database.
             Command::Revision(_) => unreachable!("revision is handled before resolving"),
+            Command::Diff(_) => unreachable!("diff is handled before resolving"),
+            Command::Verify(common) => (Action::Verify, common),
         };
         let databases = common
             .connection
@@ -212,6 +221,8 @@ impl<'s> Cli<'s> {
         }
         let must_exist = match action {
             Action::Change { operation, create, .. } => (!create).then(|| verb(operation)),
+            // A typo would otherwise read as `not migrated`, a pass.
+            Action::Verify => Some("verify"),
             _ => None,
         };
         let (mut tasks, mut notes, mut missing) = (Vec::new(), Vec::new(), Vec::new());
@@ -347,6 +358,20 @@ impl<'s> Cli<'s> {
                 report.print_statuses(out, full);
                 not_started
             }
+            Action::Verify => verify_databases(request, &migrator, |database, result| match result {
+                Ok(verifications) => {
+                    for (i, task) in tasks.iter().enumerate().filter(|(_, t)| t.database == database) {
+                        let found = verifications.iter().find(|v| v.schema == task.schema).cloned();
+                        let result = found.ok_or_else(|| Error::NoSuchSchema { schema: task.schema.to_string() });
+                        progress.tick(|| report.verification(out, i, task, result));
+                    }
+                }
+                Err(error) => {
+                    for (i, task) in tasks.iter().enumerate().filter(|(_, t)| t.database == database) {
+                        progress.tick(|| report.verification_failed(out, i, task, &error));
+                    }
+                }
+            }),
             Action::Change { operation, dry_run: true, .. } => fleet.for_each(
                 tasks,
                 |c, s| migrator.dry_run(c, s.as_str(), operation),
@@ -419,6 +444,36 @@ impl<'s> Cli<'s> {
         migrator
     }
 
+    /// `diff A B [--sql]`: one snapshot of both schemas' catalogs; exit 5 when they differ.
+    fn diff(&self, args: &DiffArgs, out: &mut dyn Write) -> Result<i32, CliError> {
+        let name = |text: &str| SchemaName::new(text).map_err(|e| CliError::Selection(SelectionError::InvalidName(e)));
+        let (a, b) = (name(&args.a)?, name(&args.b)?);
+        let url = args.database_url.clone().unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        let database = url
+            .parse::<Database>()
+            .map(|database| database.default_application_name(&program_name("migrate")))
+            .map_err(|source| CliError::BadDatabaseUrl { position: 1, source })?;
+        let mut client = database
+            .connect()
+            .map_err(|source| CliError::Compare(Error::Connect { database: database.to_string(), source }))?;
+        let differences =
+            diff_schemas(&mut client, &a, &b, self.migrator.history_table_name()).map_err(CliError::Compare)?;
+        let code = if differences.is_empty() { exit::SUCCESS } else { exit::DRIFT };
+        let sql = args.sql.then(|| match differences.is_empty() {
+            true => render::same_structure_sql(&a, &b),
+            false => suggest_sql(&differences, &b),
+        });
+        match args.output.format {
+            Format::Json => writeln!(out, "{:#}", render::diff_json(&a, &b, &differences, sql.as_deref(), code)),
+            Format::Table => match &sql {
+                Some(sql) => write!(out, "{sql}"),
+                None => write!(out, "{}", render::diff_text(&a, &b, &differences)),
+            },
+        }
+        .map_err(CliError::Output)?;
+        Ok(code)
+    }
+
     fn revision(
         &self,
         message: &str,
@@ -453,6 +508,58 @@ impl<'s> Cli<'s> {
 fn program_name(what: &str) -> String {
     let program = std::env::current_exe().ok().and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()));
     format!("{} {what}", program.as_deref().unwrap_or("service"))
+}
+
+/// `verify` over a request: one [`verify_schemas`] call per database for all of that database's schemas (it reads
+/// them in a few queries, however many), up to `--jobs` databases at once, each on its own connection;
+/// `on_result` gets each database's index and result on the caller's thread. Without `--keep-going`, no database
+/// is started after one fails. Returns how many schemas were not started.
+fn verify_databases(
+    request: &Request<'_>,
+    migrator: &Migrator<'_>,
+    mut on_result: impl FnMut(usize, Result<Vec<Verification>, Error>),
+) -> usize {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    let tasks = &request.tasks;
+    let databases: Vec<usize> =
+        (0..request.databases.len()).filter(|&d| tasks.iter().any(|t| t.database == d)).collect();
+    let workers = &request.common.workers;
+    let jobs = workers.jobs.map_or_else(default_jobs, usize::from).min(databases.len());
+    let (next, stop) = (AtomicUsize::new(0), AtomicBool::new(false));
+    let (sender, receiver) = std::sync::mpsc::channel::<(usize, Result<Vec<Verification>, Error>)>();
+    let mut verified = 0;
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            let (sender, next, stop, databases) = (sender.clone(), &next, &stop, &databases);
+            scope.spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    let Some(&database) = databases.get(next.fetch_add(1, Ordering::SeqCst)) else { break };
+                    let schemas: Vec<SchemaName> =
+                        tasks.iter().filter(|t| t.database == database).map(|t| t.schema.clone()).collect();
+                    let connection = &request.databases[database];
+                    let result = connection
+                        .connect()
+                        .map_err(|source| Error::Connect { database: connection.to_string(), source })
+                        .and_then(|mut client| {
+                            verify_schemas(&mut client, migrator.set(), migrator.history_table_name(), &schemas)
+                        });
+                    if result.is_err() && !workers.keep_going {
+                        stop.store(true, Ordering::SeqCst);
+                    }
+                    if sender.send((database, result)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(sender);
+        for (database, result) in receiver {
+            verified += tasks.iter().filter(|t| t.database == database).count();
+            on_result(database, result);
+        }
+    });
+    tasks.len() - verified
 }
 
 /// Survey each database's tasks in two round trips; `settled` standings are handed to `on_settled` and need no

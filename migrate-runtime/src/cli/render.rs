@@ -11,6 +11,8 @@ use crate::error::Error;
 use crate::fleet::Task;
 use crate::inspect::{HistoryEntry, SchemaStatus};
 use crate::report::{Fix, FixKind, Preview, Report as RunReport, StepReport};
+use crate::schema::SchemaName;
+use crate::structure::{Definition, Difference, Outcome, Verification};
 
 /// An error with its causes, `: `-separated.
 pub(super) fn chain(error: &dyn std::error::Error) -> String {
@@ -339,6 +341,65 @@ impl<'d> Report<'d> {
         self.rows.push((index, rows));
     }
 
+    /// `verify` finished on one schema: one line with its outcome, each difference indented below it.
+    pub fn verification(
+        &mut self,
+        out: &mut dyn Write,
+        index: usize,
+        task: &Task,
+        result: Result<Verification, Error>,
+    ) {
+        let verification = match result {
+            Ok(verification) => verification,
+            Err(error) => return self.verification_failed(out, index, task, &error),
+        };
+        let schema = self.label(task);
+        let outcome = &verification.outcome;
+        if matches!(outcome, Outcome::Differs(_) | Outcome::Ahead { .. }) {
+            self.raise(exit::DRIFT);
+        }
+        *self.states.entry(outcome.label()).or_default() += 1;
+        let mut text = format!("{schema}: {}", outcome.label());
+        let mut value = json!({
+            "schema": task.schema.as_str(),
+            "version": verification.version,
+            "outcome": outcome.label(),
+            "differences": [],
+        });
+        match outcome {
+            Outcome::Differs(differences) => {
+                text.push_str(&format!(
+                    " ({} difference(s) at version {})",
+                    differences.len(),
+                    version(verification.version)
+                ));
+                for difference in differences {
+                    text.push_str(&format!("\n  {difference}"));
+                    for line in difference_detail(difference, "expected", "found") {
+                        text.push_str(&format!("\n      {line}"));
+                    }
+                }
+                value["differences"] = differences.iter().map(difference_json).collect();
+            }
+            Outcome::Ahead { versions } => {
+                let list: Vec<String> = versions.iter().map(ToString::to_string).collect();
+                text.push_str(&format!(" (applied version(s) {} that this binary does not have)", list.join(", ")));
+                value["ahead_versions"] = json!(versions);
+            }
+            _ => {}
+        }
+        self.line(out, &text);
+        self.keep_value(index, task, value);
+    }
+
+    /// `verify` could not read the database one schema is on.
+    pub fn verification_failed(&mut self, out: &mut dyn Write, index: usize, task: &Task, error: &Error) {
+        let schema = self.label(task);
+        let value = self.failure(task, error);
+        self.line(out, &format!("{schema}: FAILED: {}", chain(error)));
+        self.keep_value(index, task, value);
+    }
+
     fn keep_value(&mut self, index: usize, task: &Task, value: Value) {
         if self.format == Format::Json {
             let value = self.object(task, value);
@@ -414,6 +475,119 @@ impl<'d> Report<'d> {
         }
         self.exit_code
     }
+}
+
+/// What a difference is in detail, one line each (continuation lines of a long value indented): the definition of
+/// a missing or extra object; for a changed one, each changed attribute as `{attribute} {side}: {value}` for both
+/// sides (`expected`/`found`, or the two schemas' names).
+fn difference_detail(difference: &Difference, a: &str, b: &str) -> Vec<String> {
+    let lines = |text: String| -> Vec<String> { text.lines().map(str::to_owned).collect() };
+    match difference {
+        Difference::Missing { definition, .. } | Difference::Extra { definition, .. } => lines(definition.to_string()),
+        Difference::Changed { expected, found, .. } => {
+            let mut detail = Vec::new();
+            for attribute in expected.changed_attributes(found) {
+                for (side, definition) in [(a, expected), (b, found)] {
+                    let value = match definition.get(attribute) {
+                        None => "(not set)",
+                        Some("") => "(set)",
+                        Some(value) => value,
+                    };
+                    detail.extend(lines(format!("{attribute} {side}: {}", value.replace('\n', "\n    "))));
+                }
+            }
+            detail
+        }
+    }
+}
+
+/// A definition's attributes as a JSON object; a flag (`not null`, `invalid`) is an empty string.
+fn attributes_json(definition: &Definition) -> Value {
+    Value::Object(definition.attributes().map(|(name, value)| (name.to_owned(), json!(value))).collect())
+}
+
+/// One difference for scripts: `label` (`missing`, `extra`, `changed`), `kind`, `object`, `text` (the line people
+/// read), and the attributes: `expected` (the reference, or A) and `found` (the schema, or B), `changed` naming
+/// the attributes that differ.
+fn difference_json(difference: &Difference) -> Value {
+    let name = difference.name();
+    let mut value = json!({
+        "label": difference.label(),
+        "kind": difference.kind().label(),
+        "object": name.to_string(),
+        "table": name.table,
+        "name": name.name,
+        "arguments": name.arguments,
+        "text": difference.to_string(),
+    });
+    match difference {
+        Difference::Missing { definition, .. } => value["expected"] = attributes_json(definition),
+        Difference::Extra { definition, .. } => value["found"] = attributes_json(definition),
+        Difference::Changed { expected, found, .. } => {
+            value["expected"] = attributes_json(expected);
+            value["found"] = attributes_json(found);
+            value["changed"] = json!(expected.changed_attributes(found));
+        }
+    }
+    value
+}
+
+/// `diff A B` for people: what is only in A, only in B, and changed (with both sides of each changed attribute),
+/// then one line that sums it up.
+pub(super) fn diff_text(a: &SchemaName, b: &SchemaName, differences: &[Difference]) -> String {
+    if differences.is_empty() {
+        return format!("{a} and {b} have the same structure\n");
+    }
+    let mut text = String::new();
+    let mut counts = Vec::new();
+    for (label, heading) in
+        [("missing", format!("only in {a}")), ("extra", format!("only in {b}")), ("changed", "changed".to_owned())]
+    {
+        let group: Vec<&Difference> = differences.iter().filter(|d| d.label() == label).collect();
+        if group.is_empty() {
+            continue;
+        }
+        counts.push(format!("{} {heading}", group.len()));
+        text.push_str(&format!("{heading}:\n"));
+        for difference in group {
+            text.push_str(&format!("  {} {}", difference.kind(), difference.name()));
+            if let Difference::Changed { expected, found, .. } = difference {
+                text.push_str(&format!(" ({})", expected.changed_attributes(found).join(", ")));
+            }
+            text.push('\n');
+            for line in difference_detail(difference, &format!("in {a}"), &format!("in {b}")) {
+                text.push_str(&format!("      {line}\n"));
+            }
+        }
+    }
+    text.push_str(&format!("{a} and {b} differ: {}\n", counts.join(", ")));
+    text
+}
+
+/// `diff A B --format json`: the two schemas, every difference, counts, the suggested SQL with `--sql`.
+pub(super) fn diff_json(
+    a: &SchemaName,
+    b: &SchemaName,
+    differences: &[Difference],
+    sql: Option<&str>,
+    exit_code: i32,
+) -> Value {
+    let count = |label: &str| differences.iter().filter(|d| d.label() == label).count();
+    json!({
+        "a": a.as_str(),
+        "b": b.as_str(),
+        "equal": differences.is_empty(),
+        "differences": differences.iter().map(difference_json).collect::<Vec<_>>(),
+        "summary": { "only_in_a": count("missing"), "only_in_b": count("extra"), "changed": count("changed") },
+        "sql": sql,
+        "exit_code": exit_code,
+    })
+}
+
+/// `diff A B --sql` when there is nothing to suggest: still a script, all comment.
+pub(super) fn same_structure_sql(a: &SchemaName, b: &SchemaName) -> String {
+    let line = format!("-- {a} and {b} have the same structure: nothing to suggest.");
+    format!("{}\n", line.replace(['\n', '\r'], " "))
 }
 
 /// PostgreSQL's SQLSTATE of a failed migration (`42P07`, `55P03`), when the server reported one.
@@ -574,5 +748,50 @@ mod tests {
     fn tables_align() {
         let text = table(&["A", "LONGER"], &[vec!["xyz".into(), "1".into()], vec!["é".into(), "".into()]]);
         assert_eq!(text, "A    LONGER\nxyz  1\né\n");
+    }
+
+    #[test]
+    fn differences_show_both_sides_of_each_changed_attribute() {
+        use crate::structure::{ObjectKind, ObjectName};
+        let changed = Difference::Changed {
+            kind: ObjectKind::Function,
+            name: ObjectName::routine("touch", ""),
+            expected: Definition::new([("body", "BEGIN\n  x;\nEND"), ("strict", "")]),
+            found: Definition::new([("body", "BEGIN\n  y;\nEND")]),
+        };
+        assert_eq!(
+            difference_detail(&changed, "expected", "found"),
+            [
+                "body expected: BEGIN",
+                "      x;",
+                "    END",
+                "body found: BEGIN",
+                "      y;",
+                "    END",
+                "strict expected: (set)",
+                "strict found: (not set)"
+            ]
+        );
+        let missing = Difference::Missing {
+            kind: ObjectKind::Index,
+            name: ObjectName::new("i"),
+            definition: Definition::new([("definition", "CREATE INDEX i ON <schema>.t USING btree (a)")]),
+        };
+        let (a, b) = (SchemaName::new("dev").unwrap(), SchemaName::new("prod").unwrap());
+        assert_eq!(
+            diff_text(&a, &b, &[missing.clone(), changed.clone()]),
+            "only in dev:\n  index i\n      definition: CREATE INDEX i ON <schema>.t USING btree (a)\nchanged:\n  \
+             function touch() (body, strict)\n      body in dev: BEGIN\n            x;\n          END\n      body in \
+             prod: BEGIN\n            y;\n          END\n      strict in dev: (set)\n      strict in prod: (not set)\n\
+             dev and prod differ: 1 only in dev, 1 changed\n"
+        );
+        assert_eq!(diff_text(&a, &b, &[]), "dev and prod have the same structure\n");
+        let json = difference_json(&changed);
+        assert_eq!(json["label"], "changed");
+        assert_eq!(json["object"], "touch()");
+        assert_eq!(json["changed"], json!(["body", "strict"]));
+        assert_eq!(json["expected"]["strict"], "");
+        assert!(json["found"].get("strict").is_none());
+        assert!(difference_json(&missing).get("found").is_none());
     }
 }
