@@ -32,14 +32,14 @@ use crate::error::{Error, LockHolder};
 use crate::foreign::{parse_rows, ForeignHistory};
 use crate::history::{
     first_row, flag, parse_history, restore_settings_sql, AppliedMigration, HistoryTable, Timeouts, ELAPSED_COLUMN,
-    LOST_LOCK_SQLSTATE,
+    LOST_LOCK_DETAIL, LOST_LOCK_SQLSTATE,
 };
 use crate::plan::{plan, plan_with_foreign, Found, Operation, Plan, PlanOptions, Prologue, Step, TransactionMode};
 use crate::report::{Fix, PlannedStep, Preview, Report, StepReport};
 use crate::schema::SchemaName;
 use crate::session::Session;
 use crate::set::MigrationSet;
-use crate::sql::{created_index_name, line_and_column, split_statements};
+use crate::sql::{created_index_name, line_and_column, qualify_relations, split_statements};
 use crate::target::Target;
 
 /// How the engine runs: the history table's name, what the planner accepts, how long to wait for the lock, the
@@ -464,15 +464,16 @@ fn compile<'p, 'm>(
     opening: Opening,
 ) -> Vec<Outgoing<'p, 'm>> {
     let mut first = true;
-    let mut open = || match (std::mem::take(&mut first), opening) {
+    // `committed_before`: the steps of the query string in progress that commit before this transaction.
+    let mut open = |committed_before: usize| match (std::mem::take(&mut first), opening) {
         (true, Opening::AlreadyOpen) => String::new(),
         (true, Opening::Shown) => table.lock_sql(timeouts),
-        (false, _) => table.guarded_open_sql(timeouts),
+        (false, _) => table.guarded_open_sql(timeouts, committed_before),
     };
     let fixes_sql: String = plan.fixes.iter().map(|fix| table.fix_sql(fix)).collect();
     if plan.transaction == TransactionMode::Single {
         let mut batch = Batch::new(TransactionMode::Single);
-        batch.push(&open());
+        batch.push(&open(batch.parts.len()));
         if let Some(prologue) = plan.prologue {
             batch.push(&table.prologue_sql(prologue));
             batch.prologue = Some(prologue);
@@ -489,7 +490,7 @@ fn compile<'p, 'm>(
     let mut batch = Batch::new(TransactionMode::PerStep);
     if let Some(prologue) = plan.prologue {
         // A query string of its own: when it fails, nothing after it ran, and the error is the prologue's.
-        batch.push(&open());
+        batch.push(&open(batch.parts.len()));
         batch.push(&table.prologue_sql(prologue));
         batch.push("COMMIT;\n");
         batch.prologue = Some(prologue);
@@ -498,17 +499,18 @@ fn compile<'p, 'm>(
     for step in &plan.steps {
         if step.script.no_transaction {
             // The claim ends the query string in progress; the script's statements follow on their own.
-            batch.push(&open());
+            batch.push(&open(batch.parts.len()));
             batch.push(&table.claim_sql(step, runner));
             batch.push("COMMIT;\n");
             sends.push(Outgoing::Batch(std::mem::replace(&mut batch, Batch::new(TransactionMode::PerStep))));
             sends.push(Outgoing::Untransacted(step));
         } else {
-            batch.push_step(table, step, timeouts, &open());
+            let opening = open(batch.parts.len());
+            batch.push_step(table, step, timeouts, &opening);
         }
     }
     if !plan.fixes.is_empty() {
-        batch.push(&open());
+        batch.push(&open(batch.parts.len()));
         batch.push(&fixes_sql);
         batch.push("COMMIT;\n");
         batch.fixes = true;
@@ -549,10 +551,15 @@ fn render(table: &HistoryTable, timeouts: Timeouts, plan: &Plan<'_>) -> Preview 
                     ));
                 }
                 for (i, (_, statement)) in split_statements(&step.script.sql).into_iter().enumerate().skip(from) {
-                    sql.push_str(statement.trim());
-                    sql.push_str(";\n");
-                    sql.push_str(&table.progress_sql(step, runner, i + 1));
-                    sql.push_str(";\n");
+                    // As `run_statement` sends it: a concurrent index statement on its own, qualified; any other
+                    // statement in a transaction with its record (or on its own, if PostgreSQL refuses that).
+                    let bare = qualify_relations(statement.trim(), &table.schema.quoted());
+                    let progress = table.progress_sql(step, runner, i + 1);
+                    if bare != statement.trim() {
+                        sql.push_str(&format!("{bare};\n{progress};\n"));
+                    } else {
+                        sql.push_str(&format!("{}{bare};\n{progress};\nCOMMIT;\n", table.open_sql(timeouts)));
+                    }
                 }
                 sql.push_str(&table.finish_untransacted(step, runner, Duration::ZERO));
                 sql.push_str(";\n");
@@ -615,7 +622,7 @@ async fn execute<S: Session>(
                     // The failing transaction is aborted; roll it back so the session is usable again.
                     rollback(session).await;
                     if error.code().map(|c| c.code()) == Some(LOST_LOCK_SQLSTATE) {
-                        let index = first_unfinished(session, table, &batch).await;
+                        let index = committed_before_guard(&error).unwrap_or(0).min(batch.parts.len());
                         done.extend(batch.parts[..index].iter().map(|part| step_report(table, part.step, None)));
                         return Ok(Executed::LostLock);
                     }
@@ -633,6 +640,11 @@ async fn execute<S: Session>(
         tracing::info!(schema = table.schema.as_str(), version = fix.version(), "history fixed");
     }
     Ok(Executed::Finished { fixes_written })
+}
+
+/// How many steps of a query string committed before its lost-lock guard failed, from the guard's detail.
+fn committed_before_guard(error: &postgres::Error) -> Option<usize> {
+    error.as_db_error()?.detail()?.strip_prefix(LOST_LOCK_DETAIL)?.parse().ok()
 }
 
 /// The error for a query string that failed: which step, and which steps committed before it.
@@ -771,21 +783,26 @@ async fn run_untransacted<S: Session>(
     }
     let mut outcome = Ok(());
     for (i, (offset, statement)) in split_statements(&step.script.sql).into_iter().enumerate().skip(from) {
+        let statement_start = step.script.sql[..offset].chars().count() as isize;
         if i == from && step.resume_from.is_some() && already_built(session, table, statement).await? {
             tracing::info!(
                 schema = table.schema.as_str(),
                 statement = i + 1,
                 "index already built by the interrupted run"
             );
-        } else if let Err(error) = session.batch(statement).await {
-            let statement_start = step.script.sql[..offset].chars().count() as isize;
-            let failed = sql_failed(&error, Some(-statement_start));
-            if let Error::MigrationFailed { message, .. } = &failed {
-                // Recorded only while the connection works: a lost connection is an interruption, resumed later.
-                let _ = session.batch(&table.failed_sql(step, runner, message)).await;
+        } else {
+            match run_statement(session, table, timeouts, step, runner, statement, i + 1).await {
+                Ok(()) => continue,
+                Err((error, script_start)) => {
+                    let failed = sql_failed(&error, script_start.map(|start| start - statement_start));
+                    if let Error::MigrationFailed { message, .. } = &failed {
+                        // Recorded only while the connection works: a lost connection is an interruption.
+                        let _ = session.batch(&table.failed_sql(step, runner, message)).await;
+                    }
+                    outcome = Err(failed);
+                    break;
+                }
             }
-            outcome = Err(failed);
-            break;
         }
         if let Err(error) = session.batch(&table.progress_sql(step, runner, i + 1)).await {
             outcome = Err(database(table, "record a no-transaction migration's progress", error));
@@ -803,6 +820,38 @@ async fn run_untransacted<S: Session>(
         return Err(Error::ClaimLost { schema: table.schema.to_string(), version: step.migration.version });
     }
     Ok(())
+}
+
+/// One statement of a claimed script, recorded as statement `done` with it. In a transaction when PostgreSQL allows
+/// it: `SET LOCAL search_path`, the statement and its record commit together, exactly once, on one server connection
+/// even behind a pooler. A statement that refuses a transaction block (`CREATE INDEX CONCURRENTLY`, ...) runs on its
+/// own, its relations qualified with the schema, and is recorded after it. The error comes with where the
+/// statement starts in the query string that failed, in characters.
+async fn run_statement<S: Session>(
+    session: &mut S,
+    table: &HistoryTable,
+    timeouts: Timeouts,
+    step: &Step<'_>,
+    runner: &str,
+    statement: &str,
+    done: usize,
+) -> Result<(), (postgres::Error, Option<isize>)> {
+    let opening = table.open_sql(timeouts);
+    let wrapped = format!("{opening}{statement};\n{};\nCOMMIT;\n", table.progress_sql(step, runner, done));
+    match session.batch(&wrapped).await {
+        Ok(_) => return Ok(()),
+        Err(error) if error.code() == Some(&SqlState::ACTIVE_SQL_TRANSACTION) => rollback(session).await,
+        Err(error) => {
+            rollback(session).await;
+            return Err((error, Some(opening.chars().count() as isize)));
+        }
+    }
+    let bare = qualify_relations(statement, &table.schema.quoted());
+    match session.batch(&bare).await {
+        Ok(_) => session.batch(&table.progress_sql(step, runner, done)).await.map(|_| ()).map_err(|e| (e, None)),
+        // A qualified name shifts positions: trust them only when the text is unchanged.
+        Err(error) => Err((error, (bare == statement).then_some(0))),
+    }
 }
 
 /// Drop the schema's INVALID indexes: what an interrupted `CREATE INDEX CONCURRENTLY` leaves behind, and what
@@ -1002,7 +1051,7 @@ mod tests {
         assert!(preview.prologue.as_deref().unwrap().ends_with("COMMIT;\n"), "the table is created first");
         let untransacted = &preview.steps[1].sql;
         assert!(untransacted.contains("SET application_name = '<runner>';"), "{untransacted}");
-        assert!(untransacted.contains("CREATE INDEX CONCURRENTLY i ON a (id);\nUPDATE"), "{untransacted}");
+        assert!(untransacted.contains("CREATE INDEX CONCURRENTLY i ON \"tenant-1\".a (id);\nUPDATE"), "{untransacted}");
         assert!(!untransacted.contains("BEGIN"), "{untransacted}");
         assert_eq!(preview.epilogue, None);
     }

@@ -165,6 +165,12 @@ pub(crate) fn history_digest<I: IntoIterator<Item = S>, S: AsRef<str>>(rows: I) 
     hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The key of a schema's migration lock (a transaction-level advisory lock), for tools that watch `pg_locks` or
+/// must hold the lock themselves.
+pub fn migration_lock_key(schema: &SchemaName, history_table: &str) -> Result<i64, InvalidName> {
+    Ok(HistoryTable::new(schema, history_table)?.lock_key())
+}
+
 /// Default name of the history table, created inside each migrated schema.
 pub const DEFAULT_HISTORY_TABLE: &str = "schema_migrations";
 
@@ -198,6 +204,10 @@ pub(crate) const CLAIM_LEASE: Duration = Duration::from_secs(60);
 /// The SQLSTATE of the guard that opens every transaction of a run after the first: another process took the
 /// migration lock between two of our transactions.
 pub(crate) const LOST_LOCK_SQLSTATE: &str = "MGLCK";
+
+/// What the lost-lock guard's detail starts with; the number of steps of its query string committed before it
+/// follows.
+pub(crate) const LOST_LOCK_DETAIL: &str = "steps committed before it: ";
 
 /// What the comment on a history table's `version` column starts with; the owning service's name follows, so
 /// `--all-schemas` tells this service's schemas from another's in the same catalog query that lists them.
@@ -420,10 +430,13 @@ impl HistoryTable {
 
     /// Open a later transaction of a run: take the lock again or fail with [`LOST_LOCK_SQLSTATE`], so the statements
     /// after it in the same query string do not run without it.
-    pub fn guarded_open_sql(&self, timeouts: Timeouts) -> String {
+    pub fn guarded_open_sql(&self, timeouts: Timeouts, committed_before: usize) -> String {
+        // The detail says how many steps of the same query string committed before this transaction: after a
+        // rollback, reading the history could not tell ours from those the other process has committed since.
         format!(
             "{}DO $guard$ BEGIN IF NOT pg_try_advisory_xact_lock({}) THEN RAISE EXCEPTION USING ERRCODE = '{LOST_LOCK_SQLSTATE}', \
-             MESSAGE = 'another process took the migration lock'; END IF; END $guard$;\n",
+             MESSAGE = 'another process took the migration lock', DETAIL = '{LOST_LOCK_DETAIL}{committed_before}'; \
+             END IF; END $guard$;\n",
             self.open_sql(timeouts),
             self.lock_key()
         )

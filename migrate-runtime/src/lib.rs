@@ -70,7 +70,7 @@ pub use engine::Waiting;
 pub use error::{human_duration, Error, LockHolder, ResolveProblem};
 pub use fleet::{default_jobs, Fleet, Standing, Task};
 pub use foreign::{refinery_checksums, sqlx_checksum, ForeignHistory, ForeignRow, Tool};
-pub use history::{AppliedMigration, Dirt, Progress, Recorded, DEFAULT_HISTORY_TABLE};
+pub use history::{migration_lock_key, AppliedMigration, Dirt, Progress, Recorded, DEFAULT_HISTORY_TABLE};
 pub use inspect::{history_of, status_of, EntryState, HistoryEntry, SchemaState, SchemaStatus};
 pub use migrate_core::{
     build, Checksum, Direction, FileName, FileNameError, Layout, Migration, ResolveError, Script, CHECKSUM_ALGORITHM,

@@ -140,31 +140,77 @@ pub(crate) fn created_index_name(statement: &str) -> Option<String> {
     })
 }
 
-/// The words of a statement, comments dropped, a double-quoted identifier kept whole with its quotes.
+/// The words of a statement, comments dropped: runs of anything but white space, parentheses and commas, a
+/// double-quoted part (with its quotes) kept whole, so `"my schema".orders` is one word.
 fn words(statement: &str) -> Vec<String> {
+    word_spans(statement).into_iter().map(|(start, end)| statement[start..end].to_owned()).collect()
+}
+
+/// The byte ranges of [`words`].
+fn word_spans(statement: &str) -> Vec<(usize, usize)> {
     let bytes = statement.as_bytes();
-    let mut words = Vec::new();
+    let separator = |b: u8| b.is_ascii_whitespace() || b == b'(' || b == b')' || b == b',' || b == b';';
+    let mut spans = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
             b'-' if bytes.get(i + 1) == Some(&b'-') => i = statement[i..].find('\n').map_or(bytes.len(), |n| i + n + 1),
             b'/' if bytes.get(i + 1) == Some(&b'*') => i = block_comment_end(bytes, i),
-            b'"' => {
-                let end = quoted_end(bytes, i, b'"', false);
-                words.push(statement[i..end].to_owned());
-                i = end;
-            }
-            b if b.is_ascii_whitespace() || b == b'(' || b == b')' => i += 1,
+            b if separator(b) => i += 1,
             _ => {
-                let end = statement[i..]
-                    .find(|c: char| c.is_ascii_whitespace() || c == '(' || c == ')' || c == '"')
-                    .map_or(bytes.len(), |n| i + n);
-                words.push(statement[i..end].to_owned());
-                i = end;
+                let start = i;
+                while i < bytes.len() && !separator(bytes[i]) {
+                    i = if bytes[i] == b'"' { quoted_end(bytes, i, b'"', false) } else { i + 1 };
+                }
+                spans.push((start, i));
             }
         }
     }
-    words
+    spans
+}
+
+/// A statement that must run outside a transaction (`CREATE INDEX CONCURRENTLY`, `DROP INDEX CONCURRENTLY`,
+/// `REINDEX ... CONCURRENTLY`), with each unqualified relation it names qualified with `schema` (already quoted).
+/// Outside a transaction `search_path` is a session setting, which a transaction pooler does not carry from one
+/// server connection to the next; a qualified name needs none. Other statements are returned as they are.
+pub(crate) fn qualify_relations(statement: &str, schema: &str) -> String {
+    let spans = word_spans(statement);
+    let upper: Vec<String> = spans.iter().map(|&(a, b)| statement[a..b].to_ascii_uppercase()).collect();
+    let at = |i: usize, word: &str| upper.get(i).is_some_and(|w| w == word);
+    let mut targets = Vec::new();
+    if at(0, "CREATE") && upper.iter().take(4).any(|w| w == "CONCURRENTLY") {
+        if let Some(on) = upper.iter().position(|w| w == "ON") {
+            targets.push(if at(on + 1, "ONLY") { on + 2 } else { on + 1 });
+        }
+    } else if at(0, "DROP") && at(1, "INDEX") && at(2, "CONCURRENTLY") {
+        let first = if at(3, "IF") && at(4, "EXISTS") { 5 } else { 3 };
+        targets.extend((first..spans.len()).filter(|&i| !matches!(upper[i].as_str(), "CASCADE" | "RESTRICT")));
+    } else if at(0, "REINDEX") {
+        if let Some(kind) = upper.iter().position(|w| w == "INDEX" || w == "TABLE") {
+            if at(kind + 1, "CONCURRENTLY") {
+                targets.push(kind + 2);
+            }
+        }
+    }
+    let mut qualified = statement.to_owned();
+    for &i in targets.iter().rev() {
+        let Some(&(start, end)) = spans.get(i) else { continue };
+        if !has_unquoted_dot(&statement[start..end]) {
+            qualified.insert_str(start, &format!("{schema}."));
+        }
+    }
+    qualified
+}
+
+/// A `.` outside double quotes: the name is already qualified.
+fn has_unquoted_dot(word: &str) -> bool {
+    let mut quoted = false;
+    word.chars().any(|c| {
+        if c == '"' {
+            quoted = !quoted;
+        }
+        c == '.' && !quoted
+    })
 }
 
 /// Line and column (both one-based) of the character at one-based `position` within `text`.
@@ -237,6 +283,31 @@ mod tests {
         assert_eq!(created_index_name("CREATE INDEX CONCURRENTLY ON t (x)"), None);
         assert_eq!(created_index_name("CREATE INDEX i ON t (x)"), None);
         assert_eq!(created_index_name("DROP INDEX CONCURRENTLY i"), None);
+    }
+
+    #[test]
+    fn relations_of_concurrent_index_statements_are_qualified() {
+        let q = |sql| qualify_relations(sql, "\"tenant-1\"");
+        assert_eq!(
+            q("CREATE INDEX CONCURRENTLY i ON orders (customer_id)"),
+            "CREATE INDEX CONCURRENTLY i ON \"tenant-1\".orders (customer_id)"
+        );
+        assert_eq!(
+            q("create unique index concurrently if not exists i on only \"Odd\"(x)"),
+            "create unique index concurrently if not exists i on only \"tenant-1\".\"Odd\"(x)"
+        );
+        assert_eq!(q("CREATE INDEX CONCURRENTLY i ON public.t (x)"), "CREATE INDEX CONCURRENTLY i ON public.t (x)");
+        assert_eq!(
+            q("CREATE INDEX CONCURRENTLY i ON \"a.b\" (x)"),
+            "CREATE INDEX CONCURRENTLY i ON \"tenant-1\".\"a.b\" (x)"
+        );
+        assert_eq!(
+            q("DROP INDEX CONCURRENTLY IF EXISTS a, s.b CASCADE"),
+            "DROP INDEX CONCURRENTLY IF EXISTS \"tenant-1\".a, s.b CASCADE"
+        );
+        assert_eq!(q("REINDEX (VERBOSE) INDEX CONCURRENTLY i"), "REINDEX (VERBOSE) INDEX CONCURRENTLY \"tenant-1\".i");
+        assert_eq!(q("-- note\nVACUUM t"), "-- note\nVACUUM t");
+        assert_eq!(q("CREATE INDEX i ON t (x)"), "CREATE INDEX i ON t (x)", "not concurrent: runs in a transaction");
     }
 
     #[test]
