@@ -8,6 +8,7 @@
 
 mod app_schema;
 mod compile_fail;
+mod crash_resume;
 mod faults;
 mod hostile;
 mod migrate;
