@@ -4,5 +4,6 @@
 
 mod boot;
 mod cli;
+mod fleet_pooler;
 mod pooler;
 mod seed_guides;
