@@ -145,9 +145,18 @@ fn a_fan_out_over_a_hundred_schemas_killed_at_twenty_four_points_some_mid_index_
 
 /// Start `cic-probe upgrade -s schema` and SIGKILL it while `index` is in the build phase; the build's backend.
 fn kill_during_build(database: &TestDatabase, schema: &str, index: &str) -> i32 {
+    kill_during_build_through(database, &database.url, schema, index)
+}
+
+/// [`kill_during_build`] with the CLI connecting to `url` (PgBouncer, say).
+fn kill_during_build_through(database: &TestDatabase, url: &str, schema: &str, index: &str) -> i32 {
     let mut watcher = database.client();
-    let mut child =
-        cic_probe(database, &["upgrade", "-s", schema]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = cic_probe(database, &["upgrade", "-s", schema])
+        .env("DATABASE_URL", url)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let schemas = [schema.to_owned()];
     let mut build = None;
     let found = wait_for(Duration::from_secs(45), || {
@@ -185,6 +194,38 @@ fn a_kill_during_an_index_build_with_its_backend_gone_is_resumed_by_a_plain_reru
     rerun(&database, &["upgrade", "--schemas", &schemas.join(",")]);
     assert_whole(&database, &schemas, &reference);
     eprintln!("kill during build, backend terminated: {:?}", started.elapsed());
+}
+
+/// Behind PgBouncer in transaction mode: the runner's statements may run on any pooled server connection, and
+/// whatever a server connection was last given (an application_name) stays on it while it idles in the pool.
+/// The re-run, through the same PgBouncer, must find the runner gone, resume, and leave no lock on the pool.
+#[test]
+fn a_kill_during_an_index_build_behind_pgbouncer_is_resumed_by_a_plain_rerun_through_it() {
+    use integration_tests::pgbouncer::{advisory_locks, PgBouncer, PoolMode};
+
+    let started = Instant::now();
+    let database = database_with_rows("crash_cic_pooled", BIG_ROWS);
+    let reference = clean_reference(&database);
+    let bouncer = PgBouncer::start(PoolMode::Transaction, 4, &[("ignore_startup_parameters", "options")]);
+    let url = bouncer.url(&database.name);
+    let schema = "pooled-build".to_owned();
+    let pid = kill_during_build_through(&database, &url, &schema, "events_kind_idx");
+    terminate_backend(pid);
+    let mut client = database.client();
+    assert_eq!(invalid_indexes(&mut client, &schema), ["events_kind_idx"]);
+
+    let output = cic_probe(&database, &["upgrade", "-s", &schema]).env("DATABASE_URL", &url).output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "the plain re-run through PgBouncer succeeds\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_whole(&database, std::slice::from_ref(&schema), &reference);
+    assert!(bouncer.servers().iter().any(|s| s.database == database.name));
+    assert_eq!(advisory_locks(&database.name), [], "no advisory lock left on a pooled server connection");
+    eprintln!("kill during build behind PgBouncer: {:?}", started.elapsed());
 }
 
 #[test]
