@@ -75,6 +75,17 @@ fn dirty_schemas(database: &TestDatabase, schemas: &[String]) -> usize {
         .count()
 }
 
+/// Relations (tables, indexes, views, ...) in `schemas` now: how far a fan-out has come, in one query.
+fn relations(client: &mut postgres::Client, schemas: &[String]) -> i64 {
+    client
+        .query_one(
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = ANY($1)",
+            &[&schemas],
+        )
+        .unwrap()
+        .get(0)
+}
+
 fn kill(child: &mut Child) {
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
@@ -108,11 +119,15 @@ fn a_fan_out_over_a_hundred_schemas_killed_at_twenty_four_points_some_mid_index_
             .spawn()
             .unwrap();
         if point % 2 == 0 {
-            // Timed: from just after start to well into the run.
-            std::thread::sleep(Duration::from_millis(20 + point * 15));
+            // After some progress, more at each point: a few relations more in the tenants' schemas.
+            let before = relations(&mut watcher, &schemas);
+            wait_for(Duration::from_secs(5), || {
+                relations(&mut watcher, &schemas) >= before + 2 + point as i64 / 2
+                    || child.try_wait().unwrap().is_some()
+            });
         } else {
             // In the middle of a concurrent index build of some schema.
-            let building = wait_for(Duration::from_secs(10), || {
+            let building = wait_for(Duration::from_secs(5), || {
                 index_builds(&mut watcher, &schemas).iter().any(|b| b.phase.starts_with("building index"))
                     || child.try_wait().unwrap().is_some()
             });
