@@ -55,8 +55,11 @@ fn serve() -> anyhow::Result<()> {
 
     // libpq-style sslmode (disable, prefer, require, verify-ca, verify-full) and sslrootcert are understood.
     let database: Database = database_url.parse().context("DATABASE_URL")?;
-    let mut client = database.connect().with_context(|| format!("could not connect to {database}"))?;
-    let report = Migrator::new(&MIGRATIONS).migrate(&mut client, schema.as_str())?;
+    let migrating = database.clone().default_application_name("app-example migrate");
+    let mut client = migrating.connect().with_context(|| format!("could not connect to {database}"))?;
+    // Replicas booting together wait for each other; the boot log says who they wait for.
+    let migrator = Migrator::new(&MIGRATIONS).on_wait(|waiting| eprintln!("{waiting}"));
+    let report = migrator.migrate(&mut client, schema.as_str())?;
     eprintln!(
         "schema {:?} at version {} ({} migration(s) applied)",
         report.schema,

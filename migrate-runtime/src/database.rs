@@ -95,6 +95,15 @@ impl Database {
         self.ssl_mode
     }
 
+    /// Use `name` as the connection's `application_name` unless the URL set one, so that `pg_stat_activity` and
+    /// the migrator's waiting messages say who a connection is.
+    pub fn default_application_name(mut self, name: &str) -> Database {
+        if self.config.get_application_name().is_none() {
+            self.config.application_name(name);
+        }
+        self
+    }
+
     /// Connect with the configured TLS mode.
     pub fn connect(&self) -> Result<postgres::Client, ConnectError> {
         self.connect_with(&self.config)

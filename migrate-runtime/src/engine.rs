@@ -2,35 +2,97 @@
 //! nothing: it reads what the planner needs, takes the lock, and executes the [`Plan`] it is given; the dry run
 //! renders the very query strings the engine would send.
 //!
+//! No session state outlives a transaction, so the engine is correct through a transaction pooler (PgBouncer in
+//! `pool_mode = transaction`) and through a direct connection alike:
+//! - the migration lock is a transaction-level advisory lock, polled with `pg_try_advisory_xact_lock` (a session
+//!   blocked on a lock would hold a snapshot that a `CREATE INDEX CONCURRENTLY` run by the holder must wait for),
+//!   taken in the transaction that re-reads the history and runs the first steps, and released by its `COMMIT` or
+//!   `ROLLBACK`: nothing is left on a pooled server connection, whatever happens to the client;
+//! - every later transaction of a run opens with a guard that takes the lock again or fails with
+//!   [`LOST_LOCK_SQLSTATE`]; the engine then re-reads and re-plans (another process may have done the rest);
+//! - settings are `SET LOCAL`;
+//! - a no-transaction script is claimed in a locked transaction (its history row records the runner, which way it
+//!   goes and a lease), then runs statement by statement outside any transaction and lock, recording each statement
+//!   done; another process that finds the claim waits while the runner is alive and resumes the script when the
+//!   runner is gone, skipping what was done and dropping INVALID indexes an interrupted concurrent build left.
+//!
 //! Round trips are the cost that matters over thousands of schemas, so a plan is sent in as few query strings as it
 //! can: an up-to-date schema costs one read; consecutive transactional steps go to the server in one query string
 //! (each in its own transaction, or all in one), and a fresh schema is created and migrated in a single
 //! transaction when every migration allows it.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use migrate_core::Direction;
 use postgres::error::SqlState;
 use postgres::SimpleQueryMessage;
 
-use crate::error::Error;
+use crate::error::{Error, LockHolder};
 use crate::history::{
     first_row, flag, parse_history, restore_settings_sql, AppliedMigration, HistoryTable, Timeouts, ELAPSED_COLUMN,
+    LOST_LOCK_SQLSTATE,
 };
 use crate::plan::{plan, Found, Operation, Plan, PlanOptions, Prologue, Step, TransactionMode};
-use crate::report::{PlannedStep, Preview, Report, StepReport};
+use crate::report::{Fix, PlannedStep, Preview, Report, StepReport};
 use crate::schema::SchemaName;
 use crate::session::Session;
 use crate::set::MigrationSet;
-use crate::sql::{line_and_column, split_statements};
+use crate::sql::{created_index_name, line_and_column, split_statements};
+use crate::target::Target;
 
-/// How the engine runs: the history table's name, what the planner accepts, how long to wait for the lock, and
-/// the session limits for migration SQL.
-#[derive(Debug, Clone)]
+/// How the engine runs: the history table's name, what the planner accepts, how long to wait for the lock, the
+/// session limits for migration SQL, and who hears about waiting.
+#[derive(Clone)]
 pub(crate) struct EngineOptions {
     pub history_table: String,
     pub plan: PlanOptions,
     pub lock_wait: Duration,
     pub timeouts: Timeouts,
+    pub on_wait: Arc<dyn Fn(&Waiting) + Send + Sync>,
+}
+
+impl std::fmt::Debug for EngineOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineOptions")
+            .field("history_table", &self.history_table)
+            .field("plan", &self.plan)
+            .field("lock_wait", &self.lock_wait)
+            .field("timeouts", &self.timeouts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A run is waiting for another process: for the schema's migration lock, or for the runner of a no-transaction
+/// migration. Reported about a second into the wait and then every ten seconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waiting {
+    /// The schema.
+    pub schema: String,
+    /// How long we have waited.
+    pub waited: Duration,
+    /// The no-transaction migration being run by another process, when that is what we wait for.
+    pub running_version: Option<i64>,
+    /// Who we wait for, when it could be seen.
+    pub holder: Option<LockHolder>,
+}
+
+impl std::fmt::Display for Waiting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let holder = self.holder.as_ref().map_or("another process".to_owned(), ToString::to_string);
+        match self.running_version {
+            Some(version) => {
+                write!(f, "schema {:?}: waiting for {holder}, which is running migration {version}", self.schema)?
+            }
+            None => write!(f, "schema {:?}: waiting for the migration lock held by {holder}", self.schema)?,
+        }
+        write!(f, " (waited {})", crate::error::human_duration(self.waited))
+    }
+}
+
+/// The default report of a wait: a warning in the service's log.
+pub(crate) fn log_waiting(waiting: &Waiting) {
+    tracing::warn!(schema = waiting.schema.as_str(), "{waiting}");
 }
 
 /// The history rows, or `None` when the history table (or the schema) does not exist. PostgreSQL reports a missing
@@ -50,25 +112,29 @@ fn database(table: &HistoryTable, action: &'static str, source: postgres::Error)
     Error::Database { schema: table.schema.to_string(), action, source }
 }
 
-/// What `try_lock_sql` and `exists_sql` say about the schema, and the history once read.
-async fn found<S: Session>(
-    session: &mut S,
-    table: &HistoryTable,
-    messages: &[SimpleQueryMessage],
-) -> Result<Found, Error> {
-    let row = first_row(messages);
-    Ok(if !flag(row, "schema_exists") {
-        Found::NoSchema
-    } else if !flag(row, "table_exists") {
-        Found::NoTable
-    } else {
-        read(session, table).await?.map_or(Found::NoTable, Found::History)
-    })
+/// A name for this run's connection while it runs a no-transaction script, unique among runs, so another process
+/// can see whether the runner is still there (`pg_stat_activity.application_name`, at most 63 bytes).
+fn runner_name() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let program = std::env::current_exe()
+        .ok()
+        .and_then(|path| path.file_stem().map(|stem| stem.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "migrate".to_owned());
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let tag = format!(" migrate {}.{nanos:x}.{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+    let room = 63 - tag.len();
+    let mut program: String = program.chars().filter(|c| c.is_ascii_graphic()).collect();
+    while program.len() > room {
+        program.pop();
+    }
+    format!("{program}{tag}")
 }
 
 /// Run `operation` on `schema`. The history is read without a lock and, when the plan from it is empty, nothing
-/// else is sent: an up-to-date schema costs one round trip. Otherwise the schema's advisory lock is taken, the
-/// history re-read and planned again under it, and the plan executed; the lock is released on every path.
+/// else is sent: an up-to-date schema costs one round trip. Otherwise the schema's lock is taken in a transaction,
+/// the history re-read and planned again under it, and the plan executed; when another process takes the lock
+/// between two of our transactions, the rest is re-read and re-planned.
 pub(crate) async fn run<S: Session>(
     session: &mut S,
     set: &MigrationSet,
@@ -83,48 +149,149 @@ pub(crate) async fn run<S: Session>(
         if let Ok(plan) = plan(schema.as_str(), set, &Found::History(rows), operation, options.plan) {
             if plan.is_empty() {
                 tracing::debug!(schema = schema.as_str(), "nothing to do");
-                return Ok(Report::of(schema, &plan, Vec::new(), true));
+                return Ok(Report::of(schema, plan.version_before, &plan, Vec::new(), Vec::new()));
             }
         }
     }
-    let locked = acquire_lock(session, &table, options.lock_wait).await?;
-    let result = match found(session, &table, &locked).await {
-        Ok(found) => match plan(schema.as_str(), set, &found, operation, options.plan) {
-            Ok(plan) => execute(session, &table, options.timeouts, &plan).await,
-            Err(refusal) => Err(refusal),
-        },
-        Err(error) => Err(error),
-    };
-    let released = session.batch(&format!("SELECT pg_advisory_unlock({})", table.lock_key())).await;
-    let report = result?;
-    released.map_err(|e| database(&table, "release the migration lock", e))?;
-    Ok(report)
+    let runner = runner_name();
+    let mut done: Vec<StepReport> = Vec::new();
+    let mut version_before = None;
+    let mut operation = operation;
+    loop {
+        let plan = lock_and_plan(session, set, options, &table, operation).await?;
+        let before = *version_before.get_or_insert(plan.version_before);
+        let first_of_plan = done.len();
+        match execute(session, &table, options.timeouts, &plan, &runner, &mut done).await? {
+            Executed::Finished { fixes_written } => {
+                let fixes = if fixes_written { plan.fixes.iter().map(Fix::of).collect() } else { Vec::new() };
+                let after = plan.version_after(done[first_of_plan..].iter().map(|s| (s.direction, s.version)));
+                let mut report = Report::of(schema, before, &plan, done, fixes);
+                report.version_after = after;
+                return Ok(report);
+            }
+            Executed::LostLock => {
+                tracing::debug!(schema = schema.as_str(), "another process took the migration lock: planning again");
+                operation = remaining(operation, done.len() - first_of_plan);
+            }
+        }
+    }
 }
 
-/// Poll `pg_try_advisory_lock` instead of blocking in `pg_advisory_lock`: a session blocked on the lock would hold
-/// a snapshot that `CREATE INDEX CONCURRENTLY`, run by the lock holder, has to wait for, a deadlock. Between polls
-/// the session is idle and holds nothing. Returns the lock statement's answer (which also says what exists).
-async fn acquire_lock<S: Session>(
+/// What is left of `operation` once `done` of its steps committed: a reset that has run is now an upgrade, and a
+/// relative target counts what was done.
+fn remaining(operation: Operation, done: usize) -> Operation {
+    let done = done as i64;
+    match operation {
+        Operation::Reset => Operation::Upgrade(Target::Head),
+        Operation::Upgrade(Target::Relative(n)) => Operation::Upgrade(Target::Relative((n - done).max(0))),
+        Operation::Downgrade(Target::Relative(n)) => Operation::Downgrade(Target::Relative((n + done).min(0))),
+        other => other,
+    }
+}
+
+/// What we wait for while polling.
+enum Blocker {
+    /// The schema's migration lock.
+    Lock,
+    /// The runner of a no-transaction migration (its application name).
+    Runner { runner: String, version: i64 },
+}
+
+/// Open a transaction holding the schema's migration lock, read what the planner needs in it, and plan. Polls:
+/// between attempts nothing is open. Waiting is reported after about a second and then every ten seconds.
+async fn lock_and_plan<'m, S: Session>(
     session: &mut S,
+    set: &'m MigrationSet,
+    options: &EngineOptions,
     table: &HistoryTable,
-    wait: Duration,
-) -> Result<Vec<SimpleQueryMessage>, Error> {
+    operation: Operation,
+) -> Result<Plan<'m>, Error> {
     let started = Instant::now();
     let mut backoff = Duration::from_millis(10);
+    let mut next_report = Duration::from_secs(1);
     loop {
-        let messages =
-            session.batch(&table.try_lock_sql()).await.map_err(|e| database(table, "take the migration lock", e))?;
-        if flag(first_row(&messages), "locked") {
-            return Ok(messages);
-        }
+        let blocker = match locked_found(session, table, options.timeouts).await {
+            Ok(Some(found)) => match plan(table.schema.as_str(), set, &found, operation, options.plan) {
+                Ok(plan) => return Ok(plan),
+                Err(Error::InProgress { runner, version, .. }) => Blocker::Runner { runner, version },
+                Err(refusal) => {
+                    rollback(session).await;
+                    return Err(refusal);
+                }
+            },
+            Ok(None) => Blocker::Lock,
+            Err(error) => {
+                rollback(session).await;
+                return Err(error);
+            }
+        };
+        rollback(session).await;
         let waited = started.elapsed();
-        if waited >= wait {
-            return Err(Error::LockTimeout { schema: table.schema.to_string(), waited });
+        if waited >= next_report || waited >= options.lock_wait {
+            let holder = holder(session, table, &blocker).await;
+            if waited >= options.lock_wait {
+                return Err(Error::LockTimeout { schema: table.schema.to_string(), waited, holder });
+            }
+            let running_version = match blocker {
+                Blocker::Runner { version, .. } => Some(version),
+                Blocker::Lock => None,
+            };
+            (options.on_wait)(&Waiting { schema: table.schema.to_string(), waited, running_version, holder });
+            next_report = waited + Duration::from_secs(10);
         }
-        tracing::debug!(schema = table.schema.as_str(), ?waited, "waiting for the migration lock");
-        session.pause(backoff.min(wait - waited)).await;
+        session.pause(backoff.min(options.lock_wait.saturating_sub(waited))).await;
         backoff = (backoff * 2).min(Duration::from_millis(250));
     }
+}
+
+/// One attempt: open a transaction and take the lock. `None` when another process holds it (the transaction is
+/// still open: roll it back); otherwise what exists, with the history read under the lock.
+async fn locked_found<S: Session>(
+    session: &mut S,
+    table: &HistoryTable,
+    timeouts: Timeouts,
+) -> Result<Option<Found>, Error> {
+    let messages =
+        session.batch(&table.lock_sql(timeouts)).await.map_err(|e| database(table, "take the migration lock", e))?;
+    let row = first_row(&messages);
+    if !flag(row, "locked") {
+        return Ok(None);
+    }
+    if !flag(row, "schema_exists") {
+        return Ok(Some(Found::NoSchema));
+    }
+    if !flag(row, "table_exists") {
+        return Ok(Some(Found::NoTable));
+    }
+    // A history table made by an older version gains the progress columns, under the lock.
+    let add = if flag(row, "has_progress") { String::new() } else { table.add_progress_columns_sql() };
+    let messages = session
+        .batch(&format!("{add}{}", table.locked_select_sql()))
+        .await
+        .map_err(|e| database(table, "read the history table", e))?;
+    Ok(Some(Found::History(parse_history(table, &messages)?)))
+}
+
+async fn rollback<S: Session>(session: &mut S) {
+    let _ = session.batch("ROLLBACK").await;
+}
+
+/// Who we wait for: the lock's holder from `pg_locks`, or the runner's backend from `pg_stat_activity`.
+async fn holder<S: Session>(session: &mut S, table: &HistoryTable, blocker: &Blocker) -> Option<LockHolder> {
+    let sql = match blocker {
+        Blocker::Lock => table.lock_holder_sql(),
+        Blocker::Runner { runner, .. } => table.runner_sql(runner),
+    };
+    let messages = session.batch(&sql).await.ok()?;
+    let row = first_row(&messages)?;
+    let text = |column: &str| row.try_get(column).ok().flatten();
+    let holder = LockHolder {
+        application_name: text("application_name").unwrap_or_default().to_owned(),
+        client_addr: text("client_addr").map(str::to_owned),
+        pid: text("pid")?.parse().ok()?,
+        held_for: Duration::from_secs(text("seconds").and_then(|s| s.parse().ok()).unwrap_or(0)),
+    };
+    Some(holder)
 }
 
 /// The plan for `operation` and the exact SQL a run would send, without taking the lock or changing anything.
@@ -141,7 +308,12 @@ pub(crate) async fn preview<S: Session>(
         None => {
             let messages =
                 session.batch(&table.exists_sql()).await.map_err(|e| database(&table, "look up the schema", e))?;
-            found(session, &table, &messages).await?
+            let row = first_row(&messages);
+            if flag(row, "schema_exists") {
+                Found::NoTable
+            } else {
+                Found::NoSchema
+            }
         }
     };
     let plan = plan(schema.as_str(), set, &found, operation, options.plan)?;
@@ -149,7 +321,7 @@ pub(crate) async fn preview<S: Session>(
 }
 
 /// One query string the engine sends, or one no-transaction step (sent statement by statement).
-enum Send<'p, 'm> {
+enum Outgoing<'p, 'm> {
     Batch(Batch<'p, 'm>),
     Untransacted(&'p Step<'m>),
 }
@@ -186,13 +358,11 @@ impl<'p, 'm> Batch<'p, 'm> {
         self.chars += text.chars().count();
     }
 
-    /// A step, wrapped in its own `BEGIN`/`COMMIT` when each step commits on its own.
-    fn push_step(&mut self, table: &HistoryTable, step: &'p Step<'m>, timeouts: Timeouts) {
+    /// A step; in per-step mode its transaction's opening (`open`) comes first and its `COMMIT` after.
+    fn push_step(&mut self, table: &HistoryTable, step: &'p Step<'m>, timeouts: Timeouts, open: &str) {
         let start = self.sql.len();
         let own_transaction = self.mode == TransactionMode::PerStep;
-        if own_transaction {
-            self.push("BEGIN;\n");
-        }
+        self.push(open);
         let step_sql = table.step_sql(step, timeouts);
         let script_start = self.chars + step_sql.script_start;
         self.push(&step_sql.sql);
@@ -212,56 +382,76 @@ impl<'p, 'm> Batch<'p, 'm> {
     }
 }
 
-/// The plan as the query strings the engine sends, in order.
-fn compile<'p, 'm>(table: &HistoryTable, timeouts: Timeouts, plan: &'p Plan<'m>) -> Vec<Send<'p, 'm>> {
+/// How the first transaction of a plan begins.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Opening {
+    /// The engine opened it and took the lock before planning: nothing to send.
+    AlreadyOpen,
+    /// Shown by the dry run: the statement that opens it and takes the lock.
+    Shown,
+}
+
+/// The plan as the query strings the engine sends, in order. The first transaction is the one that took the lock;
+/// each later one opens with a guard that takes it again. A no-transaction step is claimed in a transaction first.
+fn compile<'p, 'm>(
+    table: &HistoryTable,
+    timeouts: Timeouts,
+    plan: &'p Plan<'m>,
+    runner: &str,
+    opening: Opening,
+) -> Vec<Outgoing<'p, 'm>> {
+    let mut first = true;
+    let mut open = || match (std::mem::take(&mut first), opening) {
+        (true, Opening::AlreadyOpen) => String::new(),
+        (true, Opening::Shown) => table.lock_sql(timeouts),
+        (false, _) => table.guarded_open_sql(timeouts),
+    };
     let fixes_sql: String = plan.fixes.iter().map(|fix| table.fix_sql(fix)).collect();
-    let opened = |mode, prologue: Option<Prologue>| {
-        let mut batch = Batch::new(mode);
-        batch.push(&table.open_sql(timeouts));
-        if let Some(prologue) = prologue {
+    if plan.transaction == TransactionMode::Single {
+        let mut batch = Batch::new(TransactionMode::Single);
+        batch.push(&open());
+        if let Some(prologue) = plan.prologue {
             batch.push(&table.prologue_sql(prologue));
             batch.prologue = Some(prologue);
         }
-        batch
-    };
-    if plan.transaction == TransactionMode::Single {
-        let mut batch = opened(TransactionMode::Single, plan.prologue);
         for step in &plan.steps {
-            batch.push_step(table, step, timeouts);
+            batch.push_step(table, step, timeouts, "");
         }
         batch.push(&fixes_sql);
         batch.fixes = !plan.fixes.is_empty();
         batch.push("COMMIT;\n");
-        return vec![Send::Batch(batch)];
+        return vec![Outgoing::Batch(batch)];
     }
     let mut sends = Vec::new();
+    let mut batch = Batch::new(TransactionMode::PerStep);
     if let Some(prologue) = plan.prologue {
-        let mut batch = opened(TransactionMode::Single, Some(prologue));
+        // A query string of its own: when it fails, nothing after it ran, and the error is the prologue's.
+        batch.push(&open());
+        batch.push(&table.prologue_sql(prologue));
         batch.push("COMMIT;\n");
-        sends.push(Send::Batch(batch));
+        batch.prologue = Some(prologue);
+        sends.push(Outgoing::Batch(std::mem::replace(&mut batch, Batch::new(TransactionMode::PerStep))));
     }
-    let mut rest = plan.steps.as_slice();
-    while let Some(first) = rest.first() {
-        if first.script.no_transaction {
-            sends.push(Send::Untransacted(first));
-            rest = &rest[1..];
-            continue;
+    for step in &plan.steps {
+        if step.script.no_transaction {
+            // The claim ends the query string in progress; the script's statements follow on their own.
+            batch.push(&open());
+            batch.push(&table.claim_sql(step, runner));
+            batch.push("COMMIT;\n");
+            sends.push(Outgoing::Batch(std::mem::replace(&mut batch, Batch::new(TransactionMode::PerStep))));
+            sends.push(Outgoing::Untransacted(step));
+        } else {
+            batch.push_step(table, step, timeouts, &open());
         }
-        let group_len = rest.iter().take_while(|s| !s.script.no_transaction).count();
-        let (group, after) = rest.split_at(group_len);
-        let mut batch = Batch::new(TransactionMode::PerStep);
-        for step in group {
-            batch.push_step(table, step, timeouts);
-        }
-        sends.push(Send::Batch(batch));
-        rest = after;
     }
     if !plan.fixes.is_empty() {
-        let mut batch = opened(TransactionMode::Single, None);
+        batch.push(&open());
         batch.push(&fixes_sql);
         batch.push("COMMIT;\n");
         batch.fixes = true;
-        sends.push(Send::Batch(batch));
+    }
+    if !batch.sql.is_empty() {
+        sends.push(Outgoing::Batch(batch));
     }
     sends
 }
@@ -270,14 +460,15 @@ fn compile<'p, 'm>(table: &HistoryTable, timeouts: Timeouts, plan: &'p Plan<'m>)
 /// the first step is the prologue, SQL after the last one the epilogue; SQL between two steps stays with the
 /// earlier one.
 fn render(table: &HistoryTable, timeouts: Timeouts, plan: &Plan<'_>) -> Preview {
+    let runner = "<runner>";
     let mut prologue = String::new();
     let mut steps: Vec<PlannedStep> = Vec::new();
     let mut trailing = String::new();
-    for send in compile(table, timeouts, plan) {
+    for send in compile(table, timeouts, plan, runner, Opening::Shown) {
         match send {
             // History fixes are the epilogue, with or without steps before them.
-            Send::Batch(batch) if batch.fixes && batch.parts.is_empty() => trailing.push_str(&batch.sql),
-            Send::Batch(batch) => {
+            Outgoing::Batch(batch) if batch.fixes && batch.parts.is_empty() => trailing.push_str(&batch.sql),
+            Outgoing::Batch(batch) => {
                 let mut at = 0;
                 for part in &batch.parts {
                     between(&steps, &mut prologue, &mut trailing, &batch.sql[at..part.range.start]);
@@ -286,13 +477,21 @@ fn render(table: &HistoryTable, timeouts: Timeouts, plan: &Plan<'_>) -> Preview 
                 }
                 between(&steps, &mut prologue, &mut trailing, &batch.sql[at..]);
             }
-            Send::Untransacted(step) => {
-                let mut sql = table.begin_untransacted(step, timeouts);
-                for (_, statement) in split_statements(&step.script.sql) {
+            Outgoing::Untransacted(step) => {
+                let mut sql = table.untransacted_settings_sql(runner, timeouts);
+                let from = step.resume_from.unwrap_or(0);
+                if from > 0 {
+                    sql.push_str(&format!(
+                        "-- resumed: the first {from} statement(s) were done by an interrupted run\n"
+                    ));
+                }
+                for (i, (_, statement)) in split_statements(&step.script.sql).into_iter().enumerate().skip(from) {
                     sql.push_str(statement.trim());
                     sql.push_str(";\n");
+                    sql.push_str(&table.progress_sql(step, runner, i + 1));
+                    sql.push_str(";\n");
                 }
-                sql.push_str(&table.finish_untransacted(step, Duration::ZERO));
+                sql.push_str(&table.finish_untransacted(step, runner, Duration::ZERO));
                 sql.push_str(";\n");
                 push_step(&mut steps, &mut trailing, planned(step, sql));
             }
@@ -313,18 +512,32 @@ fn planned(step: &Step<'_>, sql: String) -> PlannedStep {
     }
 }
 
-/// Execute `plan`: every query string in order. A failure reports the steps that committed before it.
+/// How executing a plan ended.
+enum Executed {
+    /// Every query string ran.
+    Finished { fixes_written: bool },
+    /// Another process took the lock between two of our transactions: what committed is in `done`; plan again.
+    LostLock,
+}
+
+/// Execute `plan`, whose first transaction is open and holds the lock: every query string in order, appending each
+/// step that commits to `done`. A failure reports the steps that committed before it.
 async fn execute<S: Session>(
     session: &mut S,
     table: &HistoryTable,
     timeouts: Timeouts,
     plan: &Plan<'_>,
-) -> Result<Report, Error> {
-    let mut done: Vec<StepReport> = Vec::with_capacity(plan.steps.len());
+    runner: &str,
+    done: &mut Vec<StepReport>,
+) -> Result<Executed, Error> {
+    if plan.is_empty() {
+        session.batch("COMMIT").await.map_err(|e| database(table, "end the transaction", e))?;
+        return Ok(Executed::Finished { fixes_written: false });
+    }
     let mut fixes_written = false;
-    for send in compile(table, timeouts, plan) {
+    for send in compile(table, timeouts, plan, runner, Opening::AlreadyOpen) {
         match send {
-            Send::Batch(batch) => match session.batch(&batch.sql).await {
+            Outgoing::Batch(batch) => match session.batch(&batch.sql).await {
                 Ok(messages) => {
                     let durations = step_durations(&messages);
                     for (i, part) in batch.parts.iter().enumerate() {
@@ -337,13 +550,18 @@ async fn execute<S: Session>(
                 }
                 Err(error) => {
                     // The failing transaction is aborted; roll it back so the session is usable again.
-                    let _ = session.batch("ROLLBACK").await;
-                    return Err(batch_failed(session, table, timeouts, &batch, error, done).await);
+                    rollback(session).await;
+                    if error.code().map(|c| c.code()) == Some(LOST_LOCK_SQLSTATE) {
+                        let index = first_unfinished(session, table, &batch).await;
+                        done.extend(batch.parts[..index].iter().map(|part| step_report(table, part.step, None)));
+                        return Ok(Executed::LostLock);
+                    }
+                    return Err(batch_failed(session, table, timeouts, &batch, error, done.clone()).await);
                 }
             },
-            Send::Untransacted(step) => {
+            Outgoing::Untransacted(step) => {
                 let started = Instant::now();
-                run_untransacted(session, table, timeouts, step, &done).await?;
+                run_untransacted(session, table, timeouts, step, runner, done).await?;
                 done.push(step_report(table, step, Some(started.elapsed())));
             }
         }
@@ -351,7 +569,7 @@ async fn execute<S: Session>(
     for fix in plan.fixes.iter().filter(|_| fixes_written) {
         tracing::info!(schema = table.schema.as_str(), version = fix.version(), "history fixed");
     }
-    Ok(Report::of(&table.schema, plan, done, fixes_written))
+    Ok(Executed::Finished { fixes_written })
 }
 
 /// The error for a query string that failed: which step, and which steps committed before it.
@@ -372,65 +590,65 @@ async fn batch_failed<S: Session>(
         (Some(located), _) => located,
         // All or nothing, and no position to say which step: replay to find it.
         (None, TransactionMode::Single) => {
-            return name_the_failing_step(session, table, timeouts, batch, &error).await;
+            return name_the_failing_step(session, table, timeouts, batch, &error, committed).await;
         }
         // Each step committed on its own: the first whose effect is missing from the history failed.
-        (None, TransactionMode::PerStep) => (first_unfinished(session, table, batch).await, None),
+        (None, TransactionMode::PerStep) => {
+            (first_unfinished(session, table, batch).await.min(batch.parts.len() - 1), None)
+        }
     };
     if batch.mode == TransactionMode::PerStep {
         committed.extend(batch.parts[..index].iter().map(|part| step_report(table, part.step, None)));
     }
-    migration_failed(table, batch.parts[index].step, &error, script_start, committed)
+    migration_failed(table, batch.parts[index].step, &error, script_start, committed, false)
 }
 
 /// The one-transaction query string failed without a position to say which step: replay it one step per round
-/// trip, inside a transaction that is rolled back, to name the step that fails.
+/// trip, under the lock, inside a transaction that is rolled back, to name the step that fails.
 async fn name_the_failing_step<S: Session>(
     session: &mut S,
     table: &HistoryTable,
     timeouts: Timeouts,
     batch: &Batch<'_, '_>,
     original: &postgres::Error,
+    committed: Vec<StepReport>,
 ) -> Error {
-    let mut opening = table.open_sql(timeouts);
+    let mut opening = table.lock_sql(timeouts);
     if let Some(prologue) = batch.prologue {
         opening.push_str(&table.prologue_sql(prologue));
     }
     let opened = session.batch(&opening).await;
     let mut culprit = None;
-    if opened.is_ok() {
+    if opened.as_ref().is_ok_and(|messages| flag(first_row(messages), "locked")) {
         for part in &batch.parts {
             let step_sql = table.step_sql(part.step, timeouts);
             if let Err(error) = session.batch(&step_sql.sql).await {
-                culprit =
-                    Some(migration_failed(table, part.step, &error, Some(step_sql.script_start as isize), Vec::new()));
+                let start = Some(step_sql.script_start as isize);
+                culprit = Some(migration_failed(table, part.step, &error, start, committed.clone(), false));
                 break;
             }
         }
     }
-    let _ = session.batch("ROLLBACK").await;
+    rollback(session).await;
     match (culprit, opened, batch.prologue) {
         (Some(error), _, _) => error,
         (None, Err(error), Some(prologue)) => database(table, prologue.action(), error),
         // The failure did not repeat: report it against the first step, with the server's own words.
-        _ => migration_failed(table, batch.parts[0].step, original, None, Vec::new()),
+        _ => migration_failed(table, batch.parts[0].step, original, None, committed, false),
     }
 }
 
-/// The index of the first step of `batch` whose effect is not in the history: the one that failed.
+/// The index of the first step of `batch` whose effect is not in the history: the one that failed or did not run.
 async fn first_unfinished<S: Session>(session: &mut S, table: &HistoryTable, batch: &Batch<'_, '_>) -> usize {
     let applied: Vec<i64> = match read(session, table).await {
-        Ok(rows) => rows.unwrap_or_default().iter().map(|a| a.version).collect(),
+        Ok(rows) => rows.unwrap_or_default().iter().filter(|a| !a.dirty).map(|a| a.version).collect(),
         Err(_) => return 0,
     };
     batch
         .parts
         .iter()
-        .position(|part| {
-            let recorded = applied.contains(&part.step.migration.version);
-            recorded != (part.step.direction == migrate_core::Direction::Up)
-        })
-        .unwrap_or(0)
+        .position(|part| applied.contains(&part.step.migration.version) != (part.step.direction == Direction::Up))
+        .unwrap_or(batch.parts.len())
 }
 
 /// The durations the steps of a query string returned, in order.
@@ -463,36 +681,97 @@ fn step_report(table: &HistoryTable, step: &Step<'_>, duration: Option<Duration>
     }
 }
 
-/// A no-transaction script: mark the version dirty, run each statement on its own, then mark it clean. A failure
-/// leaves the row dirty, so the next run refuses until someone looks.
+/// A claimed no-transaction script: its statements one by one, outside any transaction, each recorded when done.
+/// A resumed script skips what an interrupted run did, after dropping the INVALID indexes an interrupted concurrent
+/// build left, and skips an index build the interrupted run finished but could not record. A statement that fails
+/// records PostgreSQL's message, so later runs refuse until someone looks.
 async fn run_untransacted<S: Session>(
     session: &mut S,
     table: &HistoryTable,
     timeouts: Timeouts,
     step: &Step<'_>,
+    runner: &str,
     committed: &[StepReport],
 ) -> Result<(), Error> {
     let started = Instant::now();
-    let failed =
-        |error: &postgres::Error, script_start| migration_failed(table, step, error, script_start, committed.to_vec());
-    let saved = session.batch(&table.begin_untransacted(step, timeouts)).await.map_err(|e| failed(&e, None))?;
+    let sql_failed = |error: &postgres::Error, script_start| {
+        migration_failed(table, step, error, script_start, committed.to_vec(), true)
+    };
+    let saved = session
+        .batch(&table.untransacted_settings_sql(runner, timeouts))
+        .await
+        .map_err(|e| database(table, "set up a no-transaction migration", e))?;
     let restore = restore_settings_sql(&saved);
+    let from = step.resume_from.unwrap_or(0);
+    if step.resume_from.is_some() {
+        drop_invalid_indexes(session, table).await?;
+    }
     let mut outcome = Ok(());
-    for (offset, statement) in split_statements(&step.script.sql) {
-        if let Err(error) = session.batch(statement).await {
+    for (i, (offset, statement)) in split_statements(&step.script.sql).into_iter().enumerate().skip(from) {
+        if i == from && step.resume_from.is_some() && already_built(session, table, statement).await? {
+            tracing::info!(
+                schema = table.schema.as_str(),
+                statement = i + 1,
+                "index already built by the interrupted run"
+            );
+        } else if let Err(error) = session.batch(statement).await {
             let statement_start = step.script.sql[..offset].chars().count() as isize;
-            outcome = Err(failed(&error, Some(-statement_start)));
+            let failed = sql_failed(&error, Some(-statement_start));
+            if let Error::MigrationFailed { message, .. } = &failed {
+                // Recorded only while the connection works: a lost connection is an interruption, resumed later.
+                let _ = session.batch(&table.failed_sql(step, runner, message)).await;
+            }
+            outcome = Err(failed);
+            break;
+        }
+        if let Err(error) = session.batch(&table.progress_sql(step, runner, i + 1)).await {
+            outcome = Err(database(table, "record a no-transaction migration's progress", error));
             break;
         }
     }
     let finish = match outcome {
-        Ok(()) => format!("{};\n{restore}", table.finish_untransacted(step, started.elapsed())),
+        Ok(()) => format!("{};\n{restore}", table.finish_untransacted(step, runner, started.elapsed())),
         Err(_) => restore,
     };
     let finished = session.batch(&finish).await;
     outcome?;
-    finished.map_err(|e| database(table, "record a no-transaction migration", e))?;
+    let messages = finished.map_err(|e| database(table, "record a no-transaction migration", e))?;
+    if first_row(&messages).is_none() {
+        return Err(Error::ClaimLost { schema: table.schema.to_string(), version: step.migration.version });
+    }
     Ok(())
+}
+
+/// Drop the schema's INVALID indexes: what an interrupted `CREATE INDEX CONCURRENTLY` leaves behind, and what
+/// `CREATE INDEX CONCURRENTLY IF NOT EXISTS` would otherwise accept as done.
+async fn drop_invalid_indexes<S: Session>(session: &mut S, table: &HistoryTable) -> Result<(), Error> {
+    let messages = session
+        .batch(&table.invalid_indexes_sql())
+        .await
+        .map_err(|e| database(table, "look for invalid indexes", e))?;
+    let invalid: Vec<String> = messages
+        .iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+            _ => None,
+        })
+        .collect();
+    for index in invalid {
+        tracing::info!(schema = table.schema.as_str(), index, "dropping an invalid index left by an interrupted build");
+        session
+            .batch(&format!("DROP INDEX CONCURRENTLY IF EXISTS {index}"))
+            .await
+            .map_err(|e| database(table, "drop an invalid index", e))?;
+    }
+    Ok(())
+}
+
+/// The statement builds a named index that exists and is valid: the interrupted run finished it.
+async fn already_built<S: Session>(session: &mut S, table: &HistoryTable, statement: &str) -> Result<bool, Error> {
+    let Some(name) = created_index_name(statement) else { return Ok(false) };
+    let messages =
+        session.batch(&table.valid_index_sql(&name)).await.map_err(|e| database(table, "look up an index", e))?;
+    Ok(flag(first_row(&messages), "valid"))
 }
 
 /// Build the error for a failed step. `script_start` is where the script starts in the query string that failed, in
@@ -504,6 +783,7 @@ fn migration_failed(
     error: &postgres::Error,
     script_start: Option<isize>,
     committed: Vec<StepReport>,
+    left_dirty: bool,
 ) -> Error {
     let script = step.script;
     let (code, message, position) = match error.as_db_error() {
@@ -534,6 +814,7 @@ fn migration_failed(
         message,
         position,
         committed,
+        left_dirty,
     }
 }
 
@@ -558,7 +839,6 @@ fn between(steps: &[PlannedStep], prologue: &mut String, trailing: &mut String, 
 mod tests {
     use super::*;
     use crate::plan::HistoryFix;
-    use crate::target::Target;
     use migrate_core::{Migration, Script};
 
     fn migration(version: i64, sql: &str) -> Migration {
@@ -574,39 +854,32 @@ mod tests {
         HistoryTable::new(&SchemaName::new("tenant-1").unwrap(), "schema_migrations").unwrap()
     }
 
-    /// All the SQL the engine would send, query string after query string, as [`compile`] builds it.
+    /// The query strings the engine sends for a plan of transactional steps, as the dry run shows them.
     fn sent(plan: &Plan<'_>) -> String {
-        compile(&table(), Timeouts::default(), plan)
+        compile(&table(), Timeouts::default(), plan, "<runner>", Opening::Shown)
             .iter()
             .map(|send| match send {
-                Send::Batch(batch) => batch.sql.clone(),
-                Send::Untransacted(step) => render(&table(), Timeouts::default(), &only(plan, step)).sql(),
+                Outgoing::Batch(batch) => batch.sql.clone(),
+                Outgoing::Untransacted(_) => unreachable!("transactional plans only"),
             })
             .collect()
     }
 
-    /// A plan holding one step of `plan`.
-    fn only<'m>(plan: &Plan<'m>, step: &Step<'m>) -> Plan<'m> {
-        let mut one = plan.clone();
-        one.prologue = None;
-        one.steps = vec![*step];
-        one.fixes = Vec::new();
-        one
+    fn upgrade(set: &MigrationSet, found: Found) -> Plan<'_> {
+        plan("tenant-1", set, &found, Operation::Upgrade(Target::Head), PlanOptions::default()).unwrap()
     }
 
     #[test]
     fn the_dry_run_renders_exactly_what_a_fresh_schema_is_sent() {
         let set =
             MigrationSet::from_migrations(vec![migration(1, "CREATE TABLE a (id int);"), migration(2, "SELECT 2;")]);
-        let plan =
-            plan("tenant-1", &set, &Found::NoSchema, Operation::Upgrade(Target::Head), PlanOptions::default()).unwrap();
+        let plan = upgrade(&set, Found::NoSchema);
         let preview = render(&table(), Timeouts::default(), &plan);
         assert_eq!(preview.sql(), sent(&plan));
         let prologue = preview.prologue.as_deref().unwrap();
-        assert!(
-            prologue.starts_with("BEGIN;\nSET LOCAL search_path TO \"tenant-1\";\nCREATE SCHEMA \"tenant-1\";"),
-            "{prologue}"
-        );
+        assert!(prologue.starts_with("BEGIN;\nSET LOCAL search_path TO \"tenant-1\";\n"), "{prologue}");
+        assert!(prologue.contains("pg_try_advisory_xact_lock("), "the lock is the transaction's: {prologue}");
+        assert!(prologue.contains("CREATE SCHEMA \"tenant-1\";"), "{prologue}");
         assert!(!prologue.contains("COMMIT"), "one transaction: {prologue}");
         assert_eq!(preview.epilogue.as_deref(), Some("COMMIT;\n"));
         assert!(preview.steps[0].sql.contains("CREATE TABLE a (id int);"));
@@ -614,31 +887,60 @@ mod tests {
     }
 
     #[test]
-    fn per_step_plans_commit_each_step_and_run_no_transaction_scripts_alone() {
+    fn later_transactions_of_a_run_take_the_lock_again_or_fail() {
+        let set = MigrationSet::from_migrations(vec![
+            migration(1, "CREATE TABLE a (id int);"),
+            migration(2, "SELECT 2;"),
+            migration(3, "SELECT 3;"),
+        ]);
+        let plan = upgrade(&set, Found::History(Vec::new()));
+        assert_eq!(plan.transaction, TransactionMode::PerStep);
+        let preview = render(&table(), Timeouts::default(), &plan);
+        assert_eq!(preview.sql(), sent(&plan));
+        let first = &preview.steps[0].sql;
+        assert!(first.starts_with("BEGIN;\n") && first.contains("pg_try_advisory_xact_lock"), "{first}");
+        for later in &preview.steps[1..] {
+            assert!(later.sql.contains(&format!("ERRCODE = '{LOST_LOCK_SQLSTATE}'")), "{}", later.sql);
+            assert!(later.sql.ends_with("COMMIT;\n"));
+        }
+        let all = preview.sql();
+        assert!(!all.contains("pg_advisory_lock(") && !all.contains("pg_advisory_unlock"), "no session lock: {all}");
+        // Executing, the first transaction is already open and locked: nothing opens it again.
+        let executed = compile(&table(), Timeouts::default(), &plan, "r", Opening::AlreadyOpen);
+        let Outgoing::Batch(batch) = &executed[0] else { unreachable!() };
+        assert!(batch.sql.starts_with("SET LOCAL search_path"), "{}", batch.sql);
+    }
+
+    #[test]
+    fn a_no_transaction_step_is_claimed_in_a_transaction_then_runs_alone() {
         let set = MigrationSet::from_migrations(vec![
             migration(1, "CREATE TABLE a (id int);"),
             migration(2, "-- migrate:no-transaction\nCREATE INDEX CONCURRENTLY i ON a (id);"),
             migration(3, "SELECT 3;"),
         ]);
-        let plan =
-            plan("tenant-1", &set, &Found::NoTable, Operation::Upgrade(Target::Head), PlanOptions::default()).unwrap();
+        let plan = upgrade(&set, Found::NoTable);
         assert_eq!(plan.transaction, TransactionMode::PerStep);
-        let sends = compile(&table(), Timeouts::default(), &plan);
-        let shapes: Vec<&str> = sends
+        let sends = compile(&table(), Timeouts::default(), &plan, "svc migrate 1", Opening::AlreadyOpen);
+        let shapes: Vec<String> = sends
             .iter()
             .map(|s| match s {
-                Send::Batch(b) if b.prologue.is_some() => "prologue",
-                Send::Batch(_) => "batch",
-                Send::Untransacted(_) => "untransacted",
+                Outgoing::Batch(b) => format!("{} step(s), prologue {}", b.parts.len(), b.prologue.is_some()),
+                Outgoing::Untransacted(step) => format!("untransacted {}", step.migration.version),
             })
             .collect();
-        assert_eq!(shapes, ["prologue", "batch", "untransacted", "batch"]);
+        assert_eq!(
+            shapes,
+            ["0 step(s), prologue true", "1 step(s), prologue false", "untransacted 2", "1 step(s), prologue false"]
+        );
+        let Outgoing::Batch(claim) = &sends[1] else { unreachable!() };
+        assert!(claim.sql.contains("runner = 'svc migrate 1'"), "{}", claim.sql);
+        assert!(claim.sql.contains("claim_direction = 'up'"), "{}", claim.sql);
         let preview = render(&table(), Timeouts::default(), &plan);
-        assert_eq!(preview.sql(), sent(&plan));
         assert!(preview.prologue.as_deref().unwrap().ends_with("COMMIT;\n"), "the table is created first");
-        assert!(preview.steps[0].sql.starts_with("BEGIN;\n") && preview.steps[0].sql.ends_with("COMMIT;\n"));
-        assert!(preview.steps[1].sql.contains("CREATE INDEX CONCURRENTLY i ON a (id);\n"));
-        assert!(!preview.steps[1].sql.contains("BEGIN"), "{}", preview.steps[1].sql);
+        let untransacted = &preview.steps[1].sql;
+        assert!(untransacted.contains("SET application_name = '<runner>';"), "{untransacted}");
+        assert!(untransacted.contains("CREATE INDEX CONCURRENTLY i ON a (id);\nUPDATE"), "{untransacted}");
+        assert!(!untransacted.contains("BEGIN"), "{untransacted}");
         assert_eq!(preview.epilogue, None);
     }
 
@@ -652,5 +954,23 @@ mod tests {
         let epilogue = preview.epilogue.unwrap();
         assert!(epilogue.starts_with("BEGIN;\n") && epilogue.ends_with("COMMIT;\n"), "{epilogue}");
         assert!(epilogue.contains("UPDATE \"tenant-1\".\"schema_migrations\" SET dirty = false WHERE version = 1;"));
+    }
+
+    #[test]
+    fn what_remains_of_an_operation_after_some_steps() {
+        assert_eq!(remaining(Operation::Reset, 3), Operation::Upgrade(Target::Head));
+        assert_eq!(remaining(Operation::Upgrade(Target::Relative(5)), 2), Operation::Upgrade(Target::Relative(3)));
+        assert_eq!(
+            remaining(Operation::Downgrade(Target::Relative(-2)), 1),
+            Operation::Downgrade(Target::Relative(-1))
+        );
+        assert_eq!(remaining(Operation::Downgrade(Target::Base), 4), Operation::Downgrade(Target::Base));
+    }
+
+    #[test]
+    fn runner_names_fit_in_an_application_name() {
+        let (a, b) = (runner_name(), runner_name());
+        assert_ne!(a, b);
+        assert!(a.len() <= 63 && a.contains(" migrate "), "{a}");
     }
 }

@@ -78,10 +78,10 @@ pub enum Error {
 
     /// A no-transaction migration failed part-way in an earlier run.
     #[error(
-        "schema {schema:?}: migration {version} ({name}) is dirty: it runs outside a transaction and an earlier run \
-         failed part-way; fix the schema by hand, then record the outcome with `migrate resolve --version {version} \
-         --applied` (its effects are in place) or `--not-applied` (the next upgrade runs it again; add \
-         --allow-out-of-order if newer versions are applied)"
+        "schema {schema:?}: migration {version} ({name}) is dirty: it runs outside a transaction and {}; fix the \
+         schema by hand, then record the outcome with `migrate resolve --version {version} --applied` (its effects are \
+         in place) or `--not-applied` (the next upgrade runs it again; add --allow-out-of-order if newer versions are \
+         applied)", failure_text(.failure)
     )]
     Dirty {
         /// The schema.
@@ -90,6 +90,36 @@ pub enum Error {
         version: i64,
         /// Its recorded name.
         name: String,
+        /// PostgreSQL's message from the failed statement, when recorded.
+        failure: Option<String>,
+    },
+
+    /// A no-transaction migration was interrupted (its runner went away) while going the other way.
+    #[error(
+        "schema {schema:?}: migration {version} ({name}) was interrupted part-way through {}: run {} again to resume \
+         it, or settle it with `migrate resolve --version {version} --applied` or `--not-applied`",
+        .direction.label(), if *.direction == Direction::Up { "upgrade" } else { "downgrade" }
+    )]
+    Interrupted {
+        /// The schema.
+        schema: String,
+        /// The interrupted version.
+        version: i64,
+        /// Its recorded name.
+        name: String,
+        /// Which way it was going.
+        direction: Direction,
+    },
+
+    /// A no-transaction migration of the schema is running now, in another process.
+    #[error("schema {schema:?}: migration {version} is being run now by {runner:?}")]
+    InProgress {
+        /// The schema.
+        schema: String,
+        /// The running version.
+        version: i64,
+        /// The runner's application name.
+        runner: String,
     },
 
     /// An upgrade to a version this binary does not have.
@@ -180,7 +210,10 @@ pub enum Error {
     },
 
     /// A migration's SQL failed; nothing of it was kept (unless it is a no-transaction migration, then it is dirty).
-    #[error("schema {schema:?}: migration {version} ({file}) failed{at}: {message}", at = position_text(*.position))]
+    #[error(
+        "schema {schema:?}: migration {version} ({file}) failed{at}: {message}{dirty}",
+        at = position_text(*.position), dirty = dirty_text(*.left_dirty, *.version)
+    )]
     MigrationFailed {
         /// The schema.
         schema: String,
@@ -196,18 +229,34 @@ pub enum Error {
         position: Option<(usize, usize)>,
         /// The steps of this run that committed before the failure (earlier migrations in their own transactions).
         committed: Vec<StepReport>,
+        /// It runs outside a transaction: its history row is now dirty.
+        left_dirty: bool,
     },
 
     /// Another process held the migration lock for longer than the configured wait.
     #[error(
-        "schema {schema:?}: another process held the migration lock for {waited:?}: it may be migrating this schema \
-         now; retry later or raise the lock wait"
+        "schema {schema:?}: {} held the migration lock for all of {}: it may be migrating this schema now; retry \
+         later or raise the lock wait", holder_text(.holder), human_duration(*.waited)
     )]
     LockTimeout {
         /// The schema.
         schema: String,
         /// How long we waited.
         waited: Duration,
+        /// Who held it when we gave up, when it could be seen.
+        holder: Option<LockHolder>,
+    },
+
+    /// Another process took over a no-transaction migration while this one still ran it (its lease ran out).
+    #[error(
+        "schema {schema:?}: migration {version} was taken over by another process while this one ran it: check its \
+         history row and the schema before going on"
+    )]
+    ClaimLost {
+        /// The schema.
+        schema: String,
+        /// The version.
+        version: i64,
     },
 
     /// The history table holds something this version cannot read.
@@ -256,6 +305,63 @@ pub enum Error {
     },
 }
 
+/// Who holds a schema's migration lock, or runs its no-transaction migration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockHolder {
+    /// Its connection's `application_name`.
+    pub application_name: String,
+    /// Its client address; `None` over a Unix socket.
+    pub client_addr: Option<String>,
+    /// Its backend's process id.
+    pub pid: i32,
+    /// How long it has held it (since its transaction or statement began).
+    pub held_for: Duration,
+}
+
+impl std::fmt::Display for LockHolder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name =
+            if self.application_name.is_empty() { "a client with no application name" } else { &self.application_name };
+        write!(f, "{name:?} (backend pid {}", self.pid)?;
+        if let Some(addr) = &self.client_addr {
+            write!(f, ", from {addr}")?;
+        }
+        write!(f, ", for {})", human_duration(self.held_for))
+    }
+}
+
+/// A duration for people: `850 ms`, `12 s`, `3 min 5 s`, `2 h 10 min`.
+pub fn human_duration(duration: Duration) -> String {
+    let seconds = duration.as_secs_f64().round() as u64;
+    match seconds {
+        _ if duration < Duration::from_secs(1) => format!("{} ms", duration.as_millis()),
+        0..=59 => format!("{seconds} s"),
+        60..=3599 => format!("{} min {} s", seconds / 60, seconds % 60),
+        _ => format!("{} h {} min", seconds / 3600, seconds % 3600 / 60),
+    }
+}
+
+fn holder_text(holder: &Option<LockHolder>) -> String {
+    holder.as_ref().map_or("another process".to_owned(), ToString::to_string)
+}
+
+fn failure_text(failure: &Option<String>) -> String {
+    match failure {
+        Some(message) => format!("an earlier run failed part-way: {message}"),
+        None => "an earlier run stopped part-way (this tool could not tell whether it failed)".to_owned(),
+    }
+}
+
+fn dirty_text(left_dirty: bool, version: i64) -> String {
+    if !left_dirty {
+        return String::new();
+    }
+    format!(
+        "; it runs outside a transaction, so migration {version} is now dirty: fix the schema by hand, then run \
+         `migrate resolve --version {version} --applied` (its effects are in place) or `--not-applied`"
+    )
+}
+
 /// Why `resolve` found nothing to settle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResolveProblem {
@@ -302,6 +408,9 @@ impl Error {
             | Error::MissingFromBinary { schema, .. }
             | Error::OutOfOrder { schema, .. }
             | Error::Dirty { schema, .. }
+            | Error::Interrupted { schema, .. }
+            | Error::InProgress { schema, .. }
+            | Error::ClaimLost { schema, .. }
             | Error::TargetNotInSet { schema, .. }
             | Error::TargetBelowCurrent { schema, .. }
             | Error::TargetNotApplied { schema, .. }

@@ -29,6 +29,66 @@ pub struct AppliedMigration {
     pub applied_by: String,
     /// A no-transaction migration that started and did not finish.
     pub dirty: bool,
+    /// How far it got, for a dirty row.
+    pub progress: Progress,
+}
+
+/// How far a no-transaction migration got: recorded in its history row while it runs, so that a later run can tell
+/// a runner that is still at work from one that was interrupted, and one that was interrupted from one that failed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// The `application_name` of the connection running it, while it runs.
+    pub runner: Option<String>,
+    /// The runner is still there: a backend has its application name, or its lease has not expired. Only read
+    /// under the migration lock; `false` elsewhere.
+    pub runner_alive: bool,
+    /// Statements of the script that have completed.
+    pub statements_done: usize,
+    /// Which way the interrupted or failed run was going.
+    pub direction: Option<Direction>,
+    /// PostgreSQL's message, when a statement failed (as opposed to the run being interrupted).
+    pub failure: Option<String>,
+}
+
+/// What a dirty row means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dirt {
+    /// Its runner is still at work: wait for it.
+    Running {
+        /// The runner's application name.
+        runner: String,
+    },
+    /// Its runner went away (killed, disconnected) part-way: a later run resumes it.
+    Interrupted {
+        /// Statements already done.
+        statements_done: usize,
+        /// Which way it was going.
+        direction: Direction,
+    },
+    /// A statement failed, or an older version of this tool left it dirty: a person must look.
+    Failed {
+        /// PostgreSQL's message, when known.
+        failure: Option<String>,
+    },
+}
+
+impl AppliedMigration {
+    /// What the row's dirt means, or `None` for a clean row.
+    pub fn dirt(&self) -> Option<Dirt> {
+        if !self.dirty {
+            return None;
+        }
+        let progress = &self.progress;
+        Some(match (&progress.failure, &progress.runner, progress.direction) {
+            (Some(failure), _, _) => Dirt::Failed { failure: Some(failure.clone()) },
+            (None, Some(runner), _) if progress.runner_alive => Dirt::Running { runner: runner.clone() },
+            (None, Some(_), Some(direction)) => {
+                Dirt::Interrupted { statements_done: progress.statements_done, direction }
+            }
+            // No runner recorded: an older version of this tool, which could not tell.
+            _ => Dirt::Failed { failure: None },
+        })
+    }
 }
 
 /// What a history row records about a migration's files.
@@ -117,7 +177,19 @@ pub(crate) struct HistoryTable {
     name: String,
 }
 
-const COLUMNS: &str = "version, name, checksum, down_checksum, applied_at, execution_ms, applied_by, dirty";
+/// The columns that record a no-transaction migration's progress, added to history tables made before them.
+const PROGRESS_COLUMNS: &str =
+    "runner text, claim_expires_at timestamptz, statements_done integer NOT NULL DEFAULT 0, \
+     claim_direction text, failure text";
+
+/// How long a claim on a no-transaction migration lasts without news from its runner. A runner renews it after
+/// every statement, and a runner whose backend is at work (seen by its application name) is alive however long
+/// one statement takes.
+pub(crate) const CLAIM_LEASE: Duration = Duration::from_secs(60);
+
+/// The SQLSTATE of the guard that opens every transaction of a run after the first: another process took the
+/// migration lock between two of our transactions.
+pub(crate) const LOST_LOCK_SQLSTATE: &str = "MGLCK";
 
 /// Session settings a migration runs under.
 #[derive(Debug, Clone, Copy, Default)]
@@ -156,8 +228,25 @@ impl HistoryTable {
         i64::from_be_bytes(digest[..8].try_into().unwrap_or_default())
     }
 
+    /// The rows, read without the lock: every column there is, so a table made by an older version reads too.
     pub fn select_sql(&self) -> String {
-        format!("SELECT {COLUMNS} FROM {} ORDER BY version", self.qualified)
+        format!("SELECT * FROM {} ORDER BY version", self.qualified)
+    }
+
+    /// The rows, read under the lock, with whether each no-transaction runner is still there.
+    pub fn locked_select_sql(&self) -> String {
+        format!(
+            "SELECT *, runner IS NOT NULL AND (claim_expires_at > now() OR EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a \
+             WHERE a.application_name = runner AND a.pid <> pg_backend_pid())) AS runner_alive FROM {} ORDER BY version",
+            self.qualified
+        )
+    }
+
+    /// Add the progress columns to a history table made before them (under the lock).
+    pub fn add_progress_columns_sql(&self) -> String {
+        let columns: Vec<String> =
+            PROGRESS_COLUMNS.split(", ").map(|column| format!("ADD COLUMN IF NOT EXISTS {column}")).collect();
+        format!("ALTER TABLE {} {};\n", self.qualified, columns.join(", "))
     }
 
     /// DDL for what is missing: the schema (only when it is, so a role without CREATE on the database can still
@@ -174,7 +263,8 @@ impl HistoryTable {
              \x20   applied_at timestamptz NOT NULL DEFAULT now(),\n\
              \x20   execution_ms bigint NOT NULL DEFAULT 0,\n\
              \x20   applied_by text NOT NULL DEFAULT current_user,\n\
-             \x20   dirty boolean NOT NULL DEFAULT false\n\
+             \x20   dirty boolean NOT NULL DEFAULT false,\n\
+             \x20   {progress}\n\
              );\n\
              CREATE OR REPLACE FUNCTION {function}() RETURNS trigger\n\
              LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS {body};\n\
@@ -183,6 +273,7 @@ impl HistoryTable {
              COMMENT ON TABLE {table} IS {empty}",
             table = self.qualified,
             body = digest_body(),
+            progress = PROGRESS_COLUMNS,
             trigger = quote_ident(DIGEST_FUNCTION),
             empty = quote_literal(&format!("{DIGEST_PREFIX}{}", history_digest(std::iter::empty::<String>()))),
         )
@@ -259,20 +350,65 @@ impl HistoryTable {
         }
     }
 
-    /// Whether the schema and the history table exist, as columns `schema_exists` and `table_exists`.
+    /// Whether the schema and the history table exist, and whether the table has the progress columns, as columns
+    /// `schema_exists`, `table_exists` and `has_progress`.
     pub fn exists_sql(&self) -> String {
         format!(
             "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = {}) AS schema_exists, \
-             to_regclass({}) IS NOT NULL AS table_exists",
+             to_regclass({table}) IS NOT NULL AS table_exists, \
+             EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = to_regclass({table}) \
+             AND attname = 'claim_direction' AND NOT attisdropped) AS has_progress",
             quote_literal(self.schema.as_str()),
-            quote_literal(&self.qualified)
+            table = quote_literal(&self.qualified)
         )
     }
 
-    /// Take the lock without waiting (column `locked`), and say whether the schema and the history table exist, in
-    /// one statement.
-    pub fn try_lock_sql(&self) -> String {
-        format!("{}, pg_try_advisory_lock({}) AS locked", self.exists_sql(), self.lock_key())
+    /// Open a transaction and take the schema's migration lock in it without waiting (column `locked`), saying what
+    /// exists in the same statement. The lock is a transaction lock: `COMMIT` or `ROLLBACK` releases it, so nothing
+    /// outlives the transaction, not even on a pooled server connection.
+    pub fn lock_sql(&self, timeouts: Timeouts) -> String {
+        format!(
+            "{}{}, pg_try_advisory_xact_lock({}) AS locked;\n",
+            self.open_sql(timeouts),
+            self.exists_sql(),
+            self.lock_key()
+        )
+    }
+
+    /// Open a later transaction of a run: take the lock again or fail with [`LOST_LOCK_SQLSTATE`], so the statements
+    /// after it in the same query string do not run without it.
+    pub fn guarded_open_sql(&self, timeouts: Timeouts) -> String {
+        format!(
+            "{}DO $guard$ BEGIN IF NOT pg_try_advisory_xact_lock({}) THEN RAISE EXCEPTION USING ERRCODE = '{LOST_LOCK_SQLSTATE}', \
+             MESSAGE = 'another process took the migration lock'; END IF; END $guard$;\n",
+            self.open_sql(timeouts),
+            self.lock_key()
+        )
+    }
+
+    /// Who holds the schema's migration lock: application name, client address, backend pid, and seconds since its
+    /// transaction began.
+    pub fn lock_holder_sql(&self) -> String {
+        let key = self.lock_key() as u64;
+        format!(
+            "SELECT a.application_name, host(a.client_addr) AS client_addr, a.pid::text AS pid, \
+             extract(epoch FROM now() - coalesce(a.xact_start, a.backend_start))::bigint::text AS seconds \
+             FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid \
+             WHERE l.locktype = 'advisory' AND l.granted AND l.classid = {} AND l.objid = {} AND l.objsubid = 1 \
+             AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())",
+            key >> 32,
+            key & 0xffff_ffff
+        )
+    }
+
+    /// Who runs a no-transaction migration: the backend with the runner's application name, if it is connected.
+    pub fn runner_sql(&self, runner: &str) -> String {
+        format!(
+            "SELECT a.application_name, host(a.client_addr) AS client_addr, a.pid::text AS pid, \
+             extract(epoch FROM now() - coalesce(a.query_start, a.backend_start))::bigint::text AS seconds \
+             FROM pg_catalog.pg_stat_activity a WHERE a.application_name = {} LIMIT 1",
+            quote_literal(runner)
+        )
     }
 
     /// The SQL of one history fix, inside an open transaction.
@@ -296,36 +432,113 @@ impl HistoryTable {
         }
     }
 
-    /// Before a no-transaction script: mark the version dirty and switch the session to the schema; the first
-    /// statement returns the settings to restore afterwards, named as in [`SAVED_SETTINGS`].
-    pub fn begin_untransacted(&self, step: &Step<'_>, timeouts: Timeouts) -> String {
-        let mark = match step.direction {
-            Direction::Up => self.insert_sql(step.migration, true, "0"),
-            Direction::Down => {
-                format!("UPDATE {} SET dirty = true WHERE version = {}", self.qualified, step.migration.version)
-            }
-        };
-        let saved: Vec<String> =
-            SAVED_SETTINGS.iter().map(|name| format!("current_setting('{name}') AS {name}")).collect();
-        format!("SELECT {};\n{mark};\n{}", saved.join(", "), self.settings_sql("", timeouts))
-    }
-
-    /// After a no-transaction script succeeded: record it clean (up) or delete its row (down).
-    pub fn finish_untransacted(&self, step: &Step<'_>, elapsed: Duration) -> String {
-        match step.direction {
-            Direction::Up => format!(
-                "UPDATE {} SET dirty = false, applied_at = now(), execution_ms = {} WHERE version = {}",
+    /// Claim a no-transaction step for `runner`, inside a locked transaction: record it dirty, who runs it, which
+    /// way, and a lease. A resumed step keeps its count of statements done.
+    pub fn claim_sql(&self, step: &Step<'_>, runner: &str) -> String {
+        let claim = format!(
+            "runner = {}, claim_expires_at = now() + interval '{} seconds', claim_direction = {}, failure = NULL",
+            quote_literal(runner),
+            CLAIM_LEASE.as_secs(),
+            quote_literal(step.direction.label()),
+        );
+        match (step.direction, step.resume_from) {
+            (Direction::Up, None) => format!(
+                "{};\nUPDATE {} SET {claim} WHERE version = {};\n",
+                self.insert_sql(step.migration, true, "0"),
                 self.qualified,
-                elapsed.as_millis(),
                 step.migration.version
             ),
-            Direction::Down => self.delete_sql(step.migration.version),
+            (_, Some(_)) => {
+                format!("UPDATE {} SET {claim} WHERE version = {};\n", self.qualified, step.migration.version)
+            }
+            (Direction::Down, None) => format!(
+                "UPDATE {} SET dirty = true, statements_done = 0, {claim} WHERE version = {};\n",
+                self.qualified, step.migration.version
+            ),
         }
+    }
+
+    /// Session settings for one statement of a no-transaction script (there is no transaction to scope them to),
+    /// returning the values to put back, named as in [`SAVED_SETTINGS`].
+    pub fn untransacted_settings_sql(&self, runner: &str, timeouts: Timeouts) -> String {
+        let saved: Vec<String> =
+            SAVED_SETTINGS.iter().map(|name| format!("current_setting('{name}') AS {name}")).collect();
+        format!(
+            "SELECT {};\n{}SET application_name = {};\n",
+            saved.join(", "),
+            self.settings_sql("", timeouts),
+            quote_literal(runner)
+        )
+    }
+
+    /// After statement `done` of a claimed script: record it and renew the lease.
+    pub fn progress_sql(&self, step: &Step<'_>, runner: &str, done: usize) -> String {
+        format!(
+            "UPDATE {} SET statements_done = {done}, claim_expires_at = now() + interval '{} seconds' \
+             WHERE version = {} AND runner = {}",
+            self.qualified,
+            CLAIM_LEASE.as_secs(),
+            step.migration.version,
+            quote_literal(runner)
+        )
+    }
+
+    /// A statement of a claimed script failed: record PostgreSQL's message, so later runs refuse instead of resuming.
+    pub fn failed_sql(&self, step: &Step<'_>, runner: &str, message: &str) -> String {
+        format!(
+            "UPDATE {} SET failure = {}, runner = NULL, claim_expires_at = NULL WHERE version = {} AND runner = {}",
+            self.qualified,
+            quote_literal(message),
+            step.migration.version,
+            quote_literal(runner)
+        )
+    }
+
+    /// After a claimed script succeeded: record it clean (up) or delete its row (down), if the claim is still ours.
+    pub fn finish_untransacted(&self, step: &Step<'_>, runner: &str, elapsed: Duration) -> String {
+        match step.direction {
+            Direction::Up => format!(
+                "UPDATE {} SET dirty = false, applied_at = now(), execution_ms = {}, runner = NULL, \
+                 claim_expires_at = NULL, claim_direction = NULL, statements_done = 0 WHERE version = {} AND runner = {} \
+                 RETURNING version",
+                self.qualified,
+                elapsed.as_millis(),
+                step.migration.version,
+                quote_literal(runner)
+            ),
+            Direction::Down => format!(
+                "DELETE FROM {} WHERE version = {} AND runner = {} RETURNING version",
+                self.qualified,
+                step.migration.version,
+                quote_literal(runner)
+            ),
+        }
+    }
+
+    /// The INVALID indexes of the schema, left by an interrupted concurrent build, as qualified names.
+    pub fn invalid_indexes_sql(&self) -> String {
+        format!(
+            "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS index FROM pg_catalog.pg_index i \
+             JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = {} AND NOT i.indisvalid",
+            quote_literal(self.schema.as_str())
+        )
+    }
+
+    /// Whether the schema has a valid index of this name (column `valid`).
+    pub fn valid_index_sql(&self, name: &str) -> String {
+        format!(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = {} AND c.relname = {} \
+             AND i.indisvalid) AS valid",
+            quote_literal(self.schema.as_str()),
+            quote_literal(name)
+        )
     }
 }
 
 /// The session settings a no-transaction script changes, read before it and put back after it.
-const SAVED_SETTINGS: [&str; 3] = ["search_path", "lock_timeout", "statement_timeout"];
+const SAVED_SETTINGS: [&str; 4] = ["search_path", "lock_timeout", "statement_timeout", "application_name"];
 
 /// SQL that puts back the session settings that [`HistoryTable::begin_untransacted`] returned, read by name.
 pub(crate) fn restore_settings_sql(messages: &[SimpleQueryMessage]) -> String {
@@ -393,5 +606,16 @@ fn parse_row(row: &SimpleQueryRow) -> Result<AppliedMigration, String> {
         execution_ms: number("execution_ms")?,
         applied_by: text("applied_by")?,
         dirty: text("dirty")? == "t",
+        progress: Progress {
+            runner: row.try_get("runner").ok().flatten().map(str::to_owned),
+            runner_alive: row.try_get("runner_alive").ok().flatten() == Some("t"),
+            statements_done: row.try_get("statements_done").ok().flatten().and_then(|n| n.parse().ok()).unwrap_or(0),
+            direction: match row.try_get("claim_direction").ok().flatten() {
+                Some("up") => Some(Direction::Up),
+                Some("down") => Some(Direction::Down),
+                _ => None,
+            },
+            failure: row.try_get("failure").ok().flatten().map(str::to_owned),
+        },
     })
 }

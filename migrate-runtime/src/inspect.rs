@@ -228,6 +228,7 @@ mod tests {
                     execution_ms: 0,
                     applied_by: String::new(),
                     dirty: false,
+                    progress: Default::default(),
                 }
             })
             .collect()

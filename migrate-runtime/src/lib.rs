@@ -54,9 +54,10 @@ pub use app_schema::{
 #[cfg(feature = "tokio")]
 pub use app_schema::{begin_in_schema_async, check_schema_async, check_session_schema_async, in_schema_async};
 pub use database::{ConnectError, Database, DatabaseError, SslMode};
-pub use error::{Error, ResolveProblem};
+pub use engine::Waiting;
+pub use error::{human_duration, Error, LockHolder, ResolveProblem};
 pub use fleet::{default_jobs, Fleet, Standing, Task};
-pub use history::{AppliedMigration, Recorded, DEFAULT_HISTORY_TABLE};
+pub use history::{AppliedMigration, Dirt, Progress, Recorded, DEFAULT_HISTORY_TABLE};
 pub use inspect::{history_of, status_of, EntryState, HistoryEntry, SchemaState, SchemaStatus};
 pub use migrate_core::{
     build, Checksum, Direction, FileName, FileNameError, Migration, ResolveError, Script, CHECKSUM_ALGORITHM,

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use crate::engine::{self, EngineOptions};
+use std::sync::Arc;
+
+use crate::engine::{self, EngineOptions, Waiting};
 use crate::error::Error;
 use crate::history::{AppliedMigration, HistoryTable, Timeouts, DEFAULT_HISTORY_TABLE};
 use crate::inspect::{history_of, status_of, HistoryEntry, SchemaStatus};
@@ -46,6 +48,7 @@ impl<'s> Migrator<'s> {
             plan: PlanOptions::default(),
             lock_wait: Duration::from_secs(600),
             timeouts: Timeouts::default(),
+            on_wait: Arc::new(engine::log_waiting),
         };
         Migrator { set, options }
     }
@@ -89,6 +92,20 @@ impl<'s> Migrator<'s> {
     /// [`Error::LockTimeout`].
     pub fn lock_wait(mut self, wait: Duration) -> Self {
         self.options.lock_wait = wait;
+        self
+    }
+
+    /// Who hears that a run is waiting for another process (for the schema's migration lock, or for the runner of a
+    /// no-transaction migration): called about a second into the wait and then every ten seconds, with who holds it.
+    /// By default a `tracing` warning.
+    ///
+    /// ```
+    /// # use migrate_runtime::{MigrationSet, Migrator};
+    /// # static SET: MigrationSet = MigrationSet::from_static(&[], "");
+    /// let migrator = Migrator::new(&SET).on_wait(|waiting| eprintln!("{waiting}"));
+    /// ```
+    pub fn on_wait(mut self, report: impl Fn(&Waiting) + Send + Sync + 'static) -> Self {
+        self.options.on_wait = Arc::new(report);
         self
     }
 

@@ -8,7 +8,7 @@
 use migrate_core::{Checksum, Direction, Migration, Script};
 
 use crate::error::{Error, ResolveProblem};
-use crate::history::{AppliedMigration, Recorded};
+use crate::history::{AppliedMigration, Dirt, Recorded};
 use crate::set::MigrationSet;
 use crate::target::Target;
 
@@ -113,6 +113,8 @@ pub struct Step<'m> {
     pub migration: &'m Migration,
     /// The script this step runs: the up script, or the down script.
     pub script: &'m Script,
+    /// For a no-transaction script interrupted part-way: resume it, after this many statements already done.
+    pub resume_from: Option<usize>,
 }
 
 /// A change to a history row that runs no migration: what `repair` and `resolve` plan.
@@ -268,6 +270,8 @@ fn upgrade_steps<'m>(
     if !target.goes(Direction::Up) {
         return Err(Error::WrongDirection { schema: schema.to_owned(), target, direction: Direction::Up });
     }
+    let (resume, history) = resumable(schema, set, history, Direction::Up)?;
+    let history = history.as_slice();
     verify_history(schema, set, history, options)?;
     let current = set.newest(history.iter().map(|a| a.version));
     let pending: Vec<&Migration> = set.iter().filter(|m| !history.iter().any(|a| a.version == m.version)).collect();
@@ -296,10 +300,13 @@ fn upgrade_steps<'m>(
         // Refused above: these point down.
         Target::Base | Target::Relative(_) => Vec::new(),
     };
-    Ok(chosen
-        .into_iter()
-        .map(|migration| Step { direction: Direction::Up, migration, script: &migration.up })
-        .collect())
+    let steps = chosen.into_iter().map(|migration| Step {
+        direction: Direction::Up,
+        migration,
+        script: &migration.up,
+        resume_from: None,
+    });
+    Ok(resume.into_iter().chain(steps).collect())
 }
 
 fn downgrade_steps<'m>(
@@ -312,13 +319,16 @@ fn downgrade_steps<'m>(
     if !target.goes(Direction::Down) {
         return Err(Error::WrongDirection { schema: schema.to_owned(), target, direction: Direction::Down });
     }
+    let (resume, history) = resumable(schema, set, history, Direction::Down)?;
+    let history = history.as_slice();
     verify_history(schema, set, history, options)?;
     let mut applied: Vec<&AppliedMigration> = history.iter().collect();
     applied.sort_by_key(|a| std::cmp::Reverse(set.order_key(a.version)));
     let count = match target {
         Target::Base => applied.len(),
         Target::Relative(n) if n < 0 => {
-            let requested = n.unsigned_abs() as usize;
+            // A resumed revert is one of the steps asked for.
+            let requested = n.unsigned_abs() as usize - usize::from(resume.is_some());
             if requested > applied.len() {
                 return Err(Error::TooFewApplied { schema: schema.to_owned(), requested, applied: applied.len() });
             }
@@ -347,9 +357,47 @@ fn downgrade_steps<'m>(
                 version: a.version,
                 file: migration.file().to_owned(),
             })?;
-            Ok(Step { direction: Direction::Down, migration, script })
+            Ok(Step { direction: Direction::Down, migration, script, resume_from: None })
         })
-        .collect()
+        .collect::<Result<Vec<Step<'m>>, Error>>()
+        .map(|steps| resume.into_iter().chain(steps).collect())
+}
+
+/// The interrupted no-transaction step of `history` going `direction`, to resume before anything else, and the
+/// history as the rest of the plan sees it: an interrupted apply counts as applied, an interrupted revert as gone.
+fn resumable<'m>(
+    schema: &str,
+    set: &'m MigrationSet,
+    history: &[AppliedMigration],
+    direction: Direction,
+) -> Result<(Option<Step<'m>>, Vec<AppliedMigration>), Error> {
+    let mut resume = None;
+    let mut rest = Vec::with_capacity(history.len());
+    for applied in history {
+        match applied.dirt() {
+            Some(Dirt::Interrupted { statements_done, direction: going }) if going == direction && resume.is_none() => {
+                let migration = set.get(applied.version).ok_or_else(|| Error::MissingFromBinary {
+                    schema: schema.to_owned(),
+                    version: applied.version,
+                    name: applied.name.clone(),
+                })?;
+                let script = match direction {
+                    Direction::Up => &migration.up,
+                    Direction::Down => migration.down.as_ref().ok_or_else(|| Error::MissingDownFile {
+                        schema: schema.to_owned(),
+                        version: applied.version,
+                        file: migration.file().to_owned(),
+                    })?,
+                };
+                resume = Some(Step { direction, migration, script, resume_from: Some(statements_done) });
+                if direction == Direction::Up {
+                    rest.push(AppliedMigration { dirty: false, ..applied.clone() });
+                }
+            }
+            _ => rest.push(applied.clone()),
+        }
+    }
+    Ok((resume, rest))
 }
 
 /// Every clean applied migration whose recorded checksums or name differ from the binary's.
@@ -376,8 +424,12 @@ fn resolve_fix(
 ) -> Result<HistoryFix<'static>, Error> {
     let refuse = |problem| Error::NothingToResolve { schema: schema.to_owned(), version, problem };
     let row = history.iter().find(|a| a.version == version).ok_or_else(|| refuse(ResolveProblem::NoHistoryRow))?;
-    if !row.dirty {
-        return Err(refuse(ResolveProblem::NotDirty));
+    match row.dirt() {
+        None => return Err(refuse(ResolveProblem::NotDirty)),
+        Some(Dirt::Running { runner }) => {
+            return Err(Error::InProgress { schema: schema.to_owned(), version, runner });
+        }
+        Some(Dirt::Interrupted { .. } | Dirt::Failed { .. }) => {}
     }
     Ok(match resolution {
         Resolution::Applied => HistoryFix::MarkApplied(version),
@@ -393,11 +445,12 @@ pub fn verify_history(
     options: PlanOptions,
 ) -> Result<(), Error> {
     for applied in history {
-        if applied.dirty {
-            return Err(Error::Dirty {
-                schema: schema.to_owned(),
-                version: applied.version,
-                name: applied.name.clone(),
+        if let Some(dirt) = applied.dirt() {
+            let (schema, version, name) = (schema.to_owned(), applied.version, applied.name.clone());
+            return Err(match dirt {
+                Dirt::Running { runner } => Error::InProgress { schema, version, runner },
+                Dirt::Interrupted { direction, .. } => Error::Interrupted { schema, version, name, direction },
+                Dirt::Failed { failure } => Error::Dirty { schema, version, name, failure },
             });
         }
         let Some(migration) = set.get(applied.version) else {
@@ -469,6 +522,7 @@ mod tests {
             execution_ms: 1,
             applied_by: "postgres".into(),
             dirty: false,
+            progress: Default::default(),
         }
     }
 
@@ -673,6 +727,50 @@ mod tests {
         rows[1].dirty = true;
         let error = planned(&set, &Found::History(rows), up(Target::Head)).unwrap_err();
         assert!(matches!(error, Error::Dirty { version: 2, .. }), "{error}");
+    }
+
+    fn dirty(set: &MigrationSet, versions: &[i64], progress: crate::history::Progress) -> Found {
+        let Found::History(mut rows) = history(set, versions) else { unreachable!() };
+        let last = rows.last_mut().unwrap();
+        last.dirty = true;
+        last.progress = progress;
+        Found::History(rows)
+    }
+
+    #[test]
+    fn a_no_transaction_migration_is_waited_for_resumed_or_refused_by_what_its_row_says() {
+        use crate::history::Progress;
+        let set = MigrationSet::from_migrations(vec![migration(1, true), untransacted(2), migration(3, true)]);
+        let runner = |alive| Progress {
+            runner: Some("svc migrate 7".into()),
+            runner_alive: alive,
+            statements_done: 1,
+            direction: Some(Direction::Up),
+            failure: None,
+        };
+        let running = planned(&set, &dirty(&set, &[1, 2], runner(true)), up(Target::Head)).unwrap_err();
+        assert!(
+            matches!(&running, Error::InProgress { version: 2, runner, .. } if runner == "svc migrate 7"),
+            "{running}"
+        );
+
+        let interrupted = dirty(&set, &[1, 2], runner(false));
+        let plan = plan_ok(&set, &interrupted, up(Target::Head));
+        let steps: Vec<_> = plan.steps.iter().map(|s| (s.direction, s.migration.version, s.resume_from)).collect();
+        assert_eq!(steps, [(Apply, 2, Some(1)), (Apply, 3, None)], "resumed first, then the rest");
+        let error = planned(&set, &interrupted, down(Target::Base)).unwrap_err();
+        assert!(matches!(error, Error::Interrupted { version: 2, direction: Direction::Up, .. }), "{error}");
+
+        let failed = Progress { failure: Some("deadlock detected".into()), ..runner(false) };
+        let error = planned(&set, &dirty(&set, &[1, 2], failed), up(Target::Head)).unwrap_err();
+        assert!(
+            matches!(&error, Error::Dirty { version: 2, failure: Some(f), .. } if f == "deadlock detected"),
+            "{error}"
+        );
+        assert!(error.to_string().contains("an earlier run failed part-way: deadlock detected"), "{error}");
+        // A row left dirty by an older version says nothing about its runner: a person must look.
+        let error = planned(&set, &dirty(&set, &[1, 2], Progress::default()), up(Target::Head)).unwrap_err();
+        assert!(matches!(error, Error::Dirty { version: 2, failure: None, .. }), "{error}");
     }
 
     #[test]

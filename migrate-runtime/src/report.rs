@@ -25,11 +25,17 @@ pub struct Report {
 }
 
 impl Report {
-    /// The report of a plan of which `steps` committed and, when `fixes_written`, whose fixes were written.
-    pub(crate) fn of(schema: &SchemaName, plan: &Plan<'_>, steps: Vec<StepReport>, fixes_written: bool) -> Report {
-        let fixes = if fixes_written { plan.fixes.iter().map(Fix::of).collect() } else { Vec::new() };
+    /// The report of a run that started at `version_before` and ended with `plan`, of which the last of `steps`
+    /// committed (earlier ones may come from earlier plans of the same run), and `fixes` were written.
+    pub(crate) fn of(
+        schema: &SchemaName,
+        version_before: Option<i64>,
+        plan: &Plan<'_>,
+        steps: Vec<StepReport>,
+        fixes: Vec<Fix>,
+    ) -> Report {
         let version_after = plan.version_after(steps.iter().map(|s| (s.direction, s.version)));
-        Report { schema: schema.to_string(), version_before: plan.version_before, version_after, steps, fixes }
+        Report { schema: schema.to_string(), version_before, version_after, steps, fixes }
     }
 
     /// Nothing was changed.
@@ -62,7 +68,7 @@ pub struct Fix {
 }
 
 impl Fix {
-    fn of(fix: &HistoryFix<'_>) -> Fix {
+    pub(crate) fn of(fix: &HistoryFix<'_>) -> Fix {
         let kind = match fix {
             HistoryFix::Repair { migration, recorded } => FixKind::Repaired {
                 before: recorded.clone(),

@@ -106,6 +106,67 @@ fn dollar_tag(text: &str) -> Option<&str> {
     valid.then(|| &text[..end + 2])
 }
 
+/// The name of the index a `CREATE [UNIQUE] INDEX CONCURRENTLY [IF NOT EXISTS] name ON ...` statement builds, as
+/// stored (a quoted name as written, an unquoted one folded to lower case); `None` for any other statement or an
+/// index left to PostgreSQL to name.
+pub(crate) fn created_index_name(statement: &str) -> Option<String> {
+    let words: Vec<String> = words(statement);
+    let upper: Vec<String> = words.iter().map(|w| w.to_ascii_uppercase()).collect();
+    let mut i = 0;
+    let expect = |word: &str, i: &mut usize| {
+        let found = upper.get(*i).is_some_and(|w| w == word);
+        if found {
+            *i += 1;
+        }
+        found
+    };
+    if !expect("CREATE", &mut i) {
+        return None;
+    }
+    expect("UNIQUE", &mut i);
+    if !(expect("INDEX", &mut i) && expect("CONCURRENTLY", &mut i)) {
+        return None;
+    }
+    if expect("IF", &mut i) && !(expect("NOT", &mut i) && expect("EXISTS", &mut i)) {
+        return None;
+    }
+    let name = words.get(i)?;
+    if upper[i] == "ON" {
+        return None;
+    }
+    Some(match name.strip_prefix('"').and_then(|n| n.strip_suffix('"')) {
+        Some(quoted) => quoted.replace("\"\"", "\""),
+        None => name.to_ascii_lowercase(),
+    })
+}
+
+/// The words of a statement, comments dropped, a double-quoted identifier kept whole with its quotes.
+fn words(statement: &str) -> Vec<String> {
+    let bytes = statement.as_bytes();
+    let mut words = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'-' if bytes.get(i + 1) == Some(&b'-') => i = statement[i..].find('\n').map_or(bytes.len(), |n| i + n + 1),
+            b'/' if bytes.get(i + 1) == Some(&b'*') => i = block_comment_end(bytes, i),
+            b'"' => {
+                let end = quoted_end(bytes, i, b'"', false);
+                words.push(statement[i..end].to_owned());
+                i = end;
+            }
+            b if b.is_ascii_whitespace() || b == b'(' || b == b')' => i += 1,
+            _ => {
+                let end = statement[i..]
+                    .find(|c: char| c.is_ascii_whitespace() || c == '(' || c == ')' || c == '"')
+                    .map_or(bytes.len(), |n| i + n);
+                words.push(statement[i..end].to_owned());
+                i = end;
+            }
+        }
+    }
+    words
+}
+
 /// Line and column (both one-based) of the character at one-based `position` within `text`.
 pub(crate) fn line_and_column(text: &str, position: usize) -> (usize, usize) {
     let mut line = 1;
@@ -159,6 +220,23 @@ mod tests {
     #[test]
     fn unterminated_constructs_swallow_the_rest_instead_of_splitting_inside() {
         assert_eq!(texts("SELECT 'a; SELECT 2"), ["SELECT 'a; SELECT 2"]);
+    }
+
+    #[test]
+    fn index_names_of_concurrent_builds() {
+        assert_eq!(
+            created_index_name("CREATE INDEX CONCURRENTLY orders_by_customer ON orders (customer_id)").as_deref(),
+            Some("orders_by_customer")
+        );
+        assert_eq!(
+            created_index_name("-- c\ncreate unique index concurrently if not exists \"Odd \"\"Name\" on t (x)")
+                .as_deref(),
+            Some("Odd \"Name")
+        );
+        assert_eq!(created_index_name("CREATE INDEX CONCURRENTLY Mixed ON t(x)").as_deref(), Some("mixed"));
+        assert_eq!(created_index_name("CREATE INDEX CONCURRENTLY ON t (x)"), None);
+        assert_eq!(created_index_name("CREATE INDEX i ON t (x)"), None);
+        assert_eq!(created_index_name("DROP INDEX CONCURRENTLY i"), None);
     }
 
     #[test]

@@ -29,11 +29,17 @@ pub fn code_of(error: &Error) -> i32 {
         Error::MissingDownFile { .. }
         | Error::NoTransactionInSingleTransaction { .. }
         | Error::Dirty { .. }
+        | Error::Interrupted { .. }
         | Error::OutOfOrder { .. }
         | Error::NothingToResolve { .. } => REFUSED,
         Error::MigrationFailed { .. } => MIGRATION_FAILED,
         Error::ChecksumMismatch { .. } | Error::MissingFromBinary { .. } | Error::CorruptHistory { .. } => DRIFT,
-        Error::LockTimeout { .. } | Error::Database { .. } | Error::Catalog { .. } | Error::Connect { .. } => FAILURE,
+        Error::LockTimeout { .. }
+        | Error::InProgress { .. }
+        | Error::ClaimLost { .. }
+        | Error::Database { .. }
+        | Error::Catalog { .. }
+        | Error::Connect { .. } => FAILURE,
     }
 }
 

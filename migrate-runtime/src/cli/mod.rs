@@ -166,7 +166,9 @@ impl<'s> Cli<'s> {
             .iter()
             .enumerate()
             .map(|(i, url)| {
-                url.parse::<Database>().map_err(|source| CliError::BadDatabaseUrl { position: i + 1, source })
+                url.parse::<Database>()
+                    .map(|database| database.default_application_name(&program_name("migrate")))
+                    .map_err(|source| CliError::BadDatabaseUrl { position: i + 1, source })
             })
             .collect::<Result<Vec<Database>, CliError>>()?;
         let labels: Vec<String> = databases.iter().map(ToString::to_string).collect();
@@ -326,7 +328,8 @@ impl<'s> Cli<'s> {
 
     /// The service's migrator with the command line's limits and planner options on top.
     fn migrator_with(&self, limits: &Limits) -> Migrator<'s> {
-        let mut migrator = self.migrator.clone();
+        // An operator watching the command sees who it waits for.
+        let mut migrator = self.migrator.clone().on_wait(|waiting| eprintln!("{waiting}"));
         if limits.lock_timeout.is_some() {
             migrator = migrator.lock_timeout(limits.lock_timeout);
         }
@@ -370,6 +373,12 @@ impl<'s> Cli<'s> {
         .map_err(CliError::Output)?;
         Ok(exit::SUCCESS)
     }
+}
+
+/// `{binary} {what}`: how this process's connections name themselves.
+fn program_name(what: &str) -> String {
+    let program = std::env::current_exe().ok().and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()));
+    format!("{} {what}", program.as_deref().unwrap_or("service"))
 }
 
 /// Survey each database's tasks in two round trips; `settled` standings are handed to `on_settled` and need no
