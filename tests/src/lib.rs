@@ -209,6 +209,23 @@ pub fn index_builds(client: &mut postgres::Client, schemas: &[String]) -> Vec<In
         .collect()
 }
 
+/// Let every no-transaction claim in `schemas` run out now (`claim_expires_at`), as the engine's 60-second lease
+/// would without word from its runner. A claim whose runner's backend is gone can then be resumed; one whose
+/// backend still runs cannot (the engine also looks for a backend with the runner's application_name).
+pub fn expire_claims(client: &mut postgres::Client, schemas: &[String]) {
+    let list: Vec<String> = schemas.iter().map(|s| format!("'{}'", s.replace('\'', "''"))).collect();
+    client
+        .batch_execute(&format!(
+            "DO $$ DECLARE s text; BEGIN FOREACH s IN ARRAY ARRAY[{}]::text[] LOOP \
+               IF to_regclass(format('%I.schema_migrations', s)) IS NOT NULL THEN \
+                 EXECUTE format('UPDATE %I.schema_migrations SET claim_expires_at = now() \
+                                 WHERE claim_expires_at > now()', s); \
+               END IF; END LOOP; END $$",
+            list.join(", ")
+        ))
+        .unwrap();
+}
+
 /// Whether backend `pid` is still there (`pg_stat_activity`).
 pub fn backend_alive(pid: i32) -> bool {
     connect().query_one("SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)", &[&pid]).unwrap().get(0)
@@ -223,31 +240,47 @@ pub fn terminate_backend(pid: i32) {
     );
 }
 
+/// The advisory-lock key the engine takes for `schema`'s history table `table` (`HistoryTable::lock_key`: the
+/// first 8 bytes, big-endian, of SHA-256 over `migrate-runtime lock\0{schema}\0{table}`). The engine keeps it
+/// crate-private; the lock-wait tests prove this copy right, since they only see a wait when the keys agree.
+pub fn migration_lock_key(schema: &str, table: &str) -> i64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(b"migrate-runtime lock\0")
+        .chain_update(schema)
+        .chain_update(b"\0")
+        .chain_update(table)
+        .finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(first)
+}
+
 /// Another process's hold on an advisory lock: a direct connection to `url` named `application_name`, in an open
-/// transaction that took `pg_advisory_xact_lock(key)`. Rolled back, releasing the lock, by [`LockHolder::release`]
+/// transaction that took `pg_advisory_xact_lock(key)`. Rolled back, releasing the lock, by [`XactLockHolder::release`]
 /// or when dropped.
-pub struct LockHolder {
+pub struct XactLockHolder {
     client: postgres::Client,
     /// The holder's backend.
     pub pid: i32,
 }
 
-impl LockHolder {
-    pub fn take(url: &str, application_name: &str, key: i64) -> LockHolder {
+impl XactLockHolder {
+    pub fn take(url: &str, application_name: &str, key: i64) -> XactLockHolder {
         let mut config: postgres::Config = url.parse().unwrap();
         config.application_name(application_name);
         let mut client = config.connect(postgres::NoTls).unwrap();
         let pid: i32 = client.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
         client.batch_execute("BEGIN").unwrap();
         client.query_typed("SELECT pg_advisory_xact_lock($1)", &[(&key, postgres::types::Type::INT8)]).unwrap();
-        LockHolder { client, pid }
+        XactLockHolder { client, pid }
     }
 
     /// Roll the transaction back: the lock is free once this returns.
     pub fn release(self) {}
 }
 
-impl Drop for LockHolder {
+impl Drop for XactLockHolder {
     fn drop(&mut self) {
         let _ = self.client.batch_execute("ROLLBACK");
     }

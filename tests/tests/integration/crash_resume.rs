@@ -8,8 +8,8 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use integration_tests::{
-    catalog_fingerprint, history_rows_of, index_builds, invalid_indexes, migration, set, terminate_backend, wait_for,
-    SchemasFile, TestDatabase, TestSchema,
+    catalog_fingerprint, expire_claims, history_rows_of, index_builds, invalid_indexes, migration, set,
+    terminate_backend, wait_for, SchemasFile, TestDatabase, TestSchema,
 };
 use migrate_runtime::{embed_migrations, Error, MigrationSet, Migrator};
 
@@ -75,6 +75,18 @@ fn dirty_schemas(database: &TestDatabase, schemas: &[String]) -> usize {
         .count()
 }
 
+/// Backends of `cic-probe` runs in `client`'s database (by their application_name).
+fn probe_backends(client: &mut postgres::Client) -> i64 {
+    client
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND application_name LIKE 'cic-probe%'",
+            &[],
+        )
+        .unwrap()
+        .get(0)
+}
+
 /// Relations (tables, indexes, views, ...) in `schemas` now: how far a fan-out has come, in one query.
 fn relations(client: &mut postgres::Client, schemas: &[String]) -> i64 {
     client
@@ -104,7 +116,7 @@ fn rerun(database: &TestDatabase, args: &[&str]) {
 }
 
 #[test]
-fn a_fan_out_over_a_hundred_schemas_killed_at_twenty_four_points_some_mid_index_build_completes_on_one_rerun() {
+fn a_fan_out_over_a_hundred_schemas_killed_at_twenty_points_some_mid_index_build_completes_on_one_rerun() {
     let started = Instant::now();
     let database = database_with_rows("crash_cic_fanout", "40000");
     let reference = clean_reference(&database);
@@ -112,7 +124,7 @@ fn a_fan_out_over_a_hundred_schemas_killed_at_twenty_four_points_some_mid_index_
     let file = SchemasFile::new(&schemas);
     let mut watcher = database.client();
     let (mut killed_mid_run, mut killed_mid_build) = (0, 0);
-    for point in 0..24u64 {
+    for point in 0..20u64 {
         let mut child = cic_probe(&database, &["upgrade", "--schemas-file", file.path(), "--jobs", "4"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -139,10 +151,15 @@ fn a_fan_out_over_a_hundred_schemas_killed_at_twenty_four_points_some_mid_index_
             killed_mid_run += 1;
         }
         kill(&mut child);
+        // The next run comes later than the lease. A killed client's backends finish the query string they
+        // were given (a build, or a claim written after the kill) and then exit; once they have, what the killed
+        // run claimed is resumable.
+        assert!(wait_for(Duration::from_secs(30), || probe_backends(&mut watcher) == 0), "orphaned backends exit");
+        expire_claims(&mut watcher, &schemas);
     }
     eprintln!("kills: {killed_mid_run} mid-run, {killed_mid_build} mid-build, after {:?}", started.elapsed());
-    assert!(killed_mid_run >= 20, "most kills landed mid-run ({killed_mid_run} of 24)");
-    assert!(killed_mid_build >= 6, "kills landed during index builds ({killed_mid_build} of 12)");
+    assert!(killed_mid_run >= 16, "most kills landed mid-run ({killed_mid_run} of 20)");
+    assert!(killed_mid_build >= 4, "kills landed during index builds ({killed_mid_build} of 10)");
     assert!(dirty_schemas(&database, &schemas) >= 1, "some no-transaction migration was left claimed and unfinished");
 
     rerun(&database, &["upgrade", "--schemas-file", file.path(), "--jobs", "4"]);
@@ -206,6 +223,8 @@ fn a_kill_during_an_index_build_with_its_backend_gone_is_resumed_by_a_plain_reru
         let rows = history_rows_of(&mut client, schema);
         assert_eq!(rows.iter().map(|r| (r.0, r.2)).collect::<Vec<_>>(), [(1, false), (2, true)], "{schema}");
     }
+    // As after the 60-second lease (the gated test below waits for a live one).
+    expire_claims(&mut database.client(), &schemas);
     rerun(&database, &["upgrade", "--schemas", &schemas.join(",")]);
     assert_whole(&database, &schemas, &reference);
     eprintln!("kill during build, backend terminated: {:?}", started.elapsed());
@@ -228,6 +247,7 @@ fn a_kill_during_an_index_build_behind_pgbouncer_is_resumed_by_a_plain_rerun_thr
     terminate_backend(pid);
     let mut client = database.client();
     assert_eq!(invalid_indexes(&mut client, &schema), ["events_kind_idx"]);
+    expire_claims(&mut client, std::slice::from_ref(&schema));
 
     let output = cic_probe(&database, &["upgrade", "-s", &schema]).env("DATABASE_URL", &url).output().unwrap();
     assert_eq!(
@@ -303,6 +323,17 @@ fn an_interrupted_no_transaction_statement_is_resumed_without_running_finished_s
     );
     gate.query_one("SELECT pg_advisory_unlock(hashtext($1)::bigint)", &[&schema]).unwrap();
 
+    // Within the claim's lease the runner might still be there (behind a pooler it can be between server
+    // connections): a run waits for it, names it, and gives up at --lock-wait without touching the migration.
+    let output = cic_probe(&database, &["upgrade", "-s", &schema, "--lock-wait", "2s"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stderr.contains("which is running migration 4"), "it says what it waits for:\n{stderr}");
+    assert_eq!(history_rows_of(&mut client, &schema).last().map(|r| (r.0, r.2)), Some((4, true)));
+
+    // Once the lease has run out, a plain re-run resumes.
+    expire_claims(&mut client, std::slice::from_ref(&schema));
     // CREATE TABLE backfill_marks would fail with "already exists" if it ran again.
     rerun(&database, &["upgrade", "-s", &schema]);
     assert_whole(&database, std::slice::from_ref(&schema), &reference);

@@ -12,6 +12,7 @@ mod crash_resume;
 mod faults;
 mod hostile;
 mod migrate;
+mod pooled_fleet;
 mod privileges;
 mod rebuild;
 mod server_restart;
