@@ -7,7 +7,7 @@
 use std::process::{Command, Output, Stdio};
 
 use integration_tests::pgbouncer::{advisory_locks, PgBouncer, PoolMode};
-use integration_tests::{history_rows_of, invalid_indexes, SchemasFile, TestDatabase};
+use integration_tests::{catalog_fingerprint, history_rows_of, invalid_indexes, SchemasFile, TestDatabase};
 
 use crate::boot::Service;
 
@@ -63,6 +63,22 @@ fn assert_no_lock_left(bouncer: &PgBouncer, database: &TestDatabase) {
     assert_eq!(advisory_locks(&database.name), [], "no advisory lock left on a pooled server connection: {servers:?}");
 }
 
+/// The catalog of schema `reference` migrated over a direct connection: what every pooled tenant must look like
+/// (each index in its own schema, none built in another tenant's or missing).
+fn direct_reference(database: &TestDatabase) -> String {
+    succeeded(&migrate(&database.url, &["upgrade", "-s", "reference"]).output().unwrap());
+    catalog_fingerprint(&mut database.client(), "reference")
+}
+
+fn assert_like_reference(database: &TestDatabase, schemas: &[String], reference: &str) {
+    let mut client = database.client();
+    for schema in schemas {
+        assert_eq!(history(database, schema), at_head(), "{schema}");
+        assert_eq!(invalid_indexes(&mut client, schema), Vec::<String>::new(), "{schema}");
+        assert_eq!(catalog_fingerprint(&mut client, schema), reference, "{schema}: catalog");
+    }
+}
+
 fn schema_names(prefix: &str, count: usize) -> Vec<String> {
     (0..count).map(|i| format!("{prefix}-{i}")).collect()
 }
@@ -70,6 +86,7 @@ fn schema_names(prefix: &str, count: usize) -> Vec<String> {
 #[test]
 fn sixteen_services_booting_at_once_through_pgbouncer_come_up_apply_each_migration_once_and_leave_no_lock() {
     let database = TestDatabase::labelled("fleet_boot");
+    let reference = direct_reference(&database);
     let bouncer = bouncer();
     let url = bouncer.url(&database.name);
     let services: Vec<Service> = std::thread::scope(|scope| {
@@ -94,14 +111,14 @@ fn sixteen_services_booting_at_once_through_pgbouncer_come_up_apply_each_migrati
         })
         .sum();
     assert_eq!(applied, 8, "eight migrations applied in all across the sixteen services");
-    assert_eq!(history(&database, "tenant"), at_head());
-    assert_eq!(invalid_indexes(&mut database.client(), "tenant"), Vec::<String>::new());
+    assert_like_reference(&database, &["tenant".to_owned()], &reference);
     assert_no_lock_left(&bouncer, &database);
 }
 
 #[test]
 fn sixteen_processes_over_fifty_schemas_through_pgbouncer_apply_every_migration_once_per_schema() {
     let database = TestDatabase::labelled("fleet_fifty");
+    let reference = direct_reference(&database);
     let bouncer = bouncer();
     let url = bouncer.url(&database.name);
     let schemas = schema_names("tenant", 50);
@@ -122,17 +139,14 @@ fn sixteen_processes_over_fifty_schemas_through_pgbouncer_apply_every_migration_
         applied += steps_applied(&output);
     }
     assert_eq!(applied, 50 * 8, "each migration of each schema applied once across all processes");
-    let mut client = database.client();
-    for schema in &schemas {
-        assert_eq!(history(&database, schema), at_head(), "{schema}");
-        assert_eq!(invalid_indexes(&mut client, schema), Vec::<String>::new(), "{schema}");
-    }
+    assert_like_reference(&database, &schemas, &reference);
     assert_no_lock_left(&bouncer, &database);
 }
 
 #[test]
 fn a_fan_out_with_eight_jobs_through_pgbouncer_migrates_every_schema_and_leaves_no_lock() {
     let database = TestDatabase::labelled("fleet_fanout");
+    let reference = direct_reference(&database);
     let bouncer = bouncer();
     let url = bouncer.url(&database.name);
     let schemas = schema_names("tenant", 40);
@@ -141,9 +155,7 @@ fn a_fan_out_with_eight_jobs_through_pgbouncer_migrates_every_schema_and_leaves_
         migrate(&url, &["upgrade", "--schemas-file", file.path(), "--jobs", "8", "--format", "json"]).output().unwrap();
     succeeded(&output);
     assert_eq!(steps_applied(&output), 40 * 8);
-    for schema in &schemas {
-        assert_eq!(history(&database, schema), at_head(), "{schema}");
-    }
+    assert_like_reference(&database, &schemas, &reference);
     assert_no_lock_left(&bouncer, &database);
 
     // Again: nothing to do, and still nothing left behind.
@@ -157,6 +169,7 @@ fn a_fan_out_with_eight_jobs_through_pgbouncer_migrates_every_schema_and_leaves_
 #[test]
 fn downgrade_and_reset_through_pgbouncer_leave_no_lock() {
     let database = TestDatabase::labelled("fleet_down");
+    let reference = direct_reference(&database);
     let bouncer = bouncer();
     let url = bouncer.url(&database.name);
     succeeded(&migrate(&url, &["upgrade", "-s", "tenant"]).output().unwrap());
@@ -177,10 +190,9 @@ fn downgrade_and_reset_through_pgbouncer_leave_no_lock() {
 
     database.client().batch_execute("CREATE TABLE tenant.stray (id int)").unwrap();
     succeeded(&migrate(&url, &["reset", "-s", "tenant", "--yes"]).output().unwrap());
-    assert_eq!(history(&database, "tenant"), at_head());
+    assert_like_reference(&database, &["tenant".to_owned()], &reference);
     let stray: Option<String> =
         database.client().query_one("SELECT to_regclass('tenant.stray')::text", &[]).unwrap().get(0);
     assert_eq!(stray, None, "reset dropped the schema with everything in it");
-    assert_eq!(invalid_indexes(&mut database.client(), "tenant"), Vec::<String>::new());
     assert_no_lock_left(&bouncer, &database);
 }
