@@ -118,7 +118,7 @@ fn rerun(database: &TestDatabase, args: &[&str]) {
 #[test]
 fn a_fan_out_over_a_hundred_schemas_killed_at_twenty_points_some_mid_index_build_completes_on_one_rerun() {
     let started = Instant::now();
-    let database = database_with_rows("crash_cic_fanout", "40000");
+    let database = database_with_rows("crash_cic_fanout", "20000");
     let reference = clean_reference(&database);
     let schemas: Vec<String> = (0..100).map(|i| format!("tenant-{i}")).collect();
     let file = SchemasFile::new(&schemas);
@@ -282,22 +282,22 @@ fn a_build_that_finishes_after_its_client_was_killed_is_not_run_twice() {
         history_rows_of(&mut client, &schema).iter().map(|r| (r.0, r.2)).collect::<Vec<_>>(),
         [(1, false), (2, true)]
     );
+    // As after the 60-second lease (waiting it out for real passes too, in a minute more).
+    expire_claims(&mut client, std::slice::from_ref(&schema));
 
     rerun(&database, &["upgrade", "-s", &schema]);
     assert_whole(&database, std::slice::from_ref(&schema), &reference);
     eprintln!("orphaned build: {:?}", started.elapsed());
 }
 
-#[test]
-fn an_interrupted_no_transaction_statement_is_resumed_without_running_finished_statements_again() {
-    let database = database_with_rows("crash_cic_gate", "100");
-    let reference = clean_reference(&database);
-    let schema = "gated".to_owned();
-    // Hold the gate migration 4 waits on, so its second statement is a long one.
+/// Hold the gate of `schema`'s migration 4 and start `cic-probe upgrade -s schema`; once it waits inside the
+/// backfill's INSERT, SIGKILL it. Returns the gate's connection (drop it, or unlock, to open the gate) and the
+/// backend left waiting.
+fn kill_inside_the_backfill(database: &TestDatabase, schema: &str) -> (postgres::Client, i32) {
     let mut gate = database.client();
     gate.query_one("SELECT pg_advisory_lock(hashtext($1)::bigint)", &[&schema]).unwrap();
     let mut child =
-        cic_probe(&database, &["upgrade", "-s", &schema]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        cic_probe(database, &["upgrade", "-s", schema]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let mut waiting = None;
     let mut watcher = database.client();
     assert!(wait_for(Duration::from_secs(30), || {
@@ -309,32 +309,61 @@ fn an_interrupted_no_transaction_statement_is_resumed_without_running_finished_s
             )
             .unwrap()
             .map(|r| r.get::<_, i32>(0));
-        waiting.is_some()
+        waiting.is_some() || child.try_wait().unwrap().is_some()
     }));
     assert!(child.try_wait().unwrap().is_none(), "the CLI is inside the gated statement");
-    // The process is killed and its connection with it.
     kill(&mut child);
-    terminate_backend(waiting.unwrap());
     let mut client = database.client();
     assert_eq!(
-        history_rows_of(&mut client, &schema).iter().map(|r| (r.0, r.2)).collect::<Vec<_>>(),
+        history_rows_of(&mut client, schema).iter().map(|r| (r.0, r.2)).collect::<Vec<_>>(),
         [(1, false), (2, false), (3, false), (4, true)],
-        "migration 4 is left claimed after its first statement"
+        "migration 4 is left claimed, inside its second statement"
     );
-    gate.query_one("SELECT pg_advisory_unlock(hashtext($1)::bigint)", &[&schema]).unwrap();
+    (gate, waiting.unwrap())
+}
+
+#[test]
+fn an_interrupted_no_transaction_statement_is_resumed_without_running_finished_statements_again() {
+    let database = database_with_rows("crash_cic_gate", "100");
+    let reference = clean_reference(&database);
+    let schema = "gated".to_owned();
+    // The process is killed and its connection with it: the INSERT never happens.
+    let (gate, backend) = kill_inside_the_backfill(&database, &schema);
+    terminate_backend(backend);
+    drop(gate);
 
     // Within the claim's lease the runner might still be there (behind a pooler it can be between server
-    // connections): a run waits for it, names it, and gives up at --lock-wait without touching the migration.
+    // connections): a run waits for it, says so, and gives up at --lock-wait without touching the migration.
     let output = cic_probe(&database, &["upgrade", "-s", &schema, "--lock-wait", "2s"]).output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(stderr.contains("which is running migration 4"), "it says what it waits for:\n{stderr}");
+    let mut client = database.client();
     assert_eq!(history_rows_of(&mut client, &schema).last().map(|r| (r.0, r.2)), Some((4, true)));
 
-    // Once the lease has run out, a plain re-run resumes.
+    // Once the lease has run out, a plain re-run resumes: CREATE TABLE backfill_marks (done) is not run again,
+    // the INSERT runs once.
     expire_claims(&mut client, std::slice::from_ref(&schema));
-    // CREATE TABLE backfill_marks would fail with "already exists" if it ran again.
+    rerun(&database, &["upgrade", "-s", &schema]);
+    assert_whole(&database, std::slice::from_ref(&schema), &reference);
+}
+
+/// The other way a pod dies: only the process. Its backend, waiting in the INSERT, goes on once the gate opens,
+/// commits the row and exits; the run never recorded the statement as done. A resume must not insert again.
+#[test]
+fn a_statement_that_finishes_after_its_client_was_killed_is_not_run_again() {
+    let database = database_with_rows("crash_cic_orphan_insert", "100");
+    let reference = clean_reference(&database);
+    let schema = "orphan-insert".to_owned();
+    let (gate, backend) = kill_inside_the_backfill(&database, &schema);
+    drop(gate);
+    assert!(wait_for(Duration::from_secs(30), || !integration_tests::backend_alive(backend)), "the orphan exits");
+    let mut client = database.client();
+    let marks: i64 = client.query_one("SELECT count(*) FROM \"orphan-insert\".backfill_marks", &[]).unwrap().get(0);
+    assert_eq!(marks, 1, "the orphaned backend finished the INSERT");
+    expire_claims(&mut client, std::slice::from_ref(&schema));
+
     rerun(&database, &["upgrade", "-s", &schema]);
     assert_whole(&database, std::slice::from_ref(&schema), &reference);
 }
