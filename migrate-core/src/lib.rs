@@ -5,6 +5,9 @@
 //! the same function at run time (for the CLI's `revision` command and for tests), so both agree on versions,
 //! names, SQL and checksums.
 //!
+//! A folder may be laid out as this project's or sqlx's flat files, refinery's `V{n}__` files or diesel's folder
+//! per migration; [`resolve`] detects the [`Layout`] and reads the folder by that tool's rules and in its order.
+//!
 //! ```
 //! use migrate_core::{FileName, Direction};
 //!
@@ -20,10 +23,12 @@ pub mod build;
 mod checksum;
 mod direction;
 mod file_name;
+mod layout;
 mod migration;
 mod resolve;
 
 pub use checksum::{Checksum, ChecksumParseError, CHECKSUM_ALGORITHM};
-pub use file_name::{Direction, FileName, FileNameError};
+pub use file_name::{DieselName, Direction, FileName, FileNameError};
+pub use layout::{Layout, SQLX_NO_TRANSACTION_MARKER};
 pub use migration::{Migration, Script, NO_TRANSACTION_MARKER};
-pub use resolve::{resolve_folder, ResolveError};
+pub use resolve::{resolve, resolve_folder, ResolveError, Resolved, REVISION_PLACEHOLDERS};

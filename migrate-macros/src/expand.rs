@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use migrate_core::{resolve_folder, Migration, Script};
+use migrate_core::{resolve, Migration, Script};
 use proc_macro2::TokenStream;
 use quote::quote;
 use syn::LitStr;
@@ -16,13 +16,17 @@ pub fn expand(folder: &LitStr) -> TokenStream {
     let Some(crate_root) = crate_root() else {
         return errors_with_placeholder(folder, ["CARGO_MANIFEST_DIR is not set: build with cargo".to_owned()]);
     };
-    match resolve_folder(&crate_root, &folder.value()) {
-        Ok(migrations) => {
-            let migrations = migrations.iter().map(|m| migration_tokens(m, &crate_root));
+    match resolve(&crate_root, &folder.value()) {
+        Ok(resolved) => {
+            // include_bytes! makes cargo rebuild the crate when any file read is edited (scripts, and diesel's
+            // metadata.toml); the constants themselves are never used.
+            let watched = resolved.files.iter().map(|file| crate_root.join(file).display().to_string());
+            let migrations = resolved.migrations.iter().map(migration_tokens);
             let source_folder = crate_root.join(folder.value()).display().to_string();
-            quote! {
+            quote! {{
+                #(const _: &[u8] = ::core::include_bytes!(#watched);)*
                 ::migrate_runtime::MigrationSet::from_static(&[#(#migrations),*], #source_folder)
-            }
+            }}
         }
         Err(errors) => errors_with_placeholder(folder, errors.iter().map(ToString::to_string)),
     }
@@ -40,13 +44,13 @@ fn errors_with_placeholder(folder: &LitStr, messages: impl IntoIterator<Item = S
     }}
 }
 
-fn migration_tokens(migration: &Migration, crate_root: &std::path::Path) -> TokenStream {
+fn migration_tokens(migration: &Migration) -> TokenStream {
     let version = migration.version;
     let name = migration.name.as_ref();
-    let up = script_tokens(&migration.up, crate_root);
+    let up = script_tokens(&migration.up);
     let down = match &migration.down {
         Some(down) => {
-            let down = script_tokens(down, crate_root);
+            let down = script_tokens(down);
             quote!(::core::option::Option::Some(#down))
         }
         None => quote!(::core::option::Option::None),
@@ -61,20 +65,17 @@ fn migration_tokens(migration: &Migration, crate_root: &std::path::Path) -> Toke
     }
 }
 
-fn script_tokens(script: &Script, crate_root: &std::path::Path) -> TokenStream {
+fn script_tokens(script: &Script) -> TokenStream {
     let file = script.file.as_ref();
     let sql = script.sql.as_ref();
     let checksum = script.checksum.0;
     let no_transaction = script.no_transaction;
-    // include_bytes! makes cargo rebuild the crate when the file is edited; the constant itself is never used.
-    let path = crate_root.join(file).display().to_string();
-    quote! {{
-        const _: &[u8] = ::core::include_bytes!(#path);
+    quote! {
         ::migrate_runtime::Script {
             file: ::std::borrow::Cow::Borrowed(#file),
             sql: ::std::borrow::Cow::Borrowed(#sql),
             checksum: ::migrate_runtime::Checksum([#(#checksum),*]),
             no_transaction: #no_transaction,
         }
-    }}
+    }
 }

@@ -102,6 +102,7 @@ pub fn check_session_schema(client: &mut postgres::Client, schema: &SchemaName) 
 /// # Ok(()) }
 /// ```
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub async fn in_schema_async<T, E, F>(client: &mut tokio_postgres::Client, schema: &SchemaName, body: F) -> Result<T, E>
 where
     F: AsyncFnOnce(&tokio_postgres::Transaction<'_>) -> Result<T, E>,
@@ -115,6 +116,7 @@ where
 
 /// [`begin_in_schema`] on a `tokio-postgres` client.
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub async fn begin_in_schema_async<'c>(
     client: &'c mut tokio_postgres::Client,
     schema: &SchemaName,
@@ -126,6 +128,7 @@ pub async fn begin_in_schema_async<'c>(
 
 /// [`check_schema`] on a `tokio-postgres` client.
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub async fn check_schema_async(client: &tokio_postgres::Client, schema: &SchemaName) -> Result<(), SchemaCheckError> {
     let answer = client.simple_query(&check_sql(schema, SearchPathScope::Transaction)).await;
     judge_answer(schema, SearchPathScope::Transaction, answer)
@@ -133,6 +136,7 @@ pub async fn check_schema_async(client: &tokio_postgres::Client, schema: &Schema
 
 /// [`check_session_schema`] on a `tokio-postgres` client.
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub async fn check_session_schema_async(
     client: &tokio_postgres::Client,
     schema: &SchemaName,

@@ -50,6 +50,8 @@ pub(crate) struct EngineOptions {
     pub lock_wait: Duration,
     pub timeouts: Timeouts,
     pub on_wait: Arc<dyn Fn(&Waiting) + Send + Sync>,
+    /// The service recorded as the owner of a history table the engine creates.
+    pub service: String,
 }
 
 impl std::fmt::Debug for EngineOptions {
@@ -142,7 +144,7 @@ pub(crate) async fn run<S: Session>(
     schema: &SchemaName,
     operation: Operation,
 ) -> Result<Report, Error> {
-    let table = HistoryTable::new(schema, &options.history_table)?;
+    let table = HistoryTable::new(schema, &options.history_table)?.with_service(&options.service);
     if let Some(rows) = read(session, &table).await? {
         // A refusal here may be transient (another replica mid-way through a no-transaction migration): only an
         // empty plan is trusted without the lock; anything else is decided again under it.
@@ -294,6 +296,27 @@ async fn holder<S: Session>(session: &mut S, table: &HistoryTable, blocker: &Blo
     Some(holder)
 }
 
+/// Who is migrating the schema right now: the holder of its migration lock, else the live runner of one of its
+/// no-transaction migrations.
+pub(crate) async fn migrating_now<S: Session>(
+    session: &mut S,
+    table: &HistoryTable,
+    history: &[AppliedMigration],
+) -> Option<LockHolder> {
+    if let Some(holder) = holder(session, table, &Blocker::Lock).await {
+        return Some(holder);
+    }
+    for applied in history.iter().filter(|a| a.dirty) {
+        if let Some(runner) = &applied.progress.runner {
+            let blocker = Blocker::Runner { runner: runner.clone(), version: applied.version };
+            if let Some(holder) = holder(session, table, &blocker).await {
+                return Some(holder);
+            }
+        }
+    }
+    None
+}
+
 /// The plan for `operation` and the exact SQL a run would send, without taking the lock or changing anything.
 pub(crate) async fn preview<S: Session>(
     session: &mut S,
@@ -302,7 +325,7 @@ pub(crate) async fn preview<S: Session>(
     schema: &SchemaName,
     operation: Operation,
 ) -> Result<Preview, Error> {
-    let table = HistoryTable::new(schema, &options.history_table)?;
+    let table = HistoryTable::new(schema, &options.history_table)?.with_service(&options.service);
     let found = match read(session, &table).await? {
         Some(rows) => Found::History(rows),
         None => {

@@ -151,17 +151,6 @@ pub enum Error {
         target: i64,
     },
 
-    /// A downgrade by more steps than there are applied migrations.
-    #[error("schema {schema:?}: cannot step down {requested}: only {applied} migration(s) are applied")]
-    TooFewApplied {
-        /// The schema.
-        schema: String,
-        /// Steps asked for.
-        requested: usize,
-        /// Migrations applied.
-        applied: usize,
-    },
-
     /// A target that points the other way (`upgrade` to `base` or `-N`, `downgrade` to `head` or `+N`).
     #[error("schema {schema:?}: {}", wrong_direction_text(*.target, *.direction))]
     WrongDirection {
@@ -414,7 +403,6 @@ impl Error {
             | Error::TargetNotInSet { schema, .. }
             | Error::TargetBelowCurrent { schema, .. }
             | Error::TargetNotApplied { schema, .. }
-            | Error::TooFewApplied { schema, .. }
             | Error::WrongDirection { schema, .. }
             | Error::NothingToResolve { schema, .. }
             | Error::MissingDownFile { schema, .. }

@@ -21,7 +21,7 @@ pub struct AppliedMigration {
     pub checksum: Checksum,
     /// Checksum of the down file as it was when the migration was applied, if it had one.
     pub down_checksum: Option<Checksum>,
-    /// When it was applied, as PostgreSQL prints a `timestamptz`.
+    /// When it was applied, RFC 3339 in UTC (`2026-01-01T12:00:00.000000Z`).
     pub applied_at: String,
     /// How long it took, in milliseconds.
     pub execution_ms: i64,
@@ -175,12 +175,18 @@ pub(crate) struct HistoryTable {
     /// `"schema"."table"`.
     qualified: String,
     name: String,
+    /// The service that owns the table, recorded in the `version` column's comment ([`SERVICE_PREFIX`]).
+    service: String,
 }
 
 /// The columns that record a no-transaction migration's progress, added to history tables made before them.
 const PROGRESS_COLUMNS: &str =
     "runner text, claim_expires_at timestamptz, statements_done integer NOT NULL DEFAULT 0, \
      claim_direction text, failure text";
+
+/// `applied_at` as RFC 3339 in UTC whatever the session's `DateStyle` and `TimeZone`, read beside every column.
+const APPLIED_AT_UTC: &str =
+    "to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS applied_at_utc";
 
 /// How long a claim on a no-transaction migration lasts without news from its runner. A runner renews it after
 /// every statement, and a runner whose backend is at work (seen by its application name) is alive however long
@@ -190,6 +196,19 @@ pub(crate) const CLAIM_LEASE: Duration = Duration::from_secs(60);
 /// The SQLSTATE of the guard that opens every transaction of a run after the first: another process took the
 /// migration lock between two of our transactions.
 pub(crate) const LOST_LOCK_SQLSTATE: &str = "MGLCK";
+
+/// What the comment on a history table's `version` column starts with; the owning service's name follows, so
+/// `--all-schemas` tells this service's schemas from another's in the same catalog query that lists them.
+pub(crate) const SERVICE_PREFIX: &str = "migrate-service:";
+
+/// The service name when none is set: the running binary's file name, else `migrate`.
+pub(crate) fn default_service_name() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|path| path.file_stem().map(|stem| stem.to_string_lossy().into_owned()))
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "migrate".to_owned())
+}
 
 /// Session settings a migration runs under.
 #[derive(Debug, Clone, Copy, Default)]
@@ -212,7 +231,14 @@ impl HistoryTable {
             schema: schema.clone(),
             qualified: format!("{}.{}", schema.quoted(), quote_ident(table)),
             name: table.to_owned(),
+            service: "migrate".to_owned(),
         })
+    }
+
+    /// The service recorded as the table's owner when it is created.
+    pub fn with_service(mut self, service: &str) -> HistoryTable {
+        service.clone_into(&mut self.service);
+        self
     }
 
     /// A 64-bit advisory-lock key for this schema and table. PostgreSQL scopes advisory locks to the current
@@ -230,13 +256,13 @@ impl HistoryTable {
 
     /// The rows, read without the lock: every column there is, so a table made by an older version reads too.
     pub fn select_sql(&self) -> String {
-        format!("SELECT * FROM {} ORDER BY version", self.qualified)
+        format!("SELECT *, {APPLIED_AT_UTC} FROM {} ORDER BY version", self.qualified)
     }
 
     /// The rows, read under the lock, with whether each no-transaction runner is still there.
     pub fn locked_select_sql(&self) -> String {
         format!(
-            "SELECT *, runner IS NOT NULL AND (claim_expires_at > now() OR EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a \
+            "SELECT *, {APPLIED_AT_UTC}, runner IS NOT NULL AND (claim_expires_at > now() OR EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a \
              WHERE a.application_name = runner AND a.pid <> pg_backend_pid())) AS runner_alive FROM {} ORDER BY version",
             self.qualified
         )
@@ -270,12 +296,14 @@ impl HistoryTable {
              LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS {body};\n\
              CREATE TRIGGER {trigger} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table}\n\
              FOR EACH STATEMENT EXECUTE FUNCTION {function}();\n\
-             COMMENT ON TABLE {table} IS {empty}",
+             COMMENT ON TABLE {table} IS {empty};\n\
+             COMMENT ON COLUMN {table}.version IS {service}",
             table = self.qualified,
             body = digest_body(),
             progress = PROGRESS_COLUMNS,
             trigger = quote_ident(DIGEST_FUNCTION),
             empty = quote_literal(&format!("{DIGEST_PREFIX}{}", history_digest(std::iter::empty::<String>()))),
+            service = quote_literal(&format!("{SERVICE_PREFIX}{}", self.service)),
         )
     }
 
@@ -602,7 +630,7 @@ fn parse_row(row: &SimpleQueryRow) -> Result<AppliedMigration, String> {
         name: text("name")?,
         checksum: checksum(&text("checksum")?)?,
         down_checksum: optional("down_checksum")?.map(checksum).transpose()?,
-        applied_at: text("applied_at")?,
+        applied_at: text("applied_at_utc")?,
         execution_ms: number("execution_ms")?,
         applied_by: text("applied_by")?,
         dirty: text("dirty")? == "t",

@@ -1,7 +1,7 @@
 //! Read-only views of a schema against the embedded set: where it stands (`current`, `status`) and every
 //! migration, applied or pending (`history`). Pure functions over the history rows, so they are unit-tested.
 
-use crate::error::Error;
+use crate::error::{Error, LockHolder};
 use crate::history::AppliedMigration;
 use crate::plan::{verify_history, PlanOptions};
 use crate::set::MigrationSet;
@@ -55,6 +55,9 @@ pub struct SchemaStatus {
     pub state: SchemaState,
     /// What is wrong, for `ahead` and `drifted`.
     pub problem: Option<String>,
+    /// Who is migrating the schema right now (holds its migration lock, or runs one of its no-transaction
+    /// migrations); `None` when nobody is, or when the status came from the catalog alone.
+    pub migrating_now: Option<LockHolder>,
 }
 
 /// Work out a schema's standing from its history (`None`: no history table).
@@ -75,6 +78,7 @@ pub fn status_of(schema: &str, set: &MigrationSet, history: Option<&[AppliedMigr
             pending: set.len(),
             state: SchemaState::Uninitialized,
             problem: None,
+            migrating_now: None,
         };
     };
     let newest = set.newest(history.iter().map(|a| a.version));
@@ -93,7 +97,7 @@ pub fn status_of(schema: &str, set: &MigrationSet, history: Option<&[AppliedMigr
         Ok(()) if pending > 0 => (SchemaState::Behind, None),
         Ok(()) => (SchemaState::AtHead, None),
     };
-    SchemaStatus { schema: schema.to_owned(), current, head, pending, state, problem }
+    SchemaStatus { schema: schema.to_owned(), current, head, pending, state, problem, migrating_now: None }
 }
 
 /// Where one migration stands in a schema's history.

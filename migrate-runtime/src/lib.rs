@@ -24,6 +24,8 @@
 //!   [`Migrator::single_transaction`];
 //! - the lock is released on every path.
 #![forbid(unsafe_code)]
+// docs.rs (`[package.metadata.docs.rs]`) builds with every feature and marks what needs which.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 // An `Error` is returned at most once per schema, after at least one round trip: its size does not matter, and the
 // fields it carries (file, message, what committed) are what an operator needs.
@@ -31,6 +33,7 @@
 
 mod app_schema;
 #[cfg(feature = "cli")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
 pub mod cli;
 mod database;
 mod engine;
@@ -52,6 +55,7 @@ pub use app_schema::{
     begin_in_schema, check_schema, check_session_schema, in_schema, SchemaCheckError, SearchPathScope,
 };
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use app_schema::{begin_in_schema_async, check_schema_async, check_session_schema_async, in_schema_async};
 pub use database::{ConnectError, Database, DatabaseError, SslMode};
 pub use engine::Waiting;
@@ -60,7 +64,7 @@ pub use fleet::{default_jobs, Fleet, Standing, Task};
 pub use history::{AppliedMigration, Dirt, Progress, Recorded, DEFAULT_HISTORY_TABLE};
 pub use inspect::{history_of, status_of, EntryState, HistoryEntry, SchemaState, SchemaStatus};
 pub use migrate_core::{
-    build, Checksum, Direction, FileName, FileNameError, Migration, ResolveError, Script, CHECKSUM_ALGORITHM,
+    build, Checksum, Direction, FileName, FileNameError, Layout, Migration, ResolveError, Script, CHECKSUM_ALGORITHM,
     NO_TRANSACTION_MARKER,
 };
 pub use migrator::Migrator;

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use crate::engine::{self, EngineOptions, Waiting};
 use crate::error::Error;
-use crate::history::{AppliedMigration, HistoryTable, Timeouts, DEFAULT_HISTORY_TABLE};
-use crate::inspect::{history_of, status_of, HistoryEntry, SchemaStatus};
+use crate::history::{default_service_name, AppliedMigration, HistoryTable, Timeouts, DEFAULT_HISTORY_TABLE};
+use crate::inspect::{history_of, status_of, HistoryEntry, SchemaState, SchemaStatus};
 use crate::plan::{Operation, PlanOptions, Resolution};
 use crate::report::{Preview, Report};
 use crate::schema::SchemaName;
@@ -41,7 +41,8 @@ pub struct Migrator<'s> {
 
 impl<'s> Migrator<'s> {
     /// A migrator for `set` with the defaults: history table `schema_migrations`, one transaction per migration,
-    /// refuse missing and out-of-order versions, wait up to ten minutes for another process's migration lock.
+    /// refuse missing and out-of-order versions, wait up to ten minutes for another process's migration lock, and
+    /// the running binary's file name (else `migrate`) as the service name.
     pub fn new(set: &'s MigrationSet) -> Migrator<'s> {
         let options = EngineOptions {
             history_table: DEFAULT_HISTORY_TABLE.to_owned(),
@@ -49,6 +50,7 @@ impl<'s> Migrator<'s> {
             lock_wait: Duration::from_secs(600),
             timeouts: Timeouts::default(),
             on_wait: Arc::new(engine::log_waiting),
+            service: default_service_name(),
         };
         Migrator { set, options }
     }
@@ -61,6 +63,27 @@ impl<'s> Migrator<'s> {
     /// The history table's name.
     pub fn history_table_name(&self) -> &str {
         &self.options.history_table
+    }
+
+    /// The service name recorded in the history tables this migrator creates.
+    pub fn service(&self) -> &str {
+        &self.options.service
+    }
+
+    /// The service that owns the history tables this migrator creates (default: the running binary's file name,
+    /// else `migrate`). It is recorded in the comment on the table's `version` column, so `migrate --all-schemas`
+    /// selects this service's schemas and not another service's in the same database. Set it when two binaries
+    /// (a service and its worker, say) migrate the same schemas, or when the binary's file name changes.
+    ///
+    /// ```
+    /// # use migrate_runtime::{MigrationSet, Migrator};
+    /// # static SET: MigrationSet = MigrationSet::from_static(&[], "");
+    /// let migrator = Migrator::new(&SET).service_name("billing");
+    /// assert_eq!(migrator.service(), "billing");
+    /// ```
+    pub fn service_name(mut self, name: impl Into<String>) -> Self {
+        self.options.service = name.into();
+        self
     }
 
     /// Name of the history table inside each schema (validated and quoted like a schema name).
@@ -245,7 +268,13 @@ impl<'s> Migrator<'s> {
     /// ```
     pub fn status(&self, client: &mut postgres::Client, schema: &str) -> Result<SchemaStatus, Error> {
         let history = self.read(client, schema)?;
-        Ok(status_of(schema, self.set, history.as_deref()))
+        let mut status = status_of(schema, self.set, history.as_deref());
+        if status.state != SchemaState::AtHead {
+            let table = HistoryTable::new(&SchemaName::new(schema)?, &self.options.history_table)?;
+            let history = history.as_deref().unwrap_or_default();
+            status.migrating_now = session::block_on_ready(engine::migrating_now(client, &table, history));
+        }
+        Ok(status)
     }
 
     /// Every migration of the binary and of the database, applied or pending, with checksum mismatches marked.
@@ -271,12 +300,14 @@ impl<'s> Migrator<'s> {
 
     /// [`Migrator::migrate`] on a `tokio-postgres` client.
     #[cfg(feature = "tokio")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
     pub async fn migrate_async(&self, client: &tokio_postgres::Client, schema: &str) -> Result<Report, Error> {
         self.run_async(client, schema, Operation::Upgrade(Target::Head)).await
     }
 
     /// [`Migrator::run`] on a `tokio-postgres` client.
     #[cfg(feature = "tokio")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
     pub async fn run_async(
         &self,
         client: &tokio_postgres::Client,

@@ -326,14 +326,10 @@ fn downgrade_steps<'m>(
     applied.sort_by_key(|a| std::cmp::Reverse(set.order_key(a.version)));
     let count = match target {
         Target::Base => applied.len(),
-        Target::Relative(n) if n < 0 => {
-            // A resumed revert is one of the steps asked for.
-            let requested = n.unsigned_abs() as usize - usize::from(resume.is_some());
-            if requested > applied.len() {
-                return Err(Error::TooFewApplied { schema: schema.to_owned(), requested, applied: applied.len() });
-            }
-            requested
-        }
+        // Like `upgrade +N`, which applies at most what is pending: at most what is applied, so `-1` at base is
+        // "nothing to do", as `upgrade +1` at head is (and as `sqlx migrate revert` at base is). A resumed revert is
+        // one of the steps asked for.
+        Target::Relative(n) if n < 0 => (n.unsigned_abs() as usize - usize::from(resume.is_some())).min(applied.len()),
         Target::Version(v) => {
             if !history.iter().any(|a| a.version == v) {
                 return Err(Error::TargetNotApplied { schema: schema.to_owned(), target: v });
@@ -620,10 +616,10 @@ mod tests {
         let plan = plan("s", &set, &h, down(Target::Version(1)), PlanOptions::default()).unwrap();
         assert_eq!(plan.steps[0].script.file, "migrations/3_m.down.sql", "a revert holds the down script");
         assert_eq!((plan.version_before, plan.planned_version_after()), (Some(3), Some(1)));
-        assert!(matches!(
-            planned(&set, &h, down(Target::Relative(-4))),
-            Err(Error::TooFewApplied { requested: 4, applied: 3, .. })
-        ));
+        assert_eq!(planned(&set, &h, down(Target::Relative(-4))).unwrap(), [(Revert, 3), (Revert, 2), (Revert, 1)]);
+        assert_eq!(planned(&set, &history(&set, &[]), down(Target::Relative(-1))).unwrap(), []);
+        let at_head = planned(&set, &h, up(Target::Relative(5))).unwrap();
+        assert!(at_head.is_empty(), "+N at head, like -N at base, is nothing to do");
         assert!(matches!(
             planned(&set, &h, down(Target::Head)),
             Err(Error::WrongDirection { direction: Direction::Down, .. })

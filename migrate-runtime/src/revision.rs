@@ -4,7 +4,7 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use migrate_core::FileName;
+use migrate_core::{FileName, REVISION_PLACEHOLDERS};
 
 /// Why a revision could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -75,9 +75,10 @@ pub fn write_revision(folder: &Path, message: &str) -> Result<Revision, Revision
     let up = folder.join(format!("{version}_{slug}.up.sql"));
     let down = folder.join(format!("{version}_{slug}.down.sql"));
     let header = message.lines().map(|line| format!("-- {line}\n")).collect::<String>();
-    for (path, body) in [(&up, "-- Write the migration here.\n"), (&down, "-- Write what undoes it here.\n")] {
+    // The placeholders make the build refuse the files until SQL is written into them.
+    for (path, placeholder) in [(&up, REVISION_PLACEHOLDERS[0]), (&down, REVISION_PLACEHOLDERS[1])] {
         let mut file = OpenOptions::new().write(true).create_new(true).open(path).map_err(io(path))?;
-        file.write_all(format!("{header}{body}").as_bytes()).map_err(io(path))?;
+        file.write_all(format!("{header}{placeholder}\n").as_bytes()).map_err(io(path))?;
     }
     Ok(Revision { version, up, down })
 }

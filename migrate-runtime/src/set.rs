@@ -5,6 +5,10 @@ use migrate_core::{resolve_folder, Migration, ResolveError};
 
 /// An ordered set of migrations: what `embed_migrations!` expands to.
 ///
+/// The order is the folder layout's (see `migrate_core::Layout`): numeric for flat and refinery folders, diesel's
+/// text order of the version digits for a diesel folder, where it can differ from numeric order
+/// (`202605271200000000` before `20270101000000`). Compare migrations by [`MigrationSet::position`], not by version.
+///
 /// ```
 /// use migrate_runtime::{embed_migrations, MigrationSet};
 ///
@@ -19,8 +23,8 @@ pub struct MigrationSet {
 }
 
 impl MigrationSet {
-    /// Wrap migrations already ordered by version, and the absolute path of the folder they came from (what the
-    /// macro emits).
+    /// Wrap migrations already in their layout's order, kept as given, and the absolute path of the folder they
+    /// came from (what the macro emits).
     #[doc(hidden)]
     pub const fn from_static(migrations: &'static [Migration], source_folder: &'static str) -> MigrationSet {
         MigrationSet { migrations: Cow::Borrowed(migrations), source_folder: Some(Cow::Borrowed(source_folder)) }
@@ -45,7 +49,8 @@ impl MigrationSet {
         Ok(MigrationSet { migrations: Cow::Owned(migrations), source_folder: Some(Cow::Owned(source_folder)) })
     }
 
-    /// Build a set from migrations in any order; duplicates keep the first. Meant for tests and tools.
+    /// Build a set from migrations in any order, sorted by version *numerically*; duplicates keep the first. Meant
+    /// for tests and tools; a diesel folder's text order comes only from [`MigrationSet::from_folder`] or the macro.
     ///
     /// ```
     /// use migrate_runtime::{Migration, MigrationSet, Script};
@@ -83,7 +88,16 @@ impl MigrationSet {
         self.position(version).map(|i| &self.migrations[i])
     }
 
-    /// Where the migration with this version sits in the set's order.
+    /// Where the migration with this version stands in the set's order (0 for the first), or `None` when the set
+    /// lacks it. The planner compares migrations by this, since a diesel set is not in numeric order.
+    ///
+    /// ```
+    /// use migrate_runtime::{Migration, MigrationSet, Script};
+    ///
+    /// let m = |v: i64| Migration { version: v, name: "m".into(), up: Script::new("m.up.sql", "SELECT 1"), down: None };
+    /// let set = MigrationSet::from_migrations(vec![m(10), m(2)]);
+    /// assert_eq!((set.position(2), set.position(10), set.position(3)), (Some(0), Some(1), None));
+    /// ```
     pub fn position(&self, version: i64) -> Option<usize> {
         // Most sets are ordered numerically, where a binary search finds it; a set ordered otherwise (diesel's
         // string order) is searched in full when the binary search misses.

@@ -77,7 +77,9 @@ fn guide_one_migrate_py_workflow() {
     assert_eq!(db.versions("dev"), [1, 2, 3, 4]);
     assert!(db.has_column("dev", "customers", "cpf"));
     db.migrate(&["upgrade", "--schema", "dev"], 0);
-    db.migrate(&["upgrade", "--schema", "prod"], 0);
+    // prod is protected: every change to it, an upgrade too, is confirmed (--yes off a terminal).
+    db.migrate(&["upgrade", "--schema", "prod"], 3);
+    db.migrate(&["upgrade", "--schema", "prod", "--yes"], 0);
     assert_eq!(db.versions("dev"), HEAD);
 
     // Status and history.
@@ -109,7 +111,9 @@ fn guide_one_migrate_py_workflow() {
 #[test]
 fn guide_two_multi_schema_and_prod_scripts() {
     let db = TestDatabase::new();
-    db.migrate(&["upgrade", "--schemas", "dev,prod", "--target", "3"], 0);
+    // The schemas do not exist yet: upgrade creates them only when asked (a typo must not create a schema).
+    db.migrate(&["upgrade", "--schemas", "dev,prod", "--target", "3", "--yes"], 3);
+    db.migrate(&["upgrade", "--schemas", "dev,prod", "--target", "3", "--create", "--yes"], 0);
 
     // --action current
     let current = json(&db.migrate(&["current", "--schemas", "dev,prod", "--format", "json"], 0));
@@ -130,7 +134,7 @@ fn guide_two_multi_schema_and_prod_scripts() {
     let plan = db.migrate(&["upgrade", "--schemas", "prod", "--dry-run"], 0);
     assert!(plan.contains("version 3 -> 8, 5 step(s)"), "{plan}");
     assert_eq!(db.versions("prod"), [1, 2, 3]);
-    db.migrate(&["upgrade", "--schemas", "prod"], 0);
+    db.migrate(&["upgrade", "--schemas", "prod", "--yes"], 0);
     assert_eq!(db.versions("prod"), HEAD);
 
     // --action rollback --target PREVIOUS: protected prod refuses without confirmation, then rolls back.

@@ -1,61 +1,127 @@
 //! The command line, as clap derive types. A service mounts [`MigrateCommand`] as one of its subcommands.
+//!
+//! Each subcommand flattens only the option groups it uses, so `--help` of each lists exactly its options:
+//! [`Common`] (connection, schemas, output, workers) on every command that talks to databases, [`Limits`] on the
+//! commands that change schemas, [`Planner`] on upgrade and downgrade, [`Danger`] (dry run, confirmation) on every
+//! change.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
 
+/// Shown after the list of commands in `migrate --help`.
+const AFTER_HELP: &str = "\
+Schemas: --schema, --schemas, --schemas-file or --all-schemas; without them, $DEFAULT_SCHEMA_NAME, then `dev`.
+A command that changes schemas never creates one that does not exist, unless given --create (`reset` creates by
+definition); the library call at boot creates its configured schema.
+
+Environment:
+  DATABASE_URL               the database (default postgres://postgres@127.0.0.1:5432/postgres)
+  DEFAULT_SCHEMA_NAME        the schema when no schema option is given (default dev)
+  MIGRATE_PROTECTED_SCHEMAS  comma-separated names or globs (`prod,tenant-*`) whose every change is confirmed
+                             by typing the schema's name, or --yes off a terminal (default prod)
+
+Exit codes:
+  0  success
+  1  could not run (database unreachable, file not readable or writable)
+  2  usage error (bad flag, schema name or target; a pattern that matched nothing)
+  3  refused before changing anything (protected schema without confirmation, missing schema, missing down
+     file, dirty or out-of-order migration, nothing to resolve)
+  4  a migration failed
+  5  drift found (edited applied file, versions this binary does not have)";
+
 /// Operate on this binary's embedded migrations: `reset`, `revision`, `upgrade`, `downgrade`, `current`,
-/// `history`, `status`, over one schema or many.
+/// `history`, `status`, `repair`, `resolve`, over one schema or many.
 #[derive(Debug, Clone, Args)]
+#[command(after_help = AFTER_HELP)]
 pub struct MigrateCommand {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
-    /// Which schemas.
-    #[command(flatten)]
-    pub schemas: SchemaSelection,
-    /// Connection string of the database; repeat it to work on several databases or servers at once.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/postgres",
-        global = true,
-        hide_env_values = true
-    )]
-    pub database_url: Vec<String>,
-    /// Output for people (`table`) or scripts (`json`).
-    #[arg(long, value_enum, default_value_t = Format::Table, global = true)]
-    pub format: Format,
-    /// Schemas migrated at once, each on its own connection (default: twice the cores, at most 16).
-    #[arg(long, short = 'j', global = true, value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub jobs: Option<u16>,
-    /// Go on with the other schemas after one fails (default: stop starting new ones).
-    #[arg(long, global = true)]
-    pub keep_going: bool,
-    /// Safety limits and planner options.
-    #[command(flatten)]
-    pub limits: Limits,
 }
 
-/// Safety limits and planner options, on every command.
+/// The options of every command that talks to databases.
+#[derive(Debug, Clone, Default, Args)]
+pub struct Common {
+    /// Which schemas.
+    #[command(flatten, next_help_heading = "Schemas")]
+    pub schemas: SchemaSelection,
+    /// Which databases.
+    #[command(flatten, next_help_heading = "Database")]
+    pub connection: Connection,
+    /// How to print.
+    #[command(flatten, next_help_heading = "Output")]
+    pub output: Output,
+    /// How many schemas at once, and what to do after a failure.
+    #[command(flatten, next_help_heading = "Many schemas")]
+    pub workers: Workers,
+}
+
+/// The databases to work on.
+#[derive(Debug, Clone, Default, Args)]
+pub struct Connection {
+    /// Connection string of the database (default: postgres://postgres@127.0.0.1:5432/postgres); repeat it to
+    /// work on several databases or servers at once.
+    #[arg(long, value_name = "URL", env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Vec<String>,
+}
+
+/// The database used when neither `--database-url` nor `DATABASE_URL` is given.
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+impl Connection {
+    /// The URLs to use: `--database-url`s (or `DATABASE_URL`), else [`DEFAULT_DATABASE_URL`].
+    pub fn urls(&self) -> Vec<String> {
+        if self.database_url.is_empty() {
+            return vec![DEFAULT_DATABASE_URL.to_owned()];
+        }
+        self.database_url.clone()
+    }
+}
+
+/// Output format.
+#[derive(Debug, Clone, Copy, Default, Args)]
+pub struct Output {
+    /// Output for people (`table`) or scripts (`json`).
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// The pool of connections per database.
+#[derive(Debug, Clone, Copy, Default, Args)]
+pub struct Workers {
+    /// Schemas worked on at once, each on its own connection (default: twice the cores, at most 16).
+    #[arg(long, short = 'j', value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: Option<u16>,
+    /// Go on with the other schemas after one fails (default: stop starting new ones).
+    #[arg(long)]
+    pub keep_going: bool,
+}
+
+/// Safety limits of the commands that change schemas.
 #[derive(Debug, Clone, Default, Args)]
 pub struct Limits {
     /// `lock_timeout` for migration SQL (`5s`, `500ms`): a migration waiting on a busy table fails instead of
     /// stalling the application behind it.
-    #[arg(long, global = true, value_parser = parse_duration)]
+    #[arg(long, value_parser = parse_duration)]
     pub lock_timeout: Option<Duration>,
     /// `statement_timeout` for migration SQL (`10m`, `30s`).
-    #[arg(long, global = true, value_parser = parse_duration)]
+    #[arg(long, value_parser = parse_duration)]
     pub statement_timeout: Option<Duration>,
     /// How long to wait for another process's migration lock on a schema before giving up (`30s`).
-    #[arg(long, global = true, value_parser = parse_duration)]
+    #[arg(long, value_parser = parse_duration)]
     pub lock_wait: Option<Duration>,
+}
+
+/// What the planner accepts, on upgrade and downgrade.
+#[derive(Debug, Clone, Default, Args)]
+pub struct Planner {
     /// Apply pending migrations numbered below the newest applied one instead of refusing.
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub allow_out_of_order: bool,
     /// Accept applied versions this binary does not have (a rolled-back deploy) instead of refusing.
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub allow_missing: bool,
 }
 
@@ -80,8 +146,11 @@ impl MigrateCommand {
     /// Parse the arguments that follow `migrate` (for calling the CLI from code).
     ///
     /// ```
-    /// let command = migrate_runtime::cli::MigrateCommand::try_parse_from_args(["status", "--schemas", "dev,prod"]).unwrap();
-    /// assert!(matches!(command.command, migrate_runtime::cli::Command::Status));
+    /// use migrate_runtime::cli::{Command, MigrateCommand};
+    ///
+    /// let command = MigrateCommand::try_parse_from_args(["status", "--schemas", "dev,prod"]).unwrap();
+    /// assert!(matches!(command.command, Command::Status(_)));
+    /// assert_eq!(command.common().unwrap().schemas.schemas.as_deref(), Some(&["dev".to_owned(), "prod".to_owned()][..]));
     /// ```
     pub fn try_parse_from_args<I, T>(args: I) -> Result<MigrateCommand, clap::Error>
     where
@@ -101,95 +170,178 @@ impl MigrateCommand {
         let matches = <Standalone as clap::CommandFactory>::command().try_get_matches_from(args)?;
         Ok(Standalone::from_arg_matches(&matches)?.command)
     }
+
+    /// The connection, schema, output and worker options; `None` for `revision`, which touches no database.
+    pub fn common(&self) -> Option<&Common> {
+        match &self.command {
+            Command::Reset(change) | Command::Repair(change) => Some(&change.common),
+            Command::Upgrade(upgrade) => Some(&upgrade.change.common),
+            Command::Downgrade(downgrade) => Some(&downgrade.change.common),
+            Command::Resolve(resolve) => Some(&resolve.change.common),
+            Command::Current(common) | Command::History(common) | Command::Status(common) => Some(common),
+            Command::Revision(_) => None,
+        }
+    }
+
+    /// The output format.
+    pub fn format(&self) -> Format {
+        match &self.command {
+            Command::Revision(revision) => revision.output.format,
+            _ => self.common().map_or(Format::Table, |c| c.output.format),
+        }
+    }
+
+    /// The options of a command that changes schemas; `None` for the others.
+    pub fn change(&self) -> Option<&Change> {
+        match &self.command {
+            Command::Reset(change) | Command::Repair(change) => Some(change),
+            Command::Upgrade(upgrade) => Some(&upgrade.change),
+            Command::Downgrade(downgrade) => Some(&downgrade.change),
+            Command::Resolve(resolve) => Some(&resolve.change),
+            _ => None,
+        }
+    }
 }
 
 /// The subcommands.
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
     /// Drop each schema with everything in it, recreate it and apply every migration.
-    Reset(Danger),
+    Reset(Change),
     /// Write the next `{version}_{slug}.up.sql` / `.down.sql` pair into the source migrations folder.
-    Revision {
-        /// What the migration does; becomes its file name.
-        #[arg(short, long)]
-        message: String,
-        /// Write into this folder instead of the one the binary was built from.
-        #[arg(long)]
-        migrations_dir: Option<PathBuf>,
-    },
+    Revision(RevisionArgs),
     /// Apply pending migrations.
-    Upgrade {
-        /// `head`, a version, `+N`, or a migration's name.
-        #[arg(short, long, default_value = "head", allow_hyphen_values = true)]
-        target: String,
-        /// Dry run and confirmation (`--yes` is accepted for scripts; only reset and downgrade ask).
-        #[command(flatten)]
-        danger: Danger,
-    },
+    Upgrade(UpgradeArgs),
     /// Revert applied migrations, newest first.
-    Downgrade {
-        /// `-1`, `-N`, a version, a migration's name, or `base`.
-        #[arg(short, long, allow_hyphen_values = true)]
-        target: String,
-        /// Dry run and confirmation.
-        #[command(flatten)]
-        danger: Danger,
-    },
-    /// After reviewing edited migration files: record the binary's checksums for the applied migrations.
-    Repair(Danger),
+    Downgrade(DowngradeArgs),
+    /// After reviewing edited migration files: record the binary's checksums and names for the applied migrations.
+    Repair(Change),
     /// Settle a dirty no-transaction migration after fixing the schema by hand.
-    Resolve {
-        /// The dirty version.
-        #[arg(long)]
-        version: i64,
-        /// Its effects are in place: keep the record and mark it clean.
-        #[arg(long, conflicts_with = "not_applied", required_unless_present = "not_applied")]
-        applied: bool,
-        /// Its effects are not in place: drop the record so the next upgrade runs it again.
-        #[arg(long)]
-        not_applied: bool,
-    },
+    Resolve(ResolveArgs),
     /// Each schema's version and whether it is at head, behind, ahead of the binary, or drifted.
-    Current,
+    Current(Common),
     /// Every migration, applied (when, how long, by whom) or pending, with checksum mismatches marked.
-    History,
+    History(Common),
     /// One row per schema: version, pending count, problems.
-    Status,
+    Status(Common),
 }
 
-/// Options of the commands that destroy data.
+/// `revision`'s options.
 #[derive(Debug, Clone, Args)]
+pub struct RevisionArgs {
+    /// What the migration does; becomes its file name.
+    #[arg(short, long)]
+    pub message: String,
+    /// Write into this folder instead of the one the binary was built from.
+    #[arg(long)]
+    pub migrations_dir: Option<PathBuf>,
+    /// Accepted and ignored, as `migrate.py revision --schema dev` had it: a revision belongs to no schema.
+    #[arg(long, short = 's', hide = true)]
+    pub schema: Option<String>,
+    /// How to print.
+    #[command(flatten, next_help_heading = "Output")]
+    pub output: Output,
+}
+
+/// The options of every command that changes schemas.
+#[derive(Debug, Clone, Default, Args)]
+pub struct Change {
+    /// Connection, schemas, output, workers.
+    #[command(flatten)]
+    pub common: Common,
+    /// Safety limits.
+    #[command(flatten, next_help_heading = "Safety limits")]
+    pub limits: Limits,
+    /// Dry run and confirmation.
+    #[command(flatten, next_help_heading = "Dry run and confirmation")]
+    pub danger: Danger,
+}
+
+/// `upgrade`'s options.
+#[derive(Debug, Clone, Args)]
+pub struct UpgradeArgs {
+    /// `head`, a version, `+N`, or a migration's name.
+    #[arg(short, long, default_value = "head", allow_hyphen_values = true)]
+    pub target: String,
+    /// Create a selected schema that does not exist yet; without it a missing schema is refused, so that a typo
+    /// does not create one.
+    #[arg(long)]
+    pub create: bool,
+    /// What the planner accepts.
+    #[command(flatten, next_help_heading = "Planner")]
+    pub planner: Planner,
+    /// Connection, schemas, output, workers, limits, dry run and confirmation.
+    #[command(flatten)]
+    pub change: Change,
+}
+
+/// `downgrade`'s options.
+#[derive(Debug, Clone, Args)]
+pub struct DowngradeArgs {
+    /// `-1`, `-N`, a version, a migration's name, or `base`.
+    #[arg(short, long, allow_hyphen_values = true)]
+    pub target: String,
+    /// What the planner accepts.
+    #[command(flatten, next_help_heading = "Planner")]
+    pub planner: Planner,
+    /// Connection, schemas, output, workers, limits, dry run and confirmation.
+    #[command(flatten)]
+    pub change: Change,
+}
+
+/// `resolve`'s options.
+#[derive(Debug, Clone, Args)]
+#[command(group = clap::ArgGroup::new("outcome").required(true).args(["applied", "not_applied"]))]
+pub struct ResolveArgs {
+    /// The dirty version.
+    #[arg(long)]
+    pub version: i64,
+    /// Its effects are in place: keep the record and mark it clean.
+    #[arg(long)]
+    pub applied: bool,
+    /// Its effects are not in place: drop the record so the next upgrade runs it again.
+    #[arg(long)]
+    pub not_applied: bool,
+    /// Connection, schemas, output, workers, limits, dry run and confirmation.
+    #[command(flatten)]
+    pub change: Change,
+}
+
+/// Dry run and confirmation, on every command that changes schemas.
+#[derive(Debug, Clone, Default, Args)]
 pub struct Danger {
-    /// Print the plan and the exact SQL per schema; change nothing.
+    /// Print the plan and the exact SQL per schema; change nothing (and ask nothing).
     #[arg(long)]
     pub dry_run: bool,
-    /// Confirm for protected schemas without asking (needed when not on a terminal).
-    #[arg(long, short = 'y', alias = "auto-confirm")]
+    /// Confirm changes to protected schemas ($MIGRATE_PROTECTED_SCHEMAS, names or globs; default prod) without
+    /// asking; needed when not on a terminal.
+    #[arg(long, short = 'y', visible_alias = "auto-confirm")]
     pub yes: bool,
 }
 
-/// Which schemas a command works on. Default: `DEFAULT_SCHEMA_NAME`, then `dev`.
-/// The four ways are exclusive (clap's argument groups do not apply to global arguments, hence `conflicts_with`).
+/// Which schemas a command works on. Default: `DEFAULT_SCHEMA_NAME`, then `dev`. The four ways are exclusive.
 #[derive(Debug, Clone, Default, Args)]
+#[group(multiple = false)]
 pub struct SchemaSelection {
-    /// One schema.
-    #[arg(long, short = 's', global = true, conflicts_with_all = ["schemas", "schemas_file", "all_schemas"])]
+    /// One schema (default: $DEFAULT_SCHEMA_NAME, then `dev`).
+    #[arg(long, short = 's')]
     pub schema: Option<String>,
     /// Comma-separated schemas; `*` and `?` match existing schemas (`dev,prod,tenant-*`).
-    #[arg(long, global = true, value_delimiter = ',', conflicts_with_all = ["schemas_file", "all_schemas"])]
+    #[arg(long, value_delimiter = ',')]
     pub schemas: Option<Vec<String>>,
     /// A file with one schema name a line.
-    #[arg(long, global = true, conflicts_with = "all_schemas")]
+    #[arg(long)]
     pub schemas_file: Option<PathBuf>,
-    /// Every schema that holds this service's history table.
-    #[arg(long, global = true)]
+    /// Every schema holding this service's history table (tables from before service markers included).
+    #[arg(long)]
     pub all_schemas: bool,
 }
 
 /// Output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     /// Aligned tables and lines for people.
+    #[default]
     Table,
     /// One JSON document on stdout.
     Json,
@@ -207,5 +359,17 @@ mod tests {
         for bad in ["", "5", "s", "-1s", "1.5s", "5 s", "5d"] {
             assert!(parse_duration(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn each_command_takes_only_its_options() {
+        assert!(MigrateCommand::try_parse_from_args(["revision", "-m", "x", "--jobs", "2"]).is_err());
+        assert!(MigrateCommand::try_parse_from_args(["status", "--dry-run"]).is_err());
+        assert!(MigrateCommand::try_parse_from_args(["status", "--lock-wait", "1s"]).is_err());
+        assert!(MigrateCommand::try_parse_from_args(["upgrade", "--allow-missing", "--yes", "-j", "2"]).is_ok());
+        assert!(MigrateCommand::try_parse_from_args(["resolve", "--version", "3", "--applied", "--dry-run"]).is_ok());
+        let error = MigrateCommand::try_parse_from_args(["resolve", "--version", "3"]).unwrap_err().to_string();
+        assert!(error.contains("--applied") && error.contains("--not-applied"), "{error}");
+        assert!(MigrateCommand::try_parse_from_args(["status", "-s", "a", "--schemas", "b"]).is_err());
     }
 }

@@ -65,6 +65,15 @@ pub enum CliError {
         /// The schema asked about.
         schema: String,
     },
+    /// Schemas that do not exist, for a command that does not create them (everything but `reset` and
+    /// `upgrade --create`); refused before any schema is touched.
+    #[error("{}", missing_text(verb, missing))]
+    MissingSchemas {
+        /// What the command would do.
+        verb: &'static str,
+        /// The schemas that do not exist, with the nearest existing names.
+        missing: Vec<MissingSchema>,
+    },
     /// `revision` without a folder to write into.
     #[error("this migration set was not built from a folder: pass --migrations-dir")]
     NoSourceFolder,
@@ -78,4 +87,43 @@ pub enum CliError {
 
 fn quoted(schemas: &[String]) -> String {
     schemas.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ")
+}
+
+/// A selected schema that does not exist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingSchema {
+    /// The database, when the command works on several.
+    pub database: Option<String>,
+    /// The schema as given.
+    pub schema: String,
+    /// The existing schemas with the nearest names, best first.
+    pub nearest: Vec<String>,
+}
+
+impl std::fmt::Display for MissingSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.schema)?;
+        if let Some(database) = &self.database {
+            write!(f, " on {database}")?;
+        }
+        if !self.nearest.is_empty() {
+            write!(
+                f,
+                " (did you mean {}?)",
+                self.nearest.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(" or ")
+            )?;
+        }
+        Ok(())
+    }
+}
+
+fn missing_text(verb: &str, missing: &[MissingSchema]) -> String {
+    let list = missing.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+    let (noun, exist) = if missing.len() == 1 { ("schema", "does") } else { ("schemas", "do") };
+    let hint = if verb == "upgrade" {
+        "check the name, or pass --create to create it".to_owned()
+    } else {
+        format!("there is nothing to {verb} in a schema that does not exist")
+    };
+    format!("refusing to {verb}: {noun} {list} {exist} not exist: {hint}; nothing was changed")
 }

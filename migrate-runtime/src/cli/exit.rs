@@ -1,16 +1,17 @@
 //! Exit codes of the CLI, documented in the README, chosen here and nowhere else.
 
 use super::error::CliError;
+use super::schemas::SelectionError;
 use crate::error::Error;
 
 /// Everything went as asked.
 pub const SUCCESS: i32 = 0;
-/// Could not run: the database was unreachable, a file could not be written, ...
+/// Could not run: the database was unreachable, a file could not be read or written, ...
 pub const FAILURE: i32 = 1;
 /// The command line was wrong: an unknown flag, a bad schema name or target.
 pub const USAGE: i32 = 2;
-/// Refused before changing anything: a protected schema without confirmation, a missing down file, a dirty
-/// migration, a pending migration numbered below an applied one, nothing to resolve.
+/// Refused before changing anything: a protected schema without confirmation, a schema that does not exist, a
+/// missing down file, a dirty migration, a pending migration numbered below an applied one, nothing to resolve.
 pub const REFUSED: i32 = 3;
 /// A migration's SQL failed.
 pub const MIGRATION_FAILED: i32 = 4;
@@ -24,7 +25,6 @@ pub fn code_of(error: &Error) -> i32 {
         | Error::TargetNotInSet { .. }
         | Error::TargetBelowCurrent { .. }
         | Error::TargetNotApplied { .. }
-        | Error::TooFewApplied { .. }
         | Error::WrongDirection { .. } => USAGE,
         Error::MissingDownFile { .. }
         | Error::NoTransactionInSingleTransaction { .. }
@@ -47,9 +47,11 @@ pub fn code_of(error: &Error) -> i32 {
 pub fn code_of_cli(error: &CliError) -> i32 {
     match error {
         CliError::BadDatabaseUrl { .. } | CliError::BadTarget { .. } | CliError::WrongDirection { .. } => USAGE,
-        CliError::ListSchemas { .. } => FAILURE,
+        CliError::ListSchemas { .. } | CliError::Selection(SelectionError::File { .. }) => FAILURE,
         CliError::Selection(_) => USAGE,
-        CliError::NotConfirmed { .. } | CliError::ConfirmationMismatch { .. } => REFUSED,
+        CliError::NotConfirmed { .. } | CliError::ConfirmationMismatch { .. } | CliError::MissingSchemas { .. } => {
+            REFUSED
+        }
         CliError::NoSourceFolder | CliError::Revision(_) | CliError::Output(_) => FAILURE,
     }
 }

@@ -23,7 +23,7 @@
 //! }
 //! ```
 //!
-//! A command goes through three steps: clap parses it ([`args`]), [`Request::resolve`] checks and resolves every
+//! A command goes through three steps: clap parses it ([`MigrateCommand`]), `Cli::resolve` checks and resolves every
 //! flag once (databases, schemas, target, confirmation), and the request is executed, one schema at a time on a
 //! pool of connections, each result rendered as it arrives. Exit codes are chosen in [`exit`].
 
@@ -36,8 +36,11 @@ mod schemas;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 
-pub use args::{Command, Danger, Format, Limits, MigrateCommand, SchemaSelection};
-pub use error::CliError;
+pub use args::{
+    Change, Command, Common, Connection, Danger, DowngradeArgs, Format, Limits, MigrateCommand, Output, Planner,
+    ResolveArgs, RevisionArgs, SchemaSelection, UpgradeArgs, Workers, DEFAULT_DATABASE_URL,
+};
+pub use error::{CliError, MissingSchema};
 pub use schemas::SelectionError;
 
 use crate::database::Database;
@@ -51,9 +54,10 @@ use crate::schema::SchemaName;
 use crate::target::Target;
 use migrate_core::Direction;
 use render::{chain, Progress, Report};
-use schemas::{needs_catalog, select, Existing};
+use schemas::{glob_match, needs_catalog, select, Existing};
 
-/// Environment variable holding the comma-separated protected schemas (default: `prod`).
+/// Environment variable holding the protected schemas, comma-separated names or globs (`prod,tenant-*`);
+/// `prod` when it is not set, none when it is set empty.
 pub const PROTECTED_SCHEMAS_ENV: &str = "MIGRATE_PROTECTED_SCHEMAS";
 
 /// The CLI bound to a service's migrator.
@@ -71,20 +75,36 @@ struct Request<'c> {
     tasks: Vec<Task>,
     action: Action,
     command: &'c MigrateCommand,
+    common: &'c Common,
+    /// Said on stderr before the work starts (schemas included by `--all-schemas` without a service marker).
+    notes: Vec<String>,
 }
 
 /// What a resolved command does.
 enum Action {
-    /// Change schemas: apply, revert, reset, repair, resolve; or only show the plan.
-    Change { operation: Operation, dry_run: bool },
+    /// Change schemas: apply, revert, reset, repair, resolve; or only show the plan. `create`: schemas that do not
+    /// exist may be created (reset, `upgrade --create`).
+    Change { operation: Operation, dry_run: bool, create: bool },
     /// `history`.
     History,
     /// `current` (`full: false`) or `status`.
     Status { full: bool },
 }
 
+/// The word for what an operation does, in messages.
+fn verb(operation: Operation) -> &'static str {
+    match operation {
+        Operation::Upgrade(_) => "upgrade",
+        Operation::Downgrade(_) => "downgrade",
+        Operation::Reset => "reset",
+        Operation::Repair => "repair",
+        Operation::Resolve { .. } => "resolve",
+    }
+}
+
 impl<'s> Cli<'s> {
-    /// A CLI over `migrator`. Protected schemas come from `MIGRATE_PROTECTED_SCHEMAS`, else `prod`.
+    /// A CLI over `migrator`. Protected schemas come from `MIGRATE_PROTECTED_SCHEMAS` (names or globs), else
+    /// `prod`.
     pub fn new(migrator: Migrator<'s>) -> Cli<'s> {
         let protected = match std::env::var(PROTECTED_SCHEMAS_ENV) {
             Ok(list) => list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect(),
@@ -93,13 +113,14 @@ impl<'s> Cli<'s> {
         Cli { migrator, protected }
     }
 
-    /// Replace the protected schemas: `reset`, `downgrade` and `repair` on them ask for a typed confirmation on a
-    /// terminal and refuse without `--yes` elsewhere.
+    /// Replace the protected schemas (names or globs: `prod`, `tenant-*`): every command that would change one of
+    /// them (upgrade, downgrade, reset, repair, resolve) asks for its name on a terminal, and refuses without
+    /// `--yes` elsewhere. Dry runs never ask.
     ///
     /// ```
     /// # use migrate_runtime::{cli::Cli, MigrationSet, Migrator};
     /// # static SET: MigrationSet = MigrationSet::from_static(&[], "");
-    /// let cli = Cli::new(Migrator::new(&SET)).protected_schemas(["prod", "prod-eu"]);
+    /// let cli = Cli::new(Migrator::new(&SET)).protected_schemas(["prod", "prod-*"]);
     /// ```
     pub fn protected_schemas<I: IntoIterator<Item = S>, S: Into<String>>(mut self, names: I) -> Cli<'s> {
         self.protected = names.into_iter().map(Into::into).collect();
@@ -128,41 +149,47 @@ impl<'s> Cli<'s> {
 
     /// Resolve, then execute; the exit code sums up the schemas' outcomes.
     fn try_run(&self, command: &MigrateCommand, out: &mut dyn Write) -> Result<i32, CliError> {
-        if let Command::Revision { message, migrations_dir } = &command.command {
-            return self.revision(message, migrations_dir.as_deref(), command.format, out);
-        }
-        let request = self.resolve(command)?;
-        if let Action::Change { dry_run: false, .. } = request.action {
+        let Command::Revision(revision) = &command.command else {
+            let request = self.resolve(command)?;
+            for note in &request.notes {
+                eprintln!("note: {note}");
+            }
             self.confirm(&request)?;
-        }
-        Ok(self.execute(&request, out))
+            return Ok(self.execute(&request, out));
+        };
+        self.revision(&revision.message, revision.migrations_dir.as_deref(), revision.output.format, out)
     }
 
-    /// Check and resolve every flag once: database URLs, the schema selection, the target.
+    /// Check and resolve every flag once: database URLs, the schema selection, the target; and, for a command
+    /// that does not create schemas, refuse when a selected schema does not exist, before touching any.
     fn resolve<'c>(&self, command: &'c MigrateCommand) -> Result<Request<'c>, CliError> {
-        let action = match &command.command {
-            Command::Upgrade { target, danger } => Action::Change {
-                operation: Operation::Upgrade(self.target(target, Direction::Up)?),
-                dry_run: danger.dry_run,
-            },
-            Command::Downgrade { target, danger } => Action::Change {
-                operation: Operation::Downgrade(self.target(target, Direction::Down)?),
-                dry_run: danger.dry_run,
-            },
-            Command::Reset(danger) => Action::Change { operation: Operation::Reset, dry_run: danger.dry_run },
-            Command::Repair(danger) => Action::Change { operation: Operation::Repair, dry_run: danger.dry_run },
-            Command::Resolve { version, applied, .. } => {
-                let resolution = if *applied { Resolution::Applied } else { Resolution::NotApplied };
-                Action::Change { operation: Operation::Resolve { version: *version, resolution }, dry_run: false }
+        let change =
+            |operation, change: &Change, create| Action::Change { operation, dry_run: change.danger.dry_run, create };
+        let (action, common) = match &command.command {
+            Command::Upgrade(args) => (
+                change(Operation::Upgrade(self.target(&args.target, Direction::Up)?), &args.change, args.create),
+                &args.change.common,
+            ),
+            Command::Downgrade(args) => (
+                change(Operation::Downgrade(self.target(&args.target, Direction::Down)?), &args.change, false),
+                &args.change.common,
+            ),
+            Command::Reset(args) => (change(Operation::Reset, args, true), &args.common),
+            Command::Repair(args) => (change(Operation::Repair, args, false), &args.common),
+            Command::Resolve(args) => {
+                let resolution = if args.applied { Resolution::Applied } else { Resolution::NotApplied };
+                let operation = Operation::Resolve { version: args.version, resolution };
+                (change(operation, &args.change, false), &args.change.common)
             }
-            Command::History => Action::History,
-            Command::Current => Action::Status { full: false },
-            Command::Status => Action::Status { full: true },
+            Command::History(common) => (Action::History, common),
+            Command::Current(common) => (Action::Status { full: false }, common),
+            Command::Status(common) => (Action::Status { full: true }, common),
             // `try_run` handles it: it touches no database.
-            Command::Revision { .. } => unreachable!("revision is handled before resolving"),
+            Command::Revision(_) => unreachable!("revision is handled before resolving"),
         };
-        let databases = command
-            .database_url
+        let databases = common
+            .connection
+            .urls()
             .iter()
             .enumerate()
             .map(|(i, url)| {
@@ -172,12 +199,39 @@ impl<'s> Cli<'s> {
             })
             .collect::<Result<Vec<Database>, CliError>>()?;
         let labels: Vec<String> = databases.iter().map(ToString::to_string).collect();
-        let mut tasks = Vec::new();
+        let must_exist = match action {
+            Action::Change { operation, create, .. } => (!create).then(|| verb(operation)),
+            _ => None,
+        };
+        let (mut tasks, mut notes, mut missing) = (Vec::new(), Vec::new(), Vec::new());
         for (index, database) in databases.iter().enumerate() {
-            let schemas = self.select_schemas(&command.schemas, database, &labels[index])?;
+            let selection = &common.schemas;
+            let existing = if needs_catalog(selection) || must_exist.is_some() {
+                let listing_failed = |source| CliError::ListSchemas { database: labels[index].clone(), source };
+                let mut client = database.connect().map_err(|e| listing_failed(SelectionError::Connect(e)))?;
+                Existing::load(&mut client, self.migrator.history_table_name(), self.migrator.service())
+                    .map_err(listing_failed)?
+            } else {
+                Existing::default()
+            };
+            let schemas = select(selection, &existing).map_err(CliError::Selection)?;
+            if selection.all_schemas && !existing.unmarked.is_empty() {
+                notes.push(unmarked_note(&labels[index], self.migrator.service(), &existing.unmarked));
+            }
+            if must_exist.is_some() {
+                let database = (databases.len() > 1).then(|| labels[index].clone());
+                missing.extend(schemas.iter().filter(|s| !existing.has(s.as_str())).map(|s| MissingSchema {
+                    database: database.clone(),
+                    schema: s.to_string(),
+                    nearest: existing.nearest(s.as_str()),
+                }));
+            }
             tasks.extend(schemas.into_iter().map(|schema| Task { database: index, schema }));
         }
-        Ok(Request { databases, labels, tasks, action, command })
+        if let (Some(verb), false) = (must_exist, missing.is_empty()) {
+            return Err(CliError::MissingSchemas { verb, missing });
+        }
+        Ok(Request { databases, labels, tasks, action, command, common, notes })
     }
 
     /// A target as `head`, `base`, a version, `+N`/`-N`, or the name of one of the binary's migrations, checked
@@ -196,44 +250,34 @@ impl<'s> Cli<'s> {
         Ok(target)
     }
 
-    fn select_schemas(
-        &self,
-        selection: &SchemaSelection,
-        database: &Database,
-        label: &str,
-    ) -> Result<Vec<SchemaName>, CliError> {
-        let existing = if needs_catalog(selection) {
-            let listing_failed = |source| CliError::ListSchemas { database: label.to_owned(), source };
-            let mut client = database.connect().map_err(|e| listing_failed(SelectionError::Connect(e)))?;
-            Existing::load(&mut client, self.migrator.history_table_name()).map_err(listing_failed)?
-        } else {
-            Existing::default()
-        };
-        select(selection, &existing).map_err(CliError::Selection)
+    /// Whether `schema` is protected: it matches one of the protected names or globs.
+    fn is_protected(&self, schema: &SchemaName) -> bool {
+        self.protected.iter().any(|pattern| glob_match(pattern, schema.as_str()))
     }
 
-    /// Ask for a typed confirmation for each protected schema a destructive command would change, or refuse when
-    /// there is no terminal to ask on.
+    /// The one confirmation rule, for every command present and future: an action that changes a protected
+    /// schema, for real (not a dry run), needs its confirmation.
+    fn needs_confirmation(&self, action: &Action, schema: &SchemaName) -> bool {
+        matches!(action, Action::Change { dry_run: false, .. }) && self.is_protected(schema)
+    }
+
+    /// Ask for a typed confirmation for each protected schema the command would change, or refuse when there is no
+    /// terminal to ask on; `--yes` confirms them all.
     fn confirm(&self, request: &Request<'_>) -> Result<(), CliError> {
-        let (verb, danger) = match &request.command.command {
-            Command::Downgrade { danger, .. } => ("downgrade", danger),
-            Command::Reset(danger) => ("reset", danger),
-            Command::Repair(danger) => ("repair", danger),
-            _ => return Ok(()),
-        };
-        if danger.yes {
+        let Action::Change { operation, .. } = request.action else { return Ok(()) };
+        if request.command.change().is_some_and(|change| change.danger.yes) {
             return Ok(());
         }
-        let mut protected: Vec<&SchemaName> = request
-            .tasks
-            .iter()
-            .map(|t| &t.schema)
-            .filter(|s| self.protected.iter().any(|p| p == s.as_str()))
-            .collect();
-        protected.dedup();
+        let mut protected: Vec<&SchemaName> = Vec::new();
+        for task in &request.tasks {
+            if self.needs_confirmation(&request.action, &task.schema) && !protected.contains(&&task.schema) {
+                protected.push(&task.schema);
+            }
+        }
         if protected.is_empty() {
             return Ok(());
         }
+        let verb = verb(operation);
         if !std::io::stdin().is_terminal() {
             let schemas = protected.iter().map(|s| s.to_string()).collect();
             return Err(CliError::NotConfirmed { verb, schemas });
@@ -252,14 +296,15 @@ impl<'s> Cli<'s> {
 
     /// Work on every schema of the request and render each result as it arrives; returns the exit code.
     fn execute(&self, request: &Request<'_>, out: &mut dyn Write) -> i32 {
-        let command = request.command;
-        let migrator = self.migrator_with(&command.limits);
+        let (command, common) = (request.command, request.common);
+        let migrator = self.migrator_with(command);
         let fleet = Fleet::new(&migrator, request.databases.clone())
-            .jobs(command.jobs.map_or_else(default_jobs, usize::from))
-            .keep_going(command.keep_going);
+            .jobs(common.workers.jobs.map_or_else(default_jobs, usize::from))
+            .keep_going(common.workers.keep_going);
         let tasks = &request.tasks;
         let databases = (request.labels.len() > 1).then_some(request.labels.as_slice());
-        let mut report = Report::new(command.format, tasks.len(), databases);
+        let read_only = !matches!(request.action, Action::Change { .. });
+        let mut report = Report::new(common.output.format, tasks.len(), databases, read_only);
         let mut progress = Progress::new(tasks.len());
         let not_started = match request.action {
             Action::History => {
@@ -291,12 +336,12 @@ impl<'s> Cli<'s> {
                 report.print_statuses(out, full);
                 not_started
             }
-            Action::Change { operation, dry_run: true } => fleet.for_each(
+            Action::Change { operation, dry_run: true, .. } => fleet.for_each(
                 tasks,
                 |c, s| migrator.dry_run(c, s.as_str(), operation),
                 |i, r| progress.tick(|| report.preview(out, i, &tasks[i], r)),
             ),
-            Action::Change { operation, dry_run: false } => {
+            Action::Change { operation, dry_run: false, .. } => {
                 // Only an upgrade to head can trust the survey: every other target needs each schema's plan.
                 let pending = if operation == Operation::Upgrade(Target::Head) {
                     survey(&fleet, tasks, Standing::is_current, |i, standing| {
@@ -327,9 +372,24 @@ impl<'s> Cli<'s> {
     }
 
     /// The service's migrator with the command line's limits and planner options on top.
-    fn migrator_with(&self, limits: &Limits) -> Migrator<'s> {
+    fn migrator_with(&self, command: &MigrateCommand) -> Migrator<'s> {
         // An operator watching the command sees who it waits for.
         let mut migrator = self.migrator.clone().on_wait(|waiting| eprintln!("{waiting}"));
+        let planner = match &command.command {
+            Command::Upgrade(args) => Some(&args.planner),
+            Command::Downgrade(args) => Some(&args.planner),
+            _ => None,
+        };
+        if let Some(planner) = planner {
+            if planner.allow_out_of_order {
+                migrator = migrator.allow_out_of_order(true);
+            }
+            if planner.allow_missing {
+                migrator = migrator.allow_missing(true);
+            }
+        }
+        let Some(change) = command.change() else { return migrator };
+        let limits = &change.limits;
         if limits.lock_timeout.is_some() {
             migrator = migrator.lock_timeout(limits.lock_timeout);
         }
@@ -338,12 +398,6 @@ impl<'s> Cli<'s> {
         }
         if let Some(wait) = limits.lock_wait {
             migrator = migrator.lock_wait(wait);
-        }
-        if limits.allow_out_of_order {
-            migrator = migrator.allow_out_of_order(true);
-        }
-        if limits.allow_missing {
-            migrator = migrator.allow_missing(true);
         }
         migrator
     }
@@ -356,7 +410,10 @@ impl<'s> Cli<'s> {
         out: &mut dyn Write,
     ) -> Result<i32, CliError> {
         let folder = folder.or_else(|| self.migrator.set().source_folder()).ok_or(CliError::NoSourceFolder)?;
-        let revision = write_revision(folder, message)?;
+        // Print `/checkout/migrations/9_x.up.sql`, not `/checkout/app/../migrations/...`; a folder that cannot be
+        // resolved is left as given, for `write_revision` to say why.
+        let folder = folder.canonicalize().unwrap_or_else(|_| folder.to_path_buf());
+        let revision = write_revision(&folder, message)?;
         match format {
             Format::Json => writeln!(
                 out,
@@ -423,5 +480,20 @@ fn status_at(migrator: &Migrator<'_>, schema: &SchemaName, version: Option<i64>)
         pending: 0,
         state: SchemaState::AtHead,
         problem: None,
+        migrating_now: None,
     }
+}
+
+/// The note for schemas `--all-schemas` included although their history table names no service.
+fn unmarked_note(database: &str, service: &str, schemas: &[String]) -> String {
+    let shown: Vec<String> = schemas.iter().take(5).map(|s| format!("{s:?}")).collect();
+    let more =
+        if schemas.len() > shown.len() { format!(" and {} more", schemas.len() - shown.len()) } else { String::new() };
+    format!(
+        "{database}: --all-schemas includes {} schema(s) whose history table names no service (created before \
+         service names were recorded): {}{more}; to leave them to another service, record its name with COMMENT ON \
+         COLUMN <schema>.<history table>.version IS 'migrate-service:<name>' (this service is {service:?})",
+        schemas.len(),
+        shown.join(", ")
+    )
 }

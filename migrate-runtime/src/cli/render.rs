@@ -37,10 +37,14 @@ pub(super) struct Report<'d> {
     /// (schema index, JSON) for the JSON document, or (index, table rows) for tables; sorted before printing.
     values: Vec<(usize, Value)>,
     rows: Vec<(usize, Vec<Vec<String>>)>,
+    /// `current`, `status`, `history`: nothing is changed, so the summary counts states, not changes.
+    read_only: bool,
+    /// Schemas read, by state (`at head`, `behind`, ...; `read` for history), for the read-only summary.
+    states: std::collections::BTreeMap<&'static str, usize>,
 }
 
 impl<'d> Report<'d> {
-    pub fn new(format: Format, total: usize, databases: Option<&'d [String]>) -> Report<'d> {
+    pub fn new(format: Format, total: usize, databases: Option<&'d [String]>, read_only: bool) -> Report<'d> {
         Report {
             format,
             databases,
@@ -51,6 +55,8 @@ impl<'d> Report<'d> {
             failed: 0,
             values: Vec::new(),
             rows: Vec::new(),
+            read_only,
+            states: std::collections::BTreeMap::new(),
         }
     }
 
@@ -86,6 +92,7 @@ impl<'d> Report<'d> {
             "schema": task.schema.as_str(),
             "outcome": "failed",
             "error": chain(error),
+            "sqlstate": sqlstate(error),
             "exit_code": code,
             "committed": committed,
         })
@@ -137,7 +144,8 @@ impl<'d> Report<'d> {
                     [] => String::new(),
                     steps => format!("{} before the failure, then ", steps_text(steps)),
                 };
-                self.line(out, &format!("{schema}: {committed}FAILED: {}", chain(&error)));
+                let code = sqlstate(&error).map(|code| format!(" (SQLSTATE {code})")).unwrap_or_default();
+                self.line(out, &format!("{schema}: {committed}FAILED: {}{code}", chain(&error)));
                 value
             }
         };
@@ -217,6 +225,7 @@ impl<'d> Report<'d> {
                 if status.state.is_problem() {
                     self.raise(exit::DRIFT);
                 }
+                *self.states.entry(status.state.label()).or_default() += 1;
                 let value = json!({
                     "schema": status.schema,
                     "version": status.current.as_ref().map(|c| c.0),
@@ -225,6 +234,7 @@ impl<'d> Report<'d> {
                     "pending": status.pending,
                     "state": status.state.label(),
                     "problem": status.problem,
+                    "migrating_now": status.migrating_now.as_ref().map(ToString::to_string),
                 });
                 let row = vec![
                     schema.clone(),
@@ -233,7 +243,11 @@ impl<'d> Report<'d> {
                     status.head.map_or("-".to_owned(), |h| h.to_string()),
                     status.pending.to_string(),
                     status.state.label().to_owned(),
-                    status.problem.clone().unwrap_or_default(),
+                    match (&status.migrating_now, &status.problem) {
+                        (Some(holder), Some(problem)) => format!("being migrated now by {holder}; {problem}"),
+                        (Some(holder), None) => format!("being migrated now by {holder}"),
+                        (None, problem) => problem.clone().unwrap_or_default(),
+                    },
                 ];
                 (value, row)
             }
@@ -261,6 +275,9 @@ impl<'d> Report<'d> {
             Ok(entries) => {
                 if entries.iter().any(|e| e.state().is_problem()) {
                     self.raise(exit::DRIFT);
+                    *self.states.entry("with problems").or_default() += 1;
+                } else {
+                    *self.states.entry("read").or_default() += 1;
                 }
                 let rows = entries
                     .iter()
@@ -346,34 +363,51 @@ impl<'d> Report<'d> {
 
     /// Print the summary (tables) or the JSON document, and return the exit code.
     pub fn finish(mut self, out: &mut dyn Write, not_started: usize) -> i32 {
+        let stopped = match not_started {
+            0 => String::new(),
+            n => format!(", {n} not started (stopped at the first failure; --keep-going goes on)"),
+        };
         match self.format {
             Format::Json => {
                 self.values.sort_by_key(|(index, _)| *index);
                 let schemas: Vec<Value> = self.values.drain(..).map(|(_, v)| v).collect();
-                let document = json!({
-                    "schemas": schemas,
-                    "summary": { "schemas": self.total, "changed": self.changed, "unchanged": self.unchanged, "failed": self.failed, "not_started": not_started },
-                    "exit_code": self.exit_code,
-                });
+                let summary = if self.read_only {
+                    json!({ "schemas": self.total, "states": self.states, "failed": self.failed, "not_started": not_started })
+                } else {
+                    json!({ "schemas": self.total, "changed": self.changed, "unchanged": self.unchanged, "failed": self.failed, "not_started": not_started })
+                };
+                let document = json!({ "schemas": schemas, "summary": summary, "exit_code": self.exit_code });
                 let _ = writeln!(out, "{document:#}");
             }
+            // What was read, counted by state; the table above says the rest.
+            Format::Table if self.read_only && (self.total > 1 || self.failed > 0 || not_started > 0) => {
+                let mut counts: Vec<String> = self.states.iter().map(|(state, n)| format!("{n} {state}")).collect();
+                if self.failed > 0 {
+                    counts.push(format!("{} failed", self.failed));
+                }
+                let _ = writeln!(out, "{} schema(s): {}{stopped}", self.total, counts.join(", "));
+            }
+            Format::Table if self.read_only => {}
             Format::Table
                 if self.changed + self.unchanged > 0 && self.total > 1 || self.failed > 0 || not_started > 0 =>
             {
-                let mut summary = format!(
-                    "{} schema(s): {} changed, {} already current, {} failed",
+                let _ = writeln!(
+                    out,
+                    "{} schema(s): {} changed, {} already current, {} failed{stopped}",
                     self.total, self.changed, self.unchanged, self.failed
                 );
-                if not_started > 0 {
-                    summary.push_str(&format!(
-                        ", {not_started} not started (stopped at the first failure; --keep-going goes on)"
-                    ));
-                }
-                let _ = writeln!(out, "{summary}");
             }
             Format::Table => {}
         }
         self.exit_code
+    }
+}
+
+/// PostgreSQL's SQLSTATE of a failed migration (`42P07`, `55P03`), when the server reported one.
+fn sqlstate(error: &Error) -> Option<&str> {
+    match error {
+        Error::MigrationFailed { code, .. } => code.as_deref(),
+        _ => None,
     }
 }
 
@@ -405,7 +439,7 @@ fn step_json(step: &StepReport) -> Value {
     })
 }
 
-/// A fix for people: `repaired checksum of 3 (checksum 1a2b3c4d5e6f -> 9f8e7d6c5b4a)`.
+/// A fix for people: `repaired 3: checksum 1a2b3c4d5e6f -> 9f8e7d6c5b4a, name "a" -> "b"`.
 fn fix_text(fix: &Fix) -> String {
     match &fix.kind {
         FixKind::Repaired { before, after } => {
@@ -425,7 +459,7 @@ fn fix_text(fix: &Fix) -> String {
             if before.name != after.name {
                 changes.push(format!("name {:?} -> {:?}", before.name, after.name));
             }
-            format!("repaired checksum of {} ({})", fix.version, changes.join(", "))
+            format!("repaired {}: {}", fix.version, changes.join(", "))
         }
         FixKind::MarkedApplied | FixKind::MarkedNotApplied => format!("{} {}", fix.kind.label(), fix.version),
     }

@@ -1,5 +1,6 @@
 //! Turn `--schema`, `--schemas`, `--schemas-file` and `--all-schemas` into validated schema names.
 
+use crate::history::SERVICE_PREFIX;
 use crate::schema::{InvalidName, SchemaName};
 
 use super::args::SchemaSelection;
@@ -11,11 +12,12 @@ pub enum SelectionError {
     #[error(transparent)]
     InvalidName(#[from] InvalidName),
     /// The schemas file could not be read.
-    #[error("could not read schemas file {path}: {source}")]
+    #[error("could not read schemas file {path}")]
     File {
         /// The file.
         path: String,
         /// Why.
+        #[source]
         source: std::io::Error,
     },
     /// Listing the database's schemas failed.
@@ -84,22 +86,36 @@ pub(super) fn select(selection: &SchemaSelection, existing: &Existing) -> Result
     Ok(schemas)
 }
 
-/// The database's schemas, when the selection needs them.
+/// The database's schemas, when the selection or the command needs them.
 #[derive(Debug, Default)]
 pub(super) struct Existing {
     /// Every schema but PostgreSQL's own.
     pub all: Vec<String>,
-    /// Schemas holding the history table.
+    /// Schemas holding this service's history table, and those whose history table names no service.
     pub managed: Vec<String>,
+    /// Of `managed`, those whose history table names no service (created before service names were recorded).
+    pub unmarked: Vec<String>,
+    /// Schemas holding a history table of the same name that another service owns.
+    pub others: Vec<String>,
 }
 
 impl Existing {
-    pub(super) fn load(client: &mut postgres::Client, history_table: &str) -> Result<Existing, SelectionError> {
+    /// One catalog query for any number of schemas: every schema, whether it holds the history table, and the
+    /// service recorded in the comment on the table's `version` column.
+    pub(super) fn load(
+        client: &mut postgres::Client,
+        history_table: &str,
+        service: &str,
+    ) -> Result<Existing, SelectionError> {
         let rows = client
             .query(
-                "SELECT n.nspname, EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.relnamespace = n.oid \
-                 AND c.relname = $1 AND c.relkind IN ('r', 'p')) \
+                "SELECT n.nspname, c.oid IS NOT NULL, d.description \
                  FROM pg_catalog.pg_namespace n \
+                 LEFT JOIN pg_catalog.pg_class c \
+                   ON c.relnamespace = n.oid AND c.relname = $1 AND c.relkind IN ('r', 'p') \
+                 LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attname = 'version' \
+                 LEFT JOIN pg_catalog.pg_description d ON d.objoid = c.oid \
+                   AND d.classoid = 'pg_catalog.pg_class'::regclass AND d.objsubid = a.attnum \
                  WHERE n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema' ORDER BY 1",
                 &[&history_table],
             )
@@ -108,16 +124,58 @@ impl Existing {
         for row in rows {
             let name: String = row.get(0);
             if row.get::<_, bool>(1) {
-                existing.managed.push(name.clone());
+                let owner =
+                    row.get::<_, Option<String>>(2).and_then(|c| c.strip_prefix(SERVICE_PREFIX).map(str::to_owned));
+                match owner {
+                    Some(owner) if owner == service => existing.managed.push(name.clone()),
+                    Some(_) => existing.others.push(name.clone()),
+                    None => {
+                        existing.managed.push(name.clone());
+                        existing.unmarked.push(name.clone());
+                    }
+                }
             }
             existing.all.push(name);
         }
         Ok(existing)
     }
+
+    /// Whether `schema` exists.
+    pub(super) fn has(&self, schema: &str) -> bool {
+        self.all.iter().any(|s| s == schema)
+    }
+
+    /// The existing schemas nearest to `name` by edit distance (a typo, a transposition), best first, at most
+    /// three.
+    pub(super) fn nearest(&self, name: &str) -> Vec<String> {
+        let limit = (name.chars().count() / 3).max(2);
+        let mut near: Vec<(usize, &String)> =
+            self.all.iter().map(|s| (edit_distance(name, s), s)).filter(|(d, _)| *d <= limit).collect();
+        near.sort();
+        near.into_iter().take(3).map(|(_, s)| s.clone()).collect()
+    }
+}
+
+/// Edit distance with adjacent transpositions (optimal string alignment): `prdo` is one edit from `prod`.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d: Vec<Vec<usize>> = (0..=a.len()).map(|i| vec![i; b.len() + 1]).collect();
+    d[0] = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 /// Shell-style match: `*` any run of characters, `?` one character; everything else literal.
-fn glob_match(pattern: &str, text: &str) -> bool {
+pub(super) fn glob_match(pattern: &str, text: &str) -> bool {
     let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
     let (mut pi, mut ti) = (0, 0);
     let mut backtrack: Option<(usize, usize)> = None;
@@ -159,6 +217,7 @@ mod tests {
         let existing = Existing {
             all: vec!["dev".into(), "prod".into(), "tenant-1".into(), "tenant-2".into()],
             managed: vec!["dev".into()],
+            ..Existing::default()
         };
         let selection = SchemaSelection {
             schemas: Some(vec!["prod".into(), "tenant-*".into(), "dev".into(), "prod".into()]),
@@ -170,5 +229,20 @@ mod tests {
         assert!(matches!(select(&none, &existing), Err(SelectionError::NoMatch(_))));
         let bad = SchemaSelection { schema: Some("pg_x".into()), ..SchemaSelection::default() };
         assert!(matches!(select(&bad, &existing), Err(SelectionError::InvalidName(_))));
+    }
+
+    #[test]
+    fn nearest_names() {
+        assert_eq!(edit_distance("prdo", "prod"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("tenant-1", "tenant-12"), 1);
+        let existing = Existing {
+            all: vec!["dev".into(), "prod".into(), "prod-eu".into(), "tenant-1".into()],
+            ..Existing::default()
+        };
+        assert_eq!(existing.nearest("prdo"), ["prod"]);
+        assert_eq!(existing.nearest("tenant1"), ["tenant-1"]);
+        assert!(existing.nearest("zzzzzzzz").is_empty());
+        assert!(existing.has("prod-eu") && !existing.has("prdo"));
     }
 }

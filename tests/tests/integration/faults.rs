@@ -34,7 +34,7 @@ fn a_fan_out_killed_at_twenty_points_completes_on_rerun_with_every_schema_whole(
     let Tenants { schemas, file, .. } = Tenants::new("crash", 100);
     let mut killed_mid_run = 0;
     for point in 0..20u64 {
-        let mut child = probe(&["upgrade", "--schemas-file", file.path(), "--jobs", "4"])
+        let mut child = probe(&["upgrade", "--create", "--schemas-file", file.path(), "--jobs", "4"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -48,8 +48,10 @@ fn a_fan_out_killed_at_twenty_points_completes_on_rerun_with_every_schema_whole(
         child.wait().unwrap();
     }
     assert!(killed_mid_run >= 15, "most kills landed mid-run ({killed_mid_run} of 20)");
-    let status =
-        probe(&["upgrade", "--schemas-file", file.path(), "--jobs", "4"]).stdout(Stdio::null()).status().unwrap();
+    let status = probe(&["upgrade", "--create", "--schemas-file", file.path(), "--jobs", "4"])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
     assert_eq!(status.code(), Some(0));
     assert_whole(&schemas, &fingerprint);
 }
@@ -60,7 +62,7 @@ fn sixteen_processes_over_fifty_schemas_apply_every_migration_exactly_once() {
     let Tenants { schemas, file, .. } = Tenants::new("race50", 50);
     let children: Vec<_> = (0..16)
         .map(|_| {
-            probe(&["upgrade", "--schemas-file", file.path(), "--jobs", "2", "--format", "json"])
+            probe(&["upgrade", "--create", "--schemas-file", file.path(), "--jobs", "2", "--format", "json"])
                 .stdout(Stdio::piped())
                 .spawn()
                 .unwrap()
@@ -149,7 +151,8 @@ fn one_failing_tenant_is_left_exactly_as_it_was() {
         ))
         .unwrap();
     let before = catalog_fingerprint(&mut client, &names[1]);
-    let output = probe(&["upgrade", "--schemas", &names.join(","), "--keep-going", "--jobs", "1"]).output().unwrap();
+    let output =
+        probe(&["upgrade", "--create", "--schemas", &names.join(","), "--keep-going", "--jobs", "1"]).output().unwrap();
     assert_eq!(output.status.code(), Some(4));
     let stdout = String::from_utf8(output.stdout).unwrap();
     let line = stdout.lines().find(|l| l.contains("FAILED")).unwrap();

@@ -63,7 +63,10 @@ proptest! {
                 migrate_runtime::Direction::Up => format!("{}_{}.up.sql", parsed.version, parsed.name),
                 migrate_runtime::Direction::Down => format!("{}_{}.down.sql", parsed.version, parsed.name),
             };
-            prop_assert_eq!(migrate_runtime::FileName::parse(&rebuilt).unwrap(), Some(parsed));
+            // Rebuilt in the flat form, so the layout may differ (refinery's and sqlx's forms); the rest may not.
+            let again = migrate_runtime::FileName::parse(&rebuilt).unwrap().unwrap();
+            let kept = (parsed.version, parsed.name, parsed.direction);
+            prop_assert_eq!((again.version, again.name, again.direction), kept);
         }
     }
 }

@@ -11,6 +11,7 @@ mod compile_fail;
 mod crash_resume;
 mod faults;
 mod hostile;
+mod layouts;
 mod migrate;
 mod pooled_fleet;
 mod privileges;

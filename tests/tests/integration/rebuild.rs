@@ -54,6 +54,30 @@ fn without_the_helper_an_added_migration_goes_unnoticed() {
     assert_eq!(probe.run(), "[1, 2]");
 }
 
+/// A diesel folder: a migration folder added, and a file added inside an existing migration folder (which changes
+/// that sub-folder, not the migrations folder itself), both rebuild.
+#[test]
+fn with_the_helper_adding_a_diesel_folder_or_a_file_in_one_rebuilds() {
+    let _target_dir = lock_target_dir();
+    let probe = Probe::new("rebuild-probe-diesel", Helper::Called);
+    probe.write(
+        "src/main.rs",
+        "static MIGRATIONS: migrate_runtime::MigrationSet = migrate_runtime::embed_migrations!(\"migrations\");\n\n\
+         fn main() {\n    \
+             println!(\"{:?}\", MIGRATIONS.iter().map(|m| (m.version, m.down.is_some())).collect::<Vec<_>>());\n\
+         }\n",
+    );
+
+    probe.add_migration("2019-01-01-000000_a/up.sql");
+    assert_eq!(probe.run(), "[(20190101000000, false)]");
+
+    probe.add_migration("2019-01-01-000000_a/down.sql");
+    assert_eq!(probe.run(), "[(20190101000000, true)]", "a file added in a migration's folder must rebuild");
+
+    probe.add_migration("2019-01-02-000000_b/up.sql");
+    assert_eq!(probe.run(), "[(20190101000000, true), (20190102000000, false)]", "a new migration folder must rebuild");
+}
+
 fn lock_target_dir() -> MutexGuard<'static, ()> {
     // A failed test poisons the mutex; the other test can still use the target dir.
     TARGET_DIR_IN_USE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -122,7 +146,9 @@ impl Probe {
     }
 
     fn write(&self, file: &str, content: &str) {
-        fs::write(self.dir.join(file), content).unwrap();
+        let path = self.dir.join(file);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, content).unwrap();
     }
 
     /// `cargo run` the probe and return what it printed: the embedded versions.

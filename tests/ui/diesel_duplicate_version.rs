@@ -1,0 +1,7 @@
+use migrate_runtime::{embed_migrations, MigrationSet};
+
+static MIGRATIONS: MigrationSet = embed_migrations!("ui/migrations_diesel_duplicate_version");
+
+fn main() {
+    let _ = &MIGRATIONS;
+}

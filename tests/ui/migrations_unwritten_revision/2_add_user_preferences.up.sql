@@ -1,0 +1,2 @@
+-- add user preferences
+-- Write the migration here.
