@@ -66,7 +66,7 @@ fn assert_no_lock_left(bouncer: &PgBouncer, database: &TestDatabase) {
 /// The catalog of schema `reference` migrated over a direct connection: what every pooled tenant must look like
 /// (each index in its own schema, none built in another tenant's or missing).
 fn direct_reference(database: &TestDatabase) -> String {
-    succeeded(&migrate(&database.url, &["upgrade", "-s", "reference"]).output().unwrap());
+    succeeded(&migrate(&database.url, &["upgrade", "--create", "-s", "reference"]).output().unwrap());
     catalog_fingerprint(&mut database.client(), "reference")
 }
 
@@ -125,7 +125,7 @@ fn sixteen_processes_over_fifty_schemas_through_pgbouncer_apply_every_migration_
     let file = SchemasFile::new(&schemas);
     let children: Vec<_> = (0..16)
         .map(|_| {
-            migrate(&url, &["upgrade", "--schemas-file", file.path(), "--jobs", "2", "--format", "json"])
+            migrate(&url, &["upgrade", "--create", "--schemas-file", file.path(), "--jobs", "2", "--format", "json"])
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -152,7 +152,9 @@ fn a_fan_out_with_eight_jobs_through_pgbouncer_migrates_every_schema_and_leaves_
     let schemas = schema_names("tenant", 40);
     let file = SchemasFile::new(&schemas);
     let output =
-        migrate(&url, &["upgrade", "--schemas-file", file.path(), "--jobs", "8", "--format", "json"]).output().unwrap();
+        migrate(&url, &["upgrade", "--create", "--schemas-file", file.path(), "--jobs", "8", "--format", "json"])
+            .output()
+            .unwrap();
     succeeded(&output);
     assert_eq!(steps_applied(&output), 40 * 8);
     assert_like_reference(&database, &schemas, &reference);
@@ -160,7 +162,9 @@ fn a_fan_out_with_eight_jobs_through_pgbouncer_migrates_every_schema_and_leaves_
 
     // Again: nothing to do, and still nothing left behind.
     let output =
-        migrate(&url, &["upgrade", "--schemas-file", file.path(), "--jobs", "8", "--format", "json"]).output().unwrap();
+        migrate(&url, &["upgrade", "--create", "--schemas-file", file.path(), "--jobs", "8", "--format", "json"])
+            .output()
+            .unwrap();
     succeeded(&output);
     assert_eq!(steps_applied(&output), 0);
     assert_no_lock_left(&bouncer, &database);
@@ -172,7 +176,7 @@ fn downgrade_and_reset_through_pgbouncer_leave_no_lock() {
     let reference = direct_reference(&database);
     let bouncer = bouncer();
     let url = bouncer.url(&database.name);
-    succeeded(&migrate(&url, &["upgrade", "-s", "tenant"]).output().unwrap());
+    succeeded(&migrate(&url, &["upgrade", "--create", "-s", "tenant"]).output().unwrap());
     assert_eq!(history(&database, "tenant"), at_head());
     assert_no_lock_left(&bouncer, &database);
 

@@ -35,7 +35,7 @@ fn waiting_for_a_held_lock_names_the_holder_and_the_timeout_names_it_too() {
     let schema = TestSchema::new("lock-held");
     let holder = hold(&schema);
     let started = Instant::now();
-    let output = migrate(&["upgrade", "-s", &schema.name, "--lock-wait", "3s"]).output().unwrap();
+    let output = migrate(&["upgrade", "--create", "-s", &schema.name, "--lock-wait", "3s"]).output().unwrap();
     let waited = started.elapsed();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -56,7 +56,7 @@ fn waiting_for_a_held_lock_names_the_holder_and_the_timeout_names_it_too() {
     assert!(history_rows_exist(&schema).is_none(), "nothing was created while the lock was held");
 
     holder.release();
-    let output = migrate(&["upgrade", "-s", &schema.name, "--lock-wait", "3s"]).output().unwrap();
+    let output = migrate(&["upgrade", "--create", "-s", &schema.name, "--lock-wait", "3s"]).output().unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(history_rows(&mut connect(), &schema).len(), 8);
 }

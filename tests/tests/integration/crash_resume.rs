@@ -125,7 +125,7 @@ fn a_fan_out_over_a_hundred_schemas_killed_at_twenty_points_some_mid_index_build
     let mut watcher = database.client();
     let (mut killed_mid_run, mut killed_mid_build) = (0, 0);
     for point in 0..20u64 {
-        let mut child = cic_probe(&database, &["upgrade", "--schemas-file", file.path(), "--jobs", "4"])
+        let mut child = cic_probe(&database, &["upgrade", "--create", "--schemas-file", file.path(), "--jobs", "4"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -162,7 +162,7 @@ fn a_fan_out_over_a_hundred_schemas_killed_at_twenty_points_some_mid_index_build
     assert!(killed_mid_build >= 4, "kills landed during index builds ({killed_mid_build} of 10)");
     assert!(dirty_schemas(&database, &schemas) >= 1, "some no-transaction migration was left claimed and unfinished");
 
-    rerun(&database, &["upgrade", "--schemas-file", file.path(), "--jobs", "4"]);
+    rerun(&database, &["upgrade", "--create", "--schemas-file", file.path(), "--jobs", "4"]);
     assert_whole(&database, &schemas, &reference);
     // Idempotent: a second run applies nothing.
     let output =
@@ -183,7 +183,7 @@ fn kill_during_build(database: &TestDatabase, schema: &str, index: &str) -> i32 
 /// [`kill_during_build`] with the CLI connecting to `url` (PgBouncer, say).
 fn kill_during_build_through(database: &TestDatabase, url: &str, schema: &str, index: &str) -> i32 {
     let mut watcher = database.client();
-    let mut child = cic_probe(database, &["upgrade", "-s", schema])
+    let mut child = cic_probe(database, &["upgrade", "--create", "-s", schema])
         .env("DATABASE_URL", url)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -296,8 +296,11 @@ fn a_build_that_finishes_after_its_client_was_killed_is_not_run_twice() {
 fn kill_inside_the_backfill(database: &TestDatabase, schema: &str) -> (postgres::Client, i32) {
     let mut gate = database.client();
     gate.query_one("SELECT pg_advisory_lock(hashtext($1)::bigint)", &[&schema]).unwrap();
-    let mut child =
-        cic_probe(database, &["upgrade", "-s", schema]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = cic_probe(database, &["upgrade", "--create", "-s", schema])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let mut waiting = None;
     let mut watcher = database.client();
     assert!(wait_for(Duration::from_secs(30), || {

@@ -24,7 +24,7 @@ fn sixteen_probe_processes_over_fifty_schemas_through_pgbouncer_apply_each_migra
     let file = SchemasFile::new(&schemas);
     let children: Vec<_> = (0..16)
         .map(|_| {
-            probe(&["upgrade", "--schemas-file", file.path(), "--jobs", "2", "--format", "json"])
+            probe(&["upgrade", "--create", "--schemas-file", file.path(), "--jobs", "2", "--format", "json"])
                 .env("DATABASE_URL", &url)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
