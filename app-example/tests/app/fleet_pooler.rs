@@ -110,7 +110,14 @@ fn sixteen_services_booting_at_once_through_pgbouncer_come_up_apply_each_migrati
             line.split('(').nth(1).unwrap().split(' ').next().unwrap().parse::<usize>().unwrap()
         })
         .sum();
-    assert_eq!(applied, 8, "eight migrations applied in all across the sixteen services");
+    let logs: Vec<&str> = services.iter().map(|s| s.boot_log.as_str()).collect();
+    assert_eq!(
+        applied,
+        8,
+        "eight migrations applied in all across the sixteen services; history {:?}; boot logs:\n{}",
+        history(&database, "tenant"),
+        logs.join("---\n")
+    );
     assert_like_reference(&database, &["tenant".to_owned()], &reference);
     assert_no_lock_left(&bouncer, &database);
 }
