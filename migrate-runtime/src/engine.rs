@@ -255,18 +255,17 @@ async fn locked_found<S: Session>(
 ) -> Result<Option<Found>, Error> {
     let messages =
         session.batch(&table.lock_sql(timeouts)).await.map_err(|e| database(table, "take the migration lock", e))?;
-    let row = first_row(&messages);
-    if !flag(row, "locked") {
+    if !flag(&messages, "locked") {
         return Ok(None);
     }
-    if !flag(row, "schema_exists") {
+    if !flag(&messages, "schema_exists") {
         return Ok(Some(Found::NoSchema));
     }
-    if !flag(row, "table_exists") {
+    if !flag(&messages, "table_exists") {
         return Ok(Some(Found::NoTable));
     }
     // A history table made by an older version gains the progress columns, under the lock.
-    let add = if flag(row, "has_progress") { String::new() } else { table.add_progress_columns_sql() };
+    let add = if flag(&messages, "has_progress") { String::new() } else { table.add_progress_columns_sql() };
     let messages = session
         .batch(&format!("{add}{}", table.locked_select_sql()))
         .await
@@ -331,8 +330,7 @@ pub(crate) async fn preview<S: Session>(
         None => {
             let messages =
                 session.batch(&table.exists_sql()).await.map_err(|e| database(&table, "look up the schema", e))?;
-            let row = first_row(&messages);
-            if flag(row, "schema_exists") {
+            if flag(&messages, "schema_exists") {
                 Found::NoTable
             } else {
                 Found::NoSchema
@@ -642,7 +640,7 @@ async fn name_the_failing_step<S: Session>(
     }
     let opened = session.batch(&opening).await;
     let mut culprit = None;
-    if opened.as_ref().is_ok_and(|messages| flag(first_row(messages), "locked")) {
+    if opened.as_ref().is_ok_and(|messages| flag(messages, "locked")) {
         for part in &batch.parts {
             let step_sql = table.step_sql(part.step, timeouts);
             if let Err(error) = session.batch(&step_sql.sql).await {
@@ -794,7 +792,7 @@ async fn already_built<S: Session>(session: &mut S, table: &HistoryTable, statem
     let Some(name) = created_index_name(statement) else { return Ok(false) };
     let messages =
         session.batch(&table.valid_index_sql(&name)).await.map_err(|e| database(table, "look up an index", e))?;
-    Ok(flag(first_row(&messages), "valid"))
+    Ok(flag(&messages, "valid"))
 }
 
 /// Build the error for a failed step. `script_start` is where the script starts in the query string that failed, in

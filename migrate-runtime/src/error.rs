@@ -292,6 +292,74 @@ pub enum Error {
         #[source]
         source: postgres::Error,
     },
+
+    /// Reading catalogs or history tables to compare structures failed.
+    #[error("could not {action} of {}", schema_list(.schemas))]
+    StructureQuery {
+        /// The schemas being read.
+        schemas: Vec<String>,
+        /// What we were doing.
+        action: &'static str,
+        /// The driver's error.
+        #[source]
+        source: postgres::Error,
+    },
+
+    /// A schema to compare does not exist.
+    #[error("schema {schema:?} does not exist")]
+    NoSuchSchema {
+        /// The schema.
+        schema: String,
+    },
+
+    /// Building the reference structure failed: a migration's SQL failed in the scratch schema (which was rolled
+    /// back).
+    #[error(
+        "schema {schema:?} (scratch schema of the reference build): migration {version} ({file}) failed: {message}; \
+         nothing was kept"
+    )]
+    ReferenceFailed {
+        /// The scratch schema.
+        schema: String,
+        /// The version.
+        version: i64,
+        /// The file that failed.
+        file: String,
+        /// PostgreSQL's SQLSTATE code; `None` when the connection failed rather than the SQL.
+        code: Option<String>,
+        /// PostgreSQL's message, with its detail and hint.
+        message: String,
+    },
+
+    /// A statement of a no-transaction migration cannot run inside the reference build's transaction, even with
+    /// `CONCURRENTLY` removed.
+    #[error(
+        "schema {schema:?} (scratch schema of the reference build): migration {version} ({file}) runs outside a \
+         transaction and its statement `{statement}` cannot run inside one ({message}): its reference structure \
+         cannot be built; nothing was kept"
+    )]
+    NotTransactional {
+        /// The scratch schema.
+        schema: String,
+        /// The version.
+        version: i64,
+        /// The no-transaction file.
+        file: String,
+        /// The statement, shortened.
+        statement: String,
+        /// PostgreSQL's message.
+        message: String,
+    },
+}
+
+/// `schema "a"`, `schemas "a" and "b"`, `3 schemas ("a", "b", ...)`.
+fn schema_list(schemas: &[String]) -> String {
+    match schemas {
+        [] => "no schema".to_owned(),
+        [one] => format!("schema {one:?}"),
+        [a, b] => format!("schemas {a:?} and {b:?}"),
+        [a, b, ..] => format!("{} schemas ({a:?}, {b:?}, ...)", schemas.len()),
+    }
 }
 
 /// Who holds a schema's migration lock, or runs its no-transaction migration.
@@ -410,7 +478,14 @@ impl Error {
             | Error::MigrationFailed { schema, .. }
             | Error::LockTimeout { schema, .. }
             | Error::CorruptHistory { schema, .. }
-            | Error::Database { schema, .. } => Some(schema),
+            | Error::Database { schema, .. }
+            | Error::NoSuchSchema { schema }
+            | Error::ReferenceFailed { schema, .. }
+            | Error::NotTransactional { schema, .. } => Some(schema),
+            Error::StructureQuery { schemas, .. } => match &schemas[..] {
+                [one] => Some(one),
+                _ => None,
+            },
         }
     }
 }

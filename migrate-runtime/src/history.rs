@@ -395,11 +395,13 @@ impl HistoryTable {
     /// exists in the same statement. The lock is a transaction lock: `COMMIT` or `ROLLBACK` releases it, so nothing
     /// outlives the transaction, not even on a pooled server connection.
     pub fn lock_sql(&self, timeouts: Timeouts) -> String {
+        // Two statements: in READ COMMITTED each takes its own snapshot, so what the second sees includes whatever
+        // the lock's previous holder committed; read in the locking statement itself, it could predate that.
         format!(
-            "{}{}, pg_try_advisory_xact_lock({}) AS locked;\n",
+            "{}SELECT pg_try_advisory_xact_lock({}) AS locked;\n{};\n",
             self.open_sql(timeouts),
-            self.exists_sql(),
-            self.lock_key()
+            self.lock_key(),
+            self.exists_sql()
         )
     }
 
@@ -589,9 +591,12 @@ pub(crate) fn first_row(messages: &[SimpleQueryMessage]) -> Option<&SimpleQueryR
     })
 }
 
-/// A boolean column of a row (`t`), false when absent.
-pub(crate) fn flag(row: Option<&SimpleQueryRow>, column: &str) -> bool {
-    row.and_then(|row| row.try_get(column).ok().flatten()) == Some("t")
+/// A boolean column (`t`) of the first row of a query string's answer that has it; false when none has it.
+pub(crate) fn flag(messages: &[SimpleQueryMessage], column: &str) -> bool {
+    messages.iter().any(|m| match m {
+        SimpleQueryMessage::Row(row) => row.try_get(column).ok().flatten() == Some("t"),
+        _ => false,
+    })
 }
 
 pub(crate) fn parse_history(

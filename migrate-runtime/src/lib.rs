@@ -17,12 +17,14 @@
 //! What happens at boot:
 //! - the history table (`schema_migrations` in the target schema) is read in one round trip; when nothing is
 //!   pending and every checksum matches, that is all;
-//! - otherwise an advisory lock keyed on the database and schema is taken, so replicas booting together apply each
-//!   migration exactly once while other schemas never wait; the schema and history table are created if missing;
+//! - otherwise a transaction-level advisory lock keyed on the database and schema is taken in the transaction that
+//!   re-reads the history, so replicas booting together apply each migration exactly once while other schemas never
+//!   wait, also behind a transaction pooler; the schema and history table are created if missing;
 //! - each migration runs in its own transaction with `SET LOCAL search_path` to the schema, and its history row
 //!   commits with it (no-transaction migrations excepted), or all in one transaction with
 //!   [`Migrator::single_transaction`];
-//! - the lock is released on every path.
+//! - the lock ends with the transaction that holds it, on every path; a no-transaction migration is claimed in its
+//!   history row and resumed by the next run if this one is killed.
 #![forbid(unsafe_code)]
 // docs.rs (`[package.metadata.docs.rs]`) builds with every feature and marks what needs which.
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -49,6 +51,7 @@ mod schema;
 mod session;
 mod set;
 mod sql;
+mod structure;
 mod target;
 
 pub use app_schema::{
@@ -75,6 +78,10 @@ pub use report::{Fix, FixKind, PlannedStep, Preview, Report, StepReport};
 pub use revision::{write_revision, Revision, RevisionError};
 pub use schema::{InvalidName, NameProblem, SchemaName};
 pub use set::MigrationSet;
+pub use structure::{
+    diff, diff_schemas, read_structures, reference_structure, suggest_sql, verify_schemas, Definition, Difference,
+    Fingerprint, Object, ObjectKind, ObjectName, Outcome, Structure, Verification, SCHEMA_PLACEHOLDER,
+};
 pub use target::{InvalidTarget, Target};
 
 /// Embed a folder of SQL migrations into the binary, checked at compile time.

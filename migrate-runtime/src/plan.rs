@@ -267,12 +267,8 @@ fn upgrade_steps<'m>(
     target: Target,
     options: PlanOptions,
 ) -> Result<Vec<Step<'m>>, Error> {
-    if !target.goes(Direction::Up) {
-        return Err(Error::WrongDirection { schema: schema.to_owned(), target, direction: Direction::Up });
-    }
-    let (resume, history) = resumable(schema, set, history, Direction::Up)?;
+    let (resume, history) = checked(schema, set, history, target, Direction::Up, options)?;
     let history = history.as_slice();
-    verify_history(schema, set, history, options)?;
     let current = set.newest(history.iter().map(|a| a.version));
     let pending: Vec<&Migration> = set.iter().filter(|m| !history.iter().any(|a| a.version == m.version)).collect();
     if let (Some(newest_applied), false) = (current, options.allow_out_of_order) {
@@ -316,12 +312,8 @@ fn downgrade_steps<'m>(
     target: Target,
     options: PlanOptions,
 ) -> Result<Vec<Step<'m>>, Error> {
-    if !target.goes(Direction::Down) {
-        return Err(Error::WrongDirection { schema: schema.to_owned(), target, direction: Direction::Down });
-    }
-    let (resume, history) = resumable(schema, set, history, Direction::Down)?;
+    let (resume, history) = checked(schema, set, history, target, Direction::Down, options)?;
     let history = history.as_slice();
-    verify_history(schema, set, history, options)?;
     let mut applied: Vec<&AppliedMigration> = history.iter().collect();
     applied.sort_by_key(|a| std::cmp::Reverse(set.order_key(a.version)));
     let count = match target {
@@ -357,6 +349,24 @@ fn downgrade_steps<'m>(
         })
         .collect::<Result<Vec<Step<'m>>, Error>>()
         .map(|steps| resume.into_iter().chain(steps).collect())
+}
+
+/// What both directions check first: the target points `direction`'s way, and the history (bar an interrupted
+/// step to resume, which is returned) matches the binary.
+fn checked<'m>(
+    schema: &str,
+    set: &'m MigrationSet,
+    history: &[AppliedMigration],
+    target: Target,
+    direction: Direction,
+    options: PlanOptions,
+) -> Result<(Option<Step<'m>>, Vec<AppliedMigration>), Error> {
+    if !target.goes(direction) {
+        return Err(Error::WrongDirection { schema: schema.to_owned(), target, direction });
+    }
+    let (resume, history) = resumable(schema, set, history, direction)?;
+    verify_history(schema, set, &history, options)?;
+    Ok((resume, history))
 }
 
 /// The interrupted no-transaction step of `history` going `direction`, to resume before anything else, and the

@@ -25,20 +25,23 @@ pub fn code_of(error: &Error) -> i32 {
         | Error::TargetNotInSet { .. }
         | Error::TargetBelowCurrent { .. }
         | Error::TargetNotApplied { .. }
-        | Error::WrongDirection { .. } => USAGE,
+        | Error::WrongDirection { .. }
+        | Error::NoSuchSchema { .. } => USAGE,
         Error::MissingDownFile { .. }
         | Error::NoTransactionInSingleTransaction { .. }
         | Error::Dirty { .. }
         | Error::Interrupted { .. }
         | Error::OutOfOrder { .. }
-        | Error::NothingToResolve { .. } => REFUSED,
-        Error::MigrationFailed { .. } => MIGRATION_FAILED,
+        | Error::NothingToResolve { .. }
+        | Error::NotTransactional { .. } => REFUSED,
+        Error::MigrationFailed { .. } | Error::ReferenceFailed { .. } => MIGRATION_FAILED,
         Error::ChecksumMismatch { .. } | Error::MissingFromBinary { .. } | Error::CorruptHistory { .. } => DRIFT,
         Error::LockTimeout { .. }
         | Error::InProgress { .. }
         | Error::ClaimLost { .. }
         | Error::Database { .. }
         | Error::Catalog { .. }
+        | Error::StructureQuery { .. }
         | Error::Connect { .. } => FAILURE,
     }
 }

@@ -64,6 +64,7 @@ fn sixteen_processes_over_fifty_schemas_apply_every_migration_exactly_once() {
         .map(|_| {
             probe(&["upgrade", "--create", "--schemas-file", file.path(), "--jobs", "2", "--format", "json"])
                 .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
                 .spawn()
                 .unwrap()
         })
@@ -71,7 +72,8 @@ fn sixteen_processes_over_fifty_schemas_apply_every_migration_exactly_once() {
     let mut applied = 0;
     for child in children {
         let output = child.wait_with_output().unwrap();
-        assert_eq!(output.status.code(), Some(0), "every process comes up");
+        let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        assert_eq!(output.status.code(), Some(0), "every process comes up: {said}");
         let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
         applied += report["schemas"]
             .as_array()

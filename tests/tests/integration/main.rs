@@ -17,6 +17,7 @@ mod pooled_fleet;
 mod privileges;
 mod rebuild;
 mod server_restart;
+mod structure;
 mod tls;
 
 /// `fleet-probe ARGS` (the second service binary, over `bench/migrations`) against the test server.
