@@ -138,12 +138,141 @@ pub fn tables(client: &mut postgres::Client, schema: &str) -> Vec<String> {
 
 /// `(version, name, dirty)` of every history row.
 pub fn history_rows(client: &mut postgres::Client, schema: &TestSchema) -> Vec<(i64, String, bool)> {
+    history_rows_of(client, &schema.name)
+}
+
+/// `(version, name, dirty)` of every history row of the schema named `schema` (one in a [`TestDatabase`]).
+pub fn history_rows_of(client: &mut postgres::Client, schema: &str) -> Vec<(i64, String, bool)> {
+    let quoted = format!("\"{}\"", schema.replace('"', "\"\""));
     client
-        .query(&format!("SELECT version, name, dirty FROM {}.schema_migrations ORDER BY version", schema.quoted()), &[])
+        .query(&format!("SELECT version, name, dirty FROM {quoted}.schema_migrations ORDER BY version"), &[])
         .unwrap()
         .iter()
         .map(|r| (r.get(0), r.get(1), r.get(2)))
         .collect()
+}
+
+/// Indexes of `schema` that PostgreSQL marks not valid (what an interrupted `CREATE INDEX CONCURRENTLY` leaves).
+pub fn invalid_indexes(client: &mut postgres::Client, schema: &str) -> Vec<String> {
+    client
+        .query(
+            "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+             JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND NOT i.indisvalid ORDER BY 1",
+            &[&schema],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// Poll `condition` every 10 ms until it holds (`true`) or `timeout` has passed (`false`).
+pub fn wait_for(timeout: std::time::Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if condition() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// A `CREATE INDEX` running now on a table of one of `schemas`, seen from `client` (connected to that database).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexBuild {
+    /// The backend building it.
+    pub pid: i32,
+    pub schema: String,
+    /// The index being built.
+    pub index: String,
+    /// `pg_stat_progress_create_index.phase`: `building index: scanning table`, `waiting for old snapshots`, ...
+    pub phase: String,
+}
+
+/// The index builds in progress on tables of `schemas` (`pg_stat_progress_create_index`), in `client`'s database.
+pub fn index_builds(client: &mut postgres::Client, schemas: &[String]) -> Vec<IndexBuild> {
+    client
+        .query(
+            "SELECT p.pid, n.nspname::text, coalesce(i.relname::text, ''), p.phase \
+             FROM pg_stat_progress_create_index p JOIN pg_class t ON t.oid = p.relid \
+             JOIN pg_namespace n ON n.oid = t.relnamespace LEFT JOIN pg_class i ON i.oid = p.index_relid \
+             WHERE p.datid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+               AND n.nspname = ANY($1) ORDER BY p.pid",
+            &[&schemas],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| IndexBuild { pid: r.get(0), schema: r.get(1), index: r.get(2), phase: r.get(3) })
+        .collect()
+}
+
+/// Let every no-transaction claim in `schemas` run out now (`claim_expires_at`), as the engine's 60-second lease
+/// would without word from its runner. A claim whose runner's backend is gone can then be resumed; one whose
+/// backend still runs cannot (the engine also looks for a backend with the runner's application_name).
+pub fn expire_claims(client: &mut postgres::Client, schemas: &[String]) {
+    let list: Vec<String> = schemas.iter().map(|s| format!("'{}'", s.replace('\'', "''"))).collect();
+    client
+        .batch_execute(&format!(
+            "DO $$ DECLARE s text; BEGIN FOREACH s IN ARRAY ARRAY[{}]::text[] LOOP \
+               IF to_regclass(format('%I.schema_migrations', s)) IS NOT NULL THEN \
+                 EXECUTE format('UPDATE %I.schema_migrations SET claim_expires_at = now() \
+                                 WHERE claim_expires_at > now()', s); \
+               END IF; END LOOP; END $$",
+            list.join(", ")
+        ))
+        .unwrap();
+}
+
+/// Whether backend `pid` is still there (`pg_stat_activity`).
+pub fn backend_alive(pid: i32) -> bool {
+    connect().query_one("SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)", &[&pid]).unwrap().get(0)
+}
+
+/// `pg_terminate_backend(pid)`, then wait (up to 10 s) until the backend is gone.
+pub fn terminate_backend(pid: i32) {
+    let _: bool = connect().query_one("SELECT pg_terminate_backend($1)", &[&pid]).unwrap().get(0);
+    assert!(
+        wait_for(std::time::Duration::from_secs(10), || !backend_alive(pid)),
+        "backend {pid} outlived pg_terminate_backend"
+    );
+}
+
+/// The advisory-lock key the engine takes for `schema`'s history table `table`.
+pub fn migration_lock_key(schema: &str, table: &str) -> i64 {
+    migrate_runtime::migration_lock_key(&migrate_runtime::SchemaName::new(schema).unwrap(), table).unwrap()
+}
+
+/// Another process's hold on an advisory lock: a direct connection to `url` named `application_name`, in an open
+/// transaction that took `pg_advisory_xact_lock(key)`. Rolled back, releasing the lock, by [`XactLockHolder::release`]
+/// or when dropped.
+pub struct XactLockHolder {
+    client: postgres::Client,
+    /// The holder's backend.
+    pub pid: i32,
+}
+
+impl XactLockHolder {
+    pub fn take(url: &str, application_name: &str, key: i64) -> XactLockHolder {
+        let mut config: postgres::Config = url.parse().unwrap();
+        config.application_name(application_name);
+        let mut client = config.connect(postgres::NoTls).unwrap();
+        let pid: i32 = client.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
+        client.batch_execute("BEGIN").unwrap();
+        client.query_typed("SELECT pg_advisory_xact_lock($1)", &[(&key, postgres::types::Type::INT8)]).unwrap();
+        XactLockHolder { client, pid }
+    }
+
+    /// Roll the transaction back: the lock is free once this returns.
+    pub fn release(self) {}
+}
+
+impl Drop for XactLockHolder {
+    fn drop(&mut self) {
+        let _ = self.client.batch_execute("ROLLBACK");
+    }
 }
 
 /// A description of everything in a schema (columns, indexes, constraints, triggers, views, types, functions,

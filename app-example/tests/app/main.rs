@@ -5,5 +5,7 @@
 mod adopt;
 mod boot;
 mod cli;
+mod fleet_pooler;
+mod lock_wait;
 mod pooler;
 mod seed_guides;

@@ -9,10 +9,12 @@
 mod adopt;
 mod app_schema;
 mod compile_fail;
+mod crash_resume;
 mod faults;
 mod hostile;
 mod layouts;
 mod migrate;
+mod pooled_fleet;
 mod privileges;
 mod rebuild;
 mod server_restart;
