@@ -500,7 +500,7 @@ fn compile<'p, 'm>(
         if step.script.no_transaction {
             // The claim ends the query string in progress; the script's statements follow on their own.
             batch.push(&open(batch.parts.len()));
-            batch.push(&table.claim_sql(step, runner));
+            batch.push(&table.claim_sql(step, runner, batch.parts.len()));
             batch.push("COMMIT;\n");
             sends.push(Outgoing::Batch(std::mem::replace(&mut batch, Batch::new(TransactionMode::PerStep))));
             sends.push(Outgoing::Untransacted(step));

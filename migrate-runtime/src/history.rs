@@ -495,27 +495,37 @@ impl HistoryTable {
 
     /// Claim a no-transaction step for `runner`, inside a locked transaction: record it dirty, who runs it, which
     /// way, and a lease. A resumed step keeps its count of statements done.
-    pub fn claim_sql(&self, step: &Step<'_>, runner: &str) -> String {
+    pub fn claim_sql(&self, step: &Step<'_>, runner: &str, committed_before: usize) -> String {
         let claim = format!(
             "runner = {}, claim_expires_at = now() + interval '{} seconds', claim_direction = {}, failure = NULL",
             quote_literal(runner),
             CLAIM_LEASE.as_secs(),
             quote_literal(step.direction.label()),
         );
+        let version = step.migration.version;
+        // A row a runner outside the lock changed since it was read (it finished, or went on) is not claimed: the
+        // guard's SQLSTATE makes the engine read and plan again.
+        let claimed_only_if = |update: String| {
+            format!(
+                "DO $claim$ BEGIN {update}; IF NOT FOUND THEN RAISE EXCEPTION USING ERRCODE = '{LOST_LOCK_SQLSTATE}', \
+                 MESSAGE = 'the history changed since it was read', DETAIL = '{LOST_LOCK_DETAIL}{committed_before}'; \
+                 END IF; END $claim$;\n"
+            )
+        };
         match (step.direction, step.resume_from) {
             (Direction::Up, None) => format!(
-                "{};\nUPDATE {} SET {claim} WHERE version = {};\n",
+                "{};\nUPDATE {} SET {claim} WHERE version = {version};\n",
                 self.insert_sql(step.migration, true, "0", "current_user"),
                 self.qualified,
-                step.migration.version
             ),
-            (_, Some(_)) => {
-                format!("UPDATE {} SET {claim} WHERE version = {};\n", self.qualified, step.migration.version)
-            }
-            (Direction::Down, None) => format!(
-                "UPDATE {} SET dirty = true, statements_done = 0, {claim} WHERE version = {};\n",
-                self.qualified, step.migration.version
-            ),
+            (_, Some(done)) => claimed_only_if(format!(
+                "UPDATE {} SET {claim} WHERE version = {version} AND dirty AND statements_done = {done}",
+                self.qualified
+            )),
+            (Direction::Down, None) => claimed_only_if(format!(
+                "UPDATE {} SET dirty = true, statements_done = 0, {claim} WHERE version = {version} AND NOT dirty",
+                self.qualified
+            )),
         }
     }
 

@@ -160,17 +160,18 @@ fn adopt_from_a_sqlx_table_and_its_refusals() {
 #[test]
 fn extra_search_path_flag_and_environment() {
     let schema = TestSchema::new("cli-path");
-    let (out, _) = run(migrate(&["upgrade", "-s", &schema.name, "--extra-search-path", "public", "--dry-run"]), 0);
+    let (out, _) =
+        run(migrate(&["upgrade", "--create", "-s", &schema.name, "--extra-search-path", "public", "--dry-run"]), 0);
     let expected = format!("SET LOCAL search_path TO {}, \"public\";", schema.quoted());
     assert!(out.contains(&expected), "{out}");
     assert!(!out.contains(&format!("search_path TO {};", schema.quoted())), "every setting has it: {out}");
-    let mut from_env = migrate(&["upgrade", "-s", &schema.name, "--dry-run"]);
+    let mut from_env = migrate(&["upgrade", "--create", "-s", &schema.name, "--dry-run"]);
     from_env.env("MIGRATE_EXTRA_SEARCH_PATH", "public");
     let (out, _) = run(from_env, 0);
     assert!(out.contains(&expected), "{out}");
-    let (_, err) = run(migrate(&["upgrade", "-s", &schema.name, "--extra-search-path", "pg_catalog"]), 2);
+    let (_, err) = run(migrate(&["upgrade", "--create", "-s", &schema.name, "--extra-search-path", "pg_catalog"]), 2);
     assert!(err.contains("--extra-search-path") && err.contains("pg_"), "{err}");
     // A real run with it.
-    run(migrate(&["upgrade", "-s", &schema.name, "--extra-search-path", "public"]), 0);
+    run(migrate(&["upgrade", "--create", "-s", &schema.name, "--extra-search-path", "public"]), 0);
     assert_eq!(recorded(&schema).len(), 8);
 }
