@@ -1,3 +1,4 @@
 fn main() {
     migrate_core::build::rerun_if_migrations_change("migrations");
+    migrate_core::build::rerun_if_migrations_change("../migrations");
 }

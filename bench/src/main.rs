@@ -1,16 +1,21 @@
-//! The benchmark: this project against refinery 0.10 (its usual loop: set `search_path`, run the runner) and the
-//! raw floor (the same SQL through one session, one transaction per schema, no bookkeeping), on the same local
-//! server and the same 13-migration set (`bench/migrations`, refinery-style names that both embed).
+//! The benchmark: what operators run, as processes, exec to exit. This project's CLI (`app-example migrate` over
+//! the example set, `bench migrate` over the bench set), a refinery 0.10 CLI-like loop (`bench refinery-upgrade`)
+//! and the raw floor (one `psql` process applying the same SQL, no bookkeeping), interleaved on the same local
+//! server; then service boot (exec to the first healthy `/health`), an in-process breakdown of the fresh fan-out
+//! (`--jobs`, the history digest trigger, round trips), and what embedding 1,000 migrations adds to a rebuild.
 //!
 //! ```sh
-//! cargo run --release -p bench              # all scenarios, 200 fresh schemas, 10,000 for the no-op
+//! cargo run --release -p bench              # builds app-example (release) itself, then everything
 //! cargo run --release -p bench -- --help
 //! ```
 //!
-//! The 10,000 schemas of the no-op scenario (`bench_noop_*`) are kept between runs, since building them takes
-//! minutes; `--drop-noop` removes them. Everything else is dropped at the end.
+//! Everything created is dropped at the end (schemas `bench_<pid>_*`, the temporary crate of the embedding
+//! measurement and its binaries), and the churned catalogs are vacuumed (the server runs with autovacuum off).
 
-use std::io::Write;
+mod child;
+mod embed;
+mod process;
+
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -18,233 +23,258 @@ use clap::Parser;
 use migrate_runtime::cli::{Cli, MigrateCommand};
 use migrate_runtime::{MigrationSet, Migrator};
 
-static MIGRATIONS: MigrationSet = migrate_runtime::embed_migrations!("migrations");
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
-mod refinery_set {
-    refinery::embed_migrations!("migrations");
+/// The bench set: 13 migrations in refinery's `V{n}__{name}.sql` form.
+pub static BENCH_SET: MigrationSet = migrate_runtime::embed_migrations!("migrations");
+/// The example service's set (8 migrations, one of them `CREATE INDEX CONCURRENTLY` outside a transaction).
+pub static EXAMPLE_SET: MigrationSet = migrate_runtime::embed_migrations!("../migrations");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Set {
+    Example,
+    Bench,
+}
+
+impl Set {
+    pub fn migrations(self) -> &'static MigrationSet {
+        match self {
+            Set::Example => &EXAMPLE_SET,
+            Set::Bench => &BENCH_SET,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Set::Example => "example",
+            Set::Bench => "bench",
+        }
+    }
+}
+
+impl std::str::FromStr for Set {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> anyhow::Result<Set> {
+        match s {
+            "example" => Ok(Set::Example),
+            "bench" => Ok(Set::Bench),
+            other => anyhow::bail!("no set {other:?}: example or bench"),
+        }
+    }
 }
 
 #[derive(Debug, Parser)]
 struct Args {
-    /// Schemas for the fresh and the small no-op scenario.
+    /// Schemas for the fresh and no-op fan-outs.
     #[arg(long, default_value_t = 200)]
     schemas: usize,
-    /// Schemas for the large no-op scenario.
-    #[arg(long, default_value_t = 10_000)]
-    noop_schemas: usize,
-    /// Boots timed for the up-to-date boot scenario (the median is reported).
-    #[arg(long, default_value_t = 50)]
+    /// Rounds of the fresh fan-outs (each on new schemas; the median is reported).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Runs of each no-op fan-out (median).
+    #[arg(long, default_value_t = 7)]
+    noop_runs: usize,
+    /// Boots timed for each service (median).
+    #[arg(long, default_value_t = 21)]
     boots: usize,
-    /// Drop the kept no-op schemas and exit.
+    /// Skip the in-process breakdown of the fresh fan-out.
     #[arg(long)]
-    drop_noop: bool,
-    /// Internal: run the CLI in this process with these arguments and print its peak memory.
-    #[arg(long, hide = true, num_args = 1.., allow_hyphen_values = true)]
-    cli: Option<Vec<String>>,
-    #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    no_breakdown: bool,
+    /// Skip the 1,000-migration embedding measurement (a release build of a temporary crate).
+    #[arg(long)]
+    no_embed: bool,
+    /// Rebuilds timed for each side of the embedding measurement (median).
+    #[arg(long, default_value_t = 3)]
+    embed_runs: usize,
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
     database_url: String,
 }
 
-fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    if let Some(cli_args) = &args.cli {
-        return run_cli_and_report_memory(cli_args);
+fn main() {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(code) = child::dispatch(&argv) {
+        std::process::exit(code);
     }
-    let mut client =
+    if let Err(error) = run(Args::parse()) {
+        eprintln!("error: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(mut args: Args) -> anyhow::Result<()> {
+    let mut admin =
         postgres::Client::connect(&args.database_url, postgres::NoTls).context("connect to DATABASE_URL")?;
-    if args.drop_noop {
-        drop_schemas(&mut client, "bench_noop_")?;
-        vacuum_catalogs(&mut client)?;
-        return Ok(());
-    }
-    let run = format!("bench_{}_", std::process::id());
-    vacuum_catalogs(&mut client)?;
-    println!(
-        "benchmark: {} migrations, {} schemas fresh / no-op, {} schemas no-op, {} boots",
-        MIGRATIONS.len(),
-        args.schemas,
-        args.noop_schemas,
-        args.boots
-    );
-    println!("server: {}", client.query_one("SELECT version()", &[])?.get::<_, String>(0));
-    println!("machine: {} cores", std::thread::available_parallelism().map_or(1, |n| n.get()));
-
-    let mut results = Results::default();
-    let names = |kind: &str, n: usize| -> Vec<String> { (0..n).map(|i| format!("{run}{kind}_{i}")).collect() };
-
-    // Fresh and no-op over `schemas` schemas.
-    let ours = names("ours", args.schemas);
-    let theirs = names("refinery", args.schemas);
-    let raw = names("raw", args.schemas);
-    results.add("fresh", "ours", timed(|| cli_upgrade(&args.database_url, &ours))?);
-    results.add("fresh", "refinery", timed(|| refinery_upgrade(&mut client, &theirs, true))?);
-    results.add("fresh", "raw", timed(|| raw_upgrade(&mut client, &raw))?);
-    results.add("no-op", "ours", median(3, || cli_upgrade(&args.database_url, &ours))?);
-    results.add("no-op", "refinery", median(3, || refinery_upgrade(&mut client, &theirs, false))?);
-
-    // No-op over many schemas: built once (by us, with refinery's history copied in) and kept.
-    let noop: Vec<String> = (0..args.noop_schemas).map(|i| format!("bench_noop_{i}")).collect();
-    prepare_noop(&args.database_url, &mut client, &noop)?;
-    vacuum_catalogs(&mut client)?;
-    results.add("no-op large", "ours", median(3, || cli_upgrade(&args.database_url, &noop))?);
-    results.add("no-op large", "refinery", median(3, || refinery_upgrade(&mut client, &noop, false))?);
-
-    // One up-to-date schema at boot: connect and migrate, the median of `boots`.
-    results.add(
-        "boot",
-        "ours",
-        median(args.boots, || {
-            let mut c = postgres::Client::connect(&args.database_url, postgres::NoTls)?;
-            Migrator::new(&MIGRATIONS).migrate(&mut c, &ours[0])?;
-            Ok(())
-        })?,
-    );
-    results.add(
-        "boot",
-        "refinery",
-        median(args.boots, || {
-            let mut c = postgres::Client::connect(&args.database_url, postgres::NoTls)?;
-            c.batch_execute(&format!("SET search_path TO \"{}\"", theirs[0]))?;
-            refinery_set::migrations::runner().run(&mut c)?;
-            Ok(())
-        })?,
-    );
-    results.add(
-        "boot",
-        "raw",
-        median(args.boots, || {
-            postgres::Client::connect(&args.database_url, postgres::NoTls)?;
-            Ok(())
-        })?,
-    );
-
-    // Peak memory of the CLI over few and many up-to-date schemas.
-    let small = peak_memory_kib(&args.database_url, &noop[..100.min(noop.len())])?;
-    let large = peak_memory_kib(&args.database_url, &noop)?;
-
-    drop_schemas(&mut client, &run)?;
-    vacuum_catalogs(&mut client)?;
-    results.print(args.schemas, args.noop_schemas);
-    println!(
-        "peak memory of `migrate upgrade` (no-op): {small} KiB at {} schemas, {large} KiB at {} schemas: {:.2}x",
-        100.min(noop.len()),
-        noop.len(),
-        large as f64 / small as f64
-    );
+    // A scratch database of this run's own: other sessions on the server (other databases' tests) neither wait
+    // on it nor make it wait (`CREATE INDEX CONCURRENTLY` waits for older transactions of its database only).
+    let scratch = format!("bench_{}", std::process::id());
+    admin.batch_execute(&format!("CREATE DATABASE {scratch}"))?;
+    let maintenance_url = std::mem::take(&mut args.database_url);
+    // Every tool on the same transport, plain TCP, unless DATABASE_URL says otherwise (rows with TLS are added).
+    let url = with_database(&maintenance_url, &scratch)?;
+    args.database_url = if url.contains("sslmode=") { url } else { process::with_sslmode(&url, "disable") };
+    let outcome = run_in(&args);
+    admin.batch_execute(&format!("DROP DATABASE {scratch} WITH (FORCE)"))?;
+    admin.batch_execute("VACUUM (ANALYZE) pg_catalog.pg_database, pg_catalog.pg_shdepend")?;
+    let results = outcome?;
+    results.print(args.schemas);
     Ok(())
 }
 
-fn timed(f: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<Duration> {
+/// The URL with another database name (URL form: `postgres://user@host:port/database?options`).
+fn with_database(url: &str, database: &str) -> anyhow::Result<String> {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let rest = base.strip_prefix("postgres://").or_else(|| base.strip_prefix("postgresql://"));
+    let rest = rest.context("DATABASE_URL must be a postgres:// URL for the benchmark")?;
+    let authority = rest.split_once('/').map_or(rest, |(a, _)| a);
+    Ok(format!("postgres://{authority}/{database}{}", query.map(|q| format!("?{q}")).unwrap_or_default()))
+}
+
+fn run_in(args: &Args) -> anyhow::Result<Results> {
+    let mut client = postgres::Client::connect(&args.database_url, postgres::NoTls).context("connect")?;
+    let prefix = format!("bench_{}_", std::process::id());
+    let app_example = process::build_app_example()?;
+    println!("server: {}", client.query_one("SELECT version()", &[])?.get::<_, String>(0));
+    println!(
+        "machine: {} cores, load average {} at the start",
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split(' ').take(3).collect::<Vec<_>>().join(" ")
+    );
+    let mut results = Results::default();
+    let tools = process::Tools { app_example, database_url: args.database_url.clone() };
+    for set in [Set::Example, Set::Bench] {
+        process::fan_outs(&tools, &mut client, set, &prefix, args, &mut results)?;
+        drop_schemas(&mut client, &prefix)?;
+        vacuum_catalogs(&mut client)?;
+    }
+    process::boots(&tools, &mut client, &prefix, args, &mut results)?;
+    drop_schemas(&mut client, &prefix)?;
+    vacuum_catalogs(&mut client)?;
+    if !args.no_breakdown {
+        breakdown(args, &mut client, &prefix, &mut results)?;
+    }
+    if !args.no_embed {
+        embed::measure(args.embed_runs, &mut results)?;
+    }
+    println!(
+        "load average {} at the end",
+        std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split(' ').take(3).collect::<Vec<_>>().join(" ")
+    );
+    Ok(results)
+}
+
+/// In-process, bench set: where the fresh fan-out's time goes.
+fn breakdown(args: &Args, client: &mut postgres::Client, prefix: &str, results: &mut Results) -> anyhow::Result<()> {
+    let names = |kind: &str| -> Vec<String> { (0..args.schemas).map(|i| format!("{prefix}in_{kind}_{i}")).collect() };
+    let replica = with_option(&args.database_url, "-c session_replication_role=replica");
+    let default_jobs = migrate_runtime::default_jobs();
+    for jobs in [2, 4, 8] {
+        let schemas = names(&format!("ours_j{jobs}"));
+        let time = timed(|| cli_upgrade(&args.database_url, &schemas, Some(jobs)))?;
+        let note = if jobs == default_jobs { " (default here)" } else { "" };
+        results.breakdown(format!("in-process fresh, ours, --jobs {jobs}{note}"), time);
+        drop_schemas(client, prefix)?;
+        vacuum_catalogs(client)?;
+    }
+    // The digest trigger: the same run with triggers off for the session (session_replication_role = replica
+    // skips ordinary triggers). Foreign-key checks of the seed rows are skipped too, so the raw floor is run both
+    // ways as well and its difference taken out.
+    for (label, url) in [("", args.database_url.as_str()), (", triggers off (replica role)", replica.as_str())] {
+        let schemas = names("ours_trig");
+        let time = timed(|| cli_upgrade(url, &schemas, Some(default_jobs)))?;
+        results.breakdown(format!("in-process fresh, ours, --jobs {default_jobs}{label}"), time);
+        drop_schemas(client, prefix)?;
+        let mut raw_client = postgres::Client::connect(url, postgres::NoTls)?;
+        let schemas = names("raw_trig");
+        let time = timed(|| raw_upgrade(&mut raw_client, &schemas))?;
+        results.breakdown(format!("in-process fresh, raw floor (one session){label}"), time);
+        drop_schemas(client, prefix)?;
+        vacuum_catalogs(client)?;
+    }
+    let schemas = names("refinery");
+    let time = timed(|| refinery_upgrade(client, &schemas))?;
+    results.breakdown("in-process fresh, refinery (one session)".to_owned(), time);
+    drop_schemas(client, prefix)?;
+    vacuum_catalogs(client)?;
+    // One round trip on an open connection (the median of 500 `SELECT 1`).
+    let mut rtts: Vec<Duration> = (0..500)
+        .map(|_| timed(|| client.simple_query("SELECT 1").map(drop).map_err(Into::into)))
+        .collect::<anyhow::Result<_>>()?;
+    rtts.sort();
+    results.breakdown("one round trip (SELECT 1, median of 500)".to_owned(), rtts[rtts.len() / 2]);
+    Ok(())
+}
+
+/// `url` with a libpq `options` value added.
+fn with_option(url: &str, option: &str) -> String {
+    let encoded = option.replace(' ', "%20").replace('=', "%3D");
+    let joiner = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{joiner}options={encoded}")
+}
+
+pub fn timed(f: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<Duration> {
     let started = Instant::now();
     f()?;
     Ok(started.elapsed())
 }
 
-/// The median of `runs` timings: repeatable scenarios (no-op upgrades, boots) are run several times, so that one
-/// run disturbed by the server's background work (autovacuum of the catalogs, checkpoints) does not decide.
-fn median(runs: usize, mut scenario: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<Duration> {
-    let mut times = Vec::with_capacity(runs);
-    for _ in 0..runs.max(1) {
-        times.push(timed(&mut scenario)?);
-    }
-    times.sort();
-    Ok(times[times.len() / 2])
-}
-
-/// What an operator runs: `migrate upgrade --schemas-file F`, through the CLI, output discarded.
-fn cli_upgrade(database_url: &str, schemas: &[String]) -> anyhow::Result<()> {
+/// `migrate upgrade --schemas-file F` through the CLI code in this process, output discarded.
+fn cli_upgrade(database_url: &str, schemas: &[String], jobs: Option<usize>) -> anyhow::Result<()> {
     let file = std::env::temp_dir().join(format!("bench-schemas-{}.txt", std::process::id()));
     std::fs::write(&file, schemas.join("\n"))?;
-    let command = MigrateCommand::try_parse_from_args([
-        "upgrade",
-        "--schemas-file",
-        file.to_str().unwrap_or_default(),
-        "--database-url",
-        database_url,
-    ])?;
-    let code = Cli::new(Migrator::new(&MIGRATIONS)).run_to(&command, &mut std::io::sink());
+    let mut argv = vec![
+        "upgrade".to_owned(),
+        "--schemas-file".to_owned(),
+        file.display().to_string(),
+        "--database-url".to_owned(),
+        database_url.to_owned(),
+    ];
+    if let Some(jobs) = jobs {
+        argv.extend(["--jobs".to_owned(), jobs.to_string()]);
+    }
+    let command = MigrateCommand::try_parse_from_args(&argv)?;
+    let code = Cli::new(Migrator::new(&BENCH_SET)).run_to(&command, &mut std::io::sink());
     std::fs::remove_file(&file)?;
     anyhow::ensure!(code == 0, "migrate upgrade exited with {code}");
     Ok(())
 }
 
-/// refinery's usual multi-schema loop: one connection; per schema, create it if needed, set `search_path`, run.
-fn refinery_upgrade(client: &mut postgres::Client, schemas: &[String], create: bool) -> anyhow::Result<()> {
+/// refinery's usual multi-schema loop in this process: one connection; per schema create, `SET search_path`, run.
+fn refinery_upgrade(client: &mut postgres::Client, schemas: &[String]) -> anyhow::Result<()> {
+    let runner = child::refinery_runner(Set::Bench)?;
     for schema in schemas {
-        if create {
-            client.batch_execute(&format!("CREATE SCHEMA \"{schema}\""))?;
-        }
-        client.batch_execute(&format!("SET search_path TO \"{schema}\""))?;
-        refinery_set::migrations::runner().run(client)?;
+        client.batch_execute(&format!("CREATE SCHEMA \"{schema}\"; SET search_path TO \"{schema}\""))?;
+        runner.run(client)?;
     }
     client.batch_execute("RESET search_path")?;
     Ok(())
 }
 
-/// The floor: the same SQL, one session, one transaction per schema, no bookkeeping.
+/// The floor in this process: the same SQL as `process::raw_sql`, one session, no bookkeeping.
 fn raw_upgrade(client: &mut postgres::Client, schemas: &[String]) -> anyhow::Result<()> {
-    let body: String = MIGRATIONS.iter().map(|m| format!("{}\n;\n", m.up.sql)).collect();
     for schema in schemas {
-        client.batch_execute(&format!(
-            "BEGIN;\nCREATE SCHEMA \"{schema}\";\nSET LOCAL search_path TO \"{schema}\";\n{body}COMMIT;"
-        ))?;
+        client.batch_execute(&process::raw_sql(Set::Bench, std::slice::from_ref(schema)))?;
     }
     Ok(())
 }
 
-/// Build the kept no-op schemas if they are not all there: migrated by us, and refinery's history copied from one
-/// schema refinery migrated, so both tools find them up to date.
-fn prepare_noop(database_url: &str, client: &mut postgres::Client, schemas: &[String]) -> anyhow::Result<()> {
-    let ready: i64 = client
-        .query_one(
-            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE n.nspname LIKE 'bench\\_noop\\_%' AND c.relname = 'refinery_schema_history'",
-            &[],
-        )?
-        .get(0);
-    if ready as usize >= schemas.len() {
-        return Ok(());
-    }
-    eprintln!("building {} no-op schemas (kept for later runs; --drop-noop removes them)...", schemas.len());
-    let started = Instant::now();
-    cli_upgrade(database_url, schemas)?;
-    client.batch_execute("DROP SCHEMA IF EXISTS bench_noop_template CASCADE; CREATE SCHEMA bench_noop_template")?;
-    refinery_upgrade(client, &["bench_noop_template".to_owned()], false)?;
-    for chunk in schemas.chunks(200) {
-        let sql: String = chunk
-            .iter()
-            .map(|s| {
-                format!(
-                    "CREATE TABLE IF NOT EXISTS \"{s}\".refinery_schema_history (LIKE bench_noop_template.refinery_schema_history INCLUDING ALL);\n\
-                     INSERT INTO \"{s}\".refinery_schema_history SELECT * FROM bench_noop_template.refinery_schema_history ON CONFLICT DO NOTHING;\n"
-                )
-            })
-            .collect();
-        client.batch_execute(&format!("BEGIN;\n{sql}COMMIT;"))?;
-    }
-    eprintln!("built in {:.1?}", started.elapsed());
-    Ok(())
-}
-
-/// Creating and dropping thousands of schemas leaves millions of dead catalog rows, and a server with autovacuum
-/// off (as this workplace's is) never reclaims them: DDL then slows down several times over. Vacuum the catalogs
-/// the benchmark churns before measuring, so each run starts from the same footing.
-fn vacuum_catalogs(client: &mut postgres::Client) -> anyhow::Result<()> {
-    let started = Instant::now();
+/// Creating and dropping thousands of schemas leaves dead catalog rows that a server with autovacuum off (as
+/// this workplace's is) never reclaims; DDL then slows down. Vacuum what the benchmark churns between phases.
+pub fn vacuum_catalogs(client: &mut postgres::Client) -> anyhow::Result<()> {
     client.batch_execute(
         "VACUUM (ANALYZE) pg_catalog.pg_attribute, pg_catalog.pg_depend, pg_catalog.pg_class, pg_catalog.pg_type, \
          pg_catalog.pg_namespace, pg_catalog.pg_description, pg_catalog.pg_index, pg_catalog.pg_constraint, \
          pg_catalog.pg_attrdef, pg_catalog.pg_trigger, pg_catalog.pg_proc, pg_catalog.pg_rewrite, \
-         pg_catalog.pg_sequence, pg_catalog.pg_shdepend, pg_catalog.pg_init_privs, pg_catalog.pg_enum",
+         pg_catalog.pg_sequence, pg_catalog.pg_shdepend, pg_catalog.pg_init_privs, pg_catalog.pg_enum, \
+         pg_catalog.pg_statistic",
     )?;
-    eprintln!("vacuumed the catalogs in {:.1?}", started.elapsed());
     Ok(())
 }
 
-fn drop_schemas(client: &mut postgres::Client, prefix: &str) -> anyhow::Result<()> {
+pub fn drop_schemas(client: &mut postgres::Client, prefix: &str) -> anyhow::Result<()> {
     let pattern = format!("{}%", prefix.replace('_', "\\_"));
     let names: Vec<String> = client
-        .query("SELECT nspname FROM pg_namespace WHERE nspname LIKE $1 OR ($1 = 'bench\\_noop\\_%' AND nspname = 'bench_noop_template')", &[&pattern])?
+        .query("SELECT nspname FROM pg_namespace WHERE nspname LIKE $1", &[&pattern])?
         .iter()
         .map(|r| r.get(0))
         .collect();
@@ -255,68 +285,119 @@ fn drop_schemas(client: &mut postgres::Client, prefix: &str) -> anyhow::Result<(
     Ok(())
 }
 
-/// Run `bench --cli ARGS` as a child process and read the peak resident memory it reports.
-fn peak_memory_kib(database_url: &str, schemas: &[String]) -> anyhow::Result<u64> {
-    let file = std::env::temp_dir().join(format!("bench-memory-{}-{}.txt", std::process::id(), schemas.len()));
-    std::fs::write(&file, schemas.join("\n"))?;
-    let output = std::process::Command::new(std::env::current_exe()?)
-        .args(["--database-url", database_url, "--cli", "upgrade", "--schemas-file", file.to_str().unwrap_or_default()])
-        .output()?;
-    std::fs::remove_file(&file)?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    anyhow::ensure!(output.status.success(), "child failed: {}", String::from_utf8_lossy(&output.stderr));
-    stdout.trim().parse().with_context(|| format!("unexpected child output {stdout:?}"))
-}
-
-fn run_cli_and_report_memory(args: &[String]) -> anyhow::Result<()> {
-    let command = MigrateCommand::try_parse_from_args(args)?;
-    let code = Cli::new(Migrator::new(&MIGRATIONS)).run_to(&command, &mut std::io::sink());
-    anyhow::ensure!(code == 0, "migrate exited with {code}");
-    let status = std::fs::read_to_string("/proc/self/status")?;
-    let peak = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).context("no VmHWM in /proc/self/status")?;
-    println!("{}", peak.trim().trim_end_matches("kB").trim());
-    std::io::stdout().flush()?;
-    Ok(())
-}
-
+/// Every figure of the run.
 #[derive(Default)]
-struct Results(Vec<(&'static str, &'static str, Duration)>);
+pub struct Results {
+    /// (scenario, tool, time)
+    rows: Vec<(String, &'static str, Duration)>,
+    breakdown: Vec<(String, Duration)>,
+    /// (what, value, unit)
+    embed: Vec<(String, f64, &'static str)>,
+}
 
 impl Results {
-    fn add(&mut self, scenario: &'static str, tool: &'static str, time: Duration) {
-        eprintln!("{scenario:>12} {tool:>9}: {time:.3?}");
-        self.0.push((scenario, tool, time));
+    pub fn add(&mut self, scenario: &str, tool: &'static str, time: Duration) {
+        eprintln!("{scenario:>28} {tool:>9}: {time:.3?}");
+        self.rows.push((scenario.to_owned(), tool, time));
+    }
+
+    pub fn breakdown(&mut self, what: String, time: Duration) {
+        eprintln!("{what}: {time:.3?}");
+        self.breakdown.push((what, time));
+    }
+
+    pub fn embed(&mut self, what: &str, value: f64, unit: &'static str) {
+        eprintln!("{what}: {value:.2} {unit}");
+        self.embed.push((what.to_owned(), value, unit));
     }
 
     fn get(&self, scenario: &str, tool: &str) -> Option<Duration> {
-        self.0.iter().find(|(s, t, _)| *s == scenario && *t == tool).map(|r| r.2)
+        self.rows.iter().find(|(s, t, _)| s == scenario && *t == tool).map(|r| r.2)
     }
 
-    fn print(&self, schemas: usize, noop_schemas: usize) {
-        println!();
-        println!("| scenario | ours | refinery 0.10 | raw floor | ours / refinery | ours / raw |");
+    fn ratio(&self, scenario: &str, other: &str) -> Option<f64> {
+        Some(self.get(scenario, "ours")?.as_secs_f64() / self.get(scenario, other)?.as_secs_f64())
+    }
+
+    fn embed_value(&self, what: &str) -> Option<f64> {
+        self.embed.iter().find(|(w, _, _)| w == what).map(|e| e.1)
+    }
+
+    fn print(&self, schemas: usize) {
+        let ms = |d: Option<Duration>| d.map_or("n/a".to_owned(), |d| format!("{:.1} ms", d.as_secs_f64() * 1000.0));
+        let x = |r: Option<f64>| r.map_or("n/a".to_owned(), |r| format!("{r:.2}x"));
+        println!("\n## As processes, exec to exit (medians)\n");
+        println!("| scenario | ours | refinery 0.10 | raw floor (psql) | ours / refinery | ours / raw |");
         println!("| --- | --- | --- | --- | --- | --- |");
-        for (scenario, label) in [
-            ("fresh", format!("fresh upgrade, {schemas} schemas")),
-            ("no-op", format!("no-op upgrade, {schemas} schemas (median of 3)")),
-            ("no-op large", format!("no-op upgrade, {noop_schemas} schemas (median of 3)")),
-            ("boot", "boot, one up-to-date schema (median)".to_owned()),
-        ] {
-            let cell = |tool| {
-                self.get(scenario, tool).map_or("n/a".to_owned(), |d| format!("{:.1} ms", d.as_secs_f64() * 1000.0))
-            };
-            let ratio = |tool| match (self.get(scenario, "ours"), self.get(scenario, tool)) {
-                (Some(ours), Some(other)) => format!("{:.2}x", ours.as_secs_f64() / other.as_secs_f64()),
-                _ => "n/a".to_owned(),
-            };
+        let mut scenarios: Vec<&String> = Vec::new();
+        for (s, _, _) in &self.rows {
+            if !scenarios.contains(&s) {
+                scenarios.push(s);
+            }
+        }
+        for s in scenarios {
             println!(
-                "| {label} | {} | {} | {} | {} | {} |",
-                cell("ours"),
-                cell("refinery"),
-                cell("raw"),
-                ratio("refinery"),
-                ratio("raw")
+                "| {s} | {} | {} | {} | {} | {} |",
+                ms(self.get(s, "ours")),
+                ms(self.get(s, "refinery")),
+                ms(self.get(s, "raw")),
+                x(self.ratio(s, "refinery")),
+                x(self.ratio(s, "raw"))
             );
         }
+        if !self.breakdown.is_empty() {
+            println!("\n## Breakdown of the fresh fan-out ({schemas} schemas, bench set, in-process)\n");
+            println!("| what | time |");
+            println!("| --- | --- |");
+            for (what, time) in &self.breakdown {
+                println!("| {what} | {:.1} ms |", time.as_secs_f64() * 1000.0);
+            }
+        }
+        if !self.embed.is_empty() {
+            println!("\n## Embedding 1,000 migrations\n");
+            println!("| what | value |");
+            println!("| --- | --- |");
+            for (what, value, unit) in &self.embed {
+                println!("| {what} | {value:.2} {unit} |");
+            }
+        }
+        println!("\n## Targets\n");
+        println!("| target | measured | result |");
+        println!("| --- | --- | --- |");
+        let target = |name: String, value: Option<f64>, limit: f64, unit: &str| {
+            let (measured, verdict) = match value {
+                Some(v) => (format!("{v:.2}{unit}"), if v <= limit { "PASS" } else { "FAIL" }),
+                None => ("n/a".to_owned(), "not measured"),
+            };
+            println!("| {name} | {measured} | {verdict} |");
+        };
+        for set in ["example", "bench"] {
+            target(
+                format!("no-op, {schemas} schemas, {set} set: ≤ 0.30x refinery"),
+                self.ratio(&format!("no-op {schemas}, {set} set"), "refinery"),
+                0.30,
+                "x",
+            );
+        }
+        for set in ["example", "bench"] {
+            target(
+                format!("fresh, {schemas} schemas, {set} set: ≤ 0.60x raw floor"),
+                self.ratio(&format!("fresh {schemas}, {set} set"), "raw"),
+                0.60,
+                "x",
+            );
+        }
+        target(
+            "boot to healthy, up to date: ≤ 1.20x refinery".to_owned(),
+            self.ratio("boot to healthy", "refinery"),
+            1.20,
+            "x",
+        );
+        target(
+            "1,000 migrations add to a rebuild: ≤ 1.00 s".to_owned(),
+            self.embed_value("rebuild added by the 1,000-migration embed"),
+            1.0,
+            " s",
+        );
     }
 }

@@ -1,0 +1,261 @@
+//! The fan-outs and boots as processes, exec to exit (or to the first healthy `/health`), interleaved.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use crate::{drop_schemas, vacuum_catalogs, Args, Results, Set};
+
+/// The server's certificate on Debian (`ssl = on`), issued to `localhost`.
+const SNAKEOIL: &str = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
+
+/// The binaries and the server.
+pub struct Tools {
+    pub app_example: PathBuf,
+    pub database_url: String,
+}
+
+/// Build `app-example` in release (what operators run for the example set) and return its path, beside this
+/// binary.
+pub fn build_app_example() -> anyhow::Result<PathBuf> {
+    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let status = Command::new(cargo)
+        .args(["build", "--release", "--quiet", "-p", "app-example"])
+        .current_dir(&workspace)
+        .status()
+        .context("run cargo build -p app-example")?;
+    anyhow::ensure!(status.success(), "cargo build --release -p app-example failed");
+    let exe = std::env::current_exe()?;
+    let path = exe.with_file_name("app-example");
+    anyhow::ensure!(path.exists(), "{} not found: run the benchmark with --release", path.display());
+    Ok(path)
+}
+
+/// Run a command to exit, output discarded (stderr kept for the error), and time it.
+fn run_timed(command: &mut Command) -> anyhow::Result<Duration> {
+    command.stdout(Stdio::null()).stderr(Stdio::piped()).stdin(Stdio::null());
+    let started = Instant::now();
+    let output = command.output().with_context(|| format!("spawn {command:?}"))?;
+    let elapsed = started.elapsed();
+    anyhow::ensure!(
+        output.status.success(),
+        "{command:?} exited with {}: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(elapsed)
+}
+
+fn median(mut times: Vec<Duration>) -> Duration {
+    times.sort();
+    times[times.len() / 2]
+}
+
+/// The SQL of the raw floor: per schema one transaction (`CREATE SCHEMA`, `SET LOCAL search_path`, the files),
+/// split only around a migration that must run outside a transaction; no bookkeeping at all.
+pub fn raw_sql(set: Set, schemas: &[String]) -> String {
+    let mut sql = String::new();
+    for schema in schemas {
+        let local = format!("SET LOCAL search_path TO \"{schema}\";\n");
+        sql.push_str(&format!("BEGIN;\nCREATE SCHEMA \"{schema}\";\n{local}"));
+        for m in set.migrations().iter() {
+            if m.up.no_transaction {
+                sql.push_str(&format!("COMMIT;\nSET search_path TO \"{schema}\";\n{}\n;\nBEGIN;\n{local}", m.up.sql));
+            } else {
+                sql.push_str(&format!("{}\n;\n", m.up.sql));
+            }
+        }
+        sql.push_str("COMMIT;\n");
+    }
+    sql
+}
+
+fn temp_file(name: &str, contents: &str) -> anyhow::Result<PathBuf> {
+    let path = std::env::temp_dir().join(format!("bench-{}-{name}", std::process::id()));
+    std::fs::write(&path, contents)?;
+    Ok(path)
+}
+
+impl Tools {
+    /// Our CLI as an operator runs it: `app-example migrate upgrade` (example set) or `bench migrate upgrade`.
+    fn ours(&self, set: Set, schemas_file: &std::path::Path, url: &str) -> anyhow::Result<Command> {
+        let mut command = match set {
+            Set::Example => Command::new(&self.app_example),
+            Set::Bench => Command::new(std::env::current_exe()?),
+        };
+        command.args(["migrate", "upgrade", "--schemas-file"]).arg(schemas_file).args(["--database-url", url]);
+        Ok(command)
+    }
+
+    fn refinery(&self, set: Set, schemas_file: &std::path::Path, create: bool) -> anyhow::Result<Command> {
+        let mut command = Command::new(std::env::current_exe()?);
+        command.args(["refinery-upgrade", set.label()]).arg(schemas_file).env("DATABASE_URL", &self.database_url);
+        if create {
+            command.arg("--create");
+        }
+        Ok(command)
+    }
+
+    fn psql(&self, sql_file: &std::path::Path) -> Command {
+        let mut command = Command::new("psql");
+        command.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &self.database_url, "-f"]).arg(sql_file);
+        command
+    }
+}
+
+/// Fresh fan-outs (rounds, each on new schemas, tools interleaved in rotating order), then no-op fan-outs over
+/// the last round's schemas (interleaved), for one set.
+pub fn fan_outs(
+    tools: &Tools,
+    client: &mut postgres::Client,
+    set: Set,
+    prefix: &str,
+    args: &Args,
+    results: &mut Results,
+) -> anyhow::Result<()> {
+    let n = args.schemas;
+    let tag = set.label();
+    let mut fresh: [Vec<Duration>; 3] = Default::default();
+    let mut files = Vec::new();
+    for round in 0..args.rounds.max(1) {
+        drop_schemas(client, prefix)?;
+        vacuum_catalogs(client)?;
+        let names = |tool: &str| -> Vec<String> { (0..n).map(|i| format!("{prefix}{tag}_{tool}_{i}")).collect() };
+        let ours_file = temp_file("ours.txt", &names("ours").join("\n"))?;
+        let refinery_file = temp_file("refinery.txt", &names("refinery").join("\n"))?;
+        let raw_file = temp_file("raw.sql", &raw_sql(set, &names("raw")))?;
+        for k in 0..3 {
+            let tool = (k + round) % 3;
+            let time = match tool {
+                0 => run_timed(&mut tools.ours(set, &ours_file, &tools.database_url)?)?,
+                1 => run_timed(&mut tools.refinery(set, &refinery_file, true)?)?,
+                _ => run_timed(&mut tools.psql(&raw_file))?,
+            };
+            eprintln!("  fresh {tag} round {round} {}: {time:.3?}", ["ours", "refinery", "raw"][tool]);
+            fresh[tool].push(time);
+        }
+        std::fs::remove_file(&raw_file)?;
+        files = vec![ours_file, refinery_file];
+    }
+    let scenario = format!("fresh {n}, {tag} set");
+    for (tool, times) in ["ours", "refinery", "raw"].into_iter().zip(fresh) {
+        results.add(&scenario, tool, median(times));
+    }
+    vacuum_catalogs(client)?;
+    // The comparison runs every tool on plain TCP (refinery's loop connects with `NoTls`); these rows show what
+    // TLS adds to ours: `prefer` (encrypted, no trust roots read) and `verify-full` (native-tls reads the
+    // system's trust store and the given root).
+    let tls = with_sslmode(&tools.database_url, "prefer");
+    let verified = (std::path::Path::new(SNAKEOIL).exists() && tools.database_url.contains("@127.0.0.1:")).then(|| {
+        format!(
+            "{}&sslrootcert={SNAKEOIL}",
+            with_sslmode(&tools.database_url, "verify-full").replace("@127.0.0.1:", "@localhost:")
+        )
+    });
+    let (mut ours, mut theirs, mut plain, mut verifying) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..args.noop_runs.max(1) {
+        ours.push(run_timed(&mut tools.ours(set, &files[0], &tools.database_url)?)?);
+        theirs.push(run_timed(&mut tools.refinery(set, &files[1], false)?)?);
+        plain.push(run_timed(&mut tools.ours(set, &files[0], &tls)?)?);
+        if let Some(url) = &verified {
+            verifying.push(run_timed(&mut tools.ours(set, &files[0], url)?)?);
+        }
+    }
+    let scenario = format!("no-op {n}, {tag} set");
+    results.add(&scenario, "ours", median(ours));
+    results.add(&scenario, "refinery", median(theirs));
+    results.add(&format!("no-op {n}, {tag} set, ours with sslmode=prefer (TLS)"), "ours", median(plain));
+    if !verifying.is_empty() {
+        results.add(
+            &format!("no-op {n}, {tag} set, ours with sslmode=verify-full (trust roots read)"),
+            "ours",
+            median(verifying),
+        );
+    }
+    for file in files {
+        std::fs::remove_file(file)?;
+    }
+    Ok(())
+}
+
+/// `url` with its `sslmode` set to `mode`.
+pub fn with_sslmode(url: &str, mode: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, ""), |(b, q)| (b, q));
+    let mut pairs: Vec<&str> = query.split('&').filter(|p| !p.is_empty() && !p.starts_with("sslmode=")).collect();
+    let mode = format!("sslmode={mode}");
+    pairs.push(&mode);
+    format!("{base}?{}", pairs.join("&"))
+}
+
+/// Exec to the first `200` from `/health`, then stop the service.
+fn boot_once(mut command: Command) -> anyhow::Result<Duration> {
+    command.env("PORT", "0").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+    let started = Instant::now();
+    let mut child = command.spawn().with_context(|| format!("spawn {command:?}"))?;
+    let result = (|| -> anyhow::Result<Duration> {
+        let stderr = child.stderr.take().context("no stderr")?;
+        let mut lines = BufReader::new(stderr).lines();
+        let port: u16 = loop {
+            let line = lines.next().context("the service exited before listening")??;
+            if let Some(rest) = line.strip_prefix("listening on http://127.0.0.1:") {
+                break rest.trim().parse()?;
+            }
+        };
+        loop {
+            let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+            stream.write_all(b"GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+            let mut response = String::new();
+            stream.read_to_string(&mut response)?;
+            if response.starts_with("HTTP/1.1 200") || response.starts_with("HTTP/1.0 200") {
+                return Ok(started.elapsed());
+            }
+            anyhow::ensure!(started.elapsed() < Duration::from_secs(30), "never healthy: {response}");
+        }
+    })();
+    let _ = child.kill();
+    let _ = child.wait();
+    result
+}
+
+/// Service boot on an up-to-date schema: `app-example` against a service on refinery, interleaved.
+pub fn boots(
+    tools: &Tools,
+    client: &mut postgres::Client,
+    prefix: &str,
+    args: &Args,
+    results: &mut Results,
+) -> anyhow::Result<()> {
+    let ours_schema = format!("{prefix}boot_ours");
+    let their_schema = format!("{prefix}boot_refinery");
+    let ours = || {
+        let mut c = Command::new(&tools.app_example);
+        c.env("DATABASE_URL", &tools.database_url).env("DEFAULT_SCHEMA_NAME", &ours_schema);
+        c
+    };
+    let theirs = || -> anyhow::Result<Command> {
+        let mut c = Command::new(std::env::current_exe()?);
+        c.arg("refinery-serve").env("DATABASE_URL", &tools.database_url).env("DEFAULT_SCHEMA_NAME", &their_schema);
+        Ok(c)
+    };
+    // The first boot of each migrates its schema; it is not counted.
+    boot_once(ours())?;
+    boot_once(theirs()?)?;
+    vacuum_catalogs(client)?;
+    let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
+    let tls = with_sslmode(&tools.database_url, "prefer");
+    for _ in 0..args.boots.max(1) {
+        a.push(boot_once(ours())?);
+        b.push(boot_once(theirs()?)?);
+        let mut with_tls = ours();
+        with_tls.env("DATABASE_URL", &tls);
+        c.push(boot_once(with_tls)?);
+    }
+    results.add("boot to healthy", "ours", median(a));
+    results.add("boot to healthy", "refinery", median(b));
+    results.add("boot to healthy, ours with sslmode=prefer (TLS)", "ours", median(c));
+    Ok(())
+}
