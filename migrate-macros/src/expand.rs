@@ -1,7 +1,7 @@
 //! Resolve the folder with `migrate_core` and turn the result into a `MigrationSet` expression, or into one
 //! `compile_error!` per problem plus an empty placeholder set, so the user sees the real errors and no cascade.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use migrate_core::{resolve, Migration, Script};
 use proc_macro2::TokenStream;
@@ -18,14 +18,27 @@ pub fn expand(folder: &LitStr) -> TokenStream {
     };
     match resolve(&crate_root, &folder.value()) {
         Ok(resolved) => {
-            // include_bytes! makes cargo rebuild the crate when any file read is edited (scripts, and diesel's
-            // metadata.toml); the constants themselves are never used.
-            let watched = resolved.files.iter().map(|file| crate_root.join(file).display().to_string());
-            let migrations = resolved.migrations.iter().map(migration_tokens);
+            // Every file read is named to rustc, so cargo rebuilds the crate when one is edited: the scripts through
+            // the `include_str!` that embeds them, other files read (diesel's metadata.toml) through an unused
+            // `include_bytes!`.
+            let scripts: Vec<String> = resolved
+                .migrations
+                .iter()
+                .flat_map(|m| std::iter::once(&m.up).chain(&m.down))
+                .map(|script| script.file.to_string())
+                .collect();
+            let watched = resolved
+                .files
+                .iter()
+                .filter(|file| !scripts.contains(file))
+                .map(|file| crate_root.join(file).display().to_string());
+            let migrations = resolved.migrations.iter().map(|migration| migration_tokens(&crate_root, migration));
             let source_folder = crate_root.join(folder.value()).display().to_string();
+            // A `const` item, not a promoted temporary: a constant's `&[...]` is `'static` whatever it holds.
             quote! {{
                 #(const _: &[u8] = ::core::include_bytes!(#watched);)*
-                ::migrate_runtime::MigrationSet::from_static(&[#(#migrations),*], #source_folder)
+                const MIGRATIONS: &[::migrate_runtime::Migration] = &[#(#migrations),*];
+                ::migrate_runtime::MigrationSet::from_static(MIGRATIONS, #source_folder)
             }}
         }
         Err(errors) => errors_with_placeholder(folder, errors.iter().map(ToString::to_string)),
@@ -44,13 +57,13 @@ fn errors_with_placeholder(folder: &LitStr, messages: impl IntoIterator<Item = S
     }}
 }
 
-fn migration_tokens(migration: &Migration) -> TokenStream {
+fn migration_tokens(crate_root: &Path, migration: &Migration) -> TokenStream {
     let version = migration.version;
     let name = migration.name.as_ref();
-    let up = script_tokens(&migration.up);
+    let up = script_tokens(crate_root, &migration.up);
     let down = match &migration.down {
         Some(down) => {
-            let down = script_tokens(down);
+            let down = script_tokens(crate_root, down);
             quote!(::core::option::Option::Some(#down))
         }
         None => quote!(::core::option::Option::None),
@@ -65,16 +78,18 @@ fn migration_tokens(migration: &Migration) -> TokenStream {
     }
 }
 
-fn script_tokens(script: &Script) -> TokenStream {
+/// A script as a constant: the SQL through `include_str!` (rustc reads the file, exactly the text the resolver
+/// checksummed, and the expansion stays small), the checksum as one byte-string literal.
+fn script_tokens(crate_root: &Path, script: &Script) -> TokenStream {
     let file = script.file.as_ref();
-    let sql = script.sql.as_ref();
-    let checksum = script.checksum.0;
+    let path = crate_root.join(file).display().to_string();
+    let checksum = proc_macro2::Literal::byte_string(&script.checksum.0);
     let no_transaction = script.no_transaction;
     quote! {
         ::migrate_runtime::Script {
             file: ::std::borrow::Cow::Borrowed(#file),
-            sql: ::std::borrow::Cow::Borrowed(#sql),
-            checksum: ::migrate_runtime::Checksum([#(#checksum),*]),
+            sql: ::std::borrow::Cow::Borrowed(::core::include_str!(#path)),
+            checksum: ::migrate_runtime::Checksum(*#checksum),
             no_transaction: #no_transaction,
         }
     }
