@@ -224,6 +224,7 @@ fn cli_upgrade(database_url: &str, schemas: &[String], jobs: Option<usize>) -> a
     std::fs::write(&file, schemas.join("\n"))?;
     let mut argv = vec![
         "upgrade".to_owned(),
+        "--create".to_owned(),
         "--schemas-file".to_owned(),
         file.display().to_string(),
         "--database-url".to_owned(),

@@ -87,7 +87,11 @@ impl Tools {
             Set::Example => Command::new(&self.app_example),
             Set::Bench => Command::new(std::env::current_exe()?),
         };
-        command.args(["migrate", "upgrade", "--schemas-file"]).arg(schemas_file).args(["--database-url", url]);
+        // `--create`: the fresh fan-outs make their schemas, as refinery's loop does with its own `--create`.
+        command
+            .args(["migrate", "upgrade", "--create", "--schemas-file"])
+            .arg(schemas_file)
+            .args(["--database-url", url]);
         Ok(command)
     }
 

@@ -124,7 +124,12 @@ impl std::fmt::Display for MissingSchema {
 }
 
 fn missing_text(verb: &str, missing: &[MissingSchema]) -> String {
-    let list = missing.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+    // Ten names say it; a few hundred (a schemas file of new tenants without --create) drown it.
+    const SHOWN: usize = 10;
+    let mut list = missing.iter().take(SHOWN).map(ToString::to_string).collect::<Vec<_>>().join(", ");
+    if missing.len() > SHOWN {
+        list.push_str(&format!(" and {} more", missing.len() - SHOWN));
+    }
     let (noun, exist) = if missing.len() == 1 { ("schema", "does") } else { ("schemas", "do") };
     let hint = if verb == "upgrade" {
         "check the name, or pass --create to create it".to_owned()
