@@ -140,14 +140,14 @@ pub(crate) fn created_index_name(statement: &str) -> Option<String> {
     })
 }
 
-/// The words of a statement, comments dropped: runs of anything but white space, parentheses and commas, a
-/// double-quoted part (with its quotes) kept whole, so `"my schema".orders` is one word.
+/// The words of a statement, comments dropped: runs of anything but white space, parentheses and commas, a quoted
+/// part (with its quotes) kept whole, so `"my schema".orders` and `'a, b'` are one word each.
 fn words(statement: &str) -> Vec<String> {
     word_spans(statement).into_iter().map(|(start, end)| statement[start..end].to_owned()).collect()
 }
 
 /// The byte ranges of [`words`].
-fn word_spans(statement: &str) -> Vec<(usize, usize)> {
+pub(crate) fn word_spans(statement: &str) -> Vec<(usize, usize)> {
     let bytes = statement.as_bytes();
     let separator = |b: u8| b.is_ascii_whitespace() || b == b'(' || b == b')' || b == b',' || b == b';';
     let mut spans = Vec::new();
@@ -160,7 +160,10 @@ fn word_spans(statement: &str) -> Vec<(usize, usize)> {
             _ => {
                 let start = i;
                 while i < bytes.len() && !separator(bytes[i]) {
-                    i = if bytes[i] == b'"' { quoted_end(bytes, i, b'"', false) } else { i + 1 };
+                    i = match bytes[i] {
+                        quote @ (b'"' | b'\'') => quoted_end(bytes, i, quote, false),
+                        _ => i + 1,
+                    };
                 }
                 spans.push((start, i));
             }

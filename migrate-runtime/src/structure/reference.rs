@@ -8,7 +8,7 @@ use migrate_core::Migration;
 use postgres::error::SqlState;
 
 use super::{catalog, Structure};
-use crate::sql::split_statements;
+use crate::sql::{split_statements, word_spans};
 use crate::{Error, MigrationSet, SchemaName};
 
 /// The structure the up scripts of `set` build, up to and including `version`, without a history table.
@@ -151,7 +151,7 @@ fn shorten(statement: &str) -> String {
 /// | SCHEMA | DATABASE | SYSTEM}` or `ALTER TABLE ... DETACH PARTITION ...` removed, so it can run in a
 /// transaction; any other statement unchanged. Matches keywords outside comments, quotes and parentheses only.
 pub(crate) fn without_concurrently(statement: &str) -> Cow<'_, str> {
-    let tokens = tokens(statement);
+    let tokens = word_spans(statement);
     let word = |i: usize| tokens.get(i).map(|&(s, e)| &statement[s..e]);
     let is = |i: usize, keyword: &str| word(i).is_some_and(|w| w.eq_ignore_ascii_case(keyword));
     let position = if is(0, "CREATE") {
@@ -160,9 +160,10 @@ pub(crate) fn without_concurrently(statement: &str) -> Cow<'_, str> {
     } else if is(0, "DROP") {
         (is(1, "INDEX") && is(2, "CONCURRENTLY")).then_some(2)
     } else if is(0, "REINDEX") {
-        let at = if word(1).is_some_and(|w| w.starts_with('(')) { 2 } else { 1 };
-        let object = ["INDEX", "TABLE", "SCHEMA", "DATABASE", "SYSTEM"].iter().any(|k| is(at, k));
-        (object && is(at + 1, "CONCURRENTLY")).then_some(at + 1)
+        // Options in parentheses come first, as words of their own.
+        let object =
+            (1..tokens.len()).find(|&i| ["INDEX", "TABLE", "SCHEMA", "DATABASE", "SYSTEM"].iter().any(|k| is(i, k)));
+        object.and_then(|at| is(at + 1, "CONCURRENTLY").then_some(at + 1))
     } else if is(0, "ALTER") && is(1, "TABLE") {
         let detach = (2..tokens.len()).find(|&i| is(i, "DETACH") && is(i + 1, "PARTITION"));
         detach.and_then(|d| (d + 2..tokens.len()).find(|&i| is(i, "CONCURRENTLY")))
@@ -176,102 +177,6 @@ pub(crate) fn without_concurrently(statement: &str) -> Cow<'_, str> {
         }
         None => Cow::Borrowed(statement),
     }
-}
-
-/// Byte spans of the statement's top-level tokens: words, quoted identifiers, string literals, a parenthesised
-/// group as one token, any other character alone. Comments and white space are skipped.
-fn tokens(sql: &str) -> Vec<(usize, usize)> {
-    let bytes = sql.as_bytes();
-    let mut tokens = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        let start = i;
-        if b.is_ascii_whitespace() {
-            i += 1;
-            continue;
-        }
-        if bytes[i..].starts_with(b"--") {
-            i = sql[i..].find('\n').map_or(bytes.len(), |n| i + n + 1);
-            continue;
-        }
-        if bytes[i..].starts_with(b"/*") {
-            i = comment_end(bytes, i);
-            continue;
-        }
-        i = match b {
-            b'\'' | b'"' => quoted_end(bytes, i, b),
-            b'(' => group_end(bytes, i),
-            _ if b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80 => {
-                let mut j = i;
-                while j < bytes.len()
-                    && (bytes[j].is_ascii_alphanumeric() || bytes[j] == b'_' || bytes[j] == b'$' || bytes[j] >= 0x80)
-                {
-                    j += 1;
-                }
-                j
-            }
-            _ => i + 1,
-        };
-        tokens.push((start, i));
-    }
-    tokens
-}
-
-fn comment_end(bytes: &[u8], mut i: usize) -> usize {
-    let mut depth = 0;
-    while i < bytes.len() {
-        if bytes[i..].starts_with(b"/*") {
-            depth += 1;
-            i += 2;
-        } else if bytes[i..].starts_with(b"*/") {
-            depth -= 1;
-            i += 2;
-            if depth == 0 {
-                return i;
-            }
-        } else {
-            i += 1;
-        }
-    }
-    bytes.len()
-}
-
-fn quoted_end(bytes: &[u8], mut i: usize, quote: u8) -> usize {
-    i += 1;
-    while i < bytes.len() {
-        if bytes[i] == quote {
-            if bytes.get(i + 1) == Some(&quote) {
-                i += 2;
-                continue;
-            }
-            return i + 1;
-        }
-        i += 1;
-    }
-    bytes.len()
-}
-
-fn group_end(bytes: &[u8], mut i: usize) -> usize {
-    let mut depth = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'(' => depth += 1,
-            b')' => {
-                depth -= 1;
-                if depth == 0 {
-                    return i + 1;
-                }
-            }
-            b'\'' | b'"' => {
-                i = quoted_end(bytes, i, bytes[i]);
-                continue;
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    bytes.len()
 }
 
 #[cfg(test)]
