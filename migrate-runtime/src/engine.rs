@@ -465,15 +465,16 @@ fn compile<'p, 'm>(
 ) -> Vec<Outgoing<'p, 'm>> {
     let mut first = true;
     // `committed_before`: the steps of the query string in progress that commit before this transaction.
-    let mut open = |committed_before: usize| match (std::mem::take(&mut first), opening) {
+    // `step`: the step the transaction runs or claims, whose row the guard checks.
+    let mut open = |committed_before: usize, step: Option<&Step<'_>>| match (std::mem::take(&mut first), opening) {
         (true, Opening::AlreadyOpen) => String::new(),
         (true, Opening::Shown) => table.lock_sql(timeouts),
-        (false, _) => table.guarded_open_sql(timeouts, committed_before),
+        (false, _) => table.guarded_open_sql(timeouts, committed_before, step),
     };
     let fixes_sql: String = plan.fixes.iter().map(|fix| table.fix_sql(fix)).collect();
     if plan.transaction == TransactionMode::Single {
         let mut batch = Batch::new(TransactionMode::Single);
-        batch.push(&open(batch.parts.len()));
+        batch.push(&open(batch.parts.len(), None));
         if let Some(prologue) = plan.prologue {
             batch.push(&table.prologue_sql(prologue));
             batch.prologue = Some(prologue);
@@ -490,7 +491,7 @@ fn compile<'p, 'm>(
     let mut batch = Batch::new(TransactionMode::PerStep);
     if let Some(prologue) = plan.prologue {
         // A query string of its own: when it fails, nothing after it ran, and the error is the prologue's.
-        batch.push(&open(batch.parts.len()));
+        batch.push(&open(batch.parts.len(), None));
         batch.push(&table.prologue_sql(prologue));
         batch.push("COMMIT;\n");
         batch.prologue = Some(prologue);
@@ -499,18 +500,18 @@ fn compile<'p, 'm>(
     for step in &plan.steps {
         if step.script.no_transaction {
             // The claim ends the query string in progress; the script's statements follow on their own.
-            batch.push(&open(batch.parts.len()));
+            batch.push(&open(batch.parts.len(), Some(step)));
             batch.push(&table.claim_sql(step, runner, batch.parts.len()));
             batch.push("COMMIT;\n");
             sends.push(Outgoing::Batch(std::mem::replace(&mut batch, Batch::new(TransactionMode::PerStep))));
             sends.push(Outgoing::Untransacted(step));
         } else {
-            let opening = open(batch.parts.len());
+            let opening = open(batch.parts.len(), Some(step));
             batch.push_step(table, step, timeouts, &opening);
         }
     }
     if !plan.fixes.is_empty() {
-        batch.push(&open(batch.parts.len()));
+        batch.push(&open(batch.parts.len(), None));
         batch.push(&fixes_sql);
         batch.push("COMMIT;\n");
         batch.fixes = true;

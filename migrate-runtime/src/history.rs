@@ -430,13 +430,25 @@ impl HistoryTable {
 
     /// Open a later transaction of a run: take the lock again or fail with [`LOST_LOCK_SQLSTATE`], so the statements
     /// after it in the same query string do not run without it.
-    pub fn guarded_open_sql(&self, timeouts: Timeouts, committed_before: usize) -> String {
+    pub fn guarded_open_sql(&self, timeouts: Timeouts, committed_before: usize, step: Option<&Step<'_>>) -> String {
         // The detail says how many steps of the same query string committed before this transaction: after a
         // rollback, reading the history could not tell ours from those the other process has committed since.
+        // Holding the lock is not enough: another process may have taken and released it in between, running this
+        // very step; so the step's own row is checked too (a resumed step's claim checks its row itself).
+        let version = step.filter(|step| step.resume_from.is_none()).map(|step| step.migration.version);
+        let stale = match (step.map(|s| s.direction), version) {
+            (Some(Direction::Up), Some(v)) => {
+                format!(" OR EXISTS (SELECT 1 FROM {} WHERE version = {v})", self.qualified)
+            }
+            (Some(Direction::Down), Some(v)) => {
+                format!(" OR NOT EXISTS (SELECT 1 FROM {} WHERE version = {v} AND NOT dirty)", self.qualified)
+            }
+            _ => String::new(),
+        };
         format!(
-            "{}DO $guard$ BEGIN IF NOT pg_try_advisory_xact_lock({}) THEN RAISE EXCEPTION USING ERRCODE = '{LOST_LOCK_SQLSTATE}', \
-             MESSAGE = 'another process took the migration lock', DETAIL = '{LOST_LOCK_DETAIL}{committed_before}'; \
-             END IF; END $guard$;\n",
+            "{}DO $guard$ BEGIN IF NOT pg_try_advisory_xact_lock({}){stale} THEN RAISE EXCEPTION USING \
+             ERRCODE = '{LOST_LOCK_SQLSTATE}', MESSAGE = 'another process took the migration lock', \
+             DETAIL = '{LOST_LOCK_DETAIL}{committed_before}'; END IF; END $guard$;\n",
             self.open_sql(timeouts),
             self.lock_key()
         )

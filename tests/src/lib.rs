@@ -354,3 +354,38 @@ impl Tenants {
         Tenants { _prefix: prefix, schemas, names, file }
     }
 }
+
+/// Exit status 0, or a failure showing what the process printed.
+pub fn succeeded(output: &std::process::Output) {
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Steps applied, summed over the schemas of a `--format json` report.
+pub fn steps_applied(output: &std::process::Output) -> usize {
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    report["schemas"].as_array().unwrap().iter().map(|s| s["steps"].as_array().map_or(0, Vec::len)).sum()
+}
+
+/// Start every command at once (each printing `--format json`), require each to succeed, and return the steps they
+/// applied in all: in a race, each migration must be applied exactly once per schema across the processes.
+pub fn race(commands: impl IntoIterator<Item = std::process::Command>) -> usize {
+    use std::process::Stdio;
+    let children: Vec<_> = commands
+        .into_iter()
+        .map(|mut command| command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap())
+        .collect();
+    children
+        .into_iter()
+        .map(|child| {
+            let output = child.wait_with_output().unwrap();
+            succeeded(&output);
+            steps_applied(&output)
+        })
+        .sum()
+}

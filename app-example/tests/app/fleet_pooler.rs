@@ -4,10 +4,12 @@
 //! lock is left in `pg_locks` for the database while PgBouncer still holds its server connections: the migrator
 //! keeps no session state on a pooled connection.
 
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 
 use integration_tests::pgbouncer::{advisory_locks, PgBouncer, PoolMode};
-use integration_tests::{catalog_fingerprint, history_rows_of, invalid_indexes, SchemasFile, TestDatabase};
+use integration_tests::{
+    catalog_fingerprint, history_rows_of, invalid_indexes, steps_applied, succeeded, SchemasFile, TestDatabase,
+};
 
 use crate::boot::Service;
 
@@ -32,22 +34,6 @@ fn migrate(url: &str, args: &[&str]) -> Command {
         .env_remove("DEFAULT_SCHEMA_NAME")
         .env_remove("MIGRATE_PROTECTED_SCHEMAS");
     command
-}
-
-fn succeeded(output: &Output) {
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-/// Steps applied, summed over the schemas of a `--format json` report.
-fn steps_applied(output: &Output) -> usize {
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    report["schemas"].as_array().unwrap().iter().map(|s| s["steps"].as_array().map_or(0, Vec::len)).sum()
 }
 
 /// `(version, dirty)` of a schema's history.
@@ -130,21 +116,9 @@ fn sixteen_processes_over_fifty_schemas_through_pgbouncer_apply_every_migration_
     let url = bouncer.url(&database.name);
     let schemas = schema_names("tenant", 50);
     let file = SchemasFile::new(&schemas);
-    let children: Vec<_> = (0..16)
-        .map(|_| {
-            migrate(&url, &["upgrade", "--create", "--schemas-file", file.path(), "--jobs", "2", "--format", "json"])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let mut applied = 0;
-    for child in children {
-        let output = child.wait_with_output().unwrap();
-        succeeded(&output);
-        applied += steps_applied(&output);
-    }
+    let applied = integration_tests::race((0..16).map(|_| {
+        migrate(&url, &["upgrade", "--create", "--schemas-file", file.path(), "--jobs", "2", "--format", "json"])
+    }));
     assert_eq!(applied, 50 * 8, "each migration of each schema applied once across all processes");
     assert_like_reference(&database, &schemas, &reference);
     assert_no_lock_left(&bouncer, &database);

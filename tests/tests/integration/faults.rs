@@ -60,28 +60,10 @@ fn a_fan_out_killed_at_twenty_points_completes_on_rerun_with_every_schema_whole(
 fn sixteen_processes_over_fifty_schemas_apply_every_migration_exactly_once() {
     let (_reference, fingerprint) = clean_reference();
     let Tenants { schemas, file, .. } = Tenants::new("race50", 50);
-    let children: Vec<_> = (0..16)
-        .map(|_| {
+    let applied =
+        integration_tests::race((0..16).map(|_| {
             probe(&["upgrade", "--create", "--schemas-file", file.path(), "--jobs", "2", "--format", "json"])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let mut applied = 0;
-    for child in children {
-        let output = child.wait_with_output().unwrap();
-        let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-        assert_eq!(output.status.code(), Some(0), "every process comes up: {said}");
-        let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-        applied += report["schemas"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["steps"].as_array().map_or(0, Vec::len))
-            .sum::<usize>();
-    }
+        }));
     assert_eq!(applied, 50 * PROBE_SET.len(), "each migration of each schema applied once across all processes");
     assert_whole(&schemas, &fingerprint);
 }

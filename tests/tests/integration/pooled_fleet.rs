@@ -4,8 +4,6 @@
 //! the pooled server connections. (app-example's own set, with its no-transaction index, is tested the same way
 //! in `app-example/tests/app/fleet_pooler.rs`.)
 
-use std::process::Stdio;
-
 use crate::probe;
 use integration_tests::pgbouncer::{advisory_locks, PgBouncer, PoolMode};
 use integration_tests::{catalog_fingerprint, history_rows_of, SchemasFile, TestDatabase};
@@ -22,34 +20,12 @@ fn sixteen_probe_processes_over_fifty_schemas_through_pgbouncer_apply_each_migra
     let url = bouncer.url(&database.name);
     let schemas: Vec<String> = (0..50).map(|i| format!("tenant-{i}")).collect();
     let file = SchemasFile::new(&schemas);
-    let children: Vec<_> = (0..16)
-        .map(|_| {
-            probe(&["upgrade", "--create", "--schemas-file", file.path(), "--jobs", "2", "--format", "json"])
-                .env("DATABASE_URL", &url)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let mut applied = 0;
-    for child in children {
-        let output = child.wait_with_output().unwrap();
-        assert_eq!(
-            output.status.code(),
-            Some(0),
-            "every process succeeds\nstdout:\n{}\nstderr:\n{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-        applied += report["schemas"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["steps"].as_array().map_or(0, Vec::len))
-            .sum::<usize>();
-    }
+    let applied = integration_tests::race((0..16).map(|_| {
+        let mut command =
+            probe(&["upgrade", "--create", "--schemas-file", file.path(), "--jobs", "2", "--format", "json"]);
+        command.env("DATABASE_URL", &url);
+        command
+    }));
     assert_eq!(applied, 50 * PROBE_SET.len(), "each migration of each schema applied once across all processes");
     let expected: Vec<(i64, String, bool)> = PROBE_SET.iter().map(|m| (m.version, m.name.to_string(), false)).collect();
     let mut client = database.client();
