@@ -33,7 +33,7 @@ fn wait_for_server() {
 #[ignore = "restarts the server: run alone, as .ci/run does"]
 fn a_server_restart_mid_run_fails_clearly_leaves_nothing_half_applied_and_a_rerun_completes() {
     let Tenants { schemas, file, .. } = Tenants::new("restart", 60);
-    let child = probe(&["upgrade", "--schemas-file", file.path(), "--jobs", "2", "--keep-going"])
+    let child = probe(&["upgrade", "--create", "--schemas-file", file.path(), "--jobs", "2", "--keep-going"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -75,8 +75,10 @@ fn a_server_restart_mid_run_fails_clearly_leaves_nothing_half_applied_and_a_reru
             assert_eq!(integration_tests::tables(&mut client, &schema.name), Vec::<String>::new(), "{}", schema.name);
         }
     }
-    let status =
-        probe(&["upgrade", "--schemas-file", file.path(), "--jobs", "2"]).stdout(Stdio::null()).status().unwrap();
+    let status = probe(&["upgrade", "--create", "--schemas-file", file.path(), "--jobs", "2"])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
     assert_eq!(status.code(), Some(0));
     for schema in &schemas {
         assert_eq!(history_rows(&mut client, schema).len(), PROBE_SET.len(), "{}", schema.name);
