@@ -7,17 +7,7 @@ use std::borrow::BorrowMut;
 use assert_cmd::Command;
 use integration_tests::{connect, TestSchema};
 
-fn migrate(args: &[&str]) -> Command {
-    let mut command = assert_cmd::cargo::cargo_bin_cmd!("app-example");
-    command
-        .arg("migrate")
-        .args(args)
-        .env("DATABASE_URL", integration_tests::database_url())
-        .env_remove("DEFAULT_SCHEMA_NAME")
-        .env_remove("MIGRATE_PROTECTED_SCHEMAS")
-        .env_remove("MIGRATE_EXTRA_SEARCH_PATH");
-    command
-}
+use crate::cli::migrate;
 
 /// Run; check the exit code; stdout, and stdout and stderr together (a schema's failure is a line on stdout, an
 /// error that stops the command is on stderr).

@@ -7,14 +7,15 @@ use integration_tests::{connect, history_rows, tables, TestSchema};
 use serde_json::Value;
 
 /// `app-example migrate ARGS` with the test server and no ambient defaults.
-fn migrate(args: &[&str]) -> Command {
+pub(crate) fn migrate(args: &[&str]) -> Command {
     let mut command = assert_cmd::cargo::cargo_bin_cmd!("app-example");
     command
         .arg("migrate")
         .args(args)
         .env("DATABASE_URL", integration_tests::database_url())
         .env_remove("DEFAULT_SCHEMA_NAME")
-        .env_remove("MIGRATE_PROTECTED_SCHEMAS");
+        .env_remove("MIGRATE_PROTECTED_SCHEMAS")
+        .env_remove("MIGRATE_EXTRA_SEARCH_PATH");
     command
 }
 
