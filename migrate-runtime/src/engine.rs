@@ -34,7 +34,9 @@ use crate::history::{
     first_row, flag, parse_history, restore_settings_sql, AppliedMigration, HistoryTable, Timeouts, ELAPSED_COLUMN,
     LOST_LOCK_DETAIL, LOST_LOCK_SQLSTATE,
 };
-use crate::plan::{plan, plan_with_foreign, Found, Operation, Plan, PlanOptions, Prologue, Step, TransactionMode};
+use crate::plan::{
+    plan, plan_with_foreign, Execution, Found, Operation, Plan, PlanOptions, Prologue, Step, TransactionMode,
+};
 use crate::report::{Fix, PlannedStep, Preview, Report, StepReport};
 use crate::schema::SchemaName;
 use crate::session::Session;
@@ -430,7 +432,7 @@ impl<'p, 'm> Batch<'p, 'm> {
         let script_start = self.chars + step_sql.script_start;
         self.push(&step_sql.sql);
         if own_transaction {
-            self.push("COMMIT;\n");
+            self.push(&table.commit_sql());
         }
         self.parts.push(Part { step, range: start..self.sql.len(), script_start });
     }
@@ -484,7 +486,7 @@ fn compile<'p, 'm>(
         }
         batch.push(&fixes_sql);
         batch.fixes = !plan.fixes.is_empty();
-        batch.push("COMMIT;\n");
+        batch.push(&table.commit_sql());
         return vec![Outgoing::Batch(batch)];
     }
     let mut sends = Vec::new();
@@ -493,16 +495,16 @@ fn compile<'p, 'm>(
         // A query string of its own: when it fails, nothing after it ran, and the error is the prologue's.
         batch.push(&open(batch.parts.len(), None));
         batch.push(&table.prologue_sql(prologue));
-        batch.push("COMMIT;\n");
+        batch.push(&table.commit_sql());
         batch.prologue = Some(prologue);
         sends.push(Outgoing::Batch(std::mem::replace(&mut batch, Batch::new(TransactionMode::PerStep))));
     }
     for step in &plan.steps {
-        if step.script.no_transaction {
+        if step.execution == Execution::Untransacted {
             // The claim ends the query string in progress; the script's statements follow on their own.
             batch.push(&open(batch.parts.len(), Some(step)));
             batch.push(&table.claim_sql(step, runner, batch.parts.len()));
-            batch.push("COMMIT;\n");
+            batch.push(&table.commit_sql());
             sends.push(Outgoing::Batch(std::mem::replace(&mut batch, Batch::new(TransactionMode::PerStep))));
             sends.push(Outgoing::Untransacted(step));
         } else {
@@ -513,7 +515,7 @@ fn compile<'p, 'm>(
     if !plan.fixes.is_empty() {
         batch.push(&open(batch.parts.len(), None));
         batch.push(&fixes_sql);
-        batch.push("COMMIT;\n");
+        batch.push(&table.commit_sql());
         batch.fixes = true;
     }
     if !batch.sql.is_empty() {
@@ -555,11 +557,10 @@ fn render(table: &HistoryTable, timeouts: Timeouts, plan: &Plan<'_>) -> Preview 
                     // As `run_statement` sends it: a concurrent index statement on its own, qualified; any other
                     // statement in a transaction with its record (or on its own, if PostgreSQL refuses that).
                     let bare = qualify_relations(statement.trim(), &table.schema.quoted());
-                    let progress = table.progress_sql(step, runner, i + 1);
                     if bare != statement.trim() {
-                        sql.push_str(&format!("{bare};\n{progress};\n"));
+                        sql.push_str(&format!("{bare};\n{};\n", table.progress_sql(step, runner, i + 1)));
                     } else {
-                        sql.push_str(&format!("{}{bare};\n{progress};\nCOMMIT;\n", table.open_sql(timeouts)));
+                        sql.push_str(&table.statement_in_transaction_sql(timeouts, &bare, step, runner, i + 1));
                     }
                 }
                 sql.push_str(&table.finish_untransacted(step, runner, Duration::ZERO));
@@ -578,7 +579,7 @@ fn planned(step: &Step<'_>, sql: String) -> PlannedStep {
         name: step.migration.name.to_string(),
         direction: step.direction,
         file: step.script.file.to_string(),
-        no_transaction: step.script.no_transaction,
+        execution: step.execution,
         sql,
     }
 }
@@ -837,14 +838,13 @@ async fn run_statement<S: Session>(
     statement: &str,
     done: usize,
 ) -> Result<(), (postgres::Error, Option<isize>)> {
-    let opening = table.open_sql(timeouts);
-    let wrapped = format!("{opening}{statement};\n{};\nCOMMIT;\n", table.progress_sql(step, runner, done));
+    let wrapped = table.statement_in_transaction_sql(timeouts, statement, step, runner, done);
     match session.batch(&wrapped).await {
         Ok(_) => return Ok(()),
         Err(error) if error.code() == Some(&SqlState::ACTIVE_SQL_TRANSACTION) => rollback(session).await,
         Err(error) => {
             rollback(session).await;
-            return Err((error, Some(opening.chars().count() as isize)));
+            return Err((error, Some(table.open_sql(timeouts).chars().count() as isize)));
         }
     }
     let bare = qualify_relations(statement, &table.schema.quoted());
@@ -910,8 +910,14 @@ fn migration_failed(
             let position = match (db.position(), script_start) {
                 (Some(postgres::error::ErrorPosition::Original(p)), Some(start)) => {
                     let in_script = *p as isize - start;
-                    (in_script >= 1 && in_script as usize <= script.sql.chars().count())
-                        .then(|| line_and_column(&script.sql, in_script as usize))
+                    let ran = table.script_text(step);
+                    (in_script >= 1 && in_script as usize <= ran.chars().count()).then(|| {
+                        let in_file = match step.execution {
+                            Execution::InCreatingTransaction => table.rewritten(step).file_position(in_script as usize),
+                            Execution::InTransaction | Execution::Untransacted => in_script as usize,
+                        };
+                        line_and_column(&script.sql, in_file)
+                    })
                 }
                 _ => None,
             };
@@ -994,7 +1000,7 @@ mod tests {
         assert!(prologue.contains("pg_try_advisory_xact_lock("), "the lock is the transaction's: {prologue}");
         assert!(prologue.contains("CREATE SCHEMA \"tenant-1\";"), "{prologue}");
         assert!(!prologue.contains("COMMIT"), "one transaction: {prologue}");
-        assert_eq!(preview.epilogue.as_deref(), Some("COMMIT;\n"));
+        assert_eq!(preview.epilogue, Some(table().commit_sql()), "the digest is written once, then COMMIT");
         assert!(preview.steps[0].sql.contains("CREATE TABLE a (id int);"));
         assert!(preview.steps.iter().all(|s| !s.sql.contains("BEGIN")), "steps share the one transaction");
     }
@@ -1104,10 +1110,27 @@ mod tests {
     }
 
     #[test]
-    fn shared_schemas_follow_the_schema_in_every_search_path() {
+    fn a_fresh_schema_builds_its_concurrent_index_plainly_in_the_creating_transaction() {
         let set = MigrationSet::from_migrations(vec![
             migration(1, "CREATE TABLE a (id int);"),
             migration(2, "-- migrate:no-transaction\nCREATE INDEX CONCURRENTLY i ON a (id);"),
+            migration(3, "SELECT 3;"),
+        ]);
+        let plan = upgrade(&set, Found::NoSchema);
+        let preview = render(&table(), Timeouts::default(), &plan);
+        assert_eq!(preview.sql(), sent(&plan));
+        let sql = preview.sql();
+        assert_eq!((sql.matches("BEGIN;\n").count(), sql.matches("COMMIT;\n").count()), (1, 1), "{sql}");
+        assert!(sql.contains("-- migrate:no-transaction\nCREATE INDEX i ON \"tenant-1\".a (id);"), "{sql}");
+        assert!(!sql.contains("CONCURRENTLY") && !sql.contains("$claim$"), "{sql}");
+        assert_eq!(preview.steps[1].execution, Execution::InCreatingTransaction);
+    }
+
+    #[test]
+    fn shared_schemas_follow_the_schema_in_every_search_path() {
+        let set = MigrationSet::from_migrations(vec![
+            migration(1, "CREATE TABLE a (id int);"),
+            migration(2, "-- migrate:no-transaction\nVACUUM a;"),
         ]);
         let plan = upgrade(&set, Found::NoSchema);
         let shared = [SchemaName::new("extensions").unwrap(), SchemaName::new("tenant-1").unwrap()];

@@ -1,14 +1,16 @@
 //! The history table: its DDL, the SQL that reads and writes it, and the parsing of its rows. Every identifier is
 //! quoted with `quote_ident` and every text value with `quote_literal`.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use migrate_core::{Checksum, Direction, Migration};
 use postgres::{SimpleQueryMessage, SimpleQueryRow};
 
 use crate::error::Error;
-use crate::plan::{HistoryFix, Prologue, Step};
+use crate::plan::{Execution, HistoryFix, Prologue, Step};
 use crate::schema::{quote_ident, quote_literal, validate_identifier, InvalidName, SchemaName};
+use crate::sql::{in_creating_transaction, Rewritten};
 
 /// One row of the history table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,6 +118,11 @@ pub(crate) const ELAPSED_COLUMN: &str = "migrate_step_elapsed_ms";
 /// survey of thousands of schemas reads one catalog query instead of opening every history table.
 pub(crate) const DIGEST_FUNCTION: &str = "migrate_history_digest";
 
+/// The transaction-local setting by which the engine defers the digest: while it is `deferred` the trigger does
+/// nothing, and the engine writes the digest once before each `COMMIT` ([`HistoryTable::commit_sql`]). Any other
+/// writer (a person with `psql`, an older binary) leaves it unset and the trigger digests after every statement.
+const DIGEST_SETTING: &str = "migrate.digest";
+
 /// What the digest comment starts with.
 pub(crate) const DIGEST_PREFIX: &str = "migrate-digest:";
 
@@ -133,8 +140,9 @@ pub(crate) fn digest_row(version: i64, checksum: Checksum, down_checksum: Option
 }
 
 /// The trigger function's body: after any change to a history table, in the same transaction, write a digest of
-/// its rows into its comment. It names no schema or table (they come from `TG_TABLE_*` through `%I`), so the body
-/// is the same text for every schema.
+/// its rows into its comment, unless the engine deferred that to the end of the transaction ([`DIGEST_SETTING`]).
+/// It names no schema or table (they come from `TG_TABLE_*` through `%I`), so the body is the same text for every
+/// schema.
 fn digest_body() -> String {
     let row = format!("concat_ws('':'', {})", DIGEST_COLUMNS.join(", "));
     format!(
@@ -142,6 +150,9 @@ fn digest_body() -> String {
 DECLARE
     digest text;
 BEGIN
+    IF current_setting('{DIGEST_SETTING}', true) = 'deferred' THEN
+        RETURN NULL;
+    END IF;
     EXECUTE format(
         'SELECT encode(sha256(convert_to(coalesce(string_agg({row}, '','' ORDER BY version), ''''), ''UTF8'')), ''hex'') FROM %I.%I',
         TG_TABLE_SCHEMA, TG_TABLE_NAME) INTO digest;
@@ -296,7 +307,8 @@ impl HistoryTable {
     }
 
     /// DDL for what is missing: the schema (only when it is, so a role without CREATE on the database can still
-    /// migrate a schema it owns) and the table.
+    /// migrate a schema it owns) and the table. Its first digest is written by [`commit_sql`](Self::commit_sql),
+    /// which ends every transaction that creates it.
     pub fn create_sql(&self, with_schema: bool) -> String {
         let schema = if with_schema { format!("CREATE SCHEMA {};\n", self.schema.quoted()) } else { String::new() };
         let function = format!("{}.{}", self.schema.quoted(), quote_ident(DIGEST_FUNCTION));
@@ -316,13 +328,11 @@ impl HistoryTable {
              LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS {body};\n\
              CREATE TRIGGER {trigger} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table}\n\
              FOR EACH STATEMENT EXECUTE FUNCTION {function}();\n\
-             COMMENT ON TABLE {table} IS {empty};\n\
              COMMENT ON COLUMN {table}.version IS {service}",
             table = self.qualified,
             body = digest_body(),
             progress = PROGRESS_COLUMNS,
             trigger = quote_ident(DIGEST_FUNCTION),
-            empty = quote_literal(&format!("{DIGEST_PREFIX}{}", history_digest(std::iter::empty::<String>()))),
             service = quote_literal(&format!("{SERVICE_PREFIX}{}", self.service)),
         )
     }
@@ -360,20 +370,48 @@ impl HistoryTable {
         format!("DELETE FROM {} WHERE version = {version}", self.qualified)
     }
 
-    /// `BEGIN` and the transaction's settings: `search_path` to the schema and the configured timeouts.
+    /// `BEGIN` and the transaction's settings: `search_path` to the schema, the configured timeouts, and the
+    /// digest deferred to [`commit_sql`](Self::commit_sql), which must end the transaction if it commits.
     pub fn open_sql(&self, timeouts: Timeouts) -> String {
-        format!("BEGIN;\n{}", self.settings_sql("LOCAL ", timeouts))
+        format!("BEGIN;\n{}SET LOCAL {DIGEST_SETTING} = 'deferred';\n", self.settings_sql("LOCAL ", timeouts))
+    }
+
+    /// End a transaction opened by [`open_sql`](Self::open_sql): write the digest once for all of the
+    /// transaction's changes to the table (a statement trigger fires even for a statement that changes no row),
+    /// then commit.
+    pub fn commit_sql(&self) -> String {
+        format!(
+            "SET LOCAL {DIGEST_SETTING} = 'now';\nUPDATE {} SET version = version WHERE false;\nCOMMIT;\n",
+            self.qualified
+        )
+    }
+
+    /// One statement of a no-transaction script in a transaction of its own, with the record that it is done.
+    pub fn statement_in_transaction_sql(
+        &self,
+        timeouts: Timeouts,
+        statement: &str,
+        step: &Step<'_>,
+        runner: &str,
+        done: usize,
+    ) -> String {
+        format!(
+            "{}{statement};\n{};\n{}",
+            self.open_sql(timeouts),
+            self.progress_sql(step, runner, done),
+            self.commit_sql()
+        )
     }
 
     /// One step inside an open transaction: set `search_path` and the timeouts again (an earlier script in the same
     /// transaction may have changed them), note the start time, run the script, record (apply) or delete (revert)
     /// the history row, and return the step's duration in a column named [`ELAPSED_COLUMN`].
     pub fn step_sql(&self, step: &Step<'_>, timeouts: Timeouts) -> StepSql {
-        let (migration, script) = (step.migration, step.script);
+        let migration = step.migration;
         let mut sql = self.settings_sql("LOCAL ", timeouts);
         sql.push_str("SELECT set_config('migrate.step_started', clock_timestamp()::text, true);\n");
         let script_start = sql.chars().count();
-        sql.push_str(&script.sql);
+        sql.push_str(&self.script_text(step));
         // A newline ends a trailing `--` comment; the semicolon ends the script's last statement.
         sql.push_str("\n;\n");
         let elapsed = "(extract(epoch FROM clock_timestamp() - current_setting('migrate.step_started')::timestamptz) * 1000)::bigint";
@@ -388,6 +426,20 @@ impl HistoryTable {
             }
         }
         StepSql { sql, script_start }
+    }
+
+    /// The text of a step's script as it runs in a transaction: as written, or as it runs in the transaction that
+    /// creates the schema ([`Execution::InCreatingTransaction`]), whose lines are the file's lines.
+    pub fn script_text<'s>(&self, step: &Step<'s>) -> Cow<'s, str> {
+        match step.execution {
+            Execution::InCreatingTransaction => Cow::Owned(self.rewritten(step).text),
+            Execution::InTransaction | Execution::Untransacted => Cow::Borrowed(&step.script.sql),
+        }
+    }
+
+    /// A step's script as it runs in the transaction that creates the schema.
+    pub fn rewritten(&self, step: &Step<'_>) -> Rewritten {
+        in_creating_transaction(&step.script.sql, &self.schema.quoted())
     }
 
     /// The prologue's SQL, inside an open transaction: create what is missing, or drop the schema with everything

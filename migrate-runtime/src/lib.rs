@@ -78,8 +78,8 @@ pub use migrate_core::{
 };
 pub use migrator::Migrator;
 pub use plan::{
-    plan, plan_with_foreign, verify_history, Found, HistoryFix, Operation, Plan, PlanOptions, Prologue, RecordSource,
-    Resolution, Step, TransactionMode,
+    plan, plan_with_foreign, verify_history, Execution, Found, HistoryFix, Operation, Plan, PlanOptions, Prologue,
+    RecordSource, Resolution, Step, TransactionMode,
 };
 pub use report::{Fix, FixKind, PlannedStep, Preview, Report, StepReport};
 pub use revision::{write_revision, Revision, RevisionError};

@@ -113,7 +113,7 @@ pub enum TransactionMode {
     PerStep,
 }
 
-/// One migration to run: which way, and the script that does it.
+/// One migration to run: which way, the script that does it, and where it runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Step<'m> {
     /// Apply (up) or revert (down).
@@ -122,8 +122,44 @@ pub struct Step<'m> {
     pub migration: &'m Migration,
     /// The script this step runs: the up script, or the down script.
     pub script: &'m Script,
+    /// In a transaction, outside any, or in the transaction that creates the schema.
+    pub execution: Execution,
     /// For a no-transaction script interrupted part-way: resume it, after this many statements already done.
     pub resume_from: Option<usize>,
+}
+
+impl<'m> Step<'m> {
+    /// A step that runs `script` as the script asks: in a transaction, or outside any when marked no-transaction.
+    pub fn new(direction: Direction, migration: &'m Migration, script: &'m Script) -> Step<'m> {
+        let execution = if script.no_transaction { Execution::Untransacted } else { Execution::InTransaction };
+        Step { direction, migration, script, execution, resume_from: None }
+    }
+}
+
+/// Where a step's script runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Execution {
+    /// In a transaction, with the change to its history row.
+    InTransaction,
+    /// A no-transaction script: claimed in a transaction, then run statement by statement outside any.
+    Untransacted,
+    /// A no-transaction script whose every statement is a `CONCURRENTLY` index statement on the schema's own
+    /// relations, in a schema the plan creates (a fresh schema, a reset): it runs in the transaction that creates
+    /// the schema, without `CONCURRENTLY` and with its relations qualified. Nobody can see the schema before that
+    /// transaction commits, so a concurrent build would only wait for other transactions; the index comes out the
+    /// same, and a failure leaves no half-built schema.
+    InCreatingTransaction,
+}
+
+impl Execution {
+    /// `in_transaction`, `untransacted` or `in_creating_transaction`, for machine-readable output.
+    pub fn label(self) -> &'static str {
+        match self {
+            Execution::InTransaction => "in_transaction",
+            Execution::Untransacted => "untransacted",
+            Execution::InCreatingTransaction => "in_creating_transaction",
+        }
+    }
 }
 
 /// A change to a history row that runs no migration: what `repair` and `resolve` plan.
@@ -290,6 +326,10 @@ pub fn plan_with_foreign<'m>(
             record(found, fixes, applied_versions())
         }
     };
+    let steps = match prologue {
+        Some(Prologue::Create { schema: true } | Prologue::Reset) => in_creating_transaction(steps),
+        _ => steps,
+    };
     let transaction = transaction_mode(schema, prologue, &steps, options)?;
     Ok(Plan { prologue, steps, fixes, transaction, version_before, base, set })
 }
@@ -394,6 +434,20 @@ fn adopt_fixes<'m>(
     Ok(fixes.into_iter().map(|(_, fix)| fix).collect())
 }
 
+/// The steps of a plan that creates its schema: when every no-transaction script among them can run in the
+/// creating transaction, they do ([`Execution::InCreatingTransaction`]) and the plan is one transaction. Otherwise
+/// the creation commits first and each runs on its own, as in a schema that exists.
+fn in_creating_transaction(mut steps: Vec<Step<'_>>) -> Vec<Step<'_>> {
+    let untransacted: Vec<&mut Step<'_>> =
+        steps.iter_mut().filter(|s| s.execution == Execution::Untransacted).collect();
+    if untransacted.iter().all(|s| crate::sql::runs_in_creating_transaction(&s.script.sql)) {
+        for step in untransacted {
+            step.execution = Execution::InCreatingTransaction;
+        }
+    }
+    steps
+}
+
 /// A fresh schema or a reset is built in one transaction when every step allows it, so a failure leaves the
 /// database as it was; so is everything in single-transaction mode, which refuses a no-transaction step.
 fn transaction_mode(
@@ -402,7 +456,7 @@ fn transaction_mode(
     steps: &[Step<'_>],
     options: PlanOptions,
 ) -> Result<TransactionMode, Error> {
-    let untransacted = steps.iter().find(|s| s.script.no_transaction);
+    let untransacted = steps.iter().find(|s| s.execution == Execution::Untransacted);
     match untransacted {
         Some(step) if options.single_transaction => Err(Error::NoTransactionInSingleTransaction {
             schema: schema.to_owned(),
@@ -451,12 +505,7 @@ fn upgrade_steps<'m>(
         // Refused above: these point down.
         Target::Base | Target::Relative(_) => Vec::new(),
     };
-    let steps = chosen.into_iter().map(|migration| Step {
-        direction: Direction::Up,
-        migration,
-        script: &migration.up,
-        resume_from: None,
-    });
+    let steps = chosen.into_iter().map(|migration| Step::new(Direction::Up, migration, &migration.up));
     Ok(resume.into_iter().chain(steps).collect())
 }
 
@@ -500,7 +549,7 @@ fn downgrade_steps<'m>(
                 version: a.version,
                 file: migration.file().to_owned(),
             })?;
-            Ok(Step { direction: Direction::Down, migration, script, resume_from: None })
+            Ok(Step::new(Direction::Down, migration, script))
         })
         .collect::<Result<Vec<Step<'m>>, Error>>()
         .map(|steps| resume.into_iter().chain(steps).collect())
@@ -550,7 +599,7 @@ fn resumable<'m>(
                         file: migration.file().to_owned(),
                     })?,
                 };
-                resume = Some(Step { direction, migration, script, resume_from: Some(statements_done) });
+                resume = Some(Step { resume_from: Some(statements_done), ..Step::new(direction, migration, script) });
                 if direction == Direction::Up {
                     rest.push(AppliedMigration { dirty: false, ..applied.clone() });
                 }
@@ -734,6 +783,53 @@ mod tests {
         let single = PlanOptions { single_transaction: true, ..PlanOptions::default() };
         let error = super::plan("s", &set, &Found::NoSchema, up(Target::Head), single).unwrap_err();
         assert!(matches!(error, Error::NoTransactionInSingleTransaction { version: 2, .. }), "{error}");
+    }
+
+    fn concurrent_index(version: i64, relation: &str) -> Migration {
+        let sql = format!("-- migrate:no-transaction\nCREATE INDEX CONCURRENTLY i{version} ON {relation} (a);");
+        Migration {
+            version,
+            name: "idx".into(),
+            up: Script::new(format!("migrations/{version}_idx.up.sql"), sql),
+            down: Some(Script::new(
+                format!("migrations/{version}_idx.down.sql"),
+                format!("-- migrate:no-transaction\nDROP INDEX CONCURRENTLY i{version};"),
+            )),
+        }
+    }
+
+    #[test]
+    fn a_schema_the_plan_creates_builds_its_concurrent_indexes_in_the_creating_transaction() {
+        let set = MigrationSet::from_migrations(vec![migration(1, true), concurrent_index(2, "t"), migration(3, true)]);
+        let executions = |plan: &Plan<'_>| plan.steps.iter().map(|s| s.execution).collect::<Vec<_>>();
+        let single = PlanOptions { single_transaction: true, ..PlanOptions::default() };
+        for (operation, found) in [(up(Target::Head), Found::NoSchema), (Operation::Reset, history(&set, &[1, 2]))] {
+            for options in [PlanOptions::default(), single] {
+                let plan = plan("s", &set, &found, operation, options).unwrap();
+                assert_eq!(plan.transaction, TransactionMode::Single, "{operation:?}");
+                assert_eq!(
+                    executions(&plan),
+                    [Execution::InTransaction, Execution::InCreatingTransaction, Execution::InTransaction]
+                );
+            }
+        }
+        // A schema that exists may be in use: the index is built concurrently, outside any transaction.
+        for found in [Found::NoTable, history(&set, &[1])] {
+            let plan = plan("s", &set, &found, up(Target::Head), PlanOptions::default()).unwrap();
+            assert_eq!(plan.transaction, TransactionMode::PerStep);
+            assert!(executions(&plan).contains(&Execution::Untransacted), "{found:?}");
+        }
+        // So is a down script, and an index on another schema's table even in a fresh schema.
+        let reverted = plan("s", &set, &history(&set, &[1, 2]), down(Target::Base), PlanOptions::default()).unwrap();
+        assert_eq!(executions(&reverted), [Execution::Untransacted, Execution::InTransaction]);
+        let shared = MigrationSet::from_migrations(vec![migration(1, true), concurrent_index(2, "public.t")]);
+        let fresh = plan("s", &shared, &Found::NoSchema, up(Target::Head), PlanOptions::default()).unwrap();
+        assert_eq!((fresh.transaction, executions(&fresh)[1]), (TransactionMode::PerStep, Execution::Untransacted));
+        // And every one of them when another no-transaction script cannot run in a transaction.
+        let mixed = MigrationSet::from_migrations(vec![concurrent_index(1, "t"), untransacted(2)]);
+        let fresh = plan("s", &mixed, &Found::NoSchema, up(Target::Head), PlanOptions::default()).unwrap();
+        assert_eq!(fresh.transaction, TransactionMode::PerStep);
+        assert_eq!(executions(&fresh), [Execution::Untransacted, Execution::Untransacted]);
     }
 
     #[test]

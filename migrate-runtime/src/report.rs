@@ -6,7 +6,7 @@ use std::time::Duration;
 use migrate_core::Direction;
 
 use crate::history::Recorded;
-use crate::plan::{HistoryFix, Plan, RecordSource, TransactionMode};
+use crate::plan::{Execution, HistoryFix, Plan, RecordSource, TransactionMode};
 use crate::schema::SchemaName;
 
 /// What a migration run did to one schema.
@@ -161,8 +161,8 @@ pub struct PlannedStep {
     pub direction: Direction,
     /// The file that would run.
     pub file: String,
-    /// Runs outside a transaction.
-    pub no_transaction: bool,
+    /// Where it runs: in a transaction, outside any, or in the transaction that creates the schema.
+    pub execution: Execution,
     /// The SQL that would be sent for this step.
     pub sql: String,
 }

@@ -2,6 +2,8 @@
 //! on its own, since PostgreSQL runs a multi-statement query string as one transaction) and turning PostgreSQL's
 //! error position into a line and column of the file.
 
+use std::borrow::Cow;
+
 /// Split `sql` into statements at top-level semicolons, honouring quotes, `E''` escapes, dollar quotes and both
 /// comment styles. Returns each statement with its byte offset in `sql`; statements holding only white space and
 /// comments are dropped.
@@ -172,37 +174,144 @@ pub(crate) fn word_spans(statement: &str) -> Vec<(usize, usize)> {
     spans
 }
 
+/// The words naming relations in a concurrent index statement (`CREATE [UNIQUE] INDEX CONCURRENTLY ... ON t`,
+/// `DROP INDEX CONCURRENTLY a, b`, `REINDEX [(...)] {INDEX | TABLE} CONCURRENTLY x`), as indexes into `spans` (the
+/// statement's [`word_spans`]); `None` for any other statement.
+fn concurrent_targets(statement: &str, spans: &[(usize, usize)]) -> Option<Vec<usize>> {
+    let upper: Vec<String> = spans.iter().map(|&(a, b)| statement[a..b].to_ascii_uppercase()).collect();
+    let at = |i: usize, word: &str| upper.get(i).is_some_and(|w| w == word);
+    let targets: Vec<usize> = if at(0, "CREATE") && upper.iter().take(4).any(|w| w == "CONCURRENTLY") {
+        let on = upper.iter().position(|w| w == "ON");
+        on.map(|on| if at(on + 1, "ONLY") { on + 2 } else { on + 1 }).into_iter().collect()
+    } else if at(0, "DROP") && at(1, "INDEX") && at(2, "CONCURRENTLY") {
+        let first = if at(3, "IF") && at(4, "EXISTS") { 5 } else { 3 };
+        (first..spans.len()).filter(|&i| !matches!(upper[i].as_str(), "CASCADE" | "RESTRICT")).collect()
+    } else if at(0, "REINDEX") {
+        let kind = upper.iter().position(|w| w == "INDEX" || w == "TABLE");
+        kind.filter(|&kind| at(kind + 1, "CONCURRENTLY")).map(|kind| kind + 2).into_iter().collect()
+    } else {
+        return None;
+    };
+    Some(targets.into_iter().filter(|&i| i < spans.len()).collect())
+}
+
 /// A statement that must run outside a transaction (`CREATE INDEX CONCURRENTLY`, `DROP INDEX CONCURRENTLY`,
 /// `REINDEX ... CONCURRENTLY`), with each unqualified relation it names qualified with `schema` (already quoted).
 /// Outside a transaction `search_path` is a session setting, which a transaction pooler does not carry from one
 /// server connection to the next; a qualified name needs none. Other statements are returned as they are.
 pub(crate) fn qualify_relations(statement: &str, schema: &str) -> String {
-    let spans = word_spans(statement);
-    let upper: Vec<String> = spans.iter().map(|&(a, b)| statement[a..b].to_ascii_uppercase()).collect();
-    let at = |i: usize, word: &str| upper.get(i).is_some_and(|w| w == word);
-    let mut targets = Vec::new();
-    if at(0, "CREATE") && upper.iter().take(4).any(|w| w == "CONCURRENTLY") {
-        if let Some(on) = upper.iter().position(|w| w == "ON") {
-            targets.push(if at(on + 1, "ONLY") { on + 2 } else { on + 1 });
-        }
-    } else if at(0, "DROP") && at(1, "INDEX") && at(2, "CONCURRENTLY") {
-        let first = if at(3, "IF") && at(4, "EXISTS") { 5 } else { 3 };
-        targets.extend((first..spans.len()).filter(|&i| !matches!(upper[i].as_str(), "CASCADE" | "RESTRICT")));
-    } else if at(0, "REINDEX") {
-        if let Some(kind) = upper.iter().position(|w| w == "INDEX" || w == "TABLE") {
-            if at(kind + 1, "CONCURRENTLY") {
-                targets.push(kind + 2);
-            }
-        }
-    }
     let mut qualified = statement.to_owned();
-    for &i in targets.iter().rev() {
-        let Some(&(start, end)) = spans.get(i) else { continue };
-        if !has_unquoted_dot(&statement[start..end]) {
-            qualified.insert_str(start, &format!("{schema}."));
-        }
+    for at in unqualified_relations(statement).into_iter().rev() {
+        qualified.insert_str(at, &format!("{schema}."));
     }
     qualified
+}
+
+/// Where each unqualified relation named by a concurrent index statement starts, in bytes, in order.
+fn unqualified_relations(statement: &str) -> Vec<usize> {
+    let spans = word_spans(statement);
+    let targets = concurrent_targets(statement, &spans).unwrap_or_default();
+    targets
+        .into_iter()
+        .map(|i| spans[i])
+        .filter(|&(a, b)| !has_unquoted_dot(&statement[a..b]))
+        .map(|(a, _)| a)
+        .collect()
+}
+
+/// The statement with the `CONCURRENTLY` of `CREATE [UNIQUE] INDEX`, `DROP INDEX`, `REINDEX [(...)] {INDEX | TABLE
+/// | SCHEMA | DATABASE | SYSTEM}` or `ALTER TABLE ... DETACH PARTITION ...` removed, so it can run in a
+/// transaction; any other statement unchanged. Matches keywords outside comments, quotes and parentheses only.
+pub(crate) fn without_concurrently(statement: &str) -> Cow<'_, str> {
+    match concurrently_span(statement) {
+        Some((start, end)) => Cow::Owned(format!("{}{}", &statement[..start], &statement[end..])),
+        None => Cow::Borrowed(statement),
+    }
+}
+
+/// The bytes [`without_concurrently`] removes: the keyword and the blanks after it on its line.
+fn concurrently_span(statement: &str) -> Option<(usize, usize)> {
+    let tokens = word_spans(statement);
+    let word = |i: usize| tokens.get(i).map(|&(s, e)| &statement[s..e]);
+    let is = |i: usize, keyword: &str| word(i).is_some_and(|w| w.eq_ignore_ascii_case(keyword));
+    let position = if is(0, "CREATE") {
+        let at = if is(1, "UNIQUE") { 2 } else { 1 };
+        (is(at, "INDEX") && is(at + 1, "CONCURRENTLY")).then_some(at + 1)
+    } else if is(0, "DROP") {
+        (is(1, "INDEX") && is(2, "CONCURRENTLY")).then_some(2)
+    } else if is(0, "REINDEX") {
+        // Options in parentheses come first, as words of their own.
+        let object =
+            (1..tokens.len()).find(|&i| ["INDEX", "TABLE", "SCHEMA", "DATABASE", "SYSTEM"].iter().any(|k| is(i, k)));
+        object.and_then(|at| is(at + 1, "CONCURRENTLY").then_some(at + 1))
+    } else if is(0, "ALTER") && is(1, "TABLE") {
+        let detach = (2..tokens.len()).find(|&i| is(i, "DETACH") && is(i + 1, "PARTITION"));
+        detach.and_then(|d| (d + 2..tokens.len()).find(|&i| is(i, "CONCURRENTLY")))
+    } else {
+        None
+    };
+    let (start, end) = tokens[position?];
+    let blanks = statement[end..].len() - statement[end..].trim_start_matches([' ', '\t']).len();
+    Some((start, end + blanks))
+}
+
+/// Whether a no-transaction script can run inside a transaction that also creates its schema: every statement is
+/// kept out of transactions only by its `CONCURRENTLY` (an index built, dropped or rebuilt) and names only
+/// relations of the schema it runs in (no qualified name). Until that transaction commits nobody else can see the
+/// schema, so building concurrently would only wait for other transactions, and the index comes out the same.
+pub(crate) fn runs_in_creating_transaction(script: &str) -> bool {
+    let statements = split_statements(script);
+    !statements.is_empty()
+        && statements.iter().all(|&(_, statement)| {
+            let spans = word_spans(statement);
+            let targets = concurrent_targets(statement, &spans).unwrap_or_default();
+            !targets.is_empty()
+                && targets.len() == unqualified_relations(statement).len()
+                && concurrently_span(statement).is_some()
+        })
+}
+
+/// A script that [`runs_in_creating_transaction`], as it runs there, and how its positions map back to the file.
+pub(crate) struct Rewritten {
+    /// Each statement without `CONCURRENTLY`, its relations qualified with the schema as when it runs on its own
+    /// (so a name missing from the schema cannot resolve to a shared schema later in `search_path`); comments and
+    /// line breaks kept, so every line stays where the file has it.
+    pub text: String,
+    /// After each change: the character where it ends in `text`, and how many characters `text` has gained over
+    /// the file up to there.
+    shifts: Vec<(usize, isize)>,
+}
+
+impl Rewritten {
+    /// The one-based character position in the file of one-based position `position` in [`text`](Self::text).
+    pub(crate) fn file_position(&self, position: usize) -> usize {
+        let gained = self.shifts.iter().take_while(|&&(end, _)| end < position).last().map_or(0, |&(_, g)| g);
+        (position as isize - gained).max(1) as usize
+    }
+}
+
+/// `script` as it runs in the transaction that creates its schema (`schema` already quoted).
+pub(crate) fn in_creating_transaction(script: &str, schema: &str) -> Rewritten {
+    let qualifier = format!("{schema}.");
+    // (byte in the script, bytes removed, text inserted), in order.
+    let mut edits: Vec<(usize, usize, &str)> = Vec::new();
+    for (offset, statement) in split_statements(script) {
+        if let Some((start, end)) = concurrently_span(statement) {
+            edits.push((offset + start, end - start, ""));
+        }
+        edits.extend(unqualified_relations(statement).into_iter().map(|at| (offset + at, 0, qualifier.as_str())));
+    }
+    edits.sort_by_key(|&(at, ..)| at);
+    let (mut text, mut shifts, mut copied, mut gained) = (String::with_capacity(script.len() + 64), Vec::new(), 0, 0);
+    for (at, removed, inserted) in edits {
+        text.push_str(&script[copied..at]);
+        text.push_str(inserted);
+        copied = at + removed;
+        gained += inserted.chars().count() as isize - script[at..copied].chars().count() as isize;
+        shifts.push((text.chars().count(), gained));
+    }
+    text.push_str(&script[copied..]);
+    Rewritten { text, shifts }
 }
 
 /// A `.` outside double quotes: the name is already qualified.
@@ -311,6 +420,90 @@ mod tests {
         assert_eq!(q("REINDEX (VERBOSE) INDEX CONCURRENTLY i"), "REINDEX (VERBOSE) INDEX CONCURRENTLY \"tenant-1\".i");
         assert_eq!(q("-- note\nVACUUM t"), "-- note\nVACUUM t");
         assert_eq!(q("CREATE INDEX i ON t (x)"), "CREATE INDEX i ON t (x)", "not concurrent: runs in a transaction");
+    }
+
+    #[test]
+    fn concurrently_is_removed_where_it_keeps_a_statement_out_of_transactions() {
+        let cases = [
+            (
+                "-- migrate:no-transaction\n-- why\nCREATE INDEX CONCURRENTLY IF NOT EXISTS i ON orders (a)",
+                "-- migrate:no-transaction\n-- why\nCREATE INDEX IF NOT EXISTS i ON orders (a)",
+            ),
+            ("create unique index concurrently i on t (a)", "create unique index i on t (a)"),
+            ("DROP INDEX CONCURRENTLY IF EXISTS i", "DROP INDEX IF EXISTS i"),
+            ("REINDEX (VERBOSE) INDEX CONCURRENTLY i", "REINDEX (VERBOSE) INDEX i"),
+            ("REINDEX TABLE CONCURRENTLY t", "REINDEX TABLE t"),
+            ("ALTER TABLE p DETACH PARTITION \"p 1\" CONCURRENTLY", "ALTER TABLE p DETACH PARTITION \"p 1\" "),
+            (
+                "/* CREATE INDEX CONCURRENTLY */ CREATE INDEX CONCURRENTLY i ON t (a)",
+                "/* CREATE INDEX CONCURRENTLY */ CREATE INDEX i ON t (a)",
+            ),
+        ];
+        for (statement, expected) in cases {
+            assert_eq!(without_concurrently(statement), expected, "{statement}");
+        }
+    }
+
+    #[test]
+    fn other_statements_are_left_alone() {
+        for statement in [
+            "REFRESH MATERIALIZED VIEW CONCURRENTLY v",
+            "SELECT 'CREATE INDEX CONCURRENTLY'",
+            "CREATE INDEX \"CONCURRENTLY\" ON t (a)",
+            "CREATE DATABASE x",
+            "VACUUM t",
+            "COMMENT ON INDEX i IS 'built CONCURRENTLY'",
+        ] {
+            assert!(matches!(without_concurrently(statement), Cow::Borrowed(s) if s == statement), "{statement}");
+        }
+    }
+
+    #[test]
+    fn concurrent_index_scripts_on_the_schemas_own_relations_run_in_the_creating_transaction() {
+        let script = "-- no-transaction\n-- why: orders is big\nCREATE INDEX CONCURRENTLY IF NOT EXISTS by_customer\n    ON orders (customer_id);\n\
+                      create unique index concurrently u on \"Odd\" (x); -- trailing\n";
+        assert!(runs_in_creating_transaction(script));
+        assert_eq!(
+            in_creating_transaction(script, "\"tenant-1\"").text,
+            "-- no-transaction\n-- why: orders is big\nCREATE INDEX IF NOT EXISTS by_customer\n    ON \"tenant-1\".orders (customer_id);\n\
+             create unique index u on \"tenant-1\".\"Odd\" (x); -- trailing\n"
+        );
+        assert!(runs_in_creating_transaction("DROP INDEX CONCURRENTLY IF EXISTS a;\nREINDEX INDEX CONCURRENTLY b"));
+        assert_eq!(
+            in_creating_transaction("DROP INDEX CONCURRENTLY IF EXISTS a;\nREINDEX INDEX CONCURRENTLY b", "s").text,
+            "DROP INDEX IF EXISTS s.a;\nREINDEX INDEX s.b"
+        );
+    }
+
+    #[test]
+    fn positions_in_the_rewritten_script_map_back_to_the_file() {
+        let script = "-- é\nCREATE INDEX CONCURRENTLY i ON t (a) WITH nonsense;\nCREATE INDEX CONCURRENTLY j ON u (b)";
+        let rewritten = in_creating_transaction(script, "\"tenant-1\"");
+        let at = |text: &str, word: &str| text[..text.find(word).unwrap()].chars().count() + 1;
+        for word in ["-- é", "CREATE INDEX i", "t (a)", "nonsense", "CREATE INDEX j", "u (b)"] {
+            let file_word = word.replace("INDEX ", "INDEX CONCURRENTLY ");
+            assert_eq!(rewritten.file_position(at(&rewritten.text, word)), at(script, &file_word), "{word}");
+        }
+    }
+
+    #[test]
+    fn other_no_transaction_scripts_keep_their_own_transactions() {
+        for script in [
+            // A relation of another schema: a shared table would be locked for the whole creating transaction.
+            "CREATE INDEX CONCURRENTLY i ON public.t (x)",
+            "DROP INDEX CONCURRENTLY a, shared.b",
+            // Statements that refuse a transaction for other reasons, or whose effect needs a commit.
+            "VACUUM t",
+            "CREATE INDEX CONCURRENTLY i ON t (x);\nVACUUM ANALYZE t",
+            "ALTER TYPE mood ADD VALUE 'meh'",
+            "REINDEX SCHEMA CONCURRENTLY s",
+            "ALTER TABLE p DETACH PARTITION p1 CONCURRENTLY",
+            // Not concurrent at all: marked no-transaction for a reason we cannot see.
+            "CREATE INDEX i ON t (x)",
+            "-- no-transaction\n-- nothing here\n",
+        ] {
+            assert!(!runs_in_creating_transaction(script), "{script}");
+        }
     }
 
     #[test]

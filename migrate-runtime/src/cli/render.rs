@@ -10,6 +10,7 @@ use super::exit;
 use crate::error::Error;
 use crate::fleet::Task;
 use crate::inspect::{HistoryEntry, SchemaStatus};
+use crate::plan::Execution;
 use crate::report::{Fix, FixKind, Preview, Report as RunReport, StepReport};
 use crate::schema::SchemaName;
 use crate::structure::{Definition, Difference, Outcome, Verification};
@@ -185,7 +186,13 @@ impl<'d> Report<'d> {
                 }
                 text.push_str(preview.prologue.as_deref().unwrap_or(""));
                 for step in &preview.steps {
-                    let transaction = if step.no_transaction { ", outside a transaction" } else { "" };
+                    let transaction = match step.execution {
+                        Execution::InTransaction => "",
+                        Execution::Untransacted => ", outside a transaction",
+                        Execution::InCreatingTransaction => {
+                            ", in the transaction that creates the schema, without CONCURRENTLY"
+                        }
+                    };
                     text.push_str(&format!(
                         "-- {} {} {} ({}{transaction})\n{}",
                         step.direction.verb(),
@@ -206,7 +213,8 @@ impl<'d> Report<'d> {
                             "name": s.name,
                             "kind": s.direction.verb(),
                             "file": s.file,
-                            "no_transaction": s.no_transaction,
+                            "no_transaction": s.execution == Execution::Untransacted,
+                            "execution": s.execution.label(),
                             "sql": s.sql,
                         })
                     })

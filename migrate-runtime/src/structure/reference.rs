@@ -1,14 +1,13 @@
 //! The reference structure: what the binary's migrations build, read from a scratch schema inside one transaction
 //! that is always rolled back.
 
-use std::borrow::Cow;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use migrate_core::Migration;
 use postgres::error::SqlState;
 
 use super::{catalog, Structure};
-use crate::sql::{split_statements, word_spans};
+use crate::sql::{split_statements, without_concurrently};
 use crate::{Error, MigrationSet, SchemaName};
 
 /// The structure the up scripts of `set` build, up to and including `version`, without a history table.
@@ -147,77 +146,9 @@ fn shorten(statement: &str) -> String {
     }
 }
 
-/// The statement with the `CONCURRENTLY` of `CREATE [UNIQUE] INDEX`, `DROP INDEX`, `REINDEX [(...)] {INDEX | TABLE
-/// | SCHEMA | DATABASE | SYSTEM}` or `ALTER TABLE ... DETACH PARTITION ...` removed, so it can run in a
-/// transaction; any other statement unchanged. Matches keywords outside comments, quotes and parentheses only.
-pub(crate) fn without_concurrently(statement: &str) -> Cow<'_, str> {
-    let tokens = word_spans(statement);
-    let word = |i: usize| tokens.get(i).map(|&(s, e)| &statement[s..e]);
-    let is = |i: usize, keyword: &str| word(i).is_some_and(|w| w.eq_ignore_ascii_case(keyword));
-    let position = if is(0, "CREATE") {
-        let at = if is(1, "UNIQUE") { 2 } else { 1 };
-        (is(at, "INDEX") && is(at + 1, "CONCURRENTLY")).then_some(at + 1)
-    } else if is(0, "DROP") {
-        (is(1, "INDEX") && is(2, "CONCURRENTLY")).then_some(2)
-    } else if is(0, "REINDEX") {
-        // Options in parentheses come first, as words of their own.
-        let object =
-            (1..tokens.len()).find(|&i| ["INDEX", "TABLE", "SCHEMA", "DATABASE", "SYSTEM"].iter().any(|k| is(i, k)));
-        object.and_then(|at| is(at + 1, "CONCURRENTLY").then_some(at + 1))
-    } else if is(0, "ALTER") && is(1, "TABLE") {
-        let detach = (2..tokens.len()).find(|&i| is(i, "DETACH") && is(i + 1, "PARTITION"));
-        detach.and_then(|d| (d + 2..tokens.len()).find(|&i| is(i, "CONCURRENTLY")))
-    } else {
-        None
-    };
-    match position {
-        Some(i) => {
-            let (start, end) = tokens[i];
-            Cow::Owned(format!("{}{}", &statement[..start], statement[end..].trim_start_matches([' ', '\t'])))
-        }
-        None => Cow::Borrowed(statement),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn concurrently_is_removed_where_it_keeps_a_statement_out_of_transactions() {
-        let cases = [
-            (
-                "-- migrate:no-transaction\n-- why\nCREATE INDEX CONCURRENTLY IF NOT EXISTS i ON orders (a)",
-                "-- migrate:no-transaction\n-- why\nCREATE INDEX IF NOT EXISTS i ON orders (a)",
-            ),
-            ("create unique index concurrently i on t (a)", "create unique index i on t (a)"),
-            ("DROP INDEX CONCURRENTLY IF EXISTS i", "DROP INDEX IF EXISTS i"),
-            ("REINDEX (VERBOSE) INDEX CONCURRENTLY i", "REINDEX (VERBOSE) INDEX i"),
-            ("REINDEX TABLE CONCURRENTLY t", "REINDEX TABLE t"),
-            ("ALTER TABLE p DETACH PARTITION \"p 1\" CONCURRENTLY", "ALTER TABLE p DETACH PARTITION \"p 1\" "),
-            (
-                "/* CREATE INDEX CONCURRENTLY */ CREATE INDEX CONCURRENTLY i ON t (a)",
-                "/* CREATE INDEX CONCURRENTLY */ CREATE INDEX i ON t (a)",
-            ),
-        ];
-        for (statement, expected) in cases {
-            assert_eq!(without_concurrently(statement), expected, "{statement}");
-        }
-    }
-
-    #[test]
-    fn other_statements_are_left_alone() {
-        for statement in [
-            "REFRESH MATERIALIZED VIEW CONCURRENTLY v",
-            "SELECT 'CREATE INDEX CONCURRENTLY'",
-            "CREATE INDEX \"CONCURRENTLY\" ON t (a)",
-            "CREATE DATABASE x",
-            "VACUUM t",
-            "COMMENT ON INDEX i IS 'built CONCURRENTLY'",
-        ] {
-            assert!(matches!(without_concurrently(statement), Cow::Borrowed(s) if s == statement), "{statement}");
-        }
-    }
 
     #[test]
     fn long_statements_are_shortened_on_one_line() {

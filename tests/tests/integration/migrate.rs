@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use integration_tests::{connect, history_rows, migration, set, tables, TestSchema};
-use migrate_runtime::{embed_migrations, Direction, Error, MigrationSet, Migrator, Target};
+use migrate_runtime::{embed_migrations, Direction, Error, Execution, MigrationSet, Migrator, Target};
 
 static APP_MIGRATIONS: MigrationSet = embed_migrations!("../migrations");
 
@@ -144,10 +144,15 @@ fn single_transaction_mode_is_all_or_nothing() {
 #[test]
 fn single_transaction_mode_refuses_a_no_transaction_migration_before_running_anything() {
     let schema = TestSchema::new("single-notx");
+    let mut client = connect();
+    Migrator::new(&APP_MIGRATIONS).migrate_to(&mut client, &schema.name, Target::Version(4)).unwrap();
     let migrator = Migrator::new(&APP_MIGRATIONS).single_transaction(true);
-    let error = migrator.migrate(&mut connect(), &schema.name).unwrap_err();
+    let error = migrator.migrate(&mut client, &schema.name).unwrap_err();
     assert!(matches!(error, Error::NoTransactionInSingleTransaction { version: 5, .. }), "{error}");
-    assert!(!schema_exists(&mut connect(), &schema.name));
+    assert_eq!(history_rows(&mut client, &schema).len(), 4, "nothing ran");
+    // A schema the run creates builds that index plainly in its one transaction: accepted.
+    let fresh = TestSchema::new("single-fresh");
+    assert_eq!(migrator.migrate(&mut client, &fresh.name).unwrap().steps.len(), 8);
 }
 
 #[test]
@@ -163,6 +168,12 @@ fn a_failed_no_transaction_migration_is_recorded_dirty_and_refused_next_time() {
             None,
         ),
     ]);
+    // On a schema the run creates, the index statements run in its one transaction: nothing is left.
+    let error = Migrator::new(&migrations).migrate(&mut client, &schema.name).unwrap_err();
+    assert!(matches!(error, Error::MigrationFailed { version: 2, position: Some((3, 48)), .. }), "{error}");
+    assert!(!schema_exists(&mut client, &schema.name), "{error}");
+    // On a schema that exists, they run concurrently, outside any transaction: the first one stays.
+    Migrator::new(&migrations).migrate_to(&mut client, &schema.name, Target::Version(1)).unwrap();
     let error = Migrator::new(&migrations).migrate(&mut client, &schema.name).unwrap_err();
     assert!(matches!(error, Error::MigrationFailed { version: 2, position: Some((3, 48)), .. }), "{error}");
     assert_eq!(history_rows(&mut client, &schema), [(1, "t".to_owned(), false), (2, "idx".to_owned(), true)]);
@@ -418,12 +429,21 @@ fn a_dry_run_changes_nothing_and_shows_the_sql() {
         migrator.dry_run(&mut client, &schema.name, migrate_runtime::Operation::Upgrade(Target::Head)).unwrap();
     assert_eq!(preview.steps.len(), 8);
     assert!(preview.steps[0].sql.contains("CREATE TABLE customers"));
-    assert!(preview.steps[4].no_transaction);
+    // A fresh schema builds migration 5's index plainly in the one transaction that creates it.
+    assert_eq!(preview.steps[4].execution, Execution::InCreatingTransaction);
+    assert!(preview.steps[4].sql.contains("CREATE INDEX IF NOT EXISTS orders_customer_id_idx"), "{}", preview.sql());
+    assert!(!preview.sql().contains("CONCURRENTLY"), "{}", preview.sql());
     let exists: bool = client
         .query_one("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", &[&schema.name])
         .unwrap()
         .get(0);
     assert!(!exists, "a dry run does not even create the schema");
+    // A schema that exists may be in use: there the index is built concurrently, outside any transaction.
+    migrator.migrate_to(&mut client, &schema.name, Target::Version(4)).unwrap();
+    let preview =
+        migrator.dry_run(&mut client, &schema.name, migrate_runtime::Operation::Upgrade(Target::Head)).unwrap();
+    assert_eq!(preview.steps[0].execution, Execution::Untransacted);
+    assert!(preview.steps[0].sql.contains("CREATE INDEX CONCURRENTLY IF NOT EXISTS orders_customer_id_idx ON \""));
 }
 
 #[test]
@@ -622,4 +642,65 @@ fn a_downgrade_of_a_schema_never_migrated_creates_nothing() {
     let report = Migrator::new(&APP_MIGRATIONS).downgrade(&mut client, &schema.name, Target::Base).unwrap();
     assert!(report.steps.is_empty());
     assert!(!schema_exists(&mut client, &schema.name), "no schema or history table was created");
+}
+
+/// Whether the digest in the comment of `schema`'s history table is that of its rows, computed here from the rows
+/// independently of the trigger and of the engine.
+fn digest_matches_rows(client: &mut postgres::Client, schema: &TestSchema) -> bool {
+    let table = format!("{}.schema_migrations", schema.quoted());
+    let sql = format!(
+        "SELECT obj_description('{}'::regclass, 'pg_class') = 'migrate-digest:' || encode(sha256(convert_to(\
+         coalesce(string_agg(concat_ws(':', version, checksum, down_checksum, dirty), ',' ORDER BY version), ''), \
+         'UTF8')), 'hex') FROM {table}",
+        table.replace('\'', "''")
+    );
+    client.query_one(&sql, &[]).unwrap().get(0)
+}
+
+/// The engine defers the digest trigger inside its own transactions and writes the digest once before each commit;
+/// every kind of run must still leave the digest of exactly what the table holds, and writes made outside the
+/// engine keep it too. The fleet's one-query survey trusts it.
+#[test]
+fn the_history_digest_matches_the_rows_after_every_kind_of_run() {
+    let schema = TestSchema::new("digest");
+    let mut client = connect();
+    let migrator = Migrator::new(&APP_MIGRATIONS);
+    let table = format!("{}.schema_migrations", schema.quoted());
+    let check = |client: &mut postgres::Client, after: &str| {
+        assert!(digest_matches_rows(client, &schema), "the digest is stale after {after}");
+    };
+    // A fresh schema in one transaction, the concurrent index built in it.
+    assert_eq!(migrator.migrate(&mut client, &schema.name).unwrap().steps.len(), 8);
+    check(&mut client, "a fresh schema");
+    // Down past the index (dropped concurrently, outside any transaction), then up again step by step.
+    migrator.downgrade(&mut client, &schema.name, Target::Version(4)).unwrap();
+    check(&mut client, "a downgrade");
+    migrator.migrate_to(&mut client, &schema.name, Target::Version(6)).unwrap();
+    check(&mut client, "an upgrade through a no-transaction migration");
+    // Written by hand, outside the engine: the trigger digests at once.
+    client.batch_execute(&format!("UPDATE {table} SET dirty = true WHERE version = 6")).unwrap();
+    check(&mut client, "an UPDATE by hand");
+    migrator.resolve(&mut client, &schema.name, 6, migrate_runtime::Resolution::Applied).unwrap();
+    check(&mut client, "resolve");
+    client.batch_execute(&format!("UPDATE {table} SET checksum = repeat('a', 64) WHERE version = 2")).unwrap();
+    check(&mut client, "an edited checksum");
+    assert_eq!(migrator.repair(&mut client, &schema.name).unwrap().fixes.len(), 1);
+    check(&mut client, "repair");
+    migrator.migrate(&mut client, &schema.name).unwrap();
+    check(&mut client, "an upgrade to head");
+    client.batch_execute(&format!("DELETE FROM {table} WHERE version = 8")).unwrap();
+    check(&mut client, "a DELETE by hand");
+    migrator.reset(&mut client, &schema.name).unwrap();
+    check(&mut client, "reset");
+    let fleet = migrate_runtime::Fleet::new(&migrator, vec![integration_tests::database_url().parse().unwrap()]);
+    let name = migrate_runtime::SchemaName::new(&schema.name).unwrap();
+    assert_eq!(fleet.survey(0, &[name]).unwrap(), [migrate_runtime::Standing::Current { version: Some(8) }]);
+    // A failed run rolls its transaction back: the digest is the one before it.
+    let failing =
+        set(vec![migration(1, "a", "CREATE TABLE a (id int);", None), migration(2, "b", "SELECT 1/0;", None)]);
+    let other = TestSchema::new("digest-fail");
+    let failing_migrator = Migrator::new(&failing);
+    failing_migrator.migrate_to(&mut client, &other.name, Target::Version(1)).unwrap();
+    assert!(failing_migrator.migrate(&mut client, &other.name).is_err());
+    assert!(digest_matches_rows(&mut client, &other), "the digest is stale after a failed run");
 }
