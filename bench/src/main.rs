@@ -69,8 +69,9 @@ struct Args {
     /// Schemas for the fresh and no-op fan-outs.
     #[arg(long, default_value_t = 200)]
     schemas: usize,
-    /// Rounds of the fresh fan-outs (each on new schemas; the median is reported).
-    #[arg(long, default_value_t = 3)]
+    /// Rounds of the fresh fan-outs (each on new schemas; the median is reported). Five: a round's raw floor
+    /// varies by up to a half from one round to the next on this machine (commit latency).
+    #[arg(long, default_value_t = 5)]
     rounds: usize,
     /// Runs of each no-op fan-out (median).
     #[arg(long, default_value_t = 7)]
@@ -85,7 +86,7 @@ struct Args {
     #[arg(long)]
     no_embed: bool,
     /// Rebuilds timed for each side of the embedding measurement (median).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 5)]
     embed_runs: usize,
     #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
     database_url: String,
@@ -144,12 +145,10 @@ fn run_in(args: &Args) -> anyhow::Result<Results> {
     let tools = process::Tools { app_example, database_url: args.database_url.clone() };
     for set in [Set::Example, Set::Bench] {
         process::fan_outs(&tools, &mut client, set, &prefix, args, &mut results)?;
-        drop_schemas(&mut client, &prefix)?;
-        vacuum_catalogs(&mut client)?;
+        settle(&mut client, &prefix)?;
     }
     process::boots(&tools, &mut client, &prefix, args, &mut results)?;
-    drop_schemas(&mut client, &prefix)?;
-    vacuum_catalogs(&mut client)?;
+    settle(&mut client, &prefix)?;
     if !args.no_breakdown {
         breakdown(args, &mut client, &prefix, &mut results)?;
     }
@@ -168,34 +167,33 @@ fn breakdown(args: &Args, client: &mut postgres::Client, prefix: &str, results: 
     let names = |kind: &str| -> Vec<String> { (0..args.schemas).map(|i| format!("{prefix}in_{kind}_{i}")).collect() };
     let replica = with_option(&args.database_url, "-c session_replication_role=replica");
     let default_jobs = migrate_runtime::default_jobs();
+    // Each timed run starts from the same server state (`settle`).
     for jobs in [2, 4, 8] {
+        settle(client, prefix)?;
         let schemas = names(&format!("ours_j{jobs}"));
         let time = timed(|| cli_upgrade(&args.database_url, &schemas, Some(jobs)))?;
         let note = if jobs == default_jobs { " (default here)" } else { "" };
         results.breakdown(format!("in-process fresh, ours, --jobs {jobs}{note}"), time);
-        drop_schemas(client, prefix)?;
-        vacuum_catalogs(client)?;
     }
     // The digest trigger: the same run with triggers off for the session (session_replication_role = replica
     // skips ordinary triggers). Foreign-key checks of the seed rows are skipped too, so the raw floor is run both
     // ways as well and its difference taken out.
     for (label, url) in [("", args.database_url.as_str()), (", triggers off (replica role)", replica.as_str())] {
+        settle(client, prefix)?;
         let schemas = names("ours_trig");
         let time = timed(|| cli_upgrade(url, &schemas, Some(default_jobs)))?;
         results.breakdown(format!("in-process fresh, ours, --jobs {default_jobs}{label}"), time);
-        drop_schemas(client, prefix)?;
+        settle(client, prefix)?;
         let mut raw_client = postgres::Client::connect(url, postgres::NoTls)?;
         let schemas = names("raw_trig");
         let time = timed(|| raw_upgrade(&mut raw_client, &schemas))?;
         results.breakdown(format!("in-process fresh, raw floor (one session){label}"), time);
-        drop_schemas(client, prefix)?;
-        vacuum_catalogs(client)?;
     }
+    settle(client, prefix)?;
     let schemas = names("refinery");
     let time = timed(|| refinery_upgrade(client, &schemas))?;
     results.breakdown("in-process fresh, refinery (one session)".to_owned(), time);
-    drop_schemas(client, prefix)?;
-    vacuum_catalogs(client)?;
+    settle(client, prefix)?;
     // One round trip on an open connection (the median of 500 `SELECT 1`).
     let mut rtts: Vec<Duration> = (0..500)
         .map(|_| timed(|| client.simple_query("SELECT 1").map(drop).map_err(Into::into)))
@@ -269,6 +267,16 @@ pub fn vacuum_catalogs(client: &mut postgres::Client) -> anyhow::Result<()> {
          pg_catalog.pg_sequence, pg_catalog.pg_shdepend, pg_catalog.pg_init_privs, pg_catalog.pg_enum, \
          pg_catalog.pg_statistic",
     )?;
+    Ok(())
+}
+
+/// Bring the server to the same state before each timed run: the earlier runs' schemas dropped (so every tool
+/// meets catalogs of the same size), the catalogs vacuumed, and a checkpoint taken (so no tool's run pays for a
+/// checkpoint that another's writes made due, with the full-page images that follow one).
+pub fn settle(client: &mut postgres::Client, prefix: &str) -> anyhow::Result<()> {
+    drop_schemas(client, prefix)?;
+    vacuum_catalogs(client)?;
+    client.batch_execute("CHECKPOINT")?;
     Ok(())
 }
 

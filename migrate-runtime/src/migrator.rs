@@ -115,7 +115,8 @@ impl<'s> Migrator<'s> {
     }
 
     /// Apply all pending migrations of a schema in one transaction: all or nothing. Refused when one of them is
-    /// marked no-transaction.
+    /// marked no-transaction, unless it can run in the transaction that creates the schema
+    /// ([`Execution::InCreatingTransaction`](crate::Execution::InCreatingTransaction)).
     pub fn single_transaction(mut self, yes: bool) -> Self {
         self.options.plan.single_transaction = yes;
         self

@@ -57,7 +57,7 @@ pub struct PlanOptions {
     pub allow_missing: bool,
     /// Apply pending migrations ordered before the newest applied one instead of refusing.
     pub allow_out_of_order: bool,
-    /// Run every step in one transaction; refused when a step is marked no-transaction.
+    /// Run every step in one transaction; refused when a step runs outside any ([`Execution::Untransacted`]).
     pub single_transaction: bool,
 }
 
