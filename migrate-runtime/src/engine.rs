@@ -910,14 +910,8 @@ fn migration_failed(
             let position = match (db.position(), script_start) {
                 (Some(postgres::error::ErrorPosition::Original(p)), Some(start)) => {
                     let in_script = *p as isize - start;
-                    let ran = table.script_text(step);
-                    (in_script >= 1 && in_script as usize <= ran.chars().count()).then(|| {
-                        let in_file = match step.execution {
-                            Execution::InCreatingTransaction => table.rewritten(step).file_position(in_script as usize),
-                            Execution::InTransaction | Execution::Untransacted => in_script as usize,
-                        };
-                        line_and_column(&script.sql, in_file)
-                    })
+                    let in_file = (in_script >= 1).then(|| table.file_position(step, in_script as usize)).flatten();
+                    in_file.map(|in_file| line_and_column(&script.sql, in_file))
                 }
                 _ => None,
             };

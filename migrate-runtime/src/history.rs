@@ -437,8 +437,22 @@ impl HistoryTable {
         }
     }
 
+    /// Where one-based position `position` of the script's text as it ran ([`script_text`](Self::script_text))
+    /// is in the file; `None` past its end.
+    pub fn file_position(&self, step: &Step<'_>, position: usize) -> Option<usize> {
+        match step.execution {
+            Execution::InCreatingTransaction => {
+                let rewritten = self.rewritten(step);
+                (position <= rewritten.text.chars().count()).then(|| rewritten.file_position(position))
+            }
+            Execution::InTransaction | Execution::Untransacted => {
+                (position <= step.script.sql.chars().count()).then_some(position)
+            }
+        }
+    }
+
     /// A step's script as it runs in the transaction that creates the schema.
-    pub fn rewritten(&self, step: &Step<'_>) -> Rewritten {
+    fn rewritten(&self, step: &Step<'_>) -> Rewritten {
         in_creating_transaction(&step.script.sql, &self.schema.quoted())
     }
 
