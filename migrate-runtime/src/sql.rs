@@ -302,13 +302,15 @@ pub(crate) fn in_creating_transaction(script: &str, schema: &str) -> Rewritten {
         edits.extend(unqualified_relations(statement).into_iter().map(|at| (offset + at, 0, qualifier.as_str())));
     }
     edits.sort_by_key(|&(at, ..)| at);
-    let (mut text, mut shifts, mut copied, mut gained) = (String::with_capacity(script.len() + 64), Vec::new(), 0, 0);
+    let (mut text, mut shifts) = (String::with_capacity(script.len() + 64), Vec::new());
+    let (mut copied, mut chars, mut gained) = (0, 0, 0);
     for (at, removed, inserted) in edits {
         text.push_str(&script[copied..at]);
         text.push_str(inserted);
+        chars += script[copied..at].chars().count() + inserted.chars().count();
+        gained += inserted.chars().count() as isize - script[at..at + removed].chars().count() as isize;
         copied = at + removed;
-        gained += inserted.chars().count() as isize - script[at..copied].chars().count() as isize;
-        shifts.push((text.chars().count(), gained));
+        shifts.push((chars, gained));
     }
     text.push_str(&script[copied..]);
     Rewritten { text, shifts }
