@@ -327,7 +327,7 @@ pub fn plan_with_foreign<'m>(
         }
     };
     let steps = match prologue {
-        Some(Prologue::Create { schema: true } | Prologue::Reset) => in_creating_transaction(steps),
+        Some(Prologue::Create { schema: true } | Prologue::Reset) => fold_into_creating_transaction(steps),
         _ => steps,
     };
     let transaction = transaction_mode(schema, prologue, &steps, options)?;
@@ -437,7 +437,7 @@ fn adopt_fixes<'m>(
 /// The steps of a plan that creates its schema: when every no-transaction script among them can run in the
 /// creating transaction, they do ([`Execution::InCreatingTransaction`]) and the plan is one transaction. Otherwise
 /// the creation commits first and each runs on its own, as in a schema that exists.
-fn in_creating_transaction(mut steps: Vec<Step<'_>>) -> Vec<Step<'_>> {
+fn fold_into_creating_transaction(mut steps: Vec<Step<'_>>) -> Vec<Step<'_>> {
     let untransacted: Vec<&mut Step<'_>> =
         steps.iter_mut().filter(|s| s.execution == Execution::Untransacted).collect();
     if untransacted.iter().all(|s| crate::sql::runs_in_creating_transaction(&s.script.sql)) {

@@ -53,6 +53,12 @@ impl Service {
         }
     }
 
+    /// How many migrations this service applied at boot, from its "(N migration(s) applied)" log line.
+    pub(crate) fn applied(&self) -> usize {
+        let line = self.boot_log.lines().find(|l| l.contains("migration(s) applied")).unwrap();
+        line.split('(').nth(1).unwrap().split(' ').next().unwrap().parse().unwrap()
+    }
+
     pub(crate) fn get(&self, path: &str) -> serde_json::Value {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
@@ -115,13 +121,7 @@ fn replicas_booting_at_once(count: usize, from: i64) {
     for service in &services {
         assert_eq!(service.get("/health")["version"], 8);
     }
-    let applied: usize = services
-        .iter()
-        .map(|s| {
-            let line = s.boot_log.lines().find(|l| l.contains("migration(s) applied")).unwrap();
-            line.split('(').nth(1).unwrap().split(' ').next().unwrap().parse::<usize>().unwrap()
-        })
-        .sum();
+    let applied: usize = services.iter().map(Service::applied).sum();
     assert_eq!(applied, 8 - from as usize, "each pending migration applied once in all across the replicas");
     let rows = history_rows(&mut connect(), &schema);
     assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), (1..=8).collect::<Vec<_>>());

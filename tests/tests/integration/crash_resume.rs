@@ -8,8 +8,8 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use integration_tests::{
-    catalog_fingerprint, expire_claims, history_rows_of, index_builds, invalid_indexes, migration, set,
-    terminate_backend, wait_for, SchemasFile, TestDatabase, TestSchema,
+    catalog_fingerprint, expire_claims, history_rows_of, index_builds, invalid_indexes, terminate_backend, wait_for,
+    SchemasFile, TestDatabase, TestSchema,
 };
 use migrate_runtime::{embed_migrations, Error, MigrationSet, Migrator};
 
@@ -379,15 +379,7 @@ fn a_statement_that_finishes_after_its_client_was_killed_is_not_run_again() {
 #[test]
 fn a_no_transaction_migration_that_fails_says_at_once_it_is_dirty_and_how_to_settle_it_and_keeps_refusing() {
     let schema = TestSchema::new("notx-fails");
-    let migrations = set(vec![
-        migration(1, "t", "CREATE TABLE t (id int);", None),
-        migration(
-            2,
-            "idx",
-            "-- migrate:no-transaction\nCREATE INDEX CONCURRENTLY t_id ON t (id);\nCREATE INDEX CONCURRENTLY t_bad ON t (id) WITH nonsense;\n",
-            None,
-        ),
-    ]);
+    let migrations = crate::failing_concurrent_indexes();
     // The schema exists, so the index statements run concurrently, outside any transaction (in a schema the run
     // created they would run in its one transaction, and a failure would leave nothing).
     let migrator = Migrator::new(&migrations);

@@ -21,6 +21,20 @@ mod server_restart;
 mod structure;
 mod tls;
 
+/// A table, then a no-transaction migration of two concurrent index builds whose second fails at line 3, column 48
+/// (`WITH nonsense`): the first build is kept when it runs outside any transaction.
+pub fn failing_concurrent_indexes() -> migrate_runtime::MigrationSet {
+    integration_tests::set(vec![
+        integration_tests::migration(1, "t", "CREATE TABLE t (id int);", None),
+        integration_tests::migration(
+            2,
+            "idx",
+            "-- migrate:no-transaction\nCREATE INDEX CONCURRENTLY t_id ON t (id);\nCREATE INDEX CONCURRENTLY t_bad ON t (id) WITH nonsense;\n",
+            None,
+        ),
+    ])
+}
+
 /// `fleet-probe ARGS` (the second service binary, over `bench/migrations`) against the test server.
 pub fn probe(args: &[&str]) -> std::process::Command {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_fleet-probe"));

@@ -159,15 +159,7 @@ fn single_transaction_mode_refuses_a_no_transaction_migration_before_running_any
 fn a_failed_no_transaction_migration_is_recorded_dirty_and_refused_next_time() {
     let schema = TestSchema::new("dirty");
     let mut client = connect();
-    let migrations = set(vec![
-        migration(1, "t", "CREATE TABLE t (id int);", None),
-        migration(
-            2,
-            "idx",
-            "-- migrate:no-transaction\nCREATE INDEX CONCURRENTLY t_id ON t (id);\nCREATE INDEX CONCURRENTLY t_bad ON t (id) WITH nonsense;\n",
-            None,
-        ),
-    ]);
+    let migrations = crate::failing_concurrent_indexes();
     // On a schema the run creates, the index statements run in its one transaction: nothing is left.
     let error = Migrator::new(&migrations).migrate(&mut client, &schema.name).unwrap_err();
     assert!(matches!(error, Error::MigrationFailed { version: 2, position: Some((3, 48)), .. }), "{error}");
