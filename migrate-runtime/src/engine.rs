@@ -486,7 +486,10 @@ fn compile<'p, 'm>(
         }
         batch.push(&fixes_sql);
         batch.fixes = !plan.fixes.is_empty();
-        batch.push(&table.commit_sql());
+        batch.push(&match plan.history_it_creates() {
+            Some(applied) => table.commit_creating_sql(applied),
+            None => table.commit_sql(),
+        });
         return vec![Outgoing::Batch(batch)];
     }
     let mut sends = Vec::new();
@@ -994,9 +997,24 @@ mod tests {
         assert!(prologue.contains("pg_try_advisory_xact_lock("), "the lock is the transaction's: {prologue}");
         assert!(prologue.contains("CREATE SCHEMA \"tenant-1\";"), "{prologue}");
         assert!(!prologue.contains("COMMIT"), "one transaction: {prologue}");
-        assert_eq!(preview.epilogue, Some(table().commit_sql()), "the digest is written once, then COMMIT");
+        let epilogue = preview.epilogue.as_deref().unwrap();
+        assert_eq!(epilogue, table().commit_creating_sql(set.iter()), "the digest is known: a literal, then COMMIT");
+        assert!(!epilogue.contains("UPDATE"), "the trigger is not asked to compute it: {epilogue}");
         assert!(preview.steps[0].sql.contains("CREATE TABLE a (id int);"));
         assert!(preview.steps.iter().all(|s| !s.sql.contains("BEGIN")), "steps share the one transaction");
+    }
+
+    #[test]
+    fn a_schema_that_exists_has_its_digest_computed_from_its_rows() {
+        let set =
+            MigrationSet::from_migrations(vec![migration(1, "CREATE TABLE a (id int);"), migration(2, "SELECT 2;")]);
+        let options = PlanOptions { single_transaction: true, ..PlanOptions::default() };
+        for found in [Found::NoTable, Found::History(Vec::new())] {
+            let plan = plan("tenant-1", &set, &found, Operation::Upgrade(Target::Head), options).unwrap();
+            assert_eq!(plan.transaction, TransactionMode::Single);
+            assert!(plan.history_it_creates().is_none(), "{found:?}: others may have written to the table");
+            assert!(sent(&plan).ends_with(&table().commit_sql()), "{found:?}");
+        }
     }
 
     #[test]

@@ -30,7 +30,7 @@ use std::collections::HashMap;
 
 use crate::database::Database;
 use crate::error::Error;
-use crate::history::{digest_row, history_digest, DIGEST_PREFIX};
+use crate::history::clean_digest_comment;
 use crate::migrator::Migrator;
 use crate::schema::SchemaName;
 
@@ -173,16 +173,6 @@ pub fn default_jobs() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get() * 2).min(16)
 }
 
-/// The comment a history table carries when it holds exactly the binary's set, clean.
-fn expected_comment(migrator: &Migrator<'_>) -> String {
-    // The trigger digests rows `ORDER BY version`: numerically, whatever order the set runs in.
-    let mut migrations: Vec<_> = migrator.set().iter().collect();
-    migrations.sort_by_key(|m| m.version);
-    let rows =
-        migrations.iter().map(|m| digest_row(m.version, m.up.checksum, m.down.as_ref().map(|d| d.checksum), false));
-    format!("{DIGEST_PREFIX}{}", history_digest(rows))
-}
-
 /// One catalog query: every history table with its digest comment, which a trigger rewrites in the same
 /// transaction as every change to the table. No history table is opened and no lock is taken.
 fn survey(
@@ -205,7 +195,7 @@ fn survey(
         .into_iter()
         .map(|row| (row.get(0), row.get(1)))
         .collect();
-    let expected = expected_comment(migrator);
+    let expected = clean_digest_comment(migrator.set().iter());
     Ok(schemas
         .iter()
         .map(|schema| match found.get(schema.as_str()) {

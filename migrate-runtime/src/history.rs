@@ -139,10 +139,22 @@ pub(crate) fn digest_row(version: i64, checksum: Checksum, down_checksum: Option
     }
 }
 
+/// The digest comment of a history table that holds exactly `migrations`, applied and clean: what the trigger
+/// writes for those rows, computed here.
+pub(crate) fn clean_digest_comment<'m>(migrations: impl IntoIterator<Item = &'m Migration>) -> String {
+    let mut migrations: Vec<&Migration> = migrations.into_iter().collect();
+    // The trigger digests rows `ORDER BY version`: numerically, whatever order the set runs in.
+    migrations.sort_by_key(|m| m.version);
+    let rows =
+        migrations.iter().map(|m| digest_row(m.version, m.up.checksum, m.down.as_ref().map(|d| d.checksum), false));
+    format!("{DIGEST_PREFIX}{}", history_digest(rows))
+}
+
 /// The trigger function's body: after any change to a history table, in the same transaction, write a digest of
 /// its rows into its comment, unless the engine deferred that to the end of the transaction ([`DIGEST_SETTING`]).
 /// It names no schema or table (they come from `TG_TABLE_*` through `%I`), so the body is the same text for every
-/// schema.
+/// schema. Tables made since the trigger has a `WHEN` clause never call it while the digest is deferred; the check
+/// in the body serves the triggers of tables made before that, which call the same body.
 fn digest_body() -> String {
     let row = format!("concat_ws('':'', {})", DIGEST_COLUMNS.join(", "));
     format!(
@@ -327,7 +339,8 @@ impl HistoryTable {
              CREATE OR REPLACE FUNCTION {function}() RETURNS trigger\n\
              LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS {body};\n\
              CREATE TRIGGER {trigger} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table}\n\
-             FOR EACH STATEMENT EXECUTE FUNCTION {function}();\n\
+             FOR EACH STATEMENT WHEN (pg_catalog.current_setting('{DIGEST_SETTING}', true) IS DISTINCT FROM 'deferred')\n\
+             EXECUTE FUNCTION {function}();\n\
              COMMENT ON COLUMN {table}.version IS {service}",
             table = self.qualified,
             body = digest_body(),
@@ -384,6 +397,13 @@ impl HistoryTable {
             "SET LOCAL {DIGEST_SETTING} = 'now';\nUPDATE {} SET version = version WHERE false;\nCOMMIT;\n",
             self.qualified
         )
+    }
+
+    /// End the transaction that creates the schema (opened by [`open_sql`](Self::open_sql)) whose history table
+    /// then holds exactly `applied`, clean: the digest is known without reading the rows (nobody else can see the
+    /// table before this commit), so it is written as a literal and the trigger function is never called.
+    pub fn commit_creating_sql<'m>(&self, applied: impl IntoIterator<Item = &'m Migration>) -> String {
+        format!("COMMENT ON TABLE {} IS {};\nCOMMIT;\n", self.qualified, quote_literal(&clean_digest_comment(applied)))
     }
 
     /// One statement of a no-transaction script in a transaction of its own, with the record that it is done.

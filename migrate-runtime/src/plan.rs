@@ -102,6 +102,11 @@ impl Prologue {
             Prologue::Reset => "drop and recreate the schema",
         }
     }
+
+    /// It creates the schema: nobody else sees the schema, or anything in it, before its transaction commits.
+    pub fn creates_schema(self) -> bool {
+        matches!(self, Prologue::Create { schema: true } | Prologue::Reset)
+    }
 }
 
 /// How the plan's SQL is grouped into transactions.
@@ -233,7 +238,16 @@ pub struct Plan<'m> {
     set: &'m MigrationSet,
 }
 
-impl Plan<'_> {
+impl<'m> Plan<'m> {
+    /// When the plan creates the schema and runs in one transaction: the migrations its history table holds once
+    /// that transaction commits, as no other session can have written to it.
+    pub fn history_it_creates(&self) -> Option<impl Iterator<Item = &'m Migration> + '_> {
+        let creates = self.prologue.is_some_and(Prologue::creates_schema);
+        let only_applies = self.fixes.is_empty() && self.steps.iter().all(|step| step.direction == Direction::Up);
+        (creates && only_applies && self.transaction == TransactionMode::Single)
+            .then(|| self.steps.iter().map(|step| step.migration))
+    }
+
     /// Nothing to do: the schema is already where it was asked to be.
     pub fn is_empty(&self) -> bool {
         self.prologue.is_none() && self.steps.is_empty() && self.fixes.is_empty()
@@ -327,7 +341,7 @@ pub fn plan_with_foreign<'m>(
         }
     };
     let steps = match prologue {
-        Some(Prologue::Create { schema: true } | Prologue::Reset) => fold_into_creating_transaction(steps),
+        Some(prologue) if prologue.creates_schema() => fold_into_creating_transaction(steps),
         _ => steps,
     };
     let transaction = transaction_mode(schema, prologue, &steps, options)?;

@@ -649,6 +649,34 @@ fn digest_matches_rows(client: &mut postgres::Client, schema: &TestSchema) -> bo
     client.query_one(&sql, &[]).unwrap().get(0)
 }
 
+/// A schema built in the transaction that creates it gets its digest written as a literal, from the plan, with the
+/// trigger function never called: it must still be the digest of the rows (in version order, whatever order the
+/// set runs in), whether the schema is built to head or to a target.
+#[test]
+fn a_schema_built_in_its_creating_transaction_carries_the_digest_of_its_rows() {
+    // Diesel's order, the versions' digits as text: not numeric order.
+    let versions = [20260527120000, 202605271200000000, 20270101000000];
+    let migrations = versions.iter().map(|&v| migration(v, &format!("m{v}"), &format!("CREATE TABLE t{v} ();"), None));
+    let texts = MigrationSet::from_ordered(migrations.collect());
+    assert_eq!(texts.iter().map(|m| m.version).collect::<Vec<_>>(), versions);
+    let mut client = connect();
+    let migrator = Migrator::new(&texts);
+    let fleet = migrate_runtime::Fleet::new(&migrator, vec![integration_tests::database_url().parse().unwrap()]);
+    let head = TestSchema::new("digest-created");
+    assert_eq!(migrator.migrate(&mut client, &head.name).unwrap().steps.len(), 3);
+    assert!(digest_matches_rows(&mut client, &head), "the digest of a schema built to head");
+    let name = migrate_runtime::SchemaName::new(&head.name).unwrap();
+    assert_eq!(fleet.survey(0, &[name]).unwrap(), [migrate_runtime::Standing::Current { version: Some(versions[2]) }]);
+    let partial = TestSchema::new("digest-created-partial");
+    migrator.migrate_to(&mut client, &partial.name, Target::Version(versions[1])).unwrap();
+    assert_eq!(history_rows(&mut client, &partial).len(), 2);
+    assert!(digest_matches_rows(&mut client, &partial), "the digest of a schema built to a target");
+    let name = migrate_runtime::SchemaName::new(&partial.name).unwrap();
+    assert_eq!(fleet.survey(0, &[name]).unwrap(), [migrate_runtime::Standing::Differs]);
+    migrator.migrate(&mut client, &partial.name).unwrap();
+    assert!(digest_matches_rows(&mut client, &partial), "the digest after the rest, through the trigger");
+}
+
 /// The engine defers the digest trigger inside its own transactions and writes the digest once before each commit;
 /// every kind of run must still leave the digest of exactly what the table holds, and writes made outside the
 /// engine keep it too. The fleet's one-query survey trusts it.
