@@ -9,10 +9,13 @@
 //! cargo run --release -p bench -- --help
 //! ```
 //!
-//! Everything created is dropped at the end (schemas `bench_<pid>_*`, the temporary crate of the embedding
-//! measurement and its binaries), and the churned catalogs are vacuumed (the server runs with autovacuum off).
+//! Every timed fresh run gets a database of its own, made before the first timed run (`databases.rs` says why).
+//! Everything created is dropped at the end (databases `bench_<pid>_*`, the temporary crate of the embedding
+//! measurement and its binaries), and the churned shared catalogs are vacuumed (the server runs with autovacuum
+//! off).
 
 mod child;
+mod databases;
 mod embed;
 mod process;
 
@@ -103,36 +106,20 @@ fn main() {
     }
 }
 
-fn run(mut args: Args) -> anyhow::Result<()> {
-    let mut admin =
-        postgres::Client::connect(&args.database_url, postgres::NoTls).context("connect to DATABASE_URL")?;
-    // A scratch database of this run's own: other sessions on the server (other databases' tests) neither wait
-    // on it nor make it wait (`CREATE INDEX CONCURRENTLY` waits for older transactions of its database only).
-    let scratch = format!("bench_{}", std::process::id());
-    admin.batch_execute(&format!("CREATE DATABASE {scratch}"))?;
-    let maintenance_url = std::mem::take(&mut args.database_url);
-    // Every tool on the same transport, plain TCP, unless DATABASE_URL says otherwise (rows with TLS are added).
-    let url = with_database(&maintenance_url, &scratch)?;
-    args.database_url = if url.contains("sslmode=") { url } else { process::with_sslmode(&url, "disable") };
-    let outcome = run_in(&args);
-    admin.batch_execute(&format!("DROP DATABASE {scratch} WITH (FORCE)"))?;
-    admin.batch_execute("VACUUM (ANALYZE) pg_catalog.pg_database, pg_catalog.pg_shdepend")?;
+fn run(args: Args) -> anyhow::Result<()> {
+    let mut databases = databases::Databases::new(&args.database_url)?;
+    let outcome = run_in(&args, &mut databases);
+    databases.drop_all()?;
     let results = outcome?;
     results.print(args.schemas);
     Ok(())
 }
 
-/// The URL with another database name (URL form: `postgres://user@host:port/database?options`).
-fn with_database(url: &str, database: &str) -> anyhow::Result<String> {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
-    let rest = base.strip_prefix("postgres://").or_else(|| base.strip_prefix("postgresql://"));
-    let rest = rest.context("DATABASE_URL must be a postgres:// URL for the benchmark")?;
-    let authority = rest.split_once('/').map_or(rest, |(a, _)| a);
-    Ok(format!("postgres://{authority}/{database}{}", query.map(|q| format!("?{q}")).unwrap_or_default()))
-}
-
-fn run_in(args: &Args) -> anyhow::Result<Results> {
-    let mut client = postgres::Client::connect(&args.database_url, postgres::NoTls).context("connect")?;
+fn run_in(args: &Args, databases: &mut databases::Databases) -> anyhow::Result<Results> {
+    // A database of this run's own for the boots and the round trip: other sessions on the server neither wait on
+    // it nor make it wait (`CREATE INDEX CONCURRENTLY` waits for older transactions of its database only).
+    let scratch_url = databases.create("scratch")?;
+    let mut client = postgres::Client::connect(&scratch_url, postgres::NoTls).context("connect")?;
     let prefix = format!("bench_{}_", std::process::id());
     let app_example = process::build_app_example()?;
     println!("server: {}", client.query_one("SELECT version()", &[])?.get::<_, String>(0));
@@ -142,15 +129,26 @@ fn run_in(args: &Args) -> anyhow::Result<Results> {
         std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split(' ').take(3).collect::<Vec<_>>().join(" ")
     );
     let mut results = Results::default();
-    let tools = process::Tools { app_example, database_url: args.database_url.clone() };
-    for set in [Set::Example, Set::Bench] {
-        process::fan_outs(&tools, &mut client, set, &prefix, args, &mut results)?;
-        settle(&mut client, &prefix)?;
+    let tools = process::Tools { app_example, database_url: scratch_url };
+    // Every timed fresh run in a database of its own, all made now, before the benchmark deletes anything.
+    let sets = [Set::Example, Set::Bench];
+    let breakdown_runs = if args.no_breakdown { 0 } else { BREAKDOWN_FRESH_RUNS };
+    databases.create_pristine(sets.len() * 3 * args.rounds.max(1) + breakdown_runs)?;
+    let mut built = Vec::new();
+    for set in sets {
+        built.push(process::fresh_rounds(&tools, databases, set, &prefix, args, &mut results)?);
+    }
+    if !args.no_breakdown {
+        breakdown(args, databases, &prefix, &mut results)?;
+    }
+    for (set, built) in sets.into_iter().zip(built) {
+        process::no_ops(&tools, set, built, args, &mut results)?;
     }
     process::boots(&tools, &mut client, &prefix, args, &mut results)?;
-    settle(&mut client, &prefix)?;
     if !args.no_breakdown {
-        breakdown(args, &mut client, &prefix, &mut results)?;
+        // Last of the database work: these runs follow deletions on purpose.
+        process::after_deletions(&tools, databases, Set::Example, &prefix, args, &mut results)?;
+        round_trip(&mut client, &mut results)?;
     }
     if !args.no_embed {
         embed::measure(args.embed_runs, &mut results)?;
@@ -162,39 +160,45 @@ fn run_in(args: &Args) -> anyhow::Result<Results> {
     Ok(results)
 }
 
-/// In-process, bench set: where the fresh fan-out's time goes.
-fn breakdown(args: &Args, client: &mut postgres::Client, prefix: &str, results: &mut Results) -> anyhow::Result<()> {
+/// The timed fresh runs of [`breakdown`], each in a pristine database.
+const BREAKDOWN_FRESH_RUNS: usize = 8;
+
+/// In-process, bench set: where the fresh fan-out's time goes. Each run in a pristine database.
+fn breakdown(
+    args: &Args,
+    databases: &mut databases::Databases,
+    prefix: &str,
+    results: &mut Results,
+) -> anyhow::Result<()> {
     let names = |kind: &str| -> Vec<String> { (0..args.schemas).map(|i| format!("{prefix}in_{kind}_{i}")).collect() };
-    let replica = with_option(&args.database_url, "-c session_replication_role=replica");
     let default_jobs = migrate_runtime::default_jobs();
-    // Each timed run starts from the same server state (`settle`).
     for jobs in [2, 4, 8] {
-        settle(client, prefix)?;
-        let schemas = names(&format!("ours_j{jobs}"));
-        let time = timed(|| cli_upgrade(&args.database_url, &schemas, Some(jobs)))?;
+        let url = databases.take_pristine()?;
+        let time = timed(|| cli_upgrade(&url, &names("ours"), Some(jobs)))?;
         let note = if jobs == default_jobs { " (default here)" } else { "" };
         results.breakdown(format!("in-process fresh, ours, --jobs {jobs}{note}"), time);
     }
     // The digest trigger: the same run with triggers off for the session (session_replication_role = replica
     // skips ordinary triggers). Foreign-key checks of the seed rows are skipped too, so the raw floor is run both
     // ways as well and its difference taken out.
-    for (label, url) in [("", args.database_url.as_str()), (", triggers off (replica role)", replica.as_str())] {
-        settle(client, prefix)?;
-        let schemas = names("ours_trig");
-        let time = timed(|| cli_upgrade(url, &schemas, Some(default_jobs)))?;
+    for (label, option) in [("", None), (", triggers off (replica role)", Some("-c session_replication_role=replica"))]
+    {
+        let with = |url: String| option.map_or_else(|| url.clone(), |option| with_option(&url, option));
+        let url = with(databases.take_pristine()?);
+        let time = timed(|| cli_upgrade(&url, &names("ours"), Some(default_jobs)))?;
         results.breakdown(format!("in-process fresh, ours, --jobs {default_jobs}{label}"), time);
-        settle(client, prefix)?;
-        let mut raw_client = postgres::Client::connect(url, postgres::NoTls)?;
-        let schemas = names("raw_trig");
-        let time = timed(|| raw_upgrade(&mut raw_client, &schemas))?;
+        let mut raw_client = postgres::Client::connect(&with(databases.take_pristine()?), postgres::NoTls)?;
+        let time = timed(|| raw_upgrade(&mut raw_client, &names("raw")))?;
         results.breakdown(format!("in-process fresh, raw floor (one session){label}"), time);
     }
-    settle(client, prefix)?;
-    let schemas = names("refinery");
-    let time = timed(|| refinery_upgrade(client, &schemas))?;
+    let mut refinery_client = postgres::Client::connect(&databases.take_pristine()?, postgres::NoTls)?;
+    let time = timed(|| refinery_upgrade(&mut refinery_client, &names("refinery")))?;
     results.breakdown("in-process fresh, refinery (one session)".to_owned(), time);
-    settle(client, prefix)?;
-    // One round trip on an open connection (the median of 500 `SELECT 1`).
+    Ok(())
+}
+
+/// One round trip on an open connection (the median of 500 `SELECT 1`).
+fn round_trip(client: &mut postgres::Client, results: &mut Results) -> anyhow::Result<()> {
     let mut rtts: Vec<Duration> = (0..500)
         .map(|_| timed(|| client.simple_query("SELECT 1").map(drop).map_err(Into::into)))
         .collect::<anyhow::Result<_>>()?;
@@ -257,8 +261,9 @@ fn raw_upgrade(client: &mut postgres::Client, schemas: &[String]) -> anyhow::Res
     Ok(())
 }
 
-/// Creating and dropping thousands of schemas leaves dead catalog rows that a server with autovacuum off (as
-/// this workplace's is) never reclaims; DDL then slows down. Vacuum what the benchmark churns between phases.
+/// Creating thousands of schemas leaves catalogs whose statistics predate them, and dropping them dead rows, that a
+/// server with autovacuum off (as this workplace's is) never analyzes or reclaims. Vacuum what the benchmark
+/// churned before the runs that read those catalogs.
 pub fn vacuum_catalogs(client: &mut postgres::Client) -> anyhow::Result<()> {
     client.batch_execute(
         "VACUUM (ANALYZE) pg_catalog.pg_attribute, pg_catalog.pg_depend, pg_catalog.pg_class, pg_catalog.pg_type, \
@@ -267,16 +272,6 @@ pub fn vacuum_catalogs(client: &mut postgres::Client) -> anyhow::Result<()> {
          pg_catalog.pg_sequence, pg_catalog.pg_shdepend, pg_catalog.pg_init_privs, pg_catalog.pg_enum, \
          pg_catalog.pg_statistic",
     )?;
-    Ok(())
-}
-
-/// Bring the server to the same state before each timed run: the earlier runs' schemas dropped (so every tool
-/// meets catalogs of the same size), the catalogs vacuumed, and a checkpoint taken (so no tool's run pays for a
-/// checkpoint that another's writes made due, with the full-page images that follow one).
-pub fn settle(client: &mut postgres::Client, prefix: &str) -> anyhow::Result<()> {
-    drop_schemas(client, prefix)?;
-    vacuum_catalogs(client)?;
-    client.batch_execute("CHECKPOINT")?;
     Ok(())
 }
 
@@ -359,7 +354,7 @@ impl Results {
             println!("| what | time |");
             println!("| --- | --- |");
             for (what, time) in &self.breakdown {
-                println!("| {what} | {:.1} ms |", time.as_secs_f64() * 1000.0);
+                println!("| {what} | {:.2} ms |", time.as_secs_f64() * 1000.0);
             }
         }
         if !self.embed.is_empty() {

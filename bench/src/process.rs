@@ -1,13 +1,14 @@
 //! The fan-outs and boots as processes, exec to exit (or to the first healthy `/health`), interleaved.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use crate::{settle, vacuum_catalogs, Args, Results, Set};
+use crate::databases::Databases;
+use crate::{vacuum_catalogs, Args, Results, Set};
 
 /// The server's certificate on Debian (`ssl = on`), issued to `localhost`.
 const SNAKEOIL: &str = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
@@ -82,7 +83,7 @@ fn temp_file(name: &str, contents: &str) -> anyhow::Result<PathBuf> {
 
 impl Tools {
     /// Our CLI as an operator runs it: `app-example migrate upgrade` (example set) or `bench migrate upgrade`.
-    fn ours(&self, set: Set, schemas_file: &std::path::Path, url: &str) -> anyhow::Result<Command> {
+    fn ours(&self, set: Set, schemas_file: &Path, url: &str) -> anyhow::Result<Command> {
         let mut command = match set {
             Set::Example => Command::new(&self.app_example),
             Set::Bench => Command::new(std::env::current_exe()?),
@@ -95,81 +96,101 @@ impl Tools {
         Ok(command)
     }
 
-    fn refinery(&self, set: Set, schemas_file: &std::path::Path, create: bool) -> anyhow::Result<Command> {
+    fn refinery(&self, set: Set, schemas_file: &Path, url: &str, create: bool) -> anyhow::Result<Command> {
         let mut command = Command::new(std::env::current_exe()?);
-        command.args(["refinery-upgrade", set.label()]).arg(schemas_file).env("DATABASE_URL", &self.database_url);
+        command.args(["refinery-upgrade", set.label()]).arg(schemas_file).env("DATABASE_URL", url);
         if create {
             command.arg("--create");
         }
         Ok(command)
     }
 
-    fn psql(&self, sql_file: &std::path::Path) -> Command {
+    fn psql(&self, sql_file: &Path, url: &str) -> Command {
         let mut command = Command::new("psql");
-        command.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &self.database_url, "-f"]).arg(sql_file);
+        command.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-f"]).arg(sql_file);
         command
     }
 }
 
-/// Fresh fan-outs (rounds, each on new schemas, tools interleaved in rotating order), then no-op fan-outs over
-/// the last round's schemas (interleaved), for one set.
-pub fn fan_outs(
+/// What the last fresh round left up to date, for the no-op runs: ours' and refinery's schemas, each in the
+/// database that tool's run built them in.
+pub struct Built {
+    ours_url: String,
+    ours_file: PathBuf,
+    refinery_url: String,
+    refinery_file: PathBuf,
+}
+
+/// Fresh fan-outs: rounds on new schemas, tools interleaved in rotating order, every run in a pristine database
+/// ([`Databases`]).
+pub fn fresh_rounds(
     tools: &Tools,
-    client: &mut postgres::Client,
+    databases: &mut Databases,
     set: Set,
     prefix: &str,
     args: &Args,
     results: &mut Results,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Built> {
     let n = args.schemas;
     let tag = set.label();
     let mut fresh: [Vec<Duration>; 3] = Default::default();
-    let mut files = Vec::new();
+    let names = |tool: &str| -> Vec<String> { (0..n).map(|i| format!("{prefix}{tag}_{tool}_{i}")).collect() };
+    let ours_file = temp_file(&format!("{tag}-ours.txt"), &names("ours").join("\n"))?;
+    let refinery_file = temp_file(&format!("{tag}-refinery.txt"), &names("refinery").join("\n"))?;
+    let raw_file = temp_file(&format!("{tag}-raw.sql"), &raw_sql(set, &names("raw")))?;
+    let (mut ours_url, mut refinery_url) = (String::new(), String::new());
     for round in 0..args.rounds.max(1) {
-        let names = |tool: &str| -> Vec<String> { (0..n).map(|i| format!("{prefix}{tag}_{tool}_{i}")).collect() };
-        let ours_file = temp_file("ours.txt", &names("ours").join("\n"))?;
-        let refinery_file = temp_file("refinery.txt", &names("refinery").join("\n"))?;
-        let raw_file = temp_file("raw.sql", &raw_sql(set, &names("raw")))?;
         for k in 0..3 {
             let tool = (k + round) % 3;
-            settle(client, prefix)?;
+            let url = databases.take_pristine()?;
             let time = match tool {
-                0 => run_timed(&mut tools.ours(set, &ours_file, &tools.database_url)?)?,
-                1 => run_timed(&mut tools.refinery(set, &refinery_file, true)?)?,
-                _ => run_timed(&mut tools.psql(&raw_file))?,
+                0 => run_timed(&mut tools.ours(set, &ours_file, &url)?)?,
+                1 => run_timed(&mut tools.refinery(set, &refinery_file, &url, true)?)?,
+                _ => run_timed(&mut tools.psql(&raw_file, &url))?,
             };
             eprintln!("  fresh {tag} round {round} {}: {time:.3?}", ["ours", "refinery", "raw"][tool]);
             fresh[tool].push(time);
+            match tool {
+                0 => ours_url = url,
+                1 => refinery_url = url,
+                _ => {}
+            }
         }
-        std::fs::remove_file(&raw_file)?;
-        files = vec![ours_file, refinery_file];
     }
+    std::fs::remove_file(&raw_file)?;
     let scenario = format!("fresh {n}, {tag} set");
     for (tool, times) in ["ours", "refinery", "raw"].into_iter().zip(fresh) {
         results.add(&scenario, tool, median(times));
     }
-    // The no-op runs go over up-to-date schemas of ours and of refinery's, built here untimed, both present.
-    settle(client, prefix)?;
-    run_timed(&mut tools.ours(set, &files[0], &tools.database_url)?)?;
-    run_timed(&mut tools.refinery(set, &files[1], true)?)?;
-    vacuum_catalogs(client)?;
+    Ok(Built { ours_url, ours_file, refinery_url, refinery_file })
+}
+
+/// No-op fan-outs over what the last fresh round built (interleaved): ours, refinery's loop, and ours over TLS.
+pub fn no_ops(tools: &Tools, set: Set, built: Built, args: &Args, results: &mut Results) -> anyhow::Result<()> {
+    let Built { ours_url, ours_file, refinery_url, refinery_file } = built;
+    // Catalog statistics that cover the schemas just built, for both tools' catalog look-ups (autovacuum is off).
+    for url in [&ours_url, &refinery_url] {
+        vacuum_catalogs(&mut postgres::Client::connect(url, postgres::NoTls)?)?;
+    }
+    let n = args.schemas;
+    let tag = set.label();
     // The comparison runs every tool on plain TCP (refinery's loop connects with `NoTls`); these rows show what
     // TLS adds to ours: `prefer` (encrypted, no trust roots read) and `verify-full` (native-tls reads the
     // system's trust store and the given root).
-    let tls = with_sslmode(&tools.database_url, "prefer");
-    let verified = (std::path::Path::new(SNAKEOIL).exists() && tools.database_url.contains("@127.0.0.1:")).then(|| {
+    let tls = with_sslmode(&ours_url, "prefer");
+    let verified = (Path::new(SNAKEOIL).exists() && ours_url.contains("@127.0.0.1:")).then(|| {
         format!(
             "{}&sslrootcert={SNAKEOIL}",
-            with_sslmode(&tools.database_url, "verify-full").replace("@127.0.0.1:", "@localhost:")
+            with_sslmode(&ours_url, "verify-full").replace("@127.0.0.1:", "@localhost:")
         )
     });
     let (mut ours, mut theirs, mut plain, mut verifying) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..args.noop_runs.max(1) {
-        ours.push(run_timed(&mut tools.ours(set, &files[0], &tools.database_url)?)?);
-        theirs.push(run_timed(&mut tools.refinery(set, &files[1], false)?)?);
-        plain.push(run_timed(&mut tools.ours(set, &files[0], &tls)?)?);
+        ours.push(run_timed(&mut tools.ours(set, &ours_file, &ours_url)?)?);
+        theirs.push(run_timed(&mut tools.refinery(set, &refinery_file, &refinery_url, false)?)?);
+        plain.push(run_timed(&mut tools.ours(set, &ours_file, &tls)?)?);
         if let Some(url) = &verified {
-            verifying.push(run_timed(&mut tools.ours(set, &files[0], url)?)?);
+            verifying.push(run_timed(&mut tools.ours(set, &ours_file, url)?)?);
         }
     }
     let scenario = format!("no-op {n}, {tag} set");
@@ -183,8 +204,48 @@ pub fn fan_outs(
             median(verifying),
         );
     }
-    for file in files {
-        std::fs::remove_file(file)?;
+    std::fs::remove_file(ours_file)?;
+    std::fs::remove_file(refinery_file)?;
+    Ok(())
+}
+
+/// What the fresh runs would measure if each followed the deletion of a run's files, as they did when the
+/// benchmark dropped the previous run's schemas before each run: ours and the raw floor, each right after as
+/// many schemas of the set as it builds were built (untimed), dropped, and their files unlinked by a `CHECKPOINT`.
+pub fn after_deletions(
+    tools: &Tools,
+    databases: &mut Databases,
+    set: Set,
+    prefix: &str,
+    args: &Args,
+    results: &mut Results,
+) -> anyhow::Result<()> {
+    let url = databases.create("deletions")?;
+    let mut client = postgres::Client::connect(&url, postgres::NoTls)?;
+    let n = args.schemas;
+    let tag = set.label();
+    let names = |kind: &str| -> Vec<String> { (0..n).map(|i| format!("{prefix}{kind}_{i}")).collect() };
+    for tool in ["ours", "raw"] {
+        let doomed = temp_file("doomed.sql", &raw_sql(set, &names(&format!("doomed_{tool}"))))?;
+        run_timed(&mut tools.psql(&doomed, &url))?;
+        std::fs::remove_file(doomed)?;
+        crate::drop_schemas(&mut client, &format!("{prefix}doomed_{tool}_"))?;
+        databases.checkpoint()?;
+        let time = if tool == "ours" {
+            let file = temp_file("after-deletions.txt", &names("after_ours").join("\n"))?;
+            let time = run_timed(&mut tools.ours(set, &file, &url)?)?;
+            std::fs::remove_file(file)?;
+            time
+        } else {
+            let file = temp_file("after-deletions.sql", &raw_sql(set, &names("after_raw")))?;
+            let time = run_timed(&mut tools.psql(&file, &url))?;
+            std::fs::remove_file(file)?;
+            time
+        };
+        results.breakdown(
+            format!("as processes, fresh {n}, {tag} set, right after {n} schemas were dropped: {tool}"),
+            time,
+        );
     }
     Ok(())
 }
