@@ -1,7 +1,7 @@
 use crate::Layout;
 
 /// Which way a migration file moves the schema.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Direction {
     /// `{version}_{name}.up.sql`, sqlx's `{version}_{name}.sql`, refinery's `V{version}__{name}.sql` or diesel's
     /// `up.sql`.

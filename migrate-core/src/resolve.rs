@@ -1,6 +1,6 @@
 //! Read a migrations folder, check it, and return the migrations or every problem found.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -316,7 +316,9 @@ struct Found {
 /// Step 3, flat and refinery: each file at the top of `layout` (files of other layouts were reported by
 /// [`detect_layout`]; sub-folders are not read).
 fn read_files(listing: &Listing, layout: Layout, errors: &mut Vec<ResolveError>) -> Vec<Found> {
-    let mut found = Vec::new();
+    let mut found: Vec<Found> = Vec::new();
+    // Where each (version, direction) was first found: a folder of thousands of files is read in one pass.
+    let mut seen: HashMap<(i64, Direction), usize> = HashMap::new();
     for file in &listing.files {
         let parsed = match FileName::parse(&file.name) {
             Ok(Some(parsed)) if parsed.layout == layout => parsed,
@@ -333,12 +335,12 @@ fn read_files(listing: &Listing, layout: Layout, errors: &mut Vec<ResolveError>)
                 continue;
             }
         };
-        let same = |f: &&Found| f.version == parsed.version && f.direction == parsed.direction;
-        if let Some(first) = found.iter().find(same) {
-            let (first, second) = (first.origin.clone(), file.shown.clone());
+        if let Some(&first) = seen.get(&(parsed.version, parsed.direction)) {
+            let (first, second) = (found[first].origin.clone(), file.shown.clone());
             errors.push(ResolveError::DuplicateVersion { version: parsed.version, first, second });
             continue;
         }
+        seen.insert((parsed.version, parsed.direction), found.len());
         found.push(Found {
             version: parsed.version,
             name: parsed.name,

@@ -1,6 +1,7 @@
 //! Resolve the folder with `migrate_core` and turn the result into a `MigrationSet` expression, or into one
 //! `compile_error!` per problem plus an empty placeholder set, so the user sees the real errors and no cascade.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use migrate_core::{resolve, Migration, Script};
@@ -21,16 +22,16 @@ pub fn expand(folder: &LitStr) -> TokenStream {
             // Every file read is named to rustc, so cargo rebuilds the crate when one is edited: the scripts through
             // the `include_str!` that embeds them, other files read (diesel's metadata.toml) through an unused
             // `include_bytes!`.
-            let scripts: Vec<String> = resolved
+            let scripts: HashSet<&str> = resolved
                 .migrations
                 .iter()
                 .flat_map(|m| std::iter::once(&m.up).chain(&m.down))
-                .map(|script| script.file.to_string())
+                .map(|script| script.file.as_ref())
                 .collect();
             let watched = resolved
                 .files
                 .iter()
-                .filter(|file| !scripts.contains(file))
+                .filter(|file| !scripts.contains(file.as_str()))
                 .map(|file| crate_root.join(file).display().to_string());
             let migrations = resolved.migrations.iter().map(|migration| migration_tokens(&crate_root, migration));
             let source_folder = crate_root.join(folder.value()).display().to_string();
@@ -68,29 +69,15 @@ fn migration_tokens(crate_root: &Path, migration: &Migration) -> TokenStream {
         }
         None => quote!(::core::option::Option::None),
     };
-    quote! {
-        ::migrate_runtime::Migration {
-            version: #version,
-            name: ::std::borrow::Cow::Borrowed(#name),
-            up: #up,
-            down: #down,
-        }
-    }
+    quote!(::migrate_runtime::Migration::embedded(#version, #name, #up, #down))
 }
 
 /// A script as a constant: the SQL through `include_str!` (rustc reads the file, exactly the text the resolver
-/// checksummed, and the expansion stays small), the checksum as one byte-string literal.
+/// checksummed, and the expansion stays small), the checksum as one byte-string literal, all in one `const fn` call.
 fn script_tokens(crate_root: &Path, script: &Script) -> TokenStream {
     let file = script.file.as_ref();
     let path = crate_root.join(file).display().to_string();
     let checksum = proc_macro2::Literal::byte_string(&script.checksum.0);
     let no_transaction = script.no_transaction;
-    quote! {
-        ::migrate_runtime::Script {
-            file: ::std::borrow::Cow::Borrowed(#file),
-            sql: ::std::borrow::Cow::Borrowed(::core::include_str!(#path)),
-            checksum: ::migrate_runtime::Checksum(*#checksum),
-            no_transaction: #no_transaction,
-        }
-    }
+    quote!(::migrate_runtime::Script::embedded(#file, ::core::include_str!(#path), *#checksum, #no_transaction))
 }
