@@ -240,7 +240,8 @@ pub struct Plan<'m> {
 
 impl<'m> Plan<'m> {
     /// When the plan creates the schema and runs in one transaction: the migrations its history table holds once
-    /// that transaction commits, as no other session can have written to it.
+    /// that transaction commits, as no other session can have written to it (and the migrations' own statements
+    /// have no business there).
     pub fn history_it_creates(&self) -> Option<impl Iterator<Item = &'m Migration> + '_> {
         let creates = self.prologue.is_some_and(Prologue::creates_schema);
         let only_applies = self.fixes.is_empty() && self.steps.iter().all(|step| step.direction == Direction::Up);
