@@ -231,17 +231,17 @@ pub fn after_deletions(
         std::fs::remove_file(doomed)?;
         crate::drop_schemas(&mut client, &format!("{prefix}doomed_{tool}_"))?;
         databases.checkpoint()?;
-        let time = if tool == "ours" {
+        let (file, mut command) = if tool == "ours" {
             let file = temp_file("after-deletions.txt", &names("after_ours").join("\n"))?;
-            let time = run_timed(&mut tools.ours(set, &file, &url)?)?;
-            std::fs::remove_file(file)?;
-            time
+            let command = tools.ours(set, &file, &url)?;
+            (file, command)
         } else {
             let file = temp_file("after-deletions.sql", &raw_sql(set, &names("after_raw")))?;
-            let time = run_timed(&mut tools.psql(&file, &url))?;
-            std::fs::remove_file(file)?;
-            time
+            let command = tools.psql(&file, &url);
+            (file, command)
         };
+        let time = run_timed(&mut command)?;
+        std::fs::remove_file(file)?;
         results.breakdown(
             format!("as processes, fresh {n}, {tag} set, right after {n} schemas were dropped: {tool}"),
             time,
