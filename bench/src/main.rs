@@ -183,7 +183,10 @@ fn breakdown(
     // ways as well and its difference taken out.
     for (label, option) in [("", None), (", triggers off (replica role)", Some("-c session_replication_role=replica"))]
     {
-        let with = |url: String| option.map_or_else(|| url.clone(), |option| with_option(&url, option));
+        let with = |url: String| match option {
+            Some(option) => with_option(&url, option),
+            None => url,
+        };
         let url = with(databases.take_pristine()?);
         let time = timed(|| cli_upgrade(&url, &names("ours"), Some(default_jobs)))?;
         results.breakdown(format!("in-process fresh, ours, --jobs {default_jobs}{label}"), time);
