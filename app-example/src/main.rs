@@ -12,10 +12,9 @@ mod http;
 
 use anyhow::Context;
 use clap::Parser;
-use migrate_runtime::cli::{Cli, MigrateCommand};
-use migrate_runtime::{
-    check_schema, embed_migrations, verify_schemas, Database, MigrationSet, Migrator, Outcome, SchemaName,
-};
+use migrate_cli::{Cli, MigrateCommand};
+use migrate_ops::{verify_schemas, Outcome};
+use migrate_runtime::{check_schema, embed_migrations, Database, MigrationSet, Migrator, SchemaName};
 
 /// The service's migrations, compiled in; `build.rs` makes adding a file rebuild the binary.
 pub static MIGRATIONS: MigrationSet = embed_migrations!("../migrations");

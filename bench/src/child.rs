@@ -8,7 +8,7 @@
 //!   the application's connection, serve `GET /health` on `PORT` (0: any, printed on stderr).
 
 use anyhow::Context;
-use migrate_runtime::cli::{Cli, MigrateCommand};
+use migrate_cli::{Cli, MigrateCommand};
 use migrate_runtime::{MigrationSet, Migrator};
 
 use crate::{Set, BENCH_SET, EXAMPLE_SET};

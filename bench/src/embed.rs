@@ -11,7 +11,7 @@ use anyhow::Context;
 
 use crate::Results;
 
-const MAIN: &str = r#"use migrate_runtime::cli::{Cli, MigrateCommand};
+const MAIN: &str = r#"use migrate_cli::{Cli, MigrateCommand};
 use migrate_runtime::{MigrationSet, Migrator};
 
 static MIGRATIONS: MigrationSet = migrate_runtime::embed_migrations!("FOLDER");
@@ -87,8 +87,9 @@ fn write_crate(dir: &Path, workspace: &Path) -> anyhow::Result<()> {
         dir.join("Cargo.toml"),
         format!(
             "[package]\nname = \"bench-embed\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
-             [dependencies]\nmigrate-runtime = {{ path = {:?}, features = [\"cli\"] }}\n\n[workspace]\n",
-            workspace.join("migrate-runtime")
+             [dependencies]\nmigrate-runtime = {{ path = {:?} }}\nmigrate-cli = {{ path = {:?} }}\n\n[workspace]\n",
+            workspace.join("migrate-runtime"),
+            workspace.join("migrate-cli")
         ),
     )?;
     // The workspace's lock file, so the same dependency versions (and their build artifacts) are used.

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
-use migrate_runtime::cli::{Cli, MigrateCommand};
+use migrate_cli::{Cli, MigrateCommand};
 use migrate_runtime::{MigrationSet, Migrator};
 
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -171,7 +171,7 @@ fn breakdown(
     results: &mut Results,
 ) -> anyhow::Result<()> {
     let names = |kind: &str| -> Vec<String> { (0..args.schemas).map(|i| format!("{prefix}in_{kind}_{i}")).collect() };
-    let default_jobs = migrate_runtime::default_jobs();
+    let default_jobs = migrate_ops::default_jobs();
     for jobs in [2, 4, 8] {
         let url = databases.take_pristine()?;
         let time = timed(|| cli_upgrade(&url, &names("ours"), Some(jobs)))?;

@@ -1,9 +1,9 @@
 //! Resolve and validate a folder of SQL migrations.
 //!
 //! This crate is the single code path that turns a migrations folder into a list of [`Migration`]s. The
-//! `embed_migrations!` macro calls [`resolve_folder`] at compile time and embeds the result; the runtime can call
-//! the same function at run time (for the CLI's `revision` command and for tests), so both agree on versions,
-//! names, SQL and checksums.
+//! `embed_migrations!` macro calls [`resolve`] at compile time and embeds the result; anything that reads a folder
+//! at run time (the tests, tools) calls the same function or [`resolve_folder`], its shorthand, so both agree on
+//! versions, names, SQL and checksums.
 //!
 //! A folder may be laid out as this project's or sqlx's flat files, refinery's `V{n}__` files or diesel's folder
 //! per migration; [`resolve`] detects the [`Layout`] and reads the folder by that tool's rules and in its order.

@@ -28,7 +28,7 @@ use migrate_core::Direction;
 use postgres::error::SqlState;
 use postgres::SimpleQueryMessage;
 
-use crate::error::{Error, LockHolder};
+use crate::error::{server_message, Error, LockHolder};
 use crate::foreign::{parse_rows, ForeignHistory};
 use crate::history::{
     first_row, flag, parse_history, restore_settings_sql, AppliedMigration, HistoryTable, Timeouts, ELAPSED_COLUMN,
@@ -125,10 +125,7 @@ fn database(table: &HistoryTable, action: &'static str, source: postgres::Error)
 fn runner_name() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    let program = std::env::current_exe()
-        .ok()
-        .and_then(|path| path.file_stem().map(|stem| stem.to_string_lossy().into_owned()))
-        .unwrap_or_else(|| "migrate".to_owned());
+    let program = crate::history::binary_name();
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
     let tag = format!(" migrate {}.{nanos:x}.{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
     let room = 63 - tag.len();
@@ -902,25 +899,14 @@ fn migration_failed(
     left_dirty: bool,
 ) -> Error {
     let script = step.script;
-    let (code, message, position) = match error.as_db_error() {
-        Some(db) => {
-            let mut message = db.message().to_owned();
-            for (label, extra) in [("detail", db.detail()), ("hint", db.hint())] {
-                if let Some(extra) = extra {
-                    message.push_str(&format!(" ({label}: {extra})"));
-                }
-            }
-            let position = match (db.position(), script_start) {
-                (Some(postgres::error::ErrorPosition::Original(p)), Some(start)) => {
-                    let in_script = *p as isize - start;
-                    let in_file = (in_script >= 1).then(|| table.file_position(step, in_script as usize)).flatten();
-                    in_file.map(|in_file| line_and_column(&script.sql, in_file))
-                }
-                _ => None,
-            };
-            (Some(db.code().code().to_owned()), message, position)
+    let (code, message) = server_message(error);
+    let position = match (error.as_db_error().and_then(|db| db.position()), script_start) {
+        (Some(postgres::error::ErrorPosition::Original(p)), Some(start)) => {
+            let in_script = *p as isize - start;
+            let in_file = (in_script >= 1).then(|| table.file_position(step, in_script as usize)).flatten();
+            in_file.map(|in_file| line_and_column(&script.sql, in_file))
         }
-        None => (None, error.to_string(), None),
+        _ => None,
     };
     Error::MigrationFailed {
         schema: table.schema.to_string(),

@@ -4,7 +4,7 @@ use migrate_core::Direction;
 
 use crate::report::StepReport;
 use crate::schema::InvalidName;
-use crate::Target;
+use crate::target::WrongDirection;
 
 /// Everything that can go wrong while migrating a schema. Every message names the schema and, where there is one,
 /// the version and file.
@@ -152,14 +152,12 @@ pub enum Error {
     },
 
     /// A target that points the other way (`upgrade` to `base` or `-N`, `downgrade` to `head` or `+N`).
-    #[error("schema {schema:?}: {}", wrong_direction_text(*.target, *.direction))]
+    #[error("schema {schema:?}: {refused}")]
     WrongDirection {
         /// The schema.
         schema: String,
-        /// The target as given.
-        target: Target,
-        /// Which way the command moves: up for upgrade, down for downgrade.
-        direction: Direction,
+        /// The target and the command's direction.
+        refused: WrongDirection,
     },
 
     /// `resolve` of a version that has no dirty record.
@@ -353,28 +351,6 @@ pub enum Error {
         problem: String,
     },
 
-    /// Connecting to a database failed (before any schema was touched).
-    #[error("could not connect to {database}")]
-    Connect {
-        /// `host:port/database`, never the password.
-        database: String,
-        /// Why.
-        #[source]
-        source: crate::ConnectError,
-    },
-
-    /// Reading a database's catalog for many schemas at once failed.
-    #[error("{database}: could not {action}")]
-    Catalog {
-        /// `host:port/database`, never the password.
-        database: String,
-        /// What we were doing.
-        action: &'static str,
-        /// The driver's error.
-        #[source]
-        source: postgres::Error,
-    },
-
     /// Talking to the server failed outside a migration's own SQL.
     #[error("schema {schema:?}: could not {action}")]
     Database {
@@ -386,74 +362,6 @@ pub enum Error {
         #[source]
         source: postgres::Error,
     },
-
-    /// Reading catalogs or history tables to compare structures failed.
-    #[error("could not {action} of {}", schema_list(.schemas))]
-    StructureQuery {
-        /// The schemas being read.
-        schemas: Vec<String>,
-        /// What we were doing.
-        action: &'static str,
-        /// The driver's error.
-        #[source]
-        source: postgres::Error,
-    },
-
-    /// A schema to compare does not exist.
-    #[error("schema {schema:?} does not exist")]
-    NoSuchSchema {
-        /// The schema.
-        schema: String,
-    },
-
-    /// Building the reference structure failed: a migration's SQL failed in the scratch schema (which was rolled
-    /// back).
-    #[error(
-        "schema {schema:?} (scratch schema of the reference build): migration {version} ({file}) failed: {message}; \
-         nothing was kept"
-    )]
-    ReferenceFailed {
-        /// The scratch schema.
-        schema: String,
-        /// The version.
-        version: i64,
-        /// The file that failed.
-        file: String,
-        /// PostgreSQL's SQLSTATE code; `None` when the connection failed rather than the SQL.
-        code: Option<String>,
-        /// PostgreSQL's message, with its detail and hint.
-        message: String,
-    },
-
-    /// A statement of a no-transaction migration cannot run inside the reference build's transaction, even with
-    /// `CONCURRENTLY` removed.
-    #[error(
-        "schema {schema:?} (scratch schema of the reference build): migration {version} ({file}) runs outside a \
-         transaction and its statement `{statement}` cannot run inside one ({message}): its reference structure \
-         cannot be built; nothing was kept"
-    )]
-    NotTransactional {
-        /// The scratch schema.
-        schema: String,
-        /// The version.
-        version: i64,
-        /// The no-transaction file.
-        file: String,
-        /// The statement, shortened.
-        statement: String,
-        /// PostgreSQL's message.
-        message: String,
-    },
-}
-
-/// `schema "a"`, `schemas "a" and "b"`, `3 schemas ("a", "b", ...)`.
-fn schema_list(schemas: &[String]) -> String {
-    match schemas {
-        [] => "no schema".to_owned(),
-        [one] => format!("schema {one:?}"),
-        [a, b] => format!("schemas {a:?} and {b:?}"),
-        [a, b, ..] => format!("{} schemas ({a:?}, {b:?}, ...)", schemas.len()),
-    }
 }
 
 /// Who holds a schema's migration lock, or runs its no-transaction migration.
@@ -479,6 +387,19 @@ impl std::fmt::Display for LockHolder {
         }
         write!(f, ", for {})", human_duration(self.held_for))
     }
+}
+
+/// What the server said about a failed query: its SQLSTATE, and its message with its detail and hint; or, when the
+/// server said nothing (a lost connection), no code and the driver's words.
+pub fn server_message(error: &postgres::Error) -> (Option<String>, String) {
+    let Some(db) = error.as_db_error() else { return (None, error.to_string()) };
+    let mut message = db.message().to_owned();
+    for (label, extra) in [("detail", db.detail()), ("hint", db.hint())] {
+        if let Some(extra) = extra {
+            message.push_str(&format!(" ({label}: {extra})"));
+        }
+    }
+    (Some(db.code().code().to_owned()), message)
 }
 
 /// A duration for people: `850 ms`, `12 s`, `3 min 5 s`, `2 h 10 min`.
@@ -531,13 +452,6 @@ impl std::fmt::Display for ResolveProblem {
     }
 }
 
-pub(crate) fn wrong_direction_text(target: Target, direction: Direction) -> String {
-    match direction {
-        Direction::Up => format!("cannot upgrade to `{target}`: use head, a version or +N (downgrade goes down)"),
-        Direction::Down => format!("cannot downgrade to `{target}`: use base, a version or -N (upgrade goes up)"),
-    }
-}
-
 fn position_text(position: Option<(usize, usize)>) -> String {
     position.map(|(line, column)| format!(" at line {line}, column {column}")).unwrap_or_default()
 }
@@ -554,7 +468,7 @@ impl Error {
     /// The schema the error is about, when it is about one.
     pub fn schema(&self) -> Option<&str> {
         match self {
-            Error::InvalidName(_) | Error::Connect { .. } | Error::Catalog { .. } => None,
+            Error::InvalidName(_) => None,
             Error::ChecksumMismatch { schema, .. }
             | Error::MissingFromBinary { schema, .. }
             | Error::OutOfOrder { schema, .. }
@@ -578,14 +492,7 @@ impl Error {
             | Error::ForeignMissingFromBinary { schema, .. }
             | Error::ForeignFailed { schema, .. }
             | Error::ForeignChecksumMismatch { schema, .. }
-            | Error::Database { schema, .. }
-            | Error::NoSuchSchema { schema }
-            | Error::ReferenceFailed { schema, .. }
-            | Error::NotTransactional { schema, .. } => Some(schema),
-            Error::StructureQuery { schemas, .. } => match &schemas[..] {
-                [one] => Some(one),
-                _ => None,
-            },
+            | Error::Database { schema, .. } => Some(schema),
         }
     }
 }

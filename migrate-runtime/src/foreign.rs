@@ -18,7 +18,6 @@ use crate::schema::{quote_ident, quote_literal, SchemaName};
 
 /// A migration tool whose history `adopt` reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Tool {
     /// sqlx (`sqlx migrate run`, `sqlx::migrate!`).
     Sqlx,

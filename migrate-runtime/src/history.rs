@@ -116,7 +116,7 @@ pub(crate) const ELAPSED_COLUMN: &str = "migrate_step_elapsed_ms";
 
 /// The trigger function (and trigger) that keeps a digest of the history table in the table's comment, so a
 /// survey of thousands of schemas reads one catalog query instead of opening every history table.
-pub(crate) const DIGEST_FUNCTION: &str = "migrate_history_digest";
+pub const DIGEST_FUNCTION: &str = "migrate_history_digest";
 
 /// The transaction-local setting by which the engine defers the digest: while it is `deferred` the trigger does
 /// nothing, and the engine writes the digest once before each `COMMIT` ([`HistoryTable::commit_sql`]). Any other
@@ -124,7 +124,7 @@ pub(crate) const DIGEST_FUNCTION: &str = "migrate_history_digest";
 const DIGEST_SETTING: &str = "migrate.digest";
 
 /// What the digest comment starts with.
-pub(crate) const DIGEST_PREFIX: &str = "migrate-digest:";
+pub const DIGEST_PREFIX: &str = "migrate-digest:";
 
 /// The columns of one row's digest text, joined with `:` by `concat_ws` (which skips a NULL `down_checksum`). The
 /// trigger's SQL is generated from this list and [`digest_row`] writes the same text in Rust: one definition.
@@ -141,7 +141,7 @@ pub(crate) fn digest_row(version: i64, checksum: Checksum, down_checksum: Option
 
 /// The digest comment of a history table that holds exactly `migrations`, applied and clean: what the trigger
 /// writes for those rows, computed here.
-pub(crate) fn clean_digest_comment<'m>(migrations: impl IntoIterator<Item = &'m Migration>) -> String {
+pub fn clean_digest_comment<'m>(migrations: impl IntoIterator<Item = &'m Migration>) -> String {
     let mut migrations: Vec<&Migration> = migrations.into_iter().collect();
     // The trigger digests rows `ORDER BY version`: numerically, whatever order the set runs in.
     migrations.sort_by_key(|m| m.version);
@@ -234,10 +234,11 @@ pub(crate) const LOST_LOCK_DETAIL: &str = "steps committed before it: ";
 
 /// What the comment on a history table's `version` column starts with; the owning service's name follows, so
 /// `--all-schemas` tells this service's schemas from another's in the same catalog query that lists them.
-pub(crate) const SERVICE_PREFIX: &str = "migrate-service:";
+pub const SERVICE_PREFIX: &str = "migrate-service:";
 
-/// The service name when none is set: the running binary's file name, else `migrate`.
-pub(crate) fn default_service_name() -> String {
+/// The running binary's file name (`app-example`), else `migrate`: the default service name, and how this process
+/// names its connections and its runs of no-transaction migrations.
+pub fn binary_name() -> String {
     std::env::current_exe()
         .ok()
         .and_then(|path| path.file_stem().map(|stem| stem.to_string_lossy().into_owned()))
@@ -709,7 +710,7 @@ impl HistoryTable {
 /// The session settings a no-transaction script changes, read before it and put back after it.
 const SAVED_SETTINGS: [&str; 4] = ["search_path", "lock_timeout", "statement_timeout", "application_name"];
 
-/// SQL that puts back the session settings that [`HistoryTable::begin_untransacted`] returned, read by name.
+/// SQL that puts back the session settings that [`HistoryTable::untransacted_settings_sql`] returned, read by name.
 pub(crate) fn restore_settings_sql(messages: &[SimpleQueryMessage]) -> String {
     let saved = first_row(messages);
     SAVED_SETTINGS

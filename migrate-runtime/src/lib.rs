@@ -34,26 +34,26 @@
 #![allow(clippy::result_large_err)]
 
 mod app_schema;
-#[cfg(feature = "cli")]
-#[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
-pub mod cli;
 mod database;
 mod engine;
 mod error;
-mod fleet;
 mod foreign;
 mod history;
-mod inspect;
 mod migrator;
 mod plan;
 mod report;
-mod revision;
 mod schema;
 mod session;
 mod set;
-mod sql;
-mod structure;
+pub mod sql;
 mod target;
+
+/// What the runtime leaves in the catalog for tools that survey many schemas without opening their history tables
+/// (`migrate-ops`): the digest comment a trigger keeps on every history table, and the owning service's name in
+/// the comment on its `version` column.
+pub mod catalog {
+    pub use crate::history::{clean_digest_comment, DIGEST_FUNCTION, DIGEST_PREFIX, SERVICE_PREFIX};
+}
 
 pub use app_schema::{
     begin_in_schema, begin_in_schema_with, check_schema, check_session_schema, in_schema, in_schema_with,
@@ -67,11 +67,9 @@ pub use app_schema::{
 };
 pub use database::{ConnectError, Database, DatabaseError, SslMode};
 pub use engine::Waiting;
-pub use error::{human_duration, Error, LockHolder, ResolveProblem};
-pub use fleet::{default_jobs, Fleet, Standing, Task};
+pub use error::{human_duration, server_message, Error, LockHolder, ResolveProblem};
 pub use foreign::{refinery_checksums, sqlx_checksum, ForeignHistory, ForeignRow, Tool};
-pub use history::{migration_lock_key, AppliedMigration, Dirt, Progress, Recorded, DEFAULT_HISTORY_TABLE};
-pub use inspect::{history_of, status_of, EntryState, HistoryEntry, SchemaState, SchemaStatus};
+pub use history::{binary_name, migration_lock_key, AppliedMigration, Dirt, Progress, Recorded, DEFAULT_HISTORY_TABLE};
 pub use migrate_core::{
     build, Checksum, Direction, FileName, FileNameError, Layout, Migration, ResolveError, Script, CHECKSUM_ALGORITHM,
     NO_TRANSACTION_MARKER,
@@ -82,14 +80,9 @@ pub use plan::{
     RecordSource, Resolution, Step, TransactionMode,
 };
 pub use report::{Fix, FixKind, PlannedStep, Preview, Report, StepReport};
-pub use revision::{write_revision, Revision, RevisionError};
-pub use schema::{InvalidName, NameProblem, SchemaName};
+pub use schema::{quote_ident, quote_literal, validate_identifier, InvalidName, NameProblem, SchemaName};
 pub use set::MigrationSet;
-pub use structure::{
-    diff, diff_schemas, read_structures, reference_structure, suggest_sql, verify_schemas, Definition, Difference,
-    Fingerprint, Object, ObjectKind, ObjectName, Outcome, Structure, Verification, SCHEMA_PLACEHOLDER,
-};
-pub use target::{InvalidTarget, Target};
+pub use target::{InvalidTarget, Target, WrongDirection};
 
 /// Embed a folder of SQL migrations into the binary, checked at compile time.
 ///

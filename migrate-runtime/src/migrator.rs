@@ -6,9 +6,8 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use crate::engine::{self, EngineOptions, Waiting};
-use crate::error::Error;
-use crate::history::{default_service_name, AppliedMigration, HistoryTable, Timeouts, DEFAULT_HISTORY_TABLE};
-use crate::inspect::{history_of, status_of, HistoryEntry, SchemaState, SchemaStatus};
+use crate::error::{Error, LockHolder};
+use crate::history::{binary_name, AppliedMigration, HistoryTable, Timeouts, DEFAULT_HISTORY_TABLE};
 use crate::plan::{Operation, PlanOptions, Resolution};
 use crate::report::{Preview, Report};
 use crate::schema::SchemaName;
@@ -51,7 +50,7 @@ impl<'s> Migrator<'s> {
             lock_wait: Duration::from_secs(600),
             timeouts: Timeouts::default(),
             on_wait: Arc::new(engine::log_waiting),
-            service: default_service_name(),
+            service: binary_name(),
         };
         Migrator { set, options }
     }
@@ -308,50 +307,30 @@ impl<'s> Migrator<'s> {
 
     /// The schema's history rows, oldest first; empty when the schema or table does not exist.
     pub fn applied(&self, client: &mut postgres::Client, schema: &str) -> Result<Vec<AppliedMigration>, Error> {
-        Ok(self.read(client, schema)?.unwrap_or_default())
+        Ok(self.read_history(client, schema)?.unwrap_or_default())
     }
 
-    /// Where `schema` stands against this binary: version, pending count, and whether it is at head, behind,
-    /// ahead or drifted.
-    ///
-    /// ```no_run
-    /// # use migrate_runtime::{embed_migrations, MigrationSet, Migrator};
-    /// # static MIGRATIONS: MigrationSet = embed_migrations!("../migrations");
-    /// # let mut client = postgres::Client::connect("host=127.0.0.1 user=postgres", postgres::NoTls).unwrap();
-    /// let status = Migrator::new(&MIGRATIONS).status(&mut client, "prod")?;
-    /// println!("{}: {} ({} pending)", status.schema, status.state.label(), status.pending);
-    /// # Ok::<(), migrate_runtime::Error>(())
-    /// ```
-    pub fn status(&self, client: &mut postgres::Client, schema: &str) -> Result<SchemaStatus, Error> {
-        let history = self.read(client, schema)?;
-        let mut status = status_of(schema, self.set, history.as_deref());
-        if status.state != SchemaState::AtHead {
-            let table = HistoryTable::new(&SchemaName::new(schema)?, &self.options.history_table)?;
-            let history = history.as_deref().unwrap_or_default();
-            status.migrating_now = session::block_on_ready(engine::migrating_now(client, &table, history));
-        }
-        Ok(status)
-    }
-
-    /// Every migration of the binary and of the database, applied or pending, with checksum mismatches marked.
-    ///
-    /// ```no_run
-    /// # use migrate_runtime::{embed_migrations, MigrationSet, Migrator};
-    /// # static MIGRATIONS: MigrationSet = embed_migrations!("../migrations");
-    /// # let mut client = postgres::Client::connect("host=127.0.0.1 user=postgres", postgres::NoTls).unwrap();
-    /// for entry in Migrator::new(&MIGRATIONS).history(&mut client, "dev")? {
-    ///     println!("{} {} {}", entry.version, entry.name, entry.state().label());
-    /// }
-    /// # Ok::<(), migrate_runtime::Error>(())
-    /// ```
-    pub fn history(&self, client: &mut postgres::Client, schema: &str) -> Result<Vec<HistoryEntry>, Error> {
-        Ok(history_of(self.set, &self.applied(client, schema)?))
-    }
-
-    fn read(&self, client: &mut postgres::Client, schema: &str) -> Result<Option<Vec<AppliedMigration>>, Error> {
+    /// The schema's history rows, oldest first; `None` when the schema or its history table does not exist.
+    pub fn read_history(
+        &self,
+        client: &mut postgres::Client,
+        schema: &str,
+    ) -> Result<Option<Vec<AppliedMigration>>, Error> {
         let schema = SchemaName::new(schema)?;
         let table = HistoryTable::new(&schema, &self.options.history_table)?;
         session::block_on_ready(engine::read(client, &table))
+    }
+
+    /// Who is migrating `schema` right now: the holder of its migration lock, else the live runner of one of the
+    /// no-transaction migrations that `history` (as [`read_history`](Self::read_history) returned it) has dirty.
+    pub fn migrating_now(
+        &self,
+        client: &mut postgres::Client,
+        schema: &str,
+        history: &[AppliedMigration],
+    ) -> Result<Option<LockHolder>, Error> {
+        let table = HistoryTable::new(&SchemaName::new(schema)?, &self.options.history_table)?;
+        Ok(session::block_on_ready(engine::migrating_now(client, &table, history)))
     }
 
     /// [`Migrator::migrate`] on a `tokio-postgres` client.

@@ -580,9 +580,7 @@ fn checked<'m>(
     direction: Direction,
     options: PlanOptions,
 ) -> Result<(Option<Step<'m>>, Vec<AppliedMigration>), Error> {
-    if !target.goes(direction) {
-        return Err(Error::WrongDirection { schema: schema.to_owned(), target, direction });
-    }
+    target.towards(direction).map_err(|refused| Error::WrongDirection { schema: schema.to_owned(), refused })?;
     let (resume, history) = resumable(schema, set, history, direction)?;
     verify_history(schema, set, &history, options)?;
     Ok((resume, history))
@@ -878,7 +876,13 @@ mod tests {
         assert!(matches!(planned(&set, &h, up(Target::Version(7))), Err(Error::TargetNotInSet { target: 7, .. })));
         for target in [Target::Base, Target::Relative(-1)] {
             let error = planned(&set, &h, up(target)).unwrap_err();
-            assert!(matches!(error, Error::WrongDirection { direction: Direction::Up, .. }), "{error}");
+            assert!(
+                matches!(
+                    error,
+                    Error::WrongDirection { refused: crate::WrongDirection { direction: Direction::Up, .. }, .. }
+                ),
+                "{error}"
+            );
         }
     }
 
@@ -898,7 +902,7 @@ mod tests {
         assert!(at_head.is_empty(), "+N at head, like -N at base, is nothing to do");
         assert!(matches!(
             planned(&set, &h, down(Target::Head)),
-            Err(Error::WrongDirection { direction: Direction::Down, .. })
+            Err(Error::WrongDirection { refused: crate::WrongDirection { direction: Direction::Down, .. }, .. })
         ));
         assert!(matches!(
             planned(&set, &history(&set, &[1]), down(Target::Version(2))),

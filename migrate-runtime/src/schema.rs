@@ -207,7 +207,7 @@ impl AsRef<str> for SchemaName {
 }
 
 /// The checks every identifier we create must pass (schema names and the history table name).
-pub(crate) fn validate_identifier(name: &str, what: &'static str) -> Result<(), InvalidName> {
+pub fn validate_identifier(name: &str, what: &'static str) -> Result<(), InvalidName> {
     let problem = if name.is_empty() {
         Some(NameProblem::Empty)
     } else if name.len() > 63 {
@@ -226,13 +226,13 @@ pub(crate) fn validate_identifier(name: &str, what: &'static str) -> Result<(), 
 }
 
 /// Quote an identifier for SQL: wrap in double quotes, double any double quote.
-pub(crate) fn quote_ident(name: &str) -> String {
+pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// Quote a string literal for SQL, safe whatever `standard_conforming_strings` is: text with a backslash uses the
 /// `E'...'` form with backslashes doubled, as PostgreSQL's own `quote_literal` does.
-pub(crate) fn quote_literal(text: &str) -> String {
+pub fn quote_literal(text: &str) -> String {
     let quoted = text.replace('\'', "''");
     if quoted.contains('\\') {
         format!("E'{}'", quoted.replace('\\', "\\\\"))

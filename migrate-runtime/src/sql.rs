@@ -7,7 +7,7 @@ use std::borrow::Cow;
 /// Split `sql` into statements at top-level semicolons, honouring quotes, `E''` escapes, dollar quotes and both
 /// comment styles. Returns each statement with its byte offset in `sql`; statements holding only white space and
 /// comments are dropped.
-pub(crate) fn split_statements(sql: &str) -> Vec<(usize, &str)> {
+pub fn split_statements(sql: &str) -> Vec<(usize, &str)> {
     let bytes = sql.as_bytes();
     let mut statements = Vec::new();
     let mut start = 0;
@@ -222,7 +222,7 @@ fn unqualified_relations(statement: &str) -> Vec<usize> {
 /// The statement with the `CONCURRENTLY` of `CREATE [UNIQUE] INDEX`, `DROP INDEX`, `REINDEX [(...)] {INDEX | TABLE
 /// | SCHEMA | DATABASE | SYSTEM}` or `ALTER TABLE ... DETACH PARTITION ...` removed, so it can run in a
 /// transaction; any other statement unchanged. Matches keywords outside comments, quotes and parentheses only.
-pub(crate) fn without_concurrently(statement: &str) -> Cow<'_, str> {
+pub fn without_concurrently(statement: &str) -> Cow<'_, str> {
     match concurrently_span(statement) {
         Some((start, end)) => Cow::Owned(format!("{}{}", &statement[..start], &statement[end..])),
         None => Cow::Borrowed(statement),

@@ -34,15 +34,46 @@ pub struct InvalidTarget {
     pub text: String,
 }
 
+/// A target that points the other way from the command: `upgrade base`, `downgrade +1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{}", match .direction {
+    Direction::Up => format!("cannot upgrade to `{}`: use head, a version or +N (downgrade goes down)", .target),
+    Direction::Down => format!("cannot downgrade to `{}`: use base, a version or -N (upgrade goes up)", .target),
+})]
+pub struct WrongDirection {
+    /// The target as given.
+    pub target: Target,
+    /// Which way the command moves: up for upgrade, down for downgrade.
+    pub direction: Direction,
+}
+
 impl Target {
     /// Whether the target can be reached moving in `direction`: `head` and `+N` only up, `base` and `-N` only
-    /// down, a version either way. The planner and the CLI both ask this, so they refuse alike.
+    /// down, a version either way.
     pub fn goes(self, direction: Direction) -> bool {
         match self {
             Target::Version(_) => true,
             Target::Head => direction == Direction::Up,
             Target::Base => direction == Direction::Down,
             Target::Relative(n) => (n > 0) == (direction == Direction::Up),
+        }
+    }
+
+    /// The target, when it can be reached moving in `direction`. The planner and the CLI both check with this, so
+    /// they refuse alike and in the same words.
+    ///
+    /// ```
+    /// use migrate_runtime::{Direction, Target};
+    ///
+    /// assert_eq!(Target::Head.towards(Direction::Up), Ok(Target::Head));
+    /// let refused = Target::Base.towards(Direction::Up).unwrap_err();
+    /// assert_eq!(refused.to_string(), "cannot upgrade to `base`: use head, a version or +N (downgrade goes down)");
+    /// ```
+    pub fn towards(self, direction: Direction) -> Result<Target, WrongDirection> {
+        if self.goes(direction) {
+            Ok(self)
+        } else {
+            Err(WrongDirection { target: self, direction })
         }
     }
 }

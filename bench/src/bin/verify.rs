@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use migrate_runtime::{verify_schemas, MigrationSet, Migrator, Outcome, SchemaName, DEFAULT_HISTORY_TABLE};
+use migrate_ops::{verify_schemas, Outcome};
+use migrate_runtime::{MigrationSet, Migrator, SchemaName, DEFAULT_HISTORY_TABLE};
 
 static MIGRATIONS: MigrationSet = migrate_runtime::embed_migrations!("../migrations");
 
@@ -87,15 +88,10 @@ fn run(args: &Args, url: &str) -> anyhow::Result<()> {
     }
     let verify = timings[0];
     let started = Instant::now();
-    migrate_runtime::read_structures(&mut client, &schemas, DEFAULT_HISTORY_TABLE)?;
+    migrate_ops::read_structures(&mut client, &schemas, DEFAULT_HISTORY_TABLE)?;
     println!("of which reading the {} structures alone: {:.2?}", schemas.len(), started.elapsed());
     let started = Instant::now();
-    migrate_runtime::reference_structure(
-        &mut client,
-        &MIGRATIONS,
-        MIGRATIONS.head().unwrap_or(0),
-        DEFAULT_HISTORY_TABLE,
-    )?;
+    migrate_ops::reference_structure(&mut client, &MIGRATIONS, MIGRATIONS.head().unwrap_or(0), DEFAULT_HISTORY_TABLE)?;
     println!("and building the reference alone: {:.2?}", started.elapsed());
 
     let sample = args.pg_dump_sample.unwrap_or(names.len()).clamp(1, names.len());

@@ -2,7 +2,7 @@
 //! `CREATE INDEX CONCURRENTLY` in a no-transaction migration, a transactional one after them, and a no-transaction
 //! migration with a statement a test can hold open), so a run can be killed in the middle of an index build.
 
-use migrate_runtime::cli::{Cli, MigrateCommand};
+use migrate_cli::{Cli, MigrateCommand};
 use migrate_runtime::{embed_migrations, MigrationSet, Migrator};
 
 static MIGRATIONS: MigrationSet = embed_migrations!("fixtures/crash_cic");

@@ -1,7 +1,7 @@
 //! A second service binary for the fault tests: the operator CLI over `bench/migrations` (13 migrations, all
 //! transactional), so a fan-out can be killed at any point and every schema must come out whole.
 
-use migrate_runtime::cli::{Cli, MigrateCommand};
+use migrate_cli::{Cli, MigrateCommand};
 use migrate_runtime::{embed_migrations, MigrationSet, Migrator};
 
 static MIGRATIONS: MigrationSet = embed_migrations!("../bench/migrations");

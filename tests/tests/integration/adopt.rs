@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use integration_tests::{connect, tables, TestDatabase, TestSchema};
+use migrate_ops::Inspect;
 use migrate_runtime::{
     embed_migrations, Error, FixKind, Migration, MigrationSet, Migrator, RecordSource, SchemaName, Script, Tool,
 };
@@ -267,7 +268,7 @@ fn baseline_a_schema_built_by_hand_then_upgrade() {
     let before = recorded(&mut client, &schema);
     let error = migrator.baseline(&mut client, &schema.name, all[0]).unwrap_err();
     assert!(matches!(&error, Error::BaselineBelowApplied { applied, .. } if *applied == all[1] || *applied == all[2]));
-    assert_eq!(migrate_runtime::cli::exit::code_of(&error), 3);
+    assert_eq!(migrate_cli::exit::code_of_migration(&error), 3);
     assert_eq!(recorded(&mut client, &schema), before);
 }
 
@@ -277,7 +278,7 @@ fn baseline_refuses_a_missing_schema_and_creates_nothing() {
     let schema = TestSchema::new("baseline-missing");
     let error = Migrator::new(&SQLX).baseline(&mut client, &schema.name, SQLX.head().unwrap()).unwrap_err();
     assert!(matches!(error, Error::SchemaMissing { operation: "baseline", .. }), "{error}");
-    assert_eq!(migrate_runtime::cli::exit::code_of(&error), 3);
+    assert_eq!(migrate_cli::exit::code_of_migration(&error), 3);
     let exists: bool = client
         .query_one("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", &[&schema.name])
         .unwrap()

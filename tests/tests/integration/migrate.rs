@@ -459,9 +459,9 @@ fn the_survey_finds_which_schemas_need_work() {
         .iter()
         .map(|s| migrate_runtime::SchemaName::new(&s.name).unwrap())
         .collect();
-    let fleet = migrate_runtime::Fleet::new(&migrator, vec![integration_tests::database_url().parse().unwrap()]);
+    let fleet = migrate_ops::Fleet::new(&migrator, vec![integration_tests::database_url().parse().unwrap()]);
     let standings = fleet.survey(0, &schemas).unwrap();
-    use migrate_runtime::Standing;
+    use migrate_ops::Standing;
     assert_eq!(
         standings,
         [Standing::Current { version: Some(8) }, Standing::Differs, Standing::Differs, Standing::Uninitialized]
@@ -661,18 +661,18 @@ fn a_schema_built_in_its_creating_transaction_carries_the_digest_of_its_rows() {
     assert_eq!(texts.iter().map(|m| m.version).collect::<Vec<_>>(), versions);
     let mut client = connect();
     let migrator = Migrator::new(&texts);
-    let fleet = migrate_runtime::Fleet::new(&migrator, vec![integration_tests::database_url().parse().unwrap()]);
+    let fleet = migrate_ops::Fleet::new(&migrator, vec![integration_tests::database_url().parse().unwrap()]);
     let head = TestSchema::new("digest-created");
     assert_eq!(migrator.migrate(&mut client, &head.name).unwrap().steps.len(), 3);
     assert!(digest_matches_rows(&mut client, &head), "the digest of a schema built to head");
     let name = migrate_runtime::SchemaName::new(&head.name).unwrap();
-    assert_eq!(fleet.survey(0, &[name]).unwrap(), [migrate_runtime::Standing::Current { version: Some(versions[2]) }]);
+    assert_eq!(fleet.survey(0, &[name]).unwrap(), [migrate_ops::Standing::Current { version: Some(versions[2]) }]);
     let partial = TestSchema::new("digest-created-partial");
     migrator.migrate_to(&mut client, &partial.name, Target::Version(versions[1])).unwrap();
     assert_eq!(history_rows(&mut client, &partial).len(), 2);
     assert!(digest_matches_rows(&mut client, &partial), "the digest of a schema built to a target");
     let name = migrate_runtime::SchemaName::new(&partial.name).unwrap();
-    assert_eq!(fleet.survey(0, &[name]).unwrap(), [migrate_runtime::Standing::Differs]);
+    assert_eq!(fleet.survey(0, &[name]).unwrap(), [migrate_ops::Standing::Differs]);
     migrator.migrate(&mut client, &partial.name).unwrap();
     assert!(digest_matches_rows(&mut client, &partial), "the digest after the rest, through the trigger");
 }
@@ -712,9 +712,9 @@ fn the_history_digest_matches_the_rows_after_every_kind_of_run() {
     check(&mut client, "a DELETE by hand");
     migrator.reset(&mut client, &schema.name).unwrap();
     check(&mut client, "reset");
-    let fleet = migrate_runtime::Fleet::new(&migrator, vec![integration_tests::database_url().parse().unwrap()]);
+    let fleet = migrate_ops::Fleet::new(&migrator, vec![integration_tests::database_url().parse().unwrap()]);
     let name = migrate_runtime::SchemaName::new(&schema.name).unwrap();
-    assert_eq!(fleet.survey(0, &[name]).unwrap(), [migrate_runtime::Standing::Current { version: Some(8) }]);
+    assert_eq!(fleet.survey(0, &[name]).unwrap(), [migrate_ops::Standing::Current { version: Some(8) }]);
     // A failed run rolls its transaction back: the digest is the one before it.
     let failing =
         set(vec![migration(1, "a", "CREATE TABLE a (id int);", None), migration(2, "b", "SELECT 1/0;", None)]);

@@ -2,6 +2,7 @@
 //! database; the README lists the grants.
 
 use integration_tests::{connect, history_rows, tables, TestSchema};
+use migrate_ops::Inspect;
 use migrate_runtime::{embed_migrations, Error, MigrationSet, Migrator, Resolution, Target};
 
 static APP_MIGRATIONS: MigrationSet = embed_migrations!("../migrations");

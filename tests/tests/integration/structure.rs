@@ -3,10 +3,11 @@
 //! suggested SQL brings a schema back.
 
 use integration_tests::{connect, migration, set, TestSchema};
-use migrate_runtime::{
-    diff_schemas, read_structures, reference_structure, suggest_sql, verify_schemas, Difference, Error, MigrationSet,
-    Migrator, ObjectKind, Outcome, SchemaName, Target,
+use migrate_ops::{
+    diff_schemas, read_structures, reference_structure, suggest_sql, verify_schemas, Difference, ObjectKind, Outcome,
+    StructureError as Error,
 };
+use migrate_runtime::{MigrationSet, Migrator, SchemaName, Target};
 
 /// The example service's set: eight migrations, the fifth a no-transaction `CREATE INDEX CONCURRENTLY`.
 static SET: MigrationSet = migrate_runtime::embed_migrations!("../migrations");
@@ -97,7 +98,7 @@ fn tenants_migrated_by_the_tool_equal_the_reference_and_building_it_leaves_nothi
         assert!(objects.contains(&expected.to_owned()), "{expected} not in {objects:#?}");
     }
     assert!(!objects.iter().any(|o| o.contains(HISTORY) || o.contains("migrate_history_digest")), "{objects:#?}");
-    let status = reference.get(ObjectKind::Column, &migrate_runtime::ObjectName::of_table("orders", "status")).unwrap();
+    let status = reference.get(ObjectKind::Column, &migrate_ops::ObjectName::of_table("orders", "status")).unwrap();
     assert_eq!(status.definition.get("type"), Some("<schema>.order_status"));
     assert_eq!(status.definition.get("default"), Some("'pending'::<schema>.order_status"));
     assert_eq!(leftover_scratch_schemas(), 0);

@@ -1,10 +1,7 @@
 //! Read-only views of a schema against the embedded set: where it stands (`current`, `status`) and every
 //! migration, applied or pending (`history`). Pure functions over the history rows, so they are unit-tested.
 
-use crate::error::{Error, LockHolder};
-use crate::history::AppliedMigration;
-use crate::plan::{verify_history, PlanOptions};
-use crate::set::MigrationSet;
+use migrate_runtime::{verify_history, AppliedMigration, Error, LockHolder, MigrationSet, Migrator, PlanOptions};
 
 /// Where a schema stands against the binary's migrations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,7 +60,8 @@ pub struct SchemaStatus {
 /// Work out a schema's standing from its history (`None`: no history table).
 ///
 /// ```
-/// use migrate_runtime::{status_of, MigrationSet, SchemaState};
+/// use migrate_ops::{status_of, SchemaState};
+/// use migrate_runtime::MigrationSet;
 ///
 /// let status = status_of("dev", &MigrationSet::from_migrations(vec![]), None);
 /// assert_eq!(status.state, SchemaState::Uninitialized);
@@ -165,11 +163,12 @@ impl HistoryEntry {
 /// Every migration of the binary and of the database, by version.
 ///
 /// ```
-/// use migrate_runtime::{history_of, Migration, MigrationSet, Script};
+/// use migrate_ops::{history_of, EntryState};
+/// use migrate_runtime::{Migration, MigrationSet, Script};
 ///
 /// let set = MigrationSet::from_migrations(vec![Migration { version: 1, name: "a".into(), up: Script::new("1_a.up.sql", "SELECT 1"), down: None }]);
 /// let entries = history_of(&set, &[]);
-/// assert_eq!(entries[0].state(), migrate_runtime::EntryState::Pending);
+/// assert_eq!(entries[0].state(), EntryState::Pending);
 /// ```
 pub fn history_of(set: &MigrationSet, history: &[AppliedMigration]) -> Vec<HistoryEntry> {
     let mut versions: Vec<i64> = set.iter().map(|m| m.version).chain(history.iter().map(|a| a.version)).collect();
@@ -197,6 +196,53 @@ pub fn history_of(set: &MigrationSet, history: &[AppliedMigration]) -> Vec<Histo
             }
         })
         .collect()
+}
+
+/// Where a schema stands, and its history, read with a [`Migrator`]: `use migrate_ops::Inspect` and call
+/// `migrator.status(..)` or `migrator.history(..)`.
+pub trait Inspect {
+    /// Where `schema` stands against this binary: version, pending count, and whether it is at head, behind,
+    /// ahead or drifted; and who is migrating it now, when it is not at head.
+    ///
+    /// ```no_run
+    /// # use migrate_runtime::{embed_migrations, MigrationSet, Migrator};
+    /// use migrate_ops::Inspect;
+    /// # static MIGRATIONS: MigrationSet = embed_migrations!("../migrations");
+    /// # let mut client = postgres::Client::connect("host=127.0.0.1 user=postgres", postgres::NoTls).unwrap();
+    /// let status = Migrator::new(&MIGRATIONS).status(&mut client, "prod")?;
+    /// println!("{}: {} ({} pending)", status.schema, status.state.label(), status.pending);
+    /// # Ok::<(), migrate_runtime::Error>(())
+    /// ```
+    fn status(&self, client: &mut postgres::Client, schema: &str) -> Result<SchemaStatus, Error>;
+
+    /// Every migration of the binary and of the database, applied or pending, with checksum mismatches marked.
+    ///
+    /// ```no_run
+    /// # use migrate_runtime::{embed_migrations, MigrationSet, Migrator};
+    /// use migrate_ops::Inspect;
+    /// # static MIGRATIONS: MigrationSet = embed_migrations!("../migrations");
+    /// # let mut client = postgres::Client::connect("host=127.0.0.1 user=postgres", postgres::NoTls).unwrap();
+    /// for entry in Migrator::new(&MIGRATIONS).history(&mut client, "dev")? {
+    ///     println!("{} {} {}", entry.version, entry.name, entry.state().label());
+    /// }
+    /// # Ok::<(), migrate_runtime::Error>(())
+    /// ```
+    fn history(&self, client: &mut postgres::Client, schema: &str) -> Result<Vec<HistoryEntry>, Error>;
+}
+
+impl Inspect for Migrator<'_> {
+    fn status(&self, client: &mut postgres::Client, schema: &str) -> Result<SchemaStatus, Error> {
+        let history = self.read_history(client, schema)?;
+        let mut status = status_of(schema, self.set(), history.as_deref());
+        if status.state != SchemaState::AtHead {
+            status.migrating_now = self.migrating_now(client, schema, history.as_deref().unwrap_or_default())?;
+        }
+        Ok(status)
+    }
+
+    fn history(&self, client: &mut postgres::Client, schema: &str) -> Result<Vec<HistoryEntry>, Error> {
+        Ok(history_of(self.set(), &self.applied(client, schema)?))
+    }
 }
 
 #[cfg(test)]

@@ -151,7 +151,7 @@ impl MigrateCommand {
     /// Parse the arguments that follow `migrate` (for calling the CLI from code).
     ///
     /// ```
-    /// use migrate_runtime::cli::{Command, MigrateCommand};
+    /// use migrate_cli::{Command, MigrateCommand};
     ///
     /// let command = MigrateCommand::try_parse_from_args(["status", "--schemas", "dev,prod"]).unwrap();
     /// assert!(matches!(command.command, Command::Status(_)));
@@ -380,10 +380,31 @@ pub struct BaselineArgs {
 pub struct AdoptArgs {
     /// The tool whose history table to read.
     #[arg(long, value_enum)]
-    pub from: crate::Tool,
+    pub from: FromTool,
     /// Connection, schemas, output, workers, limits, dry run and confirmation.
     #[command(flatten)]
     pub change: Change,
+}
+
+/// `adopt --from`: the tools whose history tables `adopt` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FromTool {
+    /// sqlx (`sqlx migrate run`, `sqlx::migrate!`).
+    Sqlx,
+    /// diesel (`diesel migration run`, `diesel_migrations`).
+    Diesel,
+    /// refinery (`refinery migrate`, `embed_migrations!`).
+    Refinery,
+}
+
+impl From<FromTool> for migrate_runtime::Tool {
+    fn from(tool: FromTool) -> migrate_runtime::Tool {
+        match tool {
+            FromTool::Sqlx => migrate_runtime::Tool::Sqlx,
+            FromTool::Diesel => migrate_runtime::Tool::Diesel,
+            FromTool::Refinery => migrate_runtime::Tool::Refinery,
+        }
+    }
 }
 
 /// Dry run and confirmation, on every command that changes schemas.

@@ -182,7 +182,7 @@ fn display_ident(name: &str) -> String {
     if plain {
         name.to_owned()
     } else {
-        crate::schema::quote_ident(name)
+        migrate_runtime::quote_ident(name)
     }
 }
 

@@ -1,13 +1,9 @@
-//! What can stop the CLI before or around the per-schema work. Per-schema failures are [`crate::Error`]s, reported
+//! What can stop the CLI before or around the per-schema work. Per-schema failures are [`migrate_ops::Error`]s, reported
 //! per schema; these end the command. Their exit codes are chosen in [`super::exit`].
 
-use migrate_core::Direction;
-
 use super::schemas::SelectionError;
-use crate::database::DatabaseError;
-use crate::error::wrong_direction_text;
-use crate::revision::RevisionError;
-use crate::target::{InvalidTarget, Target};
+use migrate_ops::RevisionError;
+use migrate_runtime::{DatabaseError, InvalidTarget, WrongDirection};
 
 /// Why the CLI stopped without working on every schema.
 #[derive(Debug, thiserror::Error)]
@@ -41,13 +37,8 @@ pub enum CliError {
         invalid: InvalidTarget,
     },
     /// A target that points the other way.
-    #[error("{}", wrong_direction_text(*.target, *.direction))]
-    WrongDirection {
-        /// The target.
-        target: Target,
-        /// The command's direction.
-        direction: Direction,
-    },
+    #[error(transparent)]
+    WrongDirection(WrongDirection),
     /// Protected schemas, and no terminal to confirm on.
     #[error(
         "refusing to {verb} protected schema {} without confirmation: pass --yes (or --auto-confirm) when not \
@@ -82,13 +73,13 @@ pub enum CliError {
     Revision(#[from] RevisionError),
     /// A schema named in `--extra-search-path` (or `MIGRATE_EXTRA_SEARCH_PATH`) was refused.
     #[error("--extra-search-path")]
-    BadSearchPath(#[source] crate::schema::InvalidName),
+    BadSearchPath(#[source] migrate_runtime::InvalidName),
     /// Writing the output failed.
     #[error("could not write the output")]
     Output(#[source] std::io::Error),
     /// `diff` could not compare the two schemas (one does not exist, the database could not be read).
     #[error(transparent)]
-    Compare(crate::Error),
+    Compare(migrate_ops::Error),
 }
 
 fn quoted(schemas: &[String]) -> String {

@@ -84,7 +84,7 @@ impl fmt::Display for Difference {
 /// by fingerprint; two structures with equal fingerprints have no differences.
 ///
 /// ```
-/// use migrate_runtime::{diff, Definition, Difference, ObjectKind, ObjectName, Structure};
+/// use migrate_ops::{diff, Definition, Difference, ObjectKind, ObjectName, Structure};
 ///
 /// let index = |def: &str| (ObjectKind::Index, ObjectName::new("i"), Definition::new([("definition", def)]));
 /// let a = Structure::new([index("CREATE INDEX i ON <schema>.t USING btree (a)")]);

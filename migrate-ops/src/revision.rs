@@ -50,7 +50,7 @@ pub struct Revision {
 /// let folder = std::env::temp_dir().join(format!("revision-doc-{}", std::process::id()));
 /// std::fs::create_dir_all(&folder).unwrap();
 /// std::fs::write(folder.join("7_init.up.sql"), "SELECT 1;").unwrap();
-/// let revision = migrate_runtime::write_revision(&folder, "Add user preferences table").unwrap();
+/// let revision = migrate_ops::write_revision(&folder, "Add user preferences table").unwrap();
 /// assert_eq!(revision.version, 8);
 /// assert!(revision.up.ends_with("8_add_user_preferences_table.up.sql"));
 /// # std::fs::remove_dir_all(folder).unwrap();

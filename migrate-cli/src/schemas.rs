@@ -1,7 +1,7 @@
 //! Turn `--schema`, `--schemas`, `--schemas-file` and `--all-schemas` into validated schema names.
 
-use crate::history::SERVICE_PREFIX;
-use crate::schema::{InvalidName, SchemaName};
+use migrate_ops::survey::Catalog;
+use migrate_runtime::{InvalidName, SchemaName};
 
 use super::args::SchemaSelection;
 
@@ -25,7 +25,7 @@ pub enum SelectionError {
     Database(#[source] postgres::Error),
     /// Connecting to list the database's schemas failed.
     #[error("could not connect to list the database's schemas")]
-    Connect(#[source] crate::database::ConnectError),
+    Connect(#[source] migrate_runtime::ConnectError),
     /// The selection matched nothing.
     #[error("{0} matched no schema")]
     NoMatch(String),
@@ -100,33 +100,19 @@ pub(super) struct Existing {
 }
 
 impl Existing {
-    /// One catalog query for any number of schemas: every schema, whether it holds the history table, and the
-    /// service recorded in the comment on the table's `version` column.
+    /// Sort the database's schemas, as the one catalog query ([`Catalog`]) found them, by who owns their history
+    /// table.
     pub(super) fn load(
         client: &mut postgres::Client,
         history_table: &str,
         service: &str,
     ) -> Result<Existing, SelectionError> {
-        let rows = client
-            .query(
-                "SELECT n.nspname, c.oid IS NOT NULL, d.description \
-                 FROM pg_catalog.pg_namespace n \
-                 LEFT JOIN pg_catalog.pg_class c \
-                   ON c.relnamespace = n.oid AND c.relname = $1 AND c.relkind IN ('r', 'p') \
-                 LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attname = 'version' \
-                 LEFT JOIN pg_catalog.pg_description d ON d.objoid = c.oid \
-                   AND d.classoid = 'pg_catalog.pg_class'::regclass AND d.objsubid = a.attnum \
-                 WHERE n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema' ORDER BY 1",
-                &[&history_table],
-            )
-            .map_err(SelectionError::Database)?;
+        let catalog = Catalog::read(client, history_table, None).map_err(SelectionError::Database)?;
         let mut existing = Existing::default();
-        for row in rows {
-            let name: String = row.get(0);
-            if row.get::<_, bool>(1) {
-                let owner =
-                    row.get::<_, Option<String>>(2).and_then(|c| c.strip_prefix(SERVICE_PREFIX).map(str::to_owned));
-                match owner {
+        for found in catalog.schemas() {
+            let name = &found.schema;
+            if found.has_history {
+                match &found.service {
                     Some(owner) if owner == service => existing.managed.push(name.clone()),
                     Some(_) => existing.others.push(name.clone()),
                     None => {
@@ -135,7 +121,7 @@ impl Existing {
                     }
                 }
             }
-            existing.all.push(name);
+            existing.all.push(name.clone());
         }
         Ok(existing)
     }

@@ -4,7 +4,7 @@
 //!
 //! ```no_run
 //! use clap::Parser;
-//! use migrate_runtime::cli::{Cli, MigrateCommand};
+//! use migrate_cli::{Cli, MigrateCommand};
 //! use migrate_runtime::{embed_migrations, MigrationSet, Migrator};
 //!
 //! static MIGRATIONS: MigrationSet = embed_migrations!("../migrations");
@@ -27,6 +27,10 @@
 //! flag once (databases, schemas, target, confirmation), and the request is executed, one schema at a time on a
 //! pool of connections, each result rendered as it arrives. Exit codes are chosen in [`exit`].
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+#![allow(clippy::result_large_err)]
+
 mod args;
 mod error;
 pub mod exit;
@@ -37,24 +41,18 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 
 pub use args::{
-    Change, Command, Common, Connection, Danger, DiffArgs, DowngradeArgs, Format, Limits, MigrateCommand, Output,
-    Planner, ResolveArgs, RevisionArgs, SchemaSelection, UpgradeArgs, Workers, DEFAULT_DATABASE_URL,
+    Change, Command, Common, Connection, Danger, DiffArgs, DowngradeArgs, Format, FromTool, Limits, MigrateCommand,
+    Output, Planner, ResolveArgs, RevisionArgs, SchemaSelection, UpgradeArgs, Workers, DEFAULT_DATABASE_URL,
 };
 pub use error::{CliError, MissingSchema};
 pub use schemas::SelectionError;
 
-use crate::database::Database;
-use crate::error::Error;
-use crate::fleet::{default_jobs, Fleet, Standing, Task};
-use crate::inspect::{status_of, SchemaState, SchemaStatus};
-use crate::migrator::Migrator;
-use crate::plan::{Operation, Resolution};
-use crate::report::Report as RunReport;
-use crate::revision::write_revision;
-use crate::schema::SchemaName;
-use crate::structure::{diff_schemas, suggest_sql, verify_schemas, Verification};
-use crate::target::Target;
 use migrate_core::Direction;
+use migrate_ops::{
+    default_jobs, diff_schemas, status_of, suggest_sql, write_revision, Error, Fleet, Inspect, SchemaState,
+    SchemaStatus, Standing, StructureError, Task,
+};
+use migrate_runtime::{Database, Migrator, Operation, Report as RunReport, Resolution, SchemaName, Target};
 use render::{chain, Progress, Report};
 use schemas::{glob_match, needs_catalog, select, Existing};
 
@@ -124,7 +122,8 @@ impl<'s> Cli<'s> {
     /// `--yes` elsewhere. Dry runs never ask.
     ///
     /// ```
-    /// # use migrate_runtime::{cli::Cli, MigrationSet, Migrator};
+    /// # use migrate_cli::Cli;
+    /// # use migrate_runtime::{MigrationSet, Migrator};
     /// # static SET: MigrationSet = MigrationSet::from_static(&[], "");
     /// let cli = Cli::new(Migrator::new(&SET)).protected_schemas(["prod", "prod-*"]);
     /// ```
@@ -193,7 +192,9 @@ impl<'s> Cli<'s> {
             Command::Baseline(args) => {
                 (change(Operation::Baseline { version: args.version }, &args.change, false), &args.change.common)
             }
-            Command::Adopt(args) => (change(Operation::Adopt(args.from), &args.change, false), &args.change.common),
+            Command::Adopt(args) => {
+                (change(Operation::Adopt(args.from.into()), &args.change, false), &args.change.common)
+            }
             Command::History(common) => (Action::History, common),
             Command::Current(common) => (Action::Status { full: false }, common),
             Command::Status(common) => (Action::Status { full: true }, common),
@@ -209,7 +210,7 @@ impl<'s> Cli<'s> {
             .enumerate()
             .map(|(i, url)| {
                 url.parse::<Database>()
-                    .map(|database| database.default_application_name(&program_name("migrate")))
+                    .map(|database| database.default_application_name(&program_name()))
                     .map_err(|source| CliError::BadDatabaseUrl { position: i + 1, source })
             })
             .collect::<Result<Vec<Database>, CliError>>()?;
@@ -266,10 +267,7 @@ impl<'s> Cli<'s> {
                 None => return Err(CliError::BadTarget { invalid }),
             },
         };
-        if !target.goes(direction) {
-            return Err(CliError::WrongDirection { target, direction });
-        }
-        Ok(target)
+        target.towards(direction).map_err(CliError::WrongDirection)
     }
 
     /// Whether `schema` is protected: it matches one of the protected names or globs.
@@ -332,7 +330,7 @@ impl<'s> Cli<'s> {
             Action::History => {
                 let not_started = fleet.for_each(
                     tasks,
-                    |c, s| migrator.history(c, s.as_str()),
+                    |c, s| Ok(migrator.history(c, s.as_str())?),
                     |i, r| progress.tick(|| report.history(i, &tasks[i], r)),
                 );
                 report.print_histories(out);
@@ -352,17 +350,19 @@ impl<'s> Cli<'s> {
                 let subset: Vec<Task> = pending.iter().map(|&i| tasks[i].clone()).collect();
                 let not_started = fleet.for_each(
                     &subset,
-                    |c, s| migrator.status(c, s.as_str()),
+                    |c, s| Ok(migrator.status(c, s.as_str())?),
                     |i, r| progress.tick(|| report.status(pending[i], &tasks[pending[i]], r)),
                 );
                 report.print_statuses(out, full);
                 not_started
             }
-            Action::Verify => verify_databases(request, &migrator, |database, result| match result {
+            Action::Verify => fleet.verify(tasks, |database, result| match result {
                 Ok(verifications) => {
                     for (i, task) in tasks.iter().enumerate().filter(|(_, t)| t.database == database) {
                         let found = verifications.iter().find(|v| v.schema == task.schema).cloned();
-                        let result = found.ok_or_else(|| Error::NoSuchSchema { schema: task.schema.to_string() });
+                        let result = found.ok_or_else(|| {
+                            Error::Structure(StructureError::NoSuchSchema { schema: task.schema.to_string() })
+                        });
                         progress.tick(|| report.verification(out, i, task, result));
                     }
                 }
@@ -374,7 +374,7 @@ impl<'s> Cli<'s> {
             }),
             Action::Change { operation, dry_run: true, .. } => fleet.for_each(
                 tasks,
-                |c, s| migrator.dry_run(c, s.as_str(), operation),
+                |c, s| Ok(migrator.dry_run(c, s.as_str(), operation)?),
                 |i, r| progress.tick(|| report.preview(out, i, &tasks[i], r)),
             ),
             Action::Change { operation, dry_run: false, .. } => {
@@ -398,7 +398,7 @@ impl<'s> Cli<'s> {
                 let subset: Vec<Task> = pending.iter().map(|&i| tasks[i].clone()).collect();
                 fleet.for_each(
                     &subset,
-                    |c, s| migrator.run(c, s.as_str(), operation),
+                    |c, s| Ok(migrator.run(c, s.as_str(), operation)?),
                     |i, r| progress.tick(|| report.change(out, pending[i], &tasks[pending[i]], r)),
                 )
             }
@@ -451,13 +451,13 @@ impl<'s> Cli<'s> {
         let url = args.database_url.clone().unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
         let database = url
             .parse::<Database>()
-            .map(|database| database.default_application_name(&program_name("migrate")))
+            .map(|database| database.default_application_name(&program_name()))
             .map_err(|source| CliError::BadDatabaseUrl { position: 1, source })?;
         let mut client = database
             .connect()
             .map_err(|source| CliError::Compare(Error::Connect { database: database.to_string(), source }))?;
-        let differences =
-            diff_schemas(&mut client, &a, &b, self.migrator.history_table_name()).map_err(CliError::Compare)?;
+        let differences = diff_schemas(&mut client, &a, &b, self.migrator.history_table_name())
+            .map_err(|error| CliError::Compare(error.into()))?;
         let code = if differences.is_empty() { exit::SUCCESS } else { exit::DRIFT };
         let sql = args.sql.then(|| match differences.is_empty() {
             true => render::same_structure_sql(&a, &b),
@@ -504,62 +504,9 @@ impl<'s> Cli<'s> {
     }
 }
 
-/// `{binary} {what}`: how this process's connections name themselves.
-fn program_name(what: &str) -> String {
-    let program = std::env::current_exe().ok().and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()));
-    format!("{} {what}", program.as_deref().unwrap_or("service"))
-}
-
-/// `verify` over a request: one [`verify_schemas`] call per database for all of that database's schemas (it reads
-/// them in a few queries, however many), up to `--jobs` databases at once, each on its own connection;
-/// `on_result` gets each database's index and result on the caller's thread. Without `--keep-going`, no database
-/// is started after one fails. Returns how many schemas were not started.
-fn verify_databases(
-    request: &Request<'_>,
-    migrator: &Migrator<'_>,
-    mut on_result: impl FnMut(usize, Result<Vec<Verification>, Error>),
-) -> usize {
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-
-    let tasks = &request.tasks;
-    let databases: Vec<usize> =
-        (0..request.databases.len()).filter(|&d| tasks.iter().any(|t| t.database == d)).collect();
-    let workers = &request.common.workers;
-    let jobs = workers.jobs.map_or_else(default_jobs, usize::from).min(databases.len());
-    let (next, stop) = (AtomicUsize::new(0), AtomicBool::new(false));
-    let (sender, receiver) = std::sync::mpsc::channel::<(usize, Result<Vec<Verification>, Error>)>();
-    let mut verified = 0;
-    std::thread::scope(|scope| {
-        for _ in 0..jobs {
-            let (sender, next, stop, databases) = (sender.clone(), &next, &stop, &databases);
-            scope.spawn(move || {
-                while !stop.load(Ordering::SeqCst) {
-                    let Some(&database) = databases.get(next.fetch_add(1, Ordering::SeqCst)) else { break };
-                    let schemas: Vec<SchemaName> =
-                        tasks.iter().filter(|t| t.database == database).map(|t| t.schema.clone()).collect();
-                    let connection = &request.databases[database];
-                    let result = connection
-                        .connect()
-                        .map_err(|source| Error::Connect { database: connection.to_string(), source })
-                        .and_then(|mut client| {
-                            verify_schemas(&mut client, migrator.set(), migrator.history_table_name(), &schemas)
-                        });
-                    if result.is_err() && !workers.keep_going {
-                        stop.store(true, Ordering::SeqCst);
-                    }
-                    if sender.send((database, result)).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        drop(sender);
-        for (database, result) in receiver {
-            verified += tasks.iter().filter(|t| t.database == database).count();
-            on_result(database, result);
-        }
-    });
-    tasks.len() - verified
+/// `{binary} migrate`: how the CLI's connections name themselves.
+fn program_name() -> String {
+    format!("{} migrate", migrate_runtime::binary_name())
 }
 
 /// Survey each database's tasks in two round trips; `settled` standings are handed to `on_settled` and need no

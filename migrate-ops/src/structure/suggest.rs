@@ -3,8 +3,7 @@
 use std::collections::BTreeSet;
 
 use super::{Definition, Difference, ObjectKind, ObjectName, SCHEMA_PLACEHOLDER};
-use crate::schema::{quote_ident, quote_literal};
-use crate::SchemaName;
+use migrate_runtime::{quote_ident, quote_literal, SchemaName};
 
 /// A SQL script that would bring schema B (`target`) towards A for the simple differences, given those between A
 /// and B (from [`diff_schemas`](crate::diff_schemas), or one schema's [`Outcome::Differs`](crate::Outcome)).
@@ -17,7 +16,8 @@ use crate::SchemaName;
 /// from the server's own `pg_get_*def` output.
 ///
 /// ```
-/// use migrate_runtime::{suggest_sql, Definition, Difference, ObjectKind, ObjectName, SchemaName};
+/// use migrate_ops::{suggest_sql, Definition, Difference, ObjectKind, ObjectName};
+/// use migrate_runtime::SchemaName;
 ///
 /// let missing = Difference::Missing {
 ///     kind: ObjectKind::Index,

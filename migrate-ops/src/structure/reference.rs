@@ -7,8 +7,9 @@ use migrate_core::Migration;
 use postgres::error::SqlState;
 
 use super::{catalog, Structure};
-use crate::sql::{split_statements, without_concurrently};
-use crate::{Error, MigrationSet, SchemaName};
+use crate::error::StructureError;
+use migrate_runtime::sql::{split_statements, without_concurrently};
+use migrate_runtime::{server_message, validate_identifier, MigrationSet, SchemaName};
 
 /// The structure the up scripts of `set` build, up to and including `version`, without a history table.
 ///
@@ -18,7 +19,7 @@ use crate::{Error, MigrationSet, SchemaName};
 /// database. A no-transaction script runs statement by statement with `CONCURRENTLY` removed from
 /// `CREATE INDEX`, `DROP INDEX`, `REINDEX` and `ALTER TABLE ... DETACH PARTITION` (an index built concurrently
 /// ends up the same as one built plainly); any other statement that cannot run in a transaction is refused with
-/// [`Error::NotTransactional`], naming the file. Scripts must not end the transaction themselves (the engine
+/// [`StructureError::NotTransactional`], naming the file. Scripts must not end the transaction themselves (the engine
 /// requires the same).
 ///
 /// ```no_run
@@ -26,17 +27,17 @@ use crate::{Error, MigrationSet, SchemaName};
 /// # static MIGRATIONS: MigrationSet = embed_migrations!("../migrations");
 /// # let mut client = postgres::Client::connect("host=127.0.0.1 user=postgres", postgres::NoTls).unwrap();
 /// let head = MIGRATIONS.head().unwrap_or(0);
-/// let reference = migrate_runtime::reference_structure(&mut client, &MIGRATIONS, head, "schema_migrations")?;
+/// let reference = migrate_ops::reference_structure(&mut client, &MIGRATIONS, head, "schema_migrations")?;
 /// println!("{} objects, fingerprint {}", reference.len(), reference.fingerprint());
-/// # Ok::<(), migrate_runtime::Error>(())
+/// # Ok::<(), migrate_ops::StructureError>(())
 /// ```
 pub fn reference_structure(
     client: &mut postgres::Client,
     set: &MigrationSet,
     version: i64,
     history_table: &str,
-) -> Result<Structure, Error> {
-    crate::schema::validate_identifier(history_table, "history table")?;
+) -> Result<Structure, StructureError> {
+    validate_identifier(history_table, "history table")?;
     let migrations: Vec<&Migration> = set.iter().filter(|m| m.version <= version).collect();
     build(client, &migrations, history_table)
 }
@@ -46,7 +47,7 @@ pub(crate) fn build(
     client: &mut postgres::Client,
     migrations: &[&Migration],
     history_table: &str,
-) -> Result<Structure, Error> {
+) -> Result<Structure, StructureError> {
     let scratch = scratch_name();
     let result = build_in(client, &scratch, migrations, history_table);
     // Should a script have ended the transaction early, the scratch schema would survive the rollback.
@@ -61,7 +62,7 @@ fn build_in(
     scratch: &SchemaName,
     migrations: &[&Migration],
     history_table: &str,
-) -> Result<Structure, Error> {
+) -> Result<Structure, StructureError> {
     let mut transaction = client.transaction().map_err(|e| query_failed(scratch, "begin the reference build", e))?;
     transaction
         .batch_execute(&format!("CREATE SCHEMA {}", scratch.quoted()))
@@ -70,8 +71,8 @@ fn build_in(
     for migration in migrations {
         let script = &migration.up;
         let failed = |error: postgres::Error| {
-            let (code, message) = describe(&error);
-            Error::ReferenceFailed {
+            let (code, message) = server_message(&error);
+            StructureError::ReferenceFailed {
                 schema: scratch.to_string(),
                 version: migration.version,
                 file: script.file.to_string(),
@@ -89,12 +90,12 @@ fn build_in(
             let statement = without_concurrently(statement);
             if let Err(error) = transaction.batch_execute(&statement) {
                 if error.code() == Some(&SqlState::ACTIVE_SQL_TRANSACTION) {
-                    return Err(Error::NotTransactional {
+                    return Err(StructureError::NotTransactional {
                         schema: scratch.to_string(),
                         version: migration.version,
                         file: script.file.to_string(),
                         statement: shorten(&statement),
-                        message: describe(&error).1,
+                        message: server_message(&error).1,
                     });
                 }
                 return Err(failed(error));
@@ -108,8 +109,8 @@ fn build_in(
     Ok(structure)
 }
 
-fn query_failed(scratch: &SchemaName, action: &'static str, source: postgres::Error) -> Error {
-    Error::StructureQuery { schemas: vec![scratch.to_string()], action, source }
+fn query_failed(scratch: &SchemaName, action: &'static str, source: postgres::Error) -> StructureError {
+    StructureError::Query { schemas: vec![scratch.to_string()], action, source }
 }
 
 /// A schema name no other build (in this process or another) uses at the same time.
@@ -118,22 +119,6 @@ fn scratch_name() -> SchemaName {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
     let name = format!("migrate_reference_{}_{nanos}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
     SchemaName::new(&name).expect("the scratch schema name is valid")
-}
-
-/// SQLSTATE and PostgreSQL's message with its detail and hint.
-fn describe(error: &postgres::Error) -> (Option<String>, String) {
-    match error.as_db_error() {
-        Some(db) => {
-            let mut message = db.message().to_owned();
-            for (label, extra) in [("detail", db.detail()), ("hint", db.hint())] {
-                if let Some(extra) = extra {
-                    message.push_str(&format!(" ({label}: {extra})"));
-                }
-            }
-            (Some(db.code().code().to_owned()), message)
-        }
-        None => (None, error.to_string()),
-    }
 }
 
 /// A statement on one line, cut to a readable length for an error message.

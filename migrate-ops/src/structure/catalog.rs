@@ -16,8 +16,9 @@ use std::collections::{BTreeMap, HashMap};
 use postgres::GenericClient;
 
 use super::{Definition, ObjectKind, ObjectName, Structure, SCHEMA_PLACEHOLDER};
-use crate::history::DIGEST_FUNCTION;
-use crate::SchemaName;
+use crate::error::StructureError;
+use migrate_runtime::catalog::DIGEST_FUNCTION;
+use migrate_runtime::{quote_ident, validate_identifier, SchemaName};
 
 /// Which second parameter a query takes: the history table's name (to leave it, and what hangs off it, out), the
 /// name of the history table's trigger function, or none (the history table's row type is not a composite type).
@@ -259,19 +260,20 @@ struct Namespace {
 ///
 /// ```no_run
 /// # let mut client = postgres::Client::connect("host=127.0.0.1 user=postgres", postgres::NoTls).unwrap();
-/// use migrate_runtime::{read_structures, SchemaName, DEFAULT_HISTORY_TABLE};
+/// use migrate_ops::read_structures;
+/// use migrate_runtime::{SchemaName, DEFAULT_HISTORY_TABLE};
 ///
 /// let schemas = [SchemaName::new("tenant-1").unwrap(), SchemaName::new("tenant-2").unwrap()];
 /// let structures = read_structures(&mut client, &schemas, DEFAULT_HISTORY_TABLE)?;
 /// let same = structures[&schemas[0]].fingerprint() == structures[&schemas[1]].fingerprint();
-/// # Ok::<(), migrate_runtime::Error>(())
+/// # Ok::<(), migrate_ops::StructureError>(())
 /// ```
 pub fn read_structures(
     client: &mut postgres::Client,
     schemas: &[SchemaName],
     history_table: &str,
-) -> Result<BTreeMap<SchemaName, Structure>, crate::Error> {
-    crate::schema::validate_identifier(history_table, "history table")?;
+) -> Result<BTreeMap<SchemaName, Structure>, StructureError> {
+    validate_identifier(history_table, "history table")?;
     let failed = |source| super::verify::query_failed(schemas, "read the structure", source);
     let mut transaction = super::verify::snapshot(client).map_err(failed)?;
     let structures = read(&mut transaction, schemas, history_table).map_err(failed)?;
@@ -355,7 +357,7 @@ impl Normaliser {
     /// keywords).
     pub(crate) fn new(name: &str, printed: &str) -> Normaliser {
         let mut forms = vec![printed.to_owned()];
-        let quoted = crate::schema::quote_ident(name);
+        let quoted = quote_ident(name);
         if quoted != printed {
             forms.push(quoted);
         }

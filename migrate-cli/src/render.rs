@@ -7,13 +7,8 @@ use serde_json::{json, Value};
 
 use super::args::Format;
 use super::exit;
-use crate::error::Error;
-use crate::fleet::Task;
-use crate::inspect::{HistoryEntry, SchemaStatus};
-use crate::plan::Execution;
-use crate::report::{Fix, FixKind, Preview, Report as RunReport, StepReport};
-use crate::schema::SchemaName;
-use crate::structure::{Definition, Difference, Outcome, Verification};
+use migrate_ops::{Definition, Difference, Error, HistoryEntry, Outcome, SchemaStatus, Task, Verification};
+use migrate_runtime::{Execution, Fix, FixKind, Preview, Report as RunReport, SchemaName, StepReport};
 
 /// An error with its causes, `: `-separated.
 pub(super) fn chain(error: &dyn std::error::Error) -> String {
@@ -601,7 +596,7 @@ pub(super) fn same_structure_sql(a: &SchemaName, b: &SchemaName) -> String {
 /// PostgreSQL's SQLSTATE of a failed migration (`42P07`, `55P03`), when the server reported one.
 fn sqlstate(error: &Error) -> Option<&str> {
     match error {
-        Error::MigrationFailed { code, .. } => code.as_deref(),
+        Error::Migrate(migrate_runtime::Error::MigrationFailed { code, .. }) => code.as_deref(),
         _ => None,
     }
 }
@@ -639,12 +634,12 @@ fn fix_text(fix: &Fix) -> String {
     match &fix.kind {
         FixKind::Repaired { before, after } => {
             let mut changes = Vec::new();
-            let short = |c: &crate::Checksum| c.to_string().chars().take(12).collect::<String>();
+            let short = |c: &migrate_runtime::Checksum| c.to_string().chars().take(12).collect::<String>();
             if before.checksum != after.checksum {
                 changes.push(format!("checksum {} -> {}", short(&before.checksum), short(&after.checksum)));
             }
             if before.down_checksum != after.down_checksum {
-                let down = |c: &Option<crate::Checksum>| c.as_ref().map_or("none".to_owned(), short);
+                let down = |c: &Option<migrate_runtime::Checksum>| c.as_ref().map_or("none".to_owned(), short);
                 changes.push(format!(
                     "down checksum {} -> {}",
                     down(&before.down_checksum),
@@ -674,7 +669,7 @@ fn recorded_text(fixes: &[Fix]) -> Option<String> {
 
 fn fix_json(fix: &Fix) -> Value {
     let mut value = json!({ "version": fix.version, "fix": fix.kind.label() });
-    if let (FixKind::Recorded { source: crate::RecordSource::Adopted(tool) }, Some(object)) =
+    if let (FixKind::Recorded { source: migrate_runtime::RecordSource::Adopted(tool) }, Some(object)) =
         (&fix.kind, value.as_object_mut())
     {
         object.insert("from".to_owned(), json!(tool.label()));
@@ -760,7 +755,7 @@ mod tests {
 
     #[test]
     fn differences_show_both_sides_of_each_changed_attribute() {
-        use crate::structure::{ObjectKind, ObjectName};
+        use migrate_ops::{ObjectKind, ObjectName};
         let changed = Difference::Changed {
             kind: ObjectKind::Function,
             name: ObjectName::routine("touch", ""),

@@ -2,12 +2,11 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use postgres::GenericClient;
-
 use super::{catalog, diff, reference, Difference, Structure};
-use crate::history::{history_digest, DIGEST_PREFIX};
-use crate::schema::{quote_ident, quote_literal, validate_identifier};
-use crate::{Error, MigrationSet, SchemaName};
+use crate::error::StructureError;
+use crate::survey::Catalog;
+use migrate_runtime::catalog::clean_digest_comment;
+use migrate_runtime::{quote_ident, quote_literal, validate_identifier, MigrationSet, SchemaName};
 
 /// How one schema compares with what the binary's migrations build.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,24 +66,25 @@ impl Outcome {
 /// and grants; a dirty (part-applied) version counts as applied.
 ///
 /// ```no_run
-/// # use migrate_runtime::{embed_migrations, MigrationSet, Outcome, SchemaName};
+/// # use migrate_runtime::{embed_migrations, MigrationSet, SchemaName};
+/// use migrate_ops::Outcome;
 /// # static MIGRATIONS: MigrationSet = embed_migrations!("../migrations");
 /// # let mut client = postgres::Client::connect("host=127.0.0.1 user=postgres", postgres::NoTls).unwrap();
 /// let schemas = [SchemaName::new("tenant-1").unwrap(), SchemaName::new("tenant-2").unwrap()];
-/// for verification in migrate_runtime::verify_schemas(&mut client, &MIGRATIONS, "schema_migrations", &schemas)? {
+/// for verification in migrate_ops::verify_schemas(&mut client, &MIGRATIONS, "schema_migrations", &schemas)? {
 ///     println!("{}: {}", verification.schema, verification.outcome.label());
 ///     if let Outcome::Differs(differences) = &verification.outcome {
 ///         differences.iter().for_each(|d| println!("  {d}"));
 ///     }
 /// }
-/// # Ok::<(), migrate_runtime::Error>(())
+/// # Ok::<(), migrate_ops::StructureError>(())
 /// ```
 pub fn verify_schemas(
     client: &mut postgres::Client,
     set: &MigrationSet,
     history_table: &str,
     schemas: &[SchemaName],
-) -> Result<Vec<Verification>, Error> {
+) -> Result<Vec<Verification>, StructureError> {
     validate_identifier(history_table, "history table")?;
     let mut seen = BTreeSet::new();
     let schemas: Vec<SchemaName> = schemas.iter().filter(|s| seen.insert(*s)).cloned().collect();
@@ -128,25 +128,26 @@ pub fn verify_schemas(
 
 /// Every difference between two live schemas: `Missing` is in `a` and not in `b`, `Extra` in `b` and not in `a`,
 /// `Changed` carries both definitions. Both are read in one snapshot; their history table `history_table` is left
-/// out. Refused with [`Error::NoSuchSchema`] when either does not exist.
+/// out. Refused with [`StructureError::NoSuchSchema`] when either does not exist.
 ///
 /// ```no_run
 /// # use migrate_runtime::SchemaName;
 /// # let mut client = postgres::Client::connect("host=127.0.0.1 user=postgres", postgres::NoTls).unwrap();
 /// let (a, b) = (SchemaName::new("prod").unwrap(), SchemaName::new("staging").unwrap());
-/// let differences = migrate_runtime::diff_schemas(&mut client, &a, &b, "schema_migrations")?;
-/// print!("{}", migrate_runtime::suggest_sql(&differences, &b));
-/// # Ok::<(), migrate_runtime::Error>(())
+/// let differences = migrate_ops::diff_schemas(&mut client, &a, &b, "schema_migrations")?;
+/// print!("{}", migrate_ops::suggest_sql(&differences, &b));
+/// # Ok::<(), migrate_ops::StructureError>(())
 /// ```
 pub fn diff_schemas(
     client: &mut postgres::Client,
     a: &SchemaName,
     b: &SchemaName,
     history_table: &str,
-) -> Result<Vec<Difference>, Error> {
+) -> Result<Vec<Difference>, StructureError> {
     let structures = catalog::read_structures(client, &[a.clone(), b.clone()], history_table)?;
-    let structure =
-        |schema: &SchemaName| structures.get(schema).ok_or_else(|| Error::NoSuchSchema { schema: schema.to_string() });
+    let structure = |schema: &SchemaName| {
+        structures.get(schema).ok_or_else(|| StructureError::NoSuchSchema { schema: schema.to_string() })
+    };
     Ok(diff(structure(a)?, structure(b)?))
 }
 
@@ -155,8 +156,8 @@ pub(crate) fn snapshot(client: &mut postgres::Client) -> Result<postgres::Transa
     client.build_transaction().isolation_level(postgres::IsolationLevel::RepeatableRead).read_only(true).start()
 }
 
-pub(crate) fn query_failed(schemas: &[SchemaName], action: &'static str, source: postgres::Error) -> Error {
-    Error::StructureQuery { schemas: schemas.iter().map(ToString::to_string).collect(), action, source }
+pub(crate) fn query_failed(schemas: &[SchemaName], action: &'static str, source: postgres::Error) -> StructureError {
+    StructureError::Query { schemas: schemas.iter().map(ToString::to_string).collect(), action, source }
 }
 
 /// How many history tables one query reads.
@@ -164,33 +165,26 @@ const HISTORY_TABLES_PER_QUERY: usize = 500;
 
 /// Applied versions, ascending, of every schema of `schemas` that has a history table.
 ///
-/// One catalog query finds the history tables with their comments: a trigger keeps a digest of each table's rows
-/// in its comment, in the same transaction as every change, so a schema whose digest is that of a clean prefix of
-/// the set (every tenant migrated by this binary or an older one) is known without opening its table. Only the
-/// others (dirty, edited, out of order, ahead, or older than the digest) have their table read, with one
-/// `UNION ALL` query per few hundred tables, every name quoted. Opening thousands of tables in one transaction
-/// would also take thousands of locks.
+/// One catalog query ([`Catalog`]) finds the history tables with their comments: a trigger keeps a digest of each
+/// table's rows in its comment, in the same transaction as every change, so a schema whose digest is that of a
+/// clean prefix of the set (every tenant migrated by this binary or an older one) is known without opening its
+/// table. Only the others (dirty, edited, out of order, ahead, or older than the digest) have their table read,
+/// with one `UNION ALL` query per few hundred tables, every name quoted. Opening thousands of tables in one
+/// transaction would also take thousands of locks.
 fn applied_versions(
-    client: &mut impl GenericClient,
+    client: &mut postgres::Transaction<'_>,
     set: &MigrationSet,
     schemas: &[SchemaName],
     history_table: &str,
 ) -> Result<BTreeMap<SchemaName, Vec<i64>>, postgres::Error> {
-    let names: Vec<&str> = schemas.iter().map(SchemaName::as_str).collect();
     let by_name: HashMap<&str, &SchemaName> = schemas.iter().map(|s| (s.as_str(), s)).collect();
     let prefixes = prefix_comments(set);
     let mut applied: BTreeMap<SchemaName, Vec<i64>> = BTreeMap::new();
     let mut unknown: Vec<&SchemaName> = Vec::new();
-    for row in client.query(
-        "SELECT n.nspname::text, d.description FROM pg_catalog.pg_class c \
-         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-         LEFT JOIN pg_catalog.pg_description d \
-           ON d.objoid = c.oid AND d.classoid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0 \
-         WHERE n.nspname::text = ANY($1) AND c.relname = $2 AND c.relkind IN ('r', 'p')",
-        &[&names, &history_table],
-    )? {
-        let Some(schema) = by_name.get(row.get::<_, &str>(0)) else { continue };
-        match row.get::<_, Option<&str>>(1).and_then(|comment| prefixes.get(comment)) {
+    let catalog = Catalog::read(client, history_table, Some(schemas))?;
+    for found in catalog.schemas().iter().filter(|found| found.has_history) {
+        let Some(schema) = by_name.get(found.schema.as_str()) else { continue };
+        match found.digest.as_deref().and_then(|comment| prefixes.get(comment)) {
             Some(versions) if versions.is_empty() => {}
             Some(versions) => {
                 applied.insert((*schema).clone(), versions.clone());
@@ -225,19 +219,12 @@ fn applied_versions(
 }
 
 /// The digest comment of a history table holding exactly the first `k` migrations of the set, clean, for every
-/// `k`, with those versions. A row's text is the trigger's: `version:checksum[:down_checksum]:f`.
+/// `k`, with those versions: what the runtime's trigger writes for them.
 fn prefix_comments(set: &MigrationSet) -> HashMap<String, Vec<i64>> {
-    let rows: Vec<String> = set
-        .iter()
-        .map(|m| match &m.down {
-            Some(down) => format!("{}:{}:{}:f", m.version, m.up.checksum, down.checksum),
-            None => format!("{}:{}:f", m.version, m.up.checksum),
-        })
-        .collect();
-    (0..=rows.len())
+    let migrations: Vec<_> = set.iter().collect();
+    (0..=migrations.len())
         .map(|k| {
-            let comment = format!("{DIGEST_PREFIX}{}", history_digest(&rows[..k]));
-            (comment, set.iter().take(k).map(|m| m.version).collect())
+            (clean_digest_comment(migrations[..k].iter().copied()), migrations[..k].iter().map(|m| m.version).collect())
         })
         .collect()
 }

@@ -1,0 +1,154 @@
+//! Many schemas, on one database server or several: find in one round trip which schemas need work, then run an
+//! operation on those over a bounded pool of connections.
+//!
+//! ```no_run
+//! use migrate_ops::{Fleet, Task};
+//! use migrate_runtime::{embed_migrations, MigrationSet, Migrator, Operation, SchemaName, Target};
+//!
+//! static MIGRATIONS: MigrationSet = embed_migrations!("../migrations");
+//!
+//! let migrator = Migrator::new(&MIGRATIONS);
+//! let databases = vec!["postgres://postgres@127.0.0.1/postgres?sslmode=prefer".parse().unwrap()];
+//! let fleet = Fleet::new(&migrator, databases).jobs(8).keep_going(true);
+//! let schemas: Vec<SchemaName> = (1..=100).map(|i| SchemaName::new(&format!("tenant-{i}")).unwrap()).collect();
+//! // Only schemas that are not already at head are touched.
+//! let standings = fleet.survey(0, &schemas).unwrap();
+//! let tasks: Vec<Task> = schemas
+//!     .into_iter()
+//!     .zip(standings)
+//!     .filter(|(_, standing)| !standing.is_current())
+//!     .map(|(schema, _)| Task { database: 0, schema })
+//!     .collect();
+//! let not_started = fleet.for_each(&tasks, |client, schema| Ok(migrator.run(client, schema.as_str(), Operation::Upgrade(Target::Head))?), |i, result| {
+//!     println!("{}: {:?}", tasks[i].schema, result.map(|r| r.version_after));
+//! });
+//! ```
+
+use migrate_runtime::{Database, Migrator, SchemaName};
+
+use crate::error::Error;
+use crate::pool;
+use crate::structure::{verify_schemas, Verification};
+use crate::survey::{Catalog, Standing};
+
+/// One unit of fleet work: a schema on one of the fleet's databases.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Task {
+    /// Index into the fleet's databases.
+    pub database: usize,
+    /// The schema.
+    pub schema: SchemaName,
+}
+
+/// Runs operations over many schemas on one or several databases.
+#[derive(Debug, Clone)]
+pub struct Fleet<'m> {
+    migrator: &'m Migrator<'m>,
+    databases: Vec<Database>,
+    jobs: usize,
+    keep_going: bool,
+}
+
+impl<'m> Fleet<'m> {
+    /// A fleet over `databases` (one config per server or database), with [`default_jobs`] connections per
+    /// database, stopping at the first failure.
+    pub fn new(migrator: &'m Migrator<'m>, databases: Vec<Database>) -> Fleet<'m> {
+        Fleet { migrator, databases, jobs: default_jobs(), keep_going: false }
+    }
+
+    /// Schemas worked on at once per database, each on its own connection.
+    pub fn jobs(mut self, jobs: usize) -> Self {
+        self.jobs = jobs.max(1);
+        self
+    }
+
+    /// Go on with the other schemas after one fails, instead of starting no new ones.
+    pub fn keep_going(mut self, yes: bool) -> Self {
+        self.keep_going = yes;
+        self
+    }
+
+    /// The databases.
+    pub fn databases(&self) -> &[Database] {
+        &self.databases
+    }
+
+    /// Connect to database `database`.
+    pub fn connect(&self, database: usize) -> Result<postgres::Client, Error> {
+        let database = &self.databases[database];
+        database.connect().map_err(|source| Error::Connect { database: database.to_string(), source })
+    }
+
+    /// Which of `schemas` on database `database` are exactly at the binary's head, in one catalog query for any
+    /// number of schemas ([`Catalog`]). A schema found `Current` needs no work; the others are worth a closer look.
+    pub fn survey(&self, database: usize, schemas: &[SchemaName]) -> Result<Vec<Standing>, Error> {
+        let mut client = self.connect(database)?;
+        let catalog =
+            Catalog::read(&mut client, self.migrator.history_table_name(), Some(schemas)).map_err(|source| {
+                Error::Catalog { database: self.databases[database].to_string(), action: "survey the schemas", source }
+            })?;
+        Ok(catalog.standings(self.migrator.set(), schemas))
+    }
+
+    /// Call `work` for every task, on at most `jobs` connections per database; `on_result` gets each task's index
+    /// and result on the caller's thread as it finishes. Returns how many tasks were not started because one
+    /// failed (unless `keep_going`).
+    pub fn for_each<T: Send>(
+        &self,
+        tasks: &[Task],
+        work: impl Fn(&mut postgres::Client, &SchemaName) -> Result<T, Error> + Sync,
+        on_result: impl FnMut(usize, Result<T, Error>),
+    ) -> usize {
+        let queues: Vec<Vec<usize>> = (0..self.databases.len())
+            .map(|database| (0..tasks.len()).filter(|&i| tasks[i].database == database).collect())
+            .collect();
+        let run = |client: &mut Option<postgres::Client>, index: usize| {
+            let task = &tasks[index];
+            let result = match client {
+                Some(client) => work(client, &task.schema),
+                None => self.connect(task.database).and_then(|connected| work(client.insert(connected), &task.schema)),
+            };
+            // A broken connection is replaced before the next schema.
+            if client.as_ref().is_some_and(|c| c.is_closed()) {
+                *client = None;
+            }
+            result
+        };
+        pool::drain(&queues, self.jobs, self.keep_going, |_| None, run, on_result)
+    }
+
+    /// `verify` over `tasks`: one [`verify_schemas`] call per database for all of that database's schemas (it reads
+    /// them in a few queries, however many), up to `jobs` databases at once, each on its own connection.
+    /// `on_result` gets each database's index and result on the caller's thread. Without `keep_going`, no
+    /// database is started after one fails. Returns how many schemas were not started.
+    pub fn verify(&self, tasks: &[Task], mut on_result: impl FnMut(usize, Result<Vec<Verification>, Error>)) -> usize {
+        let databases: Vec<usize> =
+            (0..self.databases.len()).filter(|&d| tasks.iter().any(|t| t.database == d)).collect();
+        let schemas_of = |database: usize| -> Vec<SchemaName> {
+            tasks.iter().filter(|t| t.database == database).map(|t| t.schema.clone()).collect()
+        };
+        let mut verified = 0;
+        let verify = |_: &mut (), database: usize| {
+            let mut client = self.connect(database)?;
+            let (set, table) = (self.migrator.set(), self.migrator.history_table_name());
+            Ok(verify_schemas(&mut client, set, table, &schemas_of(database))?)
+        };
+        pool::drain(
+            &[databases],
+            self.jobs,
+            self.keep_going,
+            |_| (),
+            verify,
+            |database, result| {
+                verified += schemas_of(database).len();
+                on_result(database, result);
+            },
+        );
+        tasks.len() - verified
+    }
+}
+
+/// Default connections per database: two per core (the work is mostly waiting on the server), at most 16.
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get() * 2).min(16)
+}

@@ -1,0 +1,29 @@
+//! Operations beyond the boot path, for operators and their tools: many schemas on one server or several
+//! ([`Fleet`]), where schemas stand in one catalog query ([`survey`]), status and history of a schema
+//! ([`Inspect`]), what a schema *is* against what its migrations build ([`verify_schemas`], [`diff_schemas`]), and
+//! new revisions in the source folder ([`write_revision`]).
+//!
+//! A service that only migrates at boot needs none of this: `migrate-runtime` is the boot path. This crate builds
+//! on it (dependencies one way: `migrate-cli` -> `migrate-ops` -> `migrate-runtime` -> `migrate-core`).
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+// An `Error` is returned at most once per schema, after at least one round trip: its size does not matter.
+#![allow(clippy::result_large_err)]
+
+mod error;
+mod fleet;
+mod inspect;
+mod pool;
+mod revision;
+mod structure;
+pub mod survey;
+
+pub use error::{Error, StructureError};
+pub use fleet::{default_jobs, Fleet, Task};
+pub use inspect::{history_of, status_of, EntryState, HistoryEntry, Inspect, SchemaState, SchemaStatus};
+pub use revision::{write_revision, Revision, RevisionError};
+pub use structure::{
+    diff, diff_schemas, read_structures, reference_structure, suggest_sql, verify_schemas, Definition, Difference,
+    Fingerprint, Object, ObjectKind, ObjectName, Outcome, Structure, Verification, SCHEMA_PLACEHOLDER,
+};
+pub use survey::{Catalog, Standing, Surveyed};
