@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use super::args::Format;
 use super::exit;
 use migrate_ops::{Definition, Difference, Error, HistoryEntry, Outcome, SchemaStatus, Task, Verification};
-use migrate_runtime::{Execution, Fix, FixKind, Preview, Report as RunReport, SchemaName, StepReport};
+use migrate_runtime::{Execution, Fix, FixKind, Preview, Report as RunReport, SchemaName, SqlState, StepReport};
 
 /// An error with its causes, `: `-separated.
 pub(super) fn chain(error: &dyn std::error::Error) -> String {
@@ -596,7 +596,7 @@ pub(super) fn same_structure_sql(a: &SchemaName, b: &SchemaName) -> String {
 /// PostgreSQL's SQLSTATE of a failed migration (`42P07`, `55P03`), when the server reported one.
 fn sqlstate(error: &Error) -> Option<&str> {
     match error {
-        Error::Migrate(migrate_runtime::Error::MigrationFailed { code, .. }) => code.as_deref(),
+        Error::Migrate(migrate_runtime::Error::MigrationFailed { code, .. }) => code.as_ref().map(SqlState::as_str),
         _ => None,
     }
 }

@@ -1,7 +1,7 @@
 //! What can go wrong in an operation over many schemas: a schema's own error from the runtime, connecting to a
 //! database, reading its catalog, or comparing structures.
 
-use migrate_runtime::{ConnectError, InvalidName, StepReport};
+use migrate_runtime::{ConnectError, InvalidName, SqlState, StepReport};
 
 /// An operation's failure, for one schema or for one database.
 #[derive(Debug, thiserror::Error)]
@@ -98,7 +98,7 @@ pub enum StructureError {
         /// The file that failed.
         file: String,
         /// PostgreSQL's SQLSTATE code; `None` when the connection failed rather than the SQL.
-        code: Option<String>,
+        code: Option<SqlState>,
         /// PostgreSQL's message, with its detail and hint.
         message: String,
     },

@@ -25,21 +25,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use migrate_core::Direction;
-use postgres::error::SqlState;
-use postgres::SimpleQueryMessage;
 
-use crate::error::{server_message, Error, LockHolder};
+use crate::error::{Error, LockHolder};
 use crate::foreign::{parse_rows, ForeignHistory};
 use crate::history::{
-    first_row, flag, parse_history, restore_settings_sql, AppliedMigration, HistoryTable, Timeouts, ELAPSED_COLUMN,
-    LOST_LOCK_DETAIL, LOST_LOCK_SQLSTATE,
+    index_is_valid, parse_history, restore_settings_sql, AppliedMigration, Exists, HistoryTable, LockAttempt, Timeouts,
+    ELAPSED_COLUMN, LOST_LOCK_DETAIL, LOST_LOCK_SQLSTATE,
 };
 use crate::plan::{
     plan, plan_with_foreign, Execution, Found, Operation, Plan, PlanOptions, Prologue, Step, TransactionMode,
 };
 use crate::report::{Fix, PlannedStep, Preview, Report, StepReport};
 use crate::schema::SchemaName;
-use crate::session::Session;
+use crate::session::{Answer, QueryError, Session, SqlState};
 use crate::set::MigrationSet;
 use crate::sql::{created_index_name, line_and_column, qualify_relations, split_statements};
 use crate::target::Target;
@@ -110,13 +108,13 @@ pub(crate) async fn read<S: Session>(
     table: &HistoryTable,
 ) -> Result<Option<Vec<AppliedMigration>>, Error> {
     match session.batch(&table.select_sql()).await {
-        Ok(messages) => Ok(Some(parse_history(table, &messages)?)),
-        Err(e) if e.code() == Some(&SqlState::UNDEFINED_TABLE) => Ok(None),
+        Ok(answer) => Ok(Some(parse_history(table, &answer)?)),
+        Err(e) if e.code() == Some(SqlState::UNDEFINED_TABLE) => Ok(None),
         Err(source) => Err(database(table, "read the history table", source)),
     }
 }
 
-fn database(table: &HistoryTable, action: &'static str, source: postgres::Error) -> Error {
+fn database(table: &HistoryTable, action: &'static str, source: QueryError) -> Error {
     Error::Database { schema: table.schema.to_string(), action, source }
 }
 
@@ -264,24 +262,25 @@ async fn locked_found<S: Session>(
     table: &HistoryTable,
     timeouts: Timeouts,
 ) -> Result<Option<Found>, Error> {
-    let messages =
+    let answer =
         session.batch(&table.lock_sql(timeouts)).await.map_err(|e| database(table, "take the migration lock", e))?;
-    if !flag(&messages, "locked") {
+    let attempt = LockAttempt::of(&answer);
+    if !attempt.locked {
         return Ok(None);
     }
-    if !flag(&messages, "schema_exists") {
+    if !attempt.exists.schema {
         return Ok(Some(Found::NoSchema));
     }
-    if !flag(&messages, "table_exists") {
+    if !attempt.exists.table {
         return Ok(Some(Found::NoTable));
     }
     // A history table made by an older version gains the progress columns, under the lock.
-    let add = if flag(&messages, "has_progress") { String::new() } else { table.add_progress_columns_sql() };
-    let messages = session
+    let add = if attempt.exists.progress_columns { String::new() } else { table.add_progress_columns_sql() };
+    let answer = session
         .batch(&format!("{add}{}", table.locked_select_sql()))
         .await
         .map_err(|e| database(table, "read the history table", e))?;
-    Ok(Some(Found::History(parse_history(table, &messages)?)))
+    Ok(Some(Found::History(parse_history(table, &answer)?)))
 }
 
 /// For [`Operation::Adopt`]: the other tool's history rows, or `None` when its table does not exist. Read in the
@@ -295,12 +294,12 @@ async fn read_foreign<S: Session>(
     let Operation::Adopt(tool) = operation else { return Ok(None) };
     let schema = &table.schema;
     let failed = |e| database(table, "read the other tool's history table", e);
-    let messages = session.batch(&tool.exists_sql(schema)).await.map_err(failed)?;
-    if !flag(&messages, "exists") {
+    let answer = session.batch(&tool.exists_sql(schema)).await.map_err(failed)?;
+    if !tool.exists_in(&answer) {
         return Ok(None);
     }
-    let messages = session.batch(&tool.select_sql(schema)).await.map_err(failed)?;
-    let rows = parse_rows(&messages).map_err(|problem| Error::CorruptHistory {
+    let answer = session.batch(&tool.select_sql(schema)).await.map_err(failed)?;
+    let rows = parse_rows(&answer).map_err(|problem| Error::CorruptHistory {
         schema: schema.to_string(),
         table: tool.qualified(schema),
         problem,
@@ -318,16 +317,7 @@ async fn holder<S: Session>(session: &mut S, table: &HistoryTable, blocker: &Blo
         Blocker::Lock => table.lock_holder_sql(),
         Blocker::Runner { runner, .. } => table.runner_sql(runner),
     };
-    let messages = session.batch(&sql).await.ok()?;
-    let row = first_row(&messages)?;
-    let text = |column: &str| row.try_get(column).ok().flatten();
-    let holder = LockHolder {
-        application_name: text("application_name").unwrap_or_default().to_owned(),
-        client_addr: text("client_addr").map(str::to_owned),
-        pid: text("pid")?.parse().ok()?,
-        held_for: Duration::from_secs(text("seconds").and_then(|s| s.parse().ok()).unwrap_or(0)),
-    };
-    Some(holder)
+    LockHolder::of(&session.batch(&sql).await.ok()?)
 }
 
 /// Who is migrating the schema right now: the holder of its migration lock, else the live runner of one of its
@@ -365,9 +355,9 @@ pub(crate) async fn preview<S: Session>(
     let found = match read(session, &table).await? {
         Some(rows) => Found::History(rows),
         None => {
-            let messages =
+            let answer =
                 session.batch(&table.exists_sql()).await.map_err(|e| database(&table, "look up the schema", e))?;
-            if flag(&messages, "schema_exists") {
+            if Exists::of(&answer).schema {
                 Found::NoTable
             } else {
                 Found::NoSchema
@@ -435,11 +425,8 @@ impl<'p, 'm> Batch<'p, 'm> {
     }
 
     /// The index of the part whose script holds PostgreSQL's error position.
-    fn part_at(&self, error: &postgres::Error) -> Option<usize> {
-        let position = match error.as_db_error()?.position()? {
-            postgres::error::ErrorPosition::Original(p) => *p as usize,
-            postgres::error::ErrorPosition::Internal { .. } => return None,
-        };
+    fn part_at(&self, error: &QueryError) -> Option<usize> {
+        let position = error.server()?.position?;
         self.parts.iter().rposition(|part| part.script_start < position)
     }
 }
@@ -610,8 +597,8 @@ async fn execute<S: Session>(
     for send in compile(table, timeouts, plan, runner, Opening::AlreadyOpen) {
         match send {
             Outgoing::Batch(batch) => match session.batch(&batch.sql).await {
-                Ok(messages) => {
-                    let durations = step_durations(&messages);
+                Ok(answer) => {
+                    let durations = step_durations(&answer);
                     for (i, part) in batch.parts.iter().enumerate() {
                         done.push(step_report(table, part.step, durations.get(i).copied()));
                     }
@@ -623,7 +610,7 @@ async fn execute<S: Session>(
                 Err(error) => {
                     // The failing transaction is aborted; roll it back so the session is usable again.
                     rollback(session).await;
-                    if error.code().map(|c| c.code()) == Some(LOST_LOCK_SQLSTATE) {
+                    if error.code() == Some(LOST_LOCK_SQLSTATE) {
                         let index = committed_before_guard(&error).unwrap_or(0).min(batch.parts.len());
                         done.extend(batch.parts[..index].iter().map(|part| step_report(table, part.step, None)));
                         return Ok(Executed::LostLock);
@@ -645,8 +632,8 @@ async fn execute<S: Session>(
 }
 
 /// How many steps of a query string committed before its lost-lock guard failed, from the guard's detail.
-fn committed_before_guard(error: &postgres::Error) -> Option<usize> {
-    error.as_db_error()?.detail()?.strip_prefix(LOST_LOCK_DETAIL)?.parse().ok()
+fn committed_before_guard(error: &QueryError) -> Option<usize> {
+    error.server()?.detail.as_deref()?.strip_prefix(LOST_LOCK_DETAIL)?.parse().ok()
 }
 
 /// The error for a query string that failed: which step, and which steps committed before it.
@@ -655,7 +642,7 @@ async fn batch_failed<S: Session>(
     table: &HistoryTable,
     timeouts: Timeouts,
     batch: &Batch<'_, '_>,
-    error: postgres::Error,
+    error: QueryError,
     mut committed: Vec<StepReport>,
 ) -> Error {
     if batch.parts.is_empty() {
@@ -687,7 +674,7 @@ async fn name_the_failing_step<S: Session>(
     table: &HistoryTable,
     timeouts: Timeouts,
     batch: &Batch<'_, '_>,
-    original: &postgres::Error,
+    original: &QueryError,
     committed: Vec<StepReport>,
 ) -> Error {
     let mut opening = table.lock_sql(timeouts);
@@ -696,7 +683,7 @@ async fn name_the_failing_step<S: Session>(
     }
     let opened = session.batch(&opening).await;
     let mut culprit = None;
-    if opened.as_ref().is_ok_and(|messages| flag(messages, "locked")) {
+    if opened.as_ref().is_ok_and(|answer| LockAttempt::of(answer).locked) {
         for part in &batch.parts {
             let step_sql = table.step_sql(part.step, timeouts);
             if let Err(error) = session.batch(&step_sql.sql).await {
@@ -729,15 +716,12 @@ async fn first_unfinished<S: Session>(session: &mut S, table: &HistoryTable, bat
 }
 
 /// The durations the steps of a query string returned, in order.
-fn step_durations(messages: &[SimpleQueryMessage]) -> Vec<Duration> {
-    messages
+fn step_durations(answer: &Answer) -> Vec<Duration> {
+    answer
+        .rows()
         .iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(row) if row.columns().first().is_some_and(|c| c.name() == ELAPSED_COLUMN) => {
-                row.get(0).and_then(|ms| ms.parse().ok()).map(Duration::from_millis)
-            }
-            _ => None,
-        })
+        .filter(|row| row.first_column() == Some(ELAPSED_COLUMN))
+        .filter_map(|row| row.first_value()?.parse().ok().map(Duration::from_millis))
         .collect()
 }
 
@@ -771,9 +755,8 @@ async fn run_untransacted<S: Session>(
     committed: &[StepReport],
 ) -> Result<(), Error> {
     let started = Instant::now();
-    let sql_failed = |error: &postgres::Error, script_start| {
-        migration_failed(table, step, error, script_start, committed.to_vec(), true)
-    };
+    let sql_failed =
+        |error: &QueryError, script_start| migration_failed(table, step, error, script_start, committed.to_vec(), true);
     let saved = session
         .batch(&table.untransacted_settings_sql(runner, timeouts))
         .await
@@ -817,8 +800,8 @@ async fn run_untransacted<S: Session>(
     };
     let finished = session.batch(&finish).await;
     outcome?;
-    let messages = finished.map_err(|e| database(table, "record a no-transaction migration", e))?;
-    if first_row(&messages).is_none() {
+    let answer = finished.map_err(|e| database(table, "record a no-transaction migration", e))?;
+    if answer.first().is_none() {
         return Err(Error::ClaimLost { schema: table.schema.to_string(), version: step.migration.version });
     }
     Ok(())
@@ -837,11 +820,11 @@ async fn run_statement<S: Session>(
     runner: &str,
     statement: &str,
     done: usize,
-) -> Result<(), (postgres::Error, Option<isize>)> {
+) -> Result<(), (QueryError, Option<isize>)> {
     let wrapped = table.statement_in_transaction_sql(timeouts, statement, step, runner, done);
     match session.batch(&wrapped).await {
         Ok(_) => return Ok(()),
-        Err(error) if error.code() == Some(&SqlState::ACTIVE_SQL_TRANSACTION) => rollback(session).await,
+        Err(error) if error.code() == Some(SqlState::ACTIVE_SQL_TRANSACTION) => rollback(session).await,
         Err(error) => {
             rollback(session).await;
             return Err((error, Some(table.open_sql(timeouts).chars().count() as isize)));
@@ -858,17 +841,11 @@ async fn run_statement<S: Session>(
 /// Drop the schema's INVALID indexes: what an interrupted `CREATE INDEX CONCURRENTLY` leaves behind, and what
 /// `CREATE INDEX CONCURRENTLY IF NOT EXISTS` would otherwise accept as done.
 async fn drop_invalid_indexes<S: Session>(session: &mut S, table: &HistoryTable) -> Result<(), Error> {
-    let messages = session
+    let answer = session
         .batch(&table.invalid_indexes_sql())
         .await
         .map_err(|e| database(table, "look for invalid indexes", e))?;
-    let invalid: Vec<String> = messages
-        .iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
-            _ => None,
-        })
-        .collect();
+    let invalid: Vec<String> = answer.rows().iter().filter_map(|row| row.first_value().map(str::to_owned)).collect();
     for index in invalid {
         tracing::info!(schema = table.schema.as_str(), index, "dropping an invalid index left by an interrupted build");
         session
@@ -882,9 +859,9 @@ async fn drop_invalid_indexes<S: Session>(session: &mut S, table: &HistoryTable)
 /// The statement builds a named index that exists and is valid: the interrupted run finished it.
 async fn already_built<S: Session>(session: &mut S, table: &HistoryTable, statement: &str) -> Result<bool, Error> {
     let Some(name) = created_index_name(statement) else { return Ok(false) };
-    let messages =
+    let answer =
         session.batch(&table.valid_index_sql(&name)).await.map_err(|e| database(table, "look up an index", e))?;
-    Ok(flag(&messages, "valid"))
+    Ok(index_is_valid(&answer))
 }
 
 /// Build the error for a failed step. `script_start` is where the script starts in the query string that failed, in
@@ -893,16 +870,16 @@ async fn already_built<S: Session>(session: &mut S, table: &HistoryTable, statem
 fn migration_failed(
     table: &HistoryTable,
     step: &Step<'_>,
-    error: &postgres::Error,
+    error: &QueryError,
     script_start: Option<isize>,
     committed: Vec<StepReport>,
     left_dirty: bool,
 ) -> Error {
     let script = step.script;
-    let (code, message) = server_message(error);
-    let position = match (error.as_db_error().and_then(|db| db.position()), script_start) {
-        (Some(postgres::error::ErrorPosition::Original(p)), Some(start)) => {
-            let in_script = *p as isize - start;
+    let (code, message) = error.describe();
+    let position = match (error.server().and_then(|server| server.position), script_start) {
+        (Some(p), Some(start)) => {
+            let in_script = p as isize - start;
             let in_file = (in_script >= 1).then(|| table.file_position(step, in_script as usize)).flatten();
             in_file.map(|in_file| line_and_column(&script.sql, in_file))
         }

@@ -4,6 +4,7 @@ use migrate_core::Direction;
 
 use crate::report::StepReport;
 use crate::schema::InvalidName;
+use crate::session::{QueryError, SqlState};
 use crate::target::WrongDirection;
 
 /// Everything that can go wrong while migrating a schema. Every message names the schema and, where there is one,
@@ -209,7 +210,7 @@ pub enum Error {
         /// The file that failed.
         file: String,
         /// PostgreSQL's SQLSTATE code; `None` when the connection failed rather than the SQL.
-        code: Option<String>,
+        code: Option<SqlState>,
         /// PostgreSQL's message, with its detail and hint.
         message: String,
         /// Line and column in the file, when PostgreSQL reported a position.
@@ -358,9 +359,9 @@ pub enum Error {
         schema: String,
         /// What we were doing.
         action: &'static str,
-        /// The driver's error.
+        /// What the server (or the driver) said.
         #[source]
-        source: postgres::Error,
+        source: QueryError,
     },
 }
 
@@ -387,19 +388,6 @@ impl std::fmt::Display for LockHolder {
         }
         write!(f, ", for {})", human_duration(self.held_for))
     }
-}
-
-/// What the server said about a failed query: its SQLSTATE, and its message with its detail and hint; or, when the
-/// server said nothing (a lost connection), no code and the driver's words.
-pub fn server_message(error: &postgres::Error) -> (Option<String>, String) {
-    let Some(db) = error.as_db_error() else { return (None, error.to_string()) };
-    let mut message = db.message().to_owned();
-    for (label, extra) in [("detail", db.detail()), ("hint", db.hint())] {
-        if let Some(extra) = extra {
-            message.push_str(&format!(" ({label}: {extra})"));
-        }
-    }
-    (Some(db.code().code().to_owned()), message)
 }
 
 /// A duration for people: `850 ms`, `12 s`, `3 min 5 s`, `2 h 10 min`.

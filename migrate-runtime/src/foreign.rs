@@ -12,9 +12,9 @@
 use std::hash::{Hash, Hasher};
 
 use migrate_core::Migration;
-use postgres::SimpleQueryMessage;
 
 use crate::schema::{quote_ident, quote_literal, SchemaName};
+use crate::session::Answer;
 
 /// A migration tool whose history `adopt` reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -51,9 +51,14 @@ impl Tool {
         format!("{}.{}", schema.quoted(), quote_ident(self.table()))
     }
 
-    /// Whether the tool's table exists in the schema (column `exists`).
+    /// Whether the tool's table exists in the schema (column `exists`): read back by [`Tool::exists_in`].
     pub(crate) fn exists_sql(self, schema: &SchemaName) -> String {
         format!("SELECT to_regclass({}) IS NOT NULL AS exists", quote_literal(&self.qualified(schema)))
+    }
+
+    /// What [`Tool::exists_sql`] found.
+    pub(crate) fn exists_in(self, answer: &Answer) -> bool {
+        answer.flag("exists")
     }
 
     /// The tool's rows as text columns `version`, `name`, `success` and `checksum`.
@@ -143,15 +148,12 @@ pub fn refinery_checksums(name: &str, version: i64, sql: &str) -> Vec<String> {
 }
 
 /// The rows a [`Tool::select_sql`] query returned; `Err` names the first row that cannot be read.
-pub(crate) fn parse_rows(messages: &[SimpleQueryMessage]) -> Result<Vec<ForeignRow>, String> {
-    messages
+pub(crate) fn parse_rows(answer: &Answer) -> Result<Vec<ForeignRow>, String> {
+    answer
+        .rows()
         .iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(row) => Some(row),
-            _ => None,
-        })
         .map(|row| {
-            let text = |column: &str| row.try_get(column).ok().flatten().map(str::to_owned);
+            let text = |column: &str| row.get(column).map(str::to_owned);
             let raw = text("version").ok_or("version is null")?;
             let digits: String = raw.chars().filter(|c| *c != '-').collect();
             let version = digits.parse::<i64>().map_err(|_| format!("version {raw:?} is not a number"))?;

@@ -5,11 +5,12 @@ use std::borrow::Cow;
 use std::time::Duration;
 
 use migrate_core::{Checksum, Direction, Migration};
-use postgres::{SimpleQueryMessage, SimpleQueryRow};
 
 use crate::error::Error;
+use crate::error::LockHolder;
 use crate::plan::{Execution, HistoryFix, Prologue, Step};
 use crate::schema::{quote_ident, quote_literal, validate_identifier, InvalidName, SchemaName};
+use crate::session::{Answer, Row, SqlState};
 use crate::sql::{in_creating_transaction, Rewritten};
 
 /// One row of the history table.
@@ -226,7 +227,7 @@ pub(crate) const CLAIM_LEASE: Duration = Duration::from_secs(60);
 
 /// The SQLSTATE of the guard that opens every transaction of a run after the first: another process took the
 /// migration lock between two of our transactions.
-pub(crate) const LOST_LOCK_SQLSTATE: &str = "MGLCK";
+pub(crate) const LOST_LOCK_SQLSTATE: SqlState = SqlState::LOST_LOCK;
 
 /// What the lost-lock guard's detail starts with; the number of steps of its query string committed before it
 /// follows.
@@ -489,7 +490,7 @@ impl HistoryTable {
     }
 
     /// Whether the schema and the history table exist, and whether the table has the progress columns, as columns
-    /// `schema_exists`, `table_exists` and `has_progress`.
+    /// `schema_exists`, `table_exists` and `has_progress`: read back by [`Exists::of`].
     pub fn exists_sql(&self) -> String {
         format!(
             "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = {}) AS schema_exists, \
@@ -502,7 +503,7 @@ impl HistoryTable {
     }
 
     /// Open a transaction and take the schema's migration lock in it without waiting (column `locked`), saying what
-    /// exists in the same statement. The lock is a transaction lock: `COMMIT` or `ROLLBACK` releases it, so nothing
+    /// exists in the same query string: read back by [`LockAttempt::of`]. The lock is a transaction lock: `COMMIT` or `ROLLBACK` releases it, so nothing
     /// outlives the transaction, not even on a pooled server connection.
     pub fn lock_sql(&self, timeouts: Timeouts) -> String {
         // Two statements: in READ COMMITTED each takes its own snapshot, so what the second sees includes whatever
@@ -542,7 +543,7 @@ impl HistoryTable {
     }
 
     /// Who holds the schema's migration lock: application name, client address, backend pid, and seconds since its
-    /// transaction began.
+    /// transaction began; read back by [`LockHolder::of`].
     pub fn lock_holder_sql(&self) -> String {
         let key = self.lock_key() as u64;
         format!(
@@ -695,7 +696,7 @@ impl HistoryTable {
         )
     }
 
-    /// Whether the schema has a valid index of this name (column `valid`).
+    /// Whether the schema has a valid index of this name (column `valid`): read back by [`index_is_valid`].
     pub fn valid_index_sql(&self, name: &str) -> String {
         format!(
             "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid \
@@ -707,48 +708,77 @@ impl HistoryTable {
     }
 }
 
+/// What [`HistoryTable::exists_sql`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Exists {
+    pub schema: bool,
+    pub table: bool,
+    /// The table has the columns that record a no-transaction migration's progress.
+    pub progress_columns: bool,
+}
+
+impl Exists {
+    pub fn of(answer: &Answer) -> Exists {
+        Exists {
+            schema: answer.flag("schema_exists"),
+            table: answer.flag("table_exists"),
+            progress_columns: answer.flag("has_progress"),
+        }
+    }
+}
+
+/// What [`HistoryTable::lock_sql`] found: whether the lock was taken, and what exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LockAttempt {
+    pub locked: bool,
+    pub exists: Exists,
+}
+
+impl LockAttempt {
+    pub fn of(answer: &Answer) -> LockAttempt {
+        LockAttempt { locked: answer.flag("locked"), exists: Exists::of(answer) }
+    }
+}
+
+impl LockHolder {
+    /// The holder [`HistoryTable::lock_holder_sql`] or [`HistoryTable::runner_sql`] found, if any.
+    pub(crate) fn of(answer: &Answer) -> Option<LockHolder> {
+        let row = answer.first()?;
+        Some(LockHolder {
+            application_name: row.get("application_name").unwrap_or_default().to_owned(),
+            client_addr: row.get("client_addr").map(str::to_owned),
+            pid: row.get("pid")?.parse().ok()?,
+            held_for: Duration::from_secs(row.get("seconds").and_then(|s| s.parse().ok()).unwrap_or(0)),
+        })
+    }
+}
+
+/// What [`HistoryTable::valid_index_sql`] found.
+pub(crate) fn index_is_valid(answer: &Answer) -> bool {
+    answer.flag("valid")
+}
+
 /// The session settings a no-transaction script changes, read before it and put back after it.
 const SAVED_SETTINGS: [&str; 4] = ["search_path", "lock_timeout", "statement_timeout", "application_name"];
 
 /// SQL that puts back the session settings that [`HistoryTable::untransacted_settings_sql`] returned, read by name.
-pub(crate) fn restore_settings_sql(messages: &[SimpleQueryMessage]) -> String {
-    let saved = first_row(messages);
+pub(crate) fn restore_settings_sql(saved: &Answer) -> String {
+    let saved = saved.first();
     SAVED_SETTINGS
         .iter()
         .map(|name| {
-            let value = saved.and_then(|row| row.try_get(*name).ok().flatten()).unwrap_or_default();
+            let value = saved.and_then(|row| row.get(name)).unwrap_or_default();
             format!("SELECT set_config('{name}', {}, false);", quote_literal(value))
         })
         .collect::<Vec<_>>()
         .join("\n")
 }
 
-/// The first row a query string returned.
-pub(crate) fn first_row(messages: &[SimpleQueryMessage]) -> Option<&SimpleQueryRow> {
-    messages.iter().find_map(|m| match m {
-        SimpleQueryMessage::Row(row) => Some(row),
-        _ => None,
-    })
-}
-
-/// A boolean column (`t`) of the first row of a query string's answer that has it; false when none has it.
-pub(crate) fn flag(messages: &[SimpleQueryMessage], column: &str) -> bool {
-    messages.iter().any(|m| match m {
-        SimpleQueryMessage::Row(row) => row.try_get(column).ok().flatten() == Some("t"),
-        _ => false,
-    })
-}
-
-pub(crate) fn parse_history(
-    table: &HistoryTable,
-    messages: &[SimpleQueryMessage],
-) -> Result<Vec<AppliedMigration>, Error> {
-    messages
+pub(crate) fn parse_history(table: &HistoryTable, answer: &Answer) -> Result<Vec<AppliedMigration>, Error> {
+    answer
+        .rows()
         .iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(row) => Some(parse_row(row)),
-            _ => None,
-        })
+        .map(parse_row)
         .map(|row| {
             row.map_err(|problem| Error::CorruptHistory {
                 schema: table.schema.to_string(),
@@ -760,8 +790,8 @@ pub(crate) fn parse_history(
 }
 
 /// One history row, read by column name.
-fn parse_row(row: &SimpleQueryRow) -> Result<AppliedMigration, String> {
-    let optional = |column: &str| row.try_get(column).map_err(|_| format!("column {column} is missing"));
+fn parse_row(row: &Row) -> Result<AppliedMigration, String> {
+    let optional = |column: &str| row.has(column).then(|| row.get(column)).ok_or(format!("column {column} is missing"));
     let text = |column: &str| -> Result<String, String> {
         optional(column)?.map(str::to_owned).ok_or_else(|| format!("{column} is null"))
     };
@@ -780,15 +810,15 @@ fn parse_row(row: &SimpleQueryRow) -> Result<AppliedMigration, String> {
         applied_by: text("applied_by")?,
         dirty: text("dirty")? == "t",
         progress: Progress {
-            runner: row.try_get("runner").ok().flatten().map(str::to_owned),
-            runner_alive: row.try_get("runner_alive").ok().flatten() == Some("t"),
-            statements_done: row.try_get("statements_done").ok().flatten().and_then(|n| n.parse().ok()).unwrap_or(0),
-            direction: match row.try_get("claim_direction").ok().flatten() {
+            runner: row.get("runner").map(str::to_owned),
+            runner_alive: row.get("runner_alive") == Some("t"),
+            statements_done: row.get("statements_done").and_then(|n| n.parse().ok()).unwrap_or(0),
+            direction: match row.get("claim_direction") {
                 Some("up") => Some(Direction::Up),
                 Some("down") => Some(Direction::Down),
                 _ => None,
             },
-            failure: row.try_get("failure").ok().flatten().map(str::to_owned),
+            failure: row.get("failure").map(str::to_owned),
         },
     })
 }

@@ -67,7 +67,7 @@ pub use app_schema::{
 };
 pub use database::{ConnectError, Database, DatabaseError, SslMode};
 pub use engine::Waiting;
-pub use error::{human_duration, server_message, Error, LockHolder, ResolveProblem};
+pub use error::{human_duration, Error, LockHolder, ResolveProblem};
 pub use foreign::{refinery_checksums, sqlx_checksum, ForeignHistory, ForeignRow, Tool};
 pub use history::{binary_name, migration_lock_key, AppliedMigration, Dirt, Progress, Recorded, DEFAULT_HISTORY_TABLE};
 pub use migrate_core::{
@@ -81,6 +81,7 @@ pub use plan::{
 };
 pub use report::{Fix, FixKind, PlannedStep, Preview, Report, StepReport};
 pub use schema::{quote_ident, quote_literal, validate_identifier, InvalidName, NameProblem, SchemaName};
+pub use session::{Answer, QueryError, Row, ServerError, SqlState};
 pub use set::MigrationSet;
 pub use target::{InvalidTarget, Target, WrongDirection};
 

@@ -9,7 +9,7 @@ use postgres::error::SqlState;
 use super::{catalog, Structure};
 use crate::error::StructureError;
 use migrate_runtime::sql::{split_statements, without_concurrently};
-use migrate_runtime::{server_message, validate_identifier, MigrationSet, SchemaName};
+use migrate_runtime::{validate_identifier, MigrationSet, QueryError, SchemaName};
 
 /// The structure the up scripts of `set` build, up to and including `version`, without a history table.
 ///
@@ -71,7 +71,7 @@ fn build_in(
     for migration in migrations {
         let script = &migration.up;
         let failed = |error: postgres::Error| {
-            let (code, message) = server_message(&error);
+            let (code, message) = QueryError::from(error).describe();
             StructureError::ReferenceFailed {
                 schema: scratch.to_string(),
                 version: migration.version,
@@ -95,7 +95,7 @@ fn build_in(
                         version: migration.version,
                         file: script.file.to_string(),
                         statement: shorten(&statement),
-                        message: server_message(&error).1,
+                        message: QueryError::from(error).describe().1,
                     });
                 }
                 return Err(failed(error));
