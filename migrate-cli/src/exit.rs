@@ -3,7 +3,7 @@
 use super::error::CliError;
 use super::schemas::SelectionError;
 use migrate_ops::{Error, StructureError};
-use migrate_runtime::Error as MigrateError;
+use migrate_runtime::{Error as MigrateError, ErrorKind, Refusal};
 
 /// Everything went as asked.
 pub const SUCCESS: i32 = 0;
@@ -38,33 +38,40 @@ pub fn code_of(error: &Error) -> i32 {
 
 /// The exit code for the runtime's error about one schema.
 pub fn code_of_migration(error: &MigrateError) -> i32 {
-    match error {
-        MigrateError::InvalidName(_)
-        | MigrateError::TargetNotInSet { .. }
-        | MigrateError::TargetBelowCurrent { .. }
-        | MigrateError::TargetNotApplied { .. }
-        | MigrateError::WrongDirection { .. } => USAGE,
-        MigrateError::MissingDownFile { .. }
-        | MigrateError::NoTransactionInSingleTransaction { .. }
-        | MigrateError::Dirty { .. }
-        | MigrateError::Interrupted { .. }
-        | MigrateError::OutOfOrder { .. }
-        | MigrateError::NothingToResolve { .. }
-        | MigrateError::SchemaMissing { .. }
-        | MigrateError::BaselineBelowApplied { .. }
-        | MigrateError::ForeignHistoryMissing { .. }
-        | MigrateError::ForeignFailed { .. } => REFUSED,
-        MigrateError::MigrationFailed { .. } => MIGRATION_FAILED,
-        MigrateError::ChecksumMismatch { .. }
-        | MigrateError::MissingFromBinary { .. }
-        | MigrateError::CorruptHistory { .. }
-        | MigrateError::ForeignMissingFromBinary { .. }
-        | MigrateError::ForeignChecksumMismatch { .. } => DRIFT,
-        MigrateError::LockTimeout { .. }
-        | MigrateError::InProgress { .. }
-        | MigrateError::ClaimLost { .. }
-        | MigrateError::Database { .. } => FAILURE,
-        // A variant added later fails the command until it is given its own code here.
+    match error.kind() {
+        ErrorKind::InvalidName(_) => USAGE,
+        ErrorKind::Refused(refusal) => code_of_refusal(refusal),
+        ErrorKind::MigrationFailed { .. } => MIGRATION_FAILED,
+        ErrorKind::CorruptHistory { .. } => DRIFT,
+        ErrorKind::LockTimeout { .. } | ErrorKind::ClaimLost { .. } | ErrorKind::Database { .. } => FAILURE,
+        // A kind added later fails the command until it is given its own code here.
+        _ => FAILURE,
+    }
+}
+
+/// The exit code for the planner's refusal.
+pub fn code_of_refusal(refusal: &Refusal) -> i32 {
+    match refusal {
+        Refusal::TargetNotInSet { .. }
+        | Refusal::TargetBelowCurrent { .. }
+        | Refusal::TargetNotApplied { .. }
+        | Refusal::WrongDirection(_) => USAGE,
+        Refusal::MissingDownFile { .. }
+        | Refusal::NoTransactionInSingleTransaction { .. }
+        | Refusal::Dirty { .. }
+        | Refusal::Interrupted { .. }
+        | Refusal::OutOfOrder { .. }
+        | Refusal::NothingToResolve { .. }
+        | Refusal::SchemaMissing { .. }
+        | Refusal::BaselineBelowApplied { .. }
+        | Refusal::ForeignHistoryMissing { .. }
+        | Refusal::ForeignFailed { .. } => REFUSED,
+        Refusal::ChecksumMismatch { .. }
+        | Refusal::MissingFromBinary { .. }
+        | Refusal::ForeignMissingFromBinary { .. }
+        | Refusal::ForeignChecksumMismatch { .. } => DRIFT,
+        // Another process is at work: the command could not run now.
+        Refusal::InProgress { .. } => FAILURE,
         _ => FAILURE,
     }
 }

@@ -31,6 +31,7 @@
 #![warn(missing_docs)]
 #![allow(clippy::result_large_err)]
 
+mod advice;
 mod args;
 mod error;
 pub mod exit;
@@ -40,6 +41,7 @@ mod schemas;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 
+pub use advice::{advice, refusal_advice};
 pub use args::{
     Change, Command, Common, Connection, Danger, DiffArgs, DowngradeArgs, Format, FromTool, Limits, MigrateCommand,
     Output, Planner, ResolveArgs, RevisionArgs, SchemaSelection, UpgradeArgs, Workers, DEFAULT_DATABASE_URL,

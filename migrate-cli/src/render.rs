@@ -5,6 +5,7 @@ use std::io::{IsTerminal, Write};
 
 use serde_json::{json, Value};
 
+use super::advice::{error_text, problem_text};
 use super::args::Format;
 use super::exit;
 use migrate_ops::{Definition, Difference, Error, HistoryEntry, Outcome, SchemaStatus, Task, Verification};
@@ -89,7 +90,7 @@ impl<'d> Report<'d> {
         json!({
             "schema": task.schema.as_str(),
             "outcome": "failed",
-            "error": chain(error),
+            "error": error_text(error),
             "sqlstate": sqlstate(error),
             "exit_code": code,
             "committed": committed,
@@ -151,7 +152,7 @@ impl<'d> Report<'d> {
                     steps => format!("{} before the failure, then ", steps_text(steps)),
                 };
                 let code = sqlstate(&error).map(|code| format!(" (SQLSTATE {code})")).unwrap_or_default();
-                self.line(out, &format!("{schema}: {committed}FAILED: {}{code}", chain(&error)));
+                self.line(out, &format!("{schema}: {committed}FAILED: {}{code}", error_text(&error)));
                 value
             }
         };
@@ -228,7 +229,7 @@ impl<'d> Report<'d> {
             }
             Err(error) => {
                 let value = self.failure(task, &error);
-                self.line(out, &format!("-- schema {:?}: FAILED: {}", schema, chain(&error)));
+                self.line(out, &format!("-- schema {:?}: FAILED: {}", schema, error_text(&error)));
                 value
             }
         };
@@ -251,7 +252,7 @@ impl<'d> Report<'d> {
                     "head": status.head,
                     "pending": status.pending,
                     "state": status.state.label(),
-                    "problem": status.problem,
+                    "problem": status.problem.as_ref().map(|p| problem_text(&status.schema, p)),
                     "migrating_now": status.migrating_now.as_ref().map(ToString::to_string),
                 });
                 let row = vec![
@@ -261,10 +262,10 @@ impl<'d> Report<'d> {
                     status.head.map_or("-".to_owned(), |h| h.to_string()),
                     status.pending.to_string(),
                     status.state.label().to_owned(),
-                    match (&status.migrating_now, &status.problem) {
+                    match (&status.migrating_now, status.problem.as_ref().map(|p| problem_text(&status.schema, p))) {
                         (Some(holder), Some(problem)) => format!("being migrated now by {holder}; {problem}"),
                         (Some(holder), None) => format!("being migrated now by {holder}"),
-                        (None, problem) => problem.clone().unwrap_or_default(),
+                        (None, problem) => problem.unwrap_or_default(),
                     },
                 ];
                 (value, row)
@@ -277,7 +278,7 @@ impl<'d> Report<'d> {
                     "-".into(),
                     "-".into(),
                     "error".into(),
-                    chain(&error),
+                    error_text(&error),
                 ];
                 (self.failure(task, &error), row)
             }
@@ -333,7 +334,7 @@ impl<'d> Report<'d> {
                     "-".into(),
                     "-".into(),
                     "error".into(),
-                    chain(&error),
+                    error_text(&error),
                     String::new(),
                     String::new(),
                 ];
@@ -399,7 +400,7 @@ impl<'d> Report<'d> {
     pub fn verification_failed(&mut self, out: &mut dyn Write, index: usize, task: &Task, error: &Error) {
         let schema = self.label(task);
         let value = self.failure(task, error);
-        self.line(out, &format!("{schema}: FAILED: {}", chain(error)));
+        self.line(out, &format!("{schema}: FAILED: {}", error_text(error)));
         self.keep_value(index, task, value);
     }
 
@@ -596,7 +597,10 @@ pub(super) fn same_structure_sql(a: &SchemaName, b: &SchemaName) -> String {
 /// PostgreSQL's SQLSTATE of a failed migration (`42P07`, `55P03`), when the server reported one.
 fn sqlstate(error: &Error) -> Option<&str> {
     match error {
-        Error::Migrate(migrate_runtime::Error::MigrationFailed { code, .. }) => code.as_ref().map(SqlState::as_str),
+        Error::Migrate(error) => match error.kind() {
+            migrate_runtime::ErrorKind::MigrationFailed { code, .. } => code.as_ref().map(SqlState::as_str),
+            _ => None,
+        },
         _ => None,
     }
 }

@@ -50,7 +50,7 @@ impl Error {
     /// The schema the error is about, when it is about one.
     pub fn schema(&self) -> Option<&str> {
         match self {
-            Error::Migrate(error) => error.schema(),
+            Error::Migrate(error) => Some(error.schema()),
             Error::Structure(error) => error.schema(),
             Error::Connect { .. } | Error::Catalog { .. } => None,
         }

@@ -1,7 +1,9 @@
 //! Read-only views of a schema against the embedded set: where it stands (`current`, `status`) and every
 //! migration, applied or pending (`history`). Pure functions over the history rows, so they are unit-tested.
 
-use migrate_runtime::{verify_history, AppliedMigration, Error, LockHolder, MigrationSet, Migrator, PlanOptions};
+use migrate_runtime::{
+    verify_history, AppliedMigration, Error, LockHolder, MigrationSet, Migrator, PlanOptions, Refusal,
+};
 
 /// Where a schema stands against the binary's migrations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +53,7 @@ pub struct SchemaStatus {
     /// The verdict.
     pub state: SchemaState,
     /// What is wrong, for `ahead` and `drifted`.
-    pub problem: Option<String>,
+    pub problem: Option<Refusal>,
     /// Who is migrating the schema right now (holds its migration lock, or runs one of its no-transaction
     /// migrations); `None` when nobody is, or when the status came from the catalog alone.
     pub migrating_now: Option<LockHolder>,
@@ -82,16 +84,16 @@ pub fn status_of(schema: &str, set: &MigrationSet, history: Option<&[AppliedMigr
     let newest = set.newest(history.iter().map(|a| a.version));
     let current = history.iter().find(|a| Some(a.version) == newest).map(|a| (a.version, a.name.clone()));
     let pending = set.iter().filter(|m| !history.iter().any(|a| a.version == m.version)).count();
-    let (state, problem) = match verify_history(schema, set, history, PlanOptions::default()) {
-        Err(error @ Error::MissingFromBinary { .. }) => {
+    let (state, problem) = match verify_history(set, history, PlanOptions::default()) {
+        Err(missing @ Refusal::MissingFromBinary { .. }) => {
             // An edited file is worse news than a newer binary's versions: look for it first.
             let lenient = PlanOptions { allow_missing: true, ..PlanOptions::default() };
-            match verify_history(schema, set, history, lenient) {
-                Err(drift) => (SchemaState::Drifted, Some(drift.to_string())),
-                Ok(()) => (SchemaState::Ahead, Some(error.to_string())),
+            match verify_history(set, history, lenient) {
+                Err(drift) => (SchemaState::Drifted, Some(drift)),
+                Ok(()) => (SchemaState::Ahead, Some(missing)),
             }
         }
-        Err(drift) => (SchemaState::Drifted, Some(drift.to_string())),
+        Err(drift) => (SchemaState::Drifted, Some(drift)),
         Ok(()) if pending > 0 => (SchemaState::Behind, None),
         Ok(()) => (SchemaState::AtHead, None),
     };
@@ -292,7 +294,7 @@ mod tests {
         assert_eq!((behind.state, behind.pending, behind.current), (SchemaState::Behind, 1, Some((1, "m1".into()))));
         let ahead = status_of("x", &s, Some(&applied(&s, &[1, 2, 3])));
         assert_eq!(ahead.state, SchemaState::Ahead);
-        assert!(ahead.problem.unwrap().contains("migration 3"));
+        assert!(matches!(ahead.problem, Some(Refusal::MissingFromBinary { version: 3, .. })), "{:?}", ahead.problem);
         let mut drifted = applied(&s, &[1, 2, 3]);
         drifted[0].checksum = Checksum::of("edited");
         assert_eq!(status_of("x", &s, Some(&drifted)).state, SchemaState::Drifted);

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use migrate_core::Direction;
 
-use crate::error::{Error, LockHolder};
+use crate::error::{Error, ErrorKind, LockHolder, Refusal};
 use crate::foreign::{parse_rows, ForeignHistory};
 use crate::history::{
     index_is_valid, parse_history, restore_settings_sql, AppliedMigration, Exists, HistoryTable, LockAttempt, Timeouts,
@@ -115,7 +115,15 @@ pub(crate) async fn read<S: Session>(
 }
 
 fn database(table: &HistoryTable, action: &'static str, source: QueryError) -> Error {
-    Error::Database { schema: table.schema.to_string(), action, source }
+    Error::new(table.schema.as_str(), ErrorKind::Database { action, source })
+}
+
+/// The history table of `schema` as the options name it, owned by the options' service.
+fn history_table(schema: &SchemaName, options: &EngineOptions) -> Result<HistoryTable, Error> {
+    Ok(HistoryTable::new(schema, &options.history_table)
+        .map_err(|invalid| Error::new(schema.as_str(), invalid))?
+        .with_service(&options.service)
+        .with_extra_search_path(&options.extra_search_path))
 }
 
 /// A name for this run's connection while it runs a no-transaction script, unique among runs, so another process
@@ -145,13 +153,11 @@ pub(crate) async fn run<S: Session>(
     schema: &SchemaName,
     operation: Operation,
 ) -> Result<Report, Error> {
-    let table = HistoryTable::new(schema, &options.history_table)?
-        .with_service(&options.service)
-        .with_extra_search_path(&options.extra_search_path);
+    let table = history_table(schema, options)?;
     if let Some(rows) = read(session, &table).await? {
         // A refusal here may be transient (another replica mid-way through a no-transaction migration): only an
         // empty plan is trusted without the lock; anything else is decided again under it.
-        if let Ok(plan) = plan(schema.as_str(), set, &Found::History(rows), operation, options.plan) {
+        if let Ok(plan) = plan(set, &Found::History(rows), operation, options.plan) {
             if plan.is_empty() {
                 tracing::debug!(schema = schema.as_str(), "nothing to do");
                 return Ok(Report::of(schema, plan.version_before, &plan, Vec::new(), Vec::new()));
@@ -221,12 +227,12 @@ async fn lock_and_plan<'m, S: Session>(
         };
         let blocker = match read {
             Ok(Some((found, foreign))) => {
-                match plan_with_foreign(table.schema.as_str(), set, &found, foreign.as_ref(), operation, options.plan) {
+                match plan_with_foreign(set, &found, foreign.as_ref(), operation, options.plan) {
                     Ok(plan) => return Ok(plan),
-                    Err(Error::InProgress { runner, version, .. }) => Blocker::Runner { runner, version },
+                    Err(Refusal::InProgress { runner, version }) => Blocker::Runner { runner, version },
                     Err(refusal) => {
                         rollback(session).await;
-                        return Err(refusal);
+                        return Err(Error::new(table.schema.as_str(), refusal));
                     }
                 }
             }
@@ -241,7 +247,7 @@ async fn lock_and_plan<'m, S: Session>(
         if waited >= next_report || waited >= options.lock_wait {
             let holder = holder(session, table, &blocker).await;
             if waited >= options.lock_wait {
-                return Err(Error::LockTimeout { schema: table.schema.to_string(), waited, holder });
+                return Err(Error::new(table.schema.as_str(), ErrorKind::LockTimeout { waited, holder }));
             }
             let running_version = match blocker {
                 Blocker::Runner { version, .. } => Some(version),
@@ -299,10 +305,8 @@ async fn read_foreign<S: Session>(
         return Ok(None);
     }
     let answer = session.batch(&tool.select_sql(schema)).await.map_err(failed)?;
-    let rows = parse_rows(&answer).map_err(|problem| Error::CorruptHistory {
-        schema: schema.to_string(),
-        table: tool.qualified(schema),
-        problem,
+    let rows = parse_rows(&answer).map_err(|problem| {
+        Error::new(schema.as_str(), ErrorKind::CorruptHistory { table: tool.qualified(schema), problem })
     })?;
     Ok(Some(ForeignHistory { tool, rows }))
 }
@@ -349,9 +353,7 @@ pub(crate) async fn preview<S: Session>(
     schema: &SchemaName,
     operation: Operation,
 ) -> Result<Preview, Error> {
-    let table = HistoryTable::new(schema, &options.history_table)?
-        .with_service(&options.service)
-        .with_extra_search_path(&options.extra_search_path);
+    let table = history_table(schema, options)?;
     let found = match read(session, &table).await? {
         Some(rows) => Found::History(rows),
         None => {
@@ -368,7 +370,8 @@ pub(crate) async fn preview<S: Session>(
         Found::NoSchema => None,
         _ => read_foreign(session, &table, operation).await?,
     };
-    let plan = plan_with_foreign(schema.as_str(), set, &found, foreign.as_ref(), operation, options.plan)?;
+    let plan = plan_with_foreign(set, &found, foreign.as_ref(), operation, options.plan)
+        .map_err(|refusal| Error::new(schema.as_str(), refusal))?;
     Ok(render(&table, options.timeouts, &plan))
 }
 
@@ -780,7 +783,7 @@ async fn run_untransacted<S: Session>(
                 Ok(()) => continue,
                 Err((error, script_start)) => {
                     let failed = sql_failed(&error, script_start.map(|start| start - statement_start));
-                    if let Error::MigrationFailed { message, .. } = &failed {
+                    if let ErrorKind::MigrationFailed { message, .. } = failed.kind() {
                         // Recorded only while the connection works: a lost connection is an interruption.
                         let _ = session.batch(&table.failed_sql(step, runner, message)).await;
                     }
@@ -802,7 +805,7 @@ async fn run_untransacted<S: Session>(
     outcome?;
     let answer = finished.map_err(|e| database(table, "record a no-transaction migration", e))?;
     if answer.first().is_none() {
-        return Err(Error::ClaimLost { schema: table.schema.to_string(), version: step.migration.version });
+        return Err(Error::new(table.schema.as_str(), ErrorKind::ClaimLost { version: step.migration.version }));
     }
     Ok(())
 }
@@ -885,16 +888,18 @@ fn migration_failed(
         }
         _ => None,
     };
-    Error::MigrationFailed {
-        schema: table.schema.to_string(),
-        version: step.migration.version,
-        file: script.file.to_string(),
-        code,
-        message,
-        position,
-        committed,
-        left_dirty,
-    }
+    Error::new(
+        table.schema.as_str(),
+        ErrorKind::MigrationFailed {
+            version: step.migration.version,
+            file: script.file.to_string(),
+            code,
+            message,
+            position,
+            committed,
+            left_dirty,
+        },
+    )
 }
 
 /// Add a step to a dry run; SQL that followed the previous step goes with it.
@@ -945,7 +950,7 @@ mod tests {
     }
 
     fn upgrade(set: &MigrationSet, found: Found) -> Plan<'_> {
-        plan("tenant-1", set, &found, Operation::Upgrade(Target::Head), PlanOptions::default()).unwrap()
+        plan(set, &found, Operation::Upgrade(Target::Head), PlanOptions::default()).unwrap()
     }
 
     #[test]
@@ -973,7 +978,7 @@ mod tests {
             MigrationSet::from_migrations(vec![migration(1, "CREATE TABLE a (id int);"), migration(2, "SELECT 2;")]);
         let options = PlanOptions { single_transaction: true, ..PlanOptions::default() };
         for found in [Found::NoTable, Found::History(Vec::new())] {
-            let plan = plan("tenant-1", &set, &found, Operation::Upgrade(Target::Head), options).unwrap();
+            let plan = plan(&set, &found, Operation::Upgrade(Target::Head), options).unwrap();
             assert_eq!(plan.transaction, TransactionMode::Single);
             assert!(plan.history_it_creates().is_none(), "{found:?}: others may have written to the table");
             assert!(sent(&plan).ends_with(&table().commit_sql()), "{found:?}");
@@ -1041,7 +1046,7 @@ mod tests {
     #[test]
     fn history_fixes_go_in_one_transaction_of_their_own() {
         let set = MigrationSet::from_migrations(vec![migration(1, "SELECT 1;")]);
-        let mut plan = plan("tenant-1", &set, &Found::NoSchema, Operation::Repair, PlanOptions::default()).unwrap();
+        let mut plan = plan(&set, &Found::NoSchema, Operation::Repair, PlanOptions::default()).unwrap();
         plan.fixes = vec![HistoryFix::MarkApplied(1)];
         let preview = render(&table(), Timeouts::default(), &plan);
         assert_eq!(preview.sql(), sent(&plan));
@@ -1072,8 +1077,7 @@ mod tests {
     fn baseline_is_the_history_table_and_rows_in_one_transaction() {
         let set =
             MigrationSet::from_migrations(vec![migration(1, "CREATE TABLE a (id int);"), migration(2, "SELECT 2;")]);
-        let plan = plan("tenant-1", &set, &Found::NoTable, Operation::Baseline { version: 2 }, PlanOptions::default())
-            .unwrap();
+        let plan = plan(&set, &Found::NoTable, Operation::Baseline { version: 2 }, PlanOptions::default()).unwrap();
         let preview = render(&table(), Timeouts::default(), &plan);
         assert_eq!(preview.sql(), sent(&plan));
         let sql = preview.sql();

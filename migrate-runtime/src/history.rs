@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use migrate_core::{Checksum, Direction, Migration};
 
-use crate::error::Error;
 use crate::error::LockHolder;
+use crate::error::{Error, ErrorKind};
 use crate::plan::{Execution, HistoryFix, Prologue, Step};
 use crate::schema::{quote_ident, quote_literal, validate_identifier, InvalidName, SchemaName};
 use crate::session::{Answer, Row, SqlState};
@@ -780,10 +780,8 @@ pub(crate) fn parse_history(table: &HistoryTable, answer: &Answer) -> Result<Vec
         .iter()
         .map(parse_row)
         .map(|row| {
-            row.map_err(|problem| Error::CorruptHistory {
-                schema: table.schema.to_string(),
-                table: table.qualified.clone(),
-                problem,
+            row.map_err(|problem| {
+                Error::new(table.schema.as_str(), ErrorKind::CorruptHistory { table: table.qualified.clone(), problem })
             })
         })
         .collect()

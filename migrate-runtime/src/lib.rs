@@ -67,7 +67,7 @@ pub use app_schema::{
 };
 pub use database::{ConnectError, Database, DatabaseError, SslMode};
 pub use engine::Waiting;
-pub use error::{human_duration, Error, LockHolder, ResolveProblem};
+pub use error::{human_duration, Error, ErrorKind, LockHolder, Refusal, ResolveProblem};
 pub use foreign::{refinery_checksums, sqlx_checksum, ForeignHistory, ForeignRow, Tool};
 pub use history::{binary_name, migration_lock_key, AppliedMigration, Dirt, Progress, Recorded, DEFAULT_HISTORY_TABLE};
 pub use migrate_core::{

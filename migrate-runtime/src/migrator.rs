@@ -287,7 +287,7 @@ impl<'s> Migrator<'s> {
 
     /// Run `operation` on `schema`.
     pub fn run(&self, client: &mut postgres::Client, schema: &str, operation: Operation) -> Result<Report, Error> {
-        let schema = SchemaName::new(schema)?;
+        let schema = schema_name(schema)?;
         session::block_on_ready(engine::run(client, self.set, &self.options, &schema, operation))
     }
 
@@ -301,7 +301,7 @@ impl<'s> Migrator<'s> {
     /// print!("{}", preview.sql());
     /// ```
     pub fn dry_run(&self, client: &mut postgres::Client, schema: &str, operation: Operation) -> Result<Preview, Error> {
-        let schema = SchemaName::new(schema)?;
+        let schema = schema_name(schema)?;
         session::block_on_ready(engine::preview(client, self.set, &self.options, &schema, operation))
     }
 
@@ -316,8 +316,7 @@ impl<'s> Migrator<'s> {
         client: &mut postgres::Client,
         schema: &str,
     ) -> Result<Option<Vec<AppliedMigration>>, Error> {
-        let schema = SchemaName::new(schema)?;
-        let table = HistoryTable::new(&schema, &self.options.history_table)?;
+        let table = self.table(schema)?;
         session::block_on_ready(engine::read(client, &table))
     }
 
@@ -329,7 +328,7 @@ impl<'s> Migrator<'s> {
         schema: &str,
         history: &[AppliedMigration],
     ) -> Result<Option<LockHolder>, Error> {
-        let table = HistoryTable::new(&SchemaName::new(schema)?, &self.options.history_table)?;
+        let table = self.table(schema)?;
         Ok(session::block_on_ready(engine::migrating_now(client, &table, history)))
     }
 
@@ -349,7 +348,18 @@ impl<'s> Migrator<'s> {
         schema: &str,
         operation: Operation,
     ) -> Result<Report, Error> {
-        let schema = SchemaName::new(schema)?;
+        let schema = schema_name(schema)?;
         engine::run(&mut &*client, self.set, &self.options, &schema, operation).await
     }
+
+    /// The history table of `schema`, both names checked.
+    fn table(&self, schema: &str) -> Result<HistoryTable, Error> {
+        HistoryTable::new(&schema_name(schema)?, &self.options.history_table)
+            .map_err(|invalid| Error::new(schema, invalid))
+    }
+}
+
+/// `schema` as a checked name, or the error naming it.
+fn schema_name(schema: &str) -> Result<SchemaName, Error> {
+    SchemaName::new(schema).map_err(|invalid| Error::new(schema, invalid))
 }

@@ -7,7 +7,7 @@
 
 use migrate_core::{Checksum, Direction, Migration, Script};
 
-use crate::error::{Error, ResolveProblem};
+use crate::error::{Refusal, ResolveProblem};
 use crate::foreign::{ForeignHistory, Tool};
 use crate::history::{AppliedMigration, Dirt, Recorded};
 use crate::set::MigrationSet;
@@ -273,36 +273,35 @@ impl<'m> Plan<'m> {
     }
 }
 
-/// Plan `operation` on `schema` from what was `found`.
+/// Plan `operation` on a schema from what was `found` in it; a refusal says why not, without naming the schema
+/// (the engine, which knows it, does).
 ///
 /// ```
 /// use migrate_runtime::{plan, Found, Migration, MigrationSet, Operation, PlanOptions, Script, Target};
 ///
 /// let m = |v: i64| Migration { version: v, name: "m".into(), up: Script::new("m.up.sql", "SELECT 1"), down: None };
 /// let set = MigrationSet::from_migrations(vec![m(1), m(2)]);
-/// let plan = plan("dev", &set, &Found::NoSchema, Operation::Upgrade(Target::Head), PlanOptions::default()).unwrap();
+/// let plan = plan(&set, &Found::NoSchema, Operation::Upgrade(Target::Head), PlanOptions::default()).unwrap();
 /// assert_eq!(plan.steps.len(), 2);
 /// assert_eq!(plan.planned_version_after(), Some(2));
 /// ```
 pub fn plan<'m>(
-    schema: &str,
     set: &'m MigrationSet,
     found: &Found,
     operation: Operation,
     options: PlanOptions,
-) -> Result<Plan<'m>, Error> {
-    plan_with_foreign(schema, set, found, None, operation, options)
+) -> Result<Plan<'m>, Refusal> {
+    plan_with_foreign(set, found, None, operation, options)
 }
 
 /// [`plan`], with another tool's history as read for [`Operation::Adopt`] (`None`: its table does not exist).
 pub fn plan_with_foreign<'m>(
-    schema: &str,
     set: &'m MigrationSet,
     found: &Found,
     foreign: Option<&ForeignHistory>,
     operation: Operation,
     options: PlanOptions,
-) -> Result<Plan<'m>, Error> {
+) -> Result<Plan<'m>, Refusal> {
     let history = found.rows();
     let version_before = set.newest(history.iter().map(|a| a.version));
     let applied_versions = || history.iter().map(|a| a.version).collect::<Vec<i64>>();
@@ -313,19 +312,19 @@ pub fn plan_with_foreign<'m>(
                 Found::NoTable => Some(Prologue::Create { schema: false }),
                 Found::History(_) => None,
             };
-            (prologue, upgrade_steps(schema, set, history, target, options)?, Vec::new(), applied_versions())
+            (prologue, upgrade_steps(set, history, target, options)?, Vec::new(), applied_versions())
         }
         // A downgrade of a schema that was never migrated creates nothing.
         Operation::Downgrade(target) => {
-            (None, downgrade_steps(schema, set, history, target, options)?, Vec::new(), applied_versions())
+            (None, downgrade_steps(set, history, target, options)?, Vec::new(), applied_versions())
         }
         Operation::Reset => {
-            let steps = upgrade_steps(schema, set, &[], Target::Head, options)?;
+            let steps = upgrade_steps(set, &[], Target::Head, options)?;
             (Some(Prologue::Reset), steps, Vec::new(), Vec::new())
         }
         Operation::Repair => (None, Vec::new(), repair_fixes(set, history), applied_versions()),
         Operation::Resolve { version, resolution } => {
-            let fix = resolve_fix(schema, history, version, resolution)?;
+            let fix = resolve_fix(history, version, resolution)?;
             let mut base = applied_versions();
             if let HistoryFix::MarkNotApplied(removed) = &fix {
                 base.retain(|v| v != removed);
@@ -333,11 +332,11 @@ pub fn plan_with_foreign<'m>(
             (None, Vec::new(), vec![fix], base)
         }
         Operation::Baseline { version } => {
-            let fixes = baseline_fixes(schema, set, found, version, options)?;
+            let fixes = baseline_fixes(set, found, version, options)?;
             record(found, fixes, applied_versions())
         }
         Operation::Adopt(tool) => {
-            let fixes = adopt_fixes(schema, set, found, tool, foreign, options)?;
+            let fixes = adopt_fixes(set, found, tool, foreign, options)?;
             record(found, fixes, applied_versions())
         }
     };
@@ -345,7 +344,7 @@ pub fn plan_with_foreign<'m>(
         Some(prologue) if prologue.creates_schema() => fold_into_creating_transaction(steps),
         _ => steps,
     };
-    let transaction = transaction_mode(schema, prologue, &steps, options)?;
+    let transaction = transaction_mode(prologue, &steps, options)?;
     Ok(Plan { prologue, steps, fixes, transaction, version_before, base, set })
 }
 
@@ -363,28 +362,22 @@ fn record<'m>(found: &Found, fixes: Vec<HistoryFix<'m>>, mut base: Vec<i64>) -> 
 /// Refused for a missing schema, a version the binary lacks, a history that does not match the binary, or one that
 /// has a migration after `version`.
 fn baseline_fixes<'m>(
-    schema: &str,
     set: &'m MigrationSet,
     found: &Found,
     version: i64,
     options: PlanOptions,
-) -> Result<Vec<HistoryFix<'m>>, Error> {
+) -> Result<Vec<HistoryFix<'m>>, Refusal> {
     if matches!(found, Found::NoSchema) {
-        return Err(Error::SchemaMissing { schema: schema.to_owned(), operation: "baseline" });
+        return Err(Refusal::SchemaMissing { operation: "baseline" });
     }
     if set.get(version).is_none() {
-        return Err(Error::TargetNotInSet { schema: schema.to_owned(), target: version });
+        return Err(Refusal::TargetNotInSet { target: version });
     }
     let history = found.rows();
-    verify_history(schema, set, history, options)?;
+    verify_history(set, history, options)?;
     let limit = set.order_key(version);
     if let Some(after) = history.iter().find(|a| set.get(a.version).is_none() || set.order_key(a.version) > limit) {
-        return Err(Error::BaselineBelowApplied {
-            schema: schema.to_owned(),
-            version,
-            applied: after.version,
-            name: after.name.clone(),
-        });
+        return Err(Refusal::BaselineBelowApplied { version, applied: after.version, name: after.name.clone() });
     }
     Ok(set
         .iter()
@@ -397,42 +390,30 @@ fn baseline_fixes<'m>(
 /// `adopt`: every version the other tool applied, checked against the binary, that the history does not have yet.
 /// Refused for a missing schema or table, a failed row, a version the binary lacks, or a checksum that differs.
 fn adopt_fixes<'m>(
-    schema: &str,
     set: &'m MigrationSet,
     found: &Found,
     tool: Tool,
     foreign: Option<&ForeignHistory>,
     options: PlanOptions,
-) -> Result<Vec<HistoryFix<'m>>, Error> {
+) -> Result<Vec<HistoryFix<'m>>, Refusal> {
     if matches!(found, Found::NoSchema) {
-        return Err(Error::SchemaMissing { schema: schema.to_owned(), operation: "adopt" });
+        return Err(Refusal::SchemaMissing { operation: "adopt" });
     }
     let Some(foreign) = foreign.filter(|f| f.tool == tool) else {
-        return Err(Error::ForeignHistoryMissing { schema: schema.to_owned(), tool, table: tool.table().to_owned() });
+        return Err(Refusal::ForeignHistoryMissing { tool, table: tool.table().to_owned() });
     };
     let history = found.rows();
-    verify_history(schema, set, history, options)?;
+    verify_history(set, history, options)?;
     let mut fixes = Vec::new();
     for row in &foreign.rows {
         if !row.success {
-            return Err(Error::ForeignFailed {
-                schema: schema.to_owned(),
-                tool,
-                version: row.version,
-                name: row.label(),
-            });
+            return Err(Refusal::ForeignFailed { tool, version: row.version, name: row.label() });
         }
         let Some(migration) = set.get(row.version) else {
-            return Err(Error::ForeignMissingFromBinary {
-                schema: schema.to_owned(),
-                tool,
-                version: row.version,
-                name: row.label(),
-            });
+            return Err(Refusal::ForeignMissingFromBinary { tool, version: row.version, name: row.label() });
         };
         if let Some((recorded, embedded)) = row.checksum_mismatch(tool, migration) {
-            return Err(Error::ForeignChecksumMismatch {
-                schema: schema.to_owned(),
+            return Err(Refusal::ForeignChecksumMismatch {
                 tool,
                 version: row.version,
                 file: migration.file().to_owned(),
@@ -466,15 +447,13 @@ fn fold_into_creating_transaction(mut steps: Vec<Step<'_>>) -> Vec<Step<'_>> {
 /// A fresh schema or a reset is built in one transaction when every step allows it, so a failure leaves the
 /// database as it was; so is everything in single-transaction mode, which refuses a no-transaction step.
 fn transaction_mode(
-    schema: &str,
     prologue: Option<Prologue>,
     steps: &[Step<'_>],
     options: PlanOptions,
-) -> Result<TransactionMode, Error> {
+) -> Result<TransactionMode, Refusal> {
     let untransacted = steps.iter().find(|s| s.execution == Execution::Untransacted);
     match untransacted {
-        Some(step) if options.single_transaction => Err(Error::NoTransactionInSingleTransaction {
-            schema: schema.to_owned(),
+        Some(step) if options.single_transaction => Err(Refusal::NoTransactionInSingleTransaction {
             version: step.migration.version,
             file: step.script.file.to_string(),
         }),
@@ -485,24 +464,18 @@ fn transaction_mode(
 }
 
 fn upgrade_steps<'m>(
-    schema: &str,
     set: &'m MigrationSet,
     history: &[AppliedMigration],
     target: Target,
     options: PlanOptions,
-) -> Result<Vec<Step<'m>>, Error> {
-    let (resume, history) = checked(schema, set, history, target, Direction::Up, options)?;
+) -> Result<Vec<Step<'m>>, Refusal> {
+    let (resume, history) = checked(set, history, target, Direction::Up, options)?;
     let history = history.as_slice();
     let current = set.newest(history.iter().map(|a| a.version));
     let pending: Vec<&Migration> = set.iter().filter(|m| !history.iter().any(|a| a.version == m.version)).collect();
     if let (Some(newest_applied), false) = (current, options.allow_out_of_order) {
         if let Some(early) = pending.iter().find(|m| set.order_key(m.version) < set.order_key(newest_applied)) {
-            return Err(Error::OutOfOrder {
-                schema: schema.to_owned(),
-                version: early.version,
-                file: early.file().to_owned(),
-                newest_applied,
-            });
+            return Err(Refusal::OutOfOrder { version: early.version, file: early.file().to_owned(), newest_applied });
         }
     }
     let chosen: Vec<&Migration> = match target {
@@ -510,10 +483,10 @@ fn upgrade_steps<'m>(
         Target::Relative(n) if n > 0 => pending.into_iter().take(n as usize).collect(),
         Target::Version(v) => {
             if set.get(v).is_none() {
-                return Err(Error::TargetNotInSet { schema: schema.to_owned(), target: v });
+                return Err(Refusal::TargetNotInSet { target: v });
             }
             if let Some(current) = current.filter(|&c| set.order_key(v) < set.order_key(c)) {
-                return Err(Error::TargetBelowCurrent { schema: schema.to_owned(), target: v, current });
+                return Err(Refusal::TargetBelowCurrent { target: v, current });
             }
             pending.into_iter().filter(|m| set.order_key(m.version) <= set.order_key(v)).collect()
         }
@@ -525,13 +498,12 @@ fn upgrade_steps<'m>(
 }
 
 fn downgrade_steps<'m>(
-    schema: &str,
     set: &'m MigrationSet,
     history: &[AppliedMigration],
     target: Target,
     options: PlanOptions,
-) -> Result<Vec<Step<'m>>, Error> {
-    let (resume, history) = checked(schema, set, history, target, Direction::Down, options)?;
+) -> Result<Vec<Step<'m>>, Refusal> {
+    let (resume, history) = checked(set, history, target, Direction::Down, options)?;
     let history = history.as_slice();
     let mut applied: Vec<&AppliedMigration> = history.iter().collect();
     applied.sort_by_key(|a| std::cmp::Reverse(set.order_key(a.version)));
@@ -543,7 +515,7 @@ fn downgrade_steps<'m>(
         Target::Relative(n) if n < 0 => (n.unsigned_abs() as usize - usize::from(resume.is_some())).min(applied.len()),
         Target::Version(v) => {
             if !history.iter().any(|a| a.version == v) {
-                return Err(Error::TargetNotApplied { schema: schema.to_owned(), target: v });
+                return Err(Refusal::TargetNotApplied { target: v });
             }
             applied.iter().take_while(|a| set.order_key(a.version) > set.order_key(v)).count()
         }
@@ -554,60 +526,53 @@ fn downgrade_steps<'m>(
         .iter()
         .map(|a| {
             // verify_history has made sure that every applied version is known, unless allow_missing.
-            let migration = set.get(a.version).ok_or_else(|| Error::MissingFromBinary {
-                schema: schema.to_owned(),
-                version: a.version,
-                name: a.name.clone(),
-            })?;
-            let script = migration.down.as_ref().ok_or_else(|| Error::MissingDownFile {
-                schema: schema.to_owned(),
-                version: a.version,
-                file: migration.file().to_owned(),
-            })?;
+            let migration = set
+                .get(a.version)
+                .ok_or_else(|| Refusal::MissingFromBinary { version: a.version, name: a.name.clone() })?;
+            let script = migration
+                .down
+                .as_ref()
+                .ok_or_else(|| Refusal::MissingDownFile { version: a.version, file: migration.file().to_owned() })?;
             Ok(Step::new(Direction::Down, migration, script))
         })
-        .collect::<Result<Vec<Step<'m>>, Error>>()
+        .collect::<Result<Vec<Step<'m>>, Refusal>>()
         .map(|steps| resume.into_iter().chain(steps).collect())
 }
 
 /// What both directions check first: the target points `direction`'s way, and the history (bar an interrupted
 /// step to resume, which is returned) matches the binary.
 fn checked<'m>(
-    schema: &str,
     set: &'m MigrationSet,
     history: &[AppliedMigration],
     target: Target,
     direction: Direction,
     options: PlanOptions,
-) -> Result<(Option<Step<'m>>, Vec<AppliedMigration>), Error> {
-    target.towards(direction).map_err(|refused| Error::WrongDirection { schema: schema.to_owned(), refused })?;
-    let (resume, history) = resumable(schema, set, history, direction)?;
-    verify_history(schema, set, &history, options)?;
+) -> Result<(Option<Step<'m>>, Vec<AppliedMigration>), Refusal> {
+    target.towards(direction).map_err(Refusal::WrongDirection)?;
+    let (resume, history) = resumable(set, history, direction)?;
+    verify_history(set, &history, options)?;
     Ok((resume, history))
 }
 
 /// The interrupted no-transaction step of `history` going `direction`, to resume before anything else, and the
 /// history as the rest of the plan sees it: an interrupted apply counts as applied, an interrupted revert as gone.
 fn resumable<'m>(
-    schema: &str,
     set: &'m MigrationSet,
     history: &[AppliedMigration],
     direction: Direction,
-) -> Result<(Option<Step<'m>>, Vec<AppliedMigration>), Error> {
+) -> Result<(Option<Step<'m>>, Vec<AppliedMigration>), Refusal> {
     let mut resume = None;
     let mut rest = Vec::with_capacity(history.len());
     for applied in history {
         match applied.dirt() {
             Some(Dirt::Interrupted { statements_done, direction: going }) if going == direction && resume.is_none() => {
-                let migration = set.get(applied.version).ok_or_else(|| Error::MissingFromBinary {
-                    schema: schema.to_owned(),
+                let migration = set.get(applied.version).ok_or_else(|| Refusal::MissingFromBinary {
                     version: applied.version,
                     name: applied.name.clone(),
                 })?;
                 let script = match direction {
                     Direction::Up => &migration.up,
-                    Direction::Down => migration.down.as_ref().ok_or_else(|| Error::MissingDownFile {
-                        schema: schema.to_owned(),
+                    Direction::Down => migration.down.as_ref().ok_or_else(|| Refusal::MissingDownFile {
                         version: applied.version,
                         file: migration.file().to_owned(),
                     })?,
@@ -640,17 +605,16 @@ fn repair_fixes<'m>(set: &'m MigrationSet, history: &[AppliedMigration]) -> Vec<
 }
 
 fn resolve_fix(
-    schema: &str,
     history: &[AppliedMigration],
     version: i64,
     resolution: Resolution,
-) -> Result<HistoryFix<'static>, Error> {
-    let refuse = |problem| Error::NothingToResolve { schema: schema.to_owned(), version, problem };
+) -> Result<HistoryFix<'static>, Refusal> {
+    let refuse = |problem| Refusal::NothingToResolve { version, problem };
     let row = history.iter().find(|a| a.version == version).ok_or_else(|| refuse(ResolveProblem::NoHistoryRow))?;
     match row.dirt() {
         None => return Err(refuse(ResolveProblem::NotDirty)),
         Some(Dirt::Running { runner }) => {
-            return Err(Error::InProgress { schema: schema.to_owned(), version, runner });
+            return Err(Refusal::InProgress { version, runner });
         }
         Some(Dirt::Interrupted { .. } | Dirt::Failed { .. }) => {}
     }
@@ -661,37 +625,27 @@ fn resolve_fix(
 }
 
 /// Refuse a history that does not match the binary: dirty rows, edited files, versions the binary lacks.
-pub fn verify_history(
-    schema: &str,
-    set: &MigrationSet,
-    history: &[AppliedMigration],
-    options: PlanOptions,
-) -> Result<(), Error> {
+pub fn verify_history(set: &MigrationSet, history: &[AppliedMigration], options: PlanOptions) -> Result<(), Refusal> {
     for applied in history {
         if let Some(dirt) = applied.dirt() {
-            let (schema, version, name) = (schema.to_owned(), applied.version, applied.name.clone());
+            let (version, name) = (applied.version, applied.name.clone());
             return Err(match dirt {
-                Dirt::Running { runner } => Error::InProgress { schema, version, runner },
-                Dirt::Interrupted { direction, .. } => Error::Interrupted { schema, version, name, direction },
-                Dirt::Failed { failure } => Error::Dirty { schema, version, name, failure },
+                Dirt::Running { runner } => Refusal::InProgress { version, runner },
+                Dirt::Interrupted { direction, .. } => Refusal::Interrupted { version, name, direction },
+                Dirt::Failed { failure } => Refusal::Dirty { version, name, failure },
             });
         }
         let Some(migration) = set.get(applied.version) else {
             if options.allow_missing {
                 continue;
             }
-            return Err(Error::MissingFromBinary {
-                schema: schema.to_owned(),
-                version: applied.version,
-                name: applied.name.clone(),
-            });
+            return Err(Refusal::MissingFromBinary { version: applied.version, name: applied.name.clone() });
         };
-        let mismatch = |file: &str, recorded: Checksum, embedded: Checksum| Error::ChecksumMismatch {
-            schema: schema.to_owned(),
+        let mismatch = |file: &str, recorded: Checksum, embedded: Checksum| Refusal::ChecksumMismatch {
             version: applied.version,
             file: file.to_owned(),
-            recorded: recorded.to_string(),
-            embedded: embedded.to_string(),
+            recorded,
+            embedded,
         };
         if migration.up.checksum != applied.checksum {
             return Err(mismatch(&migration.up.file, applied.checksum, migration.up.checksum));
@@ -753,8 +707,8 @@ mod tests {
         Found::History(versions.iter().map(|&v| applied(set.get(v).unwrap())).collect())
     }
 
-    fn planned(set: &MigrationSet, found: &Found, operation: Operation) -> Result<Vec<(Direction, i64)>, Error> {
-        plan("s", set, found, operation, PlanOptions::default())
+    fn planned(set: &MigrationSet, found: &Found, operation: Operation) -> Result<Vec<(Direction, i64)>, Refusal> {
+        plan(set, found, operation, PlanOptions::default())
             .map(|plan| plan.steps.iter().map(|s| (s.direction, s.migration.version)).collect())
     }
 
@@ -771,7 +725,7 @@ mod tests {
     #[test]
     fn fresh_schema_is_created_and_built_in_one_transaction() {
         let set = set(&[1, 2, 10]);
-        let plan = plan("s", &set, &Found::NoSchema, up(Target::Head), PlanOptions::default()).unwrap();
+        let plan = plan(&set, &Found::NoSchema, up(Target::Head), PlanOptions::default()).unwrap();
         assert_eq!(plan.prologue, Some(Prologue::Create { schema: true }));
         assert_eq!(plan.transaction, TransactionMode::Single);
         assert_eq!((plan.version_before, plan.planned_version_after()), (None, Some(10)));
@@ -784,18 +738,18 @@ mod tests {
                 (Apply, 10, "migrations/10_m.up.sql")
             ]
         );
-        let table_only = super::plan("s", &set, &Found::NoTable, up(Target::Head), PlanOptions::default()).unwrap();
+        let table_only = super::plan(&set, &Found::NoTable, up(Target::Head), PlanOptions::default()).unwrap();
         assert_eq!(table_only.prologue, Some(Prologue::Create { schema: false }));
     }
 
     #[test]
     fn a_fresh_schema_with_a_no_transaction_step_commits_its_prologue_first() {
         let set = MigrationSet::from_migrations(vec![migration(1, true), untransacted(2)]);
-        let plan = plan("s", &set, &Found::NoSchema, up(Target::Head), PlanOptions::default()).unwrap();
+        let plan = plan(&set, &Found::NoSchema, up(Target::Head), PlanOptions::default()).unwrap();
         assert_eq!(plan.transaction, TransactionMode::PerStep);
         let single = PlanOptions { single_transaction: true, ..PlanOptions::default() };
-        let error = super::plan("s", &set, &Found::NoSchema, up(Target::Head), single).unwrap_err();
-        assert!(matches!(error, Error::NoTransactionInSingleTransaction { version: 2, .. }), "{error}");
+        let error = super::plan(&set, &Found::NoSchema, up(Target::Head), single).unwrap_err();
+        assert!(matches!(error, Refusal::NoTransactionInSingleTransaction { version: 2, .. }), "{error}");
     }
 
     fn concurrent_index(version: i64, relation: &str) -> Migration {
@@ -818,7 +772,7 @@ mod tests {
         let single = PlanOptions { single_transaction: true, ..PlanOptions::default() };
         for (operation, found) in [(up(Target::Head), Found::NoSchema), (Operation::Reset, history(&set, &[1, 2]))] {
             for options in [PlanOptions::default(), single] {
-                let plan = plan("s", &set, &found, operation, options).unwrap();
+                let plan = plan(&set, &found, operation, options).unwrap();
                 assert_eq!(plan.transaction, TransactionMode::Single, "{operation:?}");
                 assert_eq!(
                     executions(&plan),
@@ -828,19 +782,19 @@ mod tests {
         }
         // A schema that exists may be in use: the index is built concurrently, outside any transaction.
         for found in [Found::NoTable, history(&set, &[1])] {
-            let plan = plan("s", &set, &found, up(Target::Head), PlanOptions::default()).unwrap();
+            let plan = plan(&set, &found, up(Target::Head), PlanOptions::default()).unwrap();
             assert_eq!(plan.transaction, TransactionMode::PerStep);
             assert!(executions(&plan).contains(&Execution::Untransacted), "{found:?}");
         }
         // So is a down script, and an index on another schema's table even in a fresh schema.
-        let reverted = plan("s", &set, &history(&set, &[1, 2]), down(Target::Base), PlanOptions::default()).unwrap();
+        let reverted = plan(&set, &history(&set, &[1, 2]), down(Target::Base), PlanOptions::default()).unwrap();
         assert_eq!(executions(&reverted), [Execution::Untransacted, Execution::InTransaction]);
         let shared = MigrationSet::from_migrations(vec![migration(1, true), concurrent_index(2, "public.t")]);
-        let fresh = plan("s", &shared, &Found::NoSchema, up(Target::Head), PlanOptions::default()).unwrap();
+        let fresh = plan(&shared, &Found::NoSchema, up(Target::Head), PlanOptions::default()).unwrap();
         assert_eq!((fresh.transaction, executions(&fresh)[1]), (TransactionMode::PerStep, Execution::Untransacted));
         // And every one of them when another no-transaction script cannot run in a transaction.
         let mixed = MigrationSet::from_migrations(vec![concurrent_index(1, "t"), untransacted(2)]);
-        let fresh = plan("s", &mixed, &Found::NoSchema, up(Target::Head), PlanOptions::default()).unwrap();
+        let fresh = plan(&mixed, &Found::NoSchema, up(Target::Head), PlanOptions::default()).unwrap();
         assert_eq!(fresh.transaction, TransactionMode::PerStep);
         assert_eq!(executions(&fresh), [Execution::Untransacted, Execution::Untransacted]);
     }
@@ -848,7 +802,7 @@ mod tests {
     #[test]
     fn up_to_date_schema_plans_nothing() {
         let set = set(&[1, 2]);
-        let plan = plan("s", &set, &history(&set, &[1, 2]), up(Target::Head), PlanOptions::default()).unwrap();
+        let plan = plan(&set, &history(&set, &[1, 2]), up(Target::Head), PlanOptions::default()).unwrap();
         assert!(plan.is_empty());
         assert_eq!(plan.transaction, TransactionMode::PerStep);
         assert_eq!((plan.version_before, plan.planned_version_after()), (Some(2), Some(2)));
@@ -858,7 +812,7 @@ mod tests {
     fn single_transaction_groups_pending_steps() {
         let set = set(&[1, 2, 3]);
         let single = PlanOptions { single_transaction: true, ..PlanOptions::default() };
-        let plan = plan("s", &set, &history(&set, &[1]), up(Target::Head), single).unwrap();
+        let plan = plan(&set, &history(&set, &[1]), up(Target::Head), single).unwrap();
         assert_eq!((plan.prologue, plan.transaction, plan.steps.len()), (None, TransactionMode::Single, 2));
     }
 
@@ -871,16 +825,13 @@ mod tests {
         assert_eq!(planned(&set, &h, up(Target::Relative(9))).unwrap().len(), 3);
         assert_eq!(planned(&set, &h, up(Target::Version(1))).unwrap(), []);
         let below = planned(&set, &history(&set, &[1, 2]), up(Target::Version(1))).unwrap_err();
-        assert!(matches!(below, Error::TargetBelowCurrent { target: 1, current: 2, .. }), "{below}");
+        assert!(matches!(below, Refusal::TargetBelowCurrent { target: 1, current: 2, .. }), "{below}");
         assert!(below.to_string().contains("below the current version 2: use downgrade"), "{below}");
-        assert!(matches!(planned(&set, &h, up(Target::Version(7))), Err(Error::TargetNotInSet { target: 7, .. })));
+        assert!(matches!(planned(&set, &h, up(Target::Version(7))), Err(Refusal::TargetNotInSet { target: 7, .. })));
         for target in [Target::Base, Target::Relative(-1)] {
             let error = planned(&set, &h, up(target)).unwrap_err();
             assert!(
-                matches!(
-                    error,
-                    Error::WrongDirection { refused: crate::WrongDirection { direction: Direction::Up, .. }, .. }
-                ),
+                matches!(error, Refusal::WrongDirection(crate::WrongDirection { direction: Direction::Up, .. })),
                 "{error}"
             );
         }
@@ -893,7 +844,7 @@ mod tests {
         assert_eq!(planned(&set, &h, down(Target::Relative(-1))).unwrap(), [(Revert, 3)]);
         assert_eq!(planned(&set, &h, down(Target::Version(1))).unwrap(), [(Revert, 3), (Revert, 2)]);
         assert_eq!(planned(&set, &h, down(Target::Base)).unwrap(), [(Revert, 3), (Revert, 2), (Revert, 1)]);
-        let plan = plan("s", &set, &h, down(Target::Version(1)), PlanOptions::default()).unwrap();
+        let plan = plan(&set, &h, down(Target::Version(1)), PlanOptions::default()).unwrap();
         assert_eq!(plan.steps[0].script.file, "migrations/3_m.down.sql", "a revert holds the down script");
         assert_eq!((plan.version_before, plan.planned_version_after()), (Some(3), Some(1)));
         assert_eq!(planned(&set, &h, down(Target::Relative(-4))).unwrap(), [(Revert, 3), (Revert, 2), (Revert, 1)]);
@@ -902,18 +853,18 @@ mod tests {
         assert!(at_head.is_empty(), "+N at head, like -N at base, is nothing to do");
         assert!(matches!(
             planned(&set, &h, down(Target::Head)),
-            Err(Error::WrongDirection { refused: crate::WrongDirection { direction: Direction::Down, .. }, .. })
+            Err(Refusal::WrongDirection(crate::WrongDirection { direction: Direction::Down, .. }))
         ));
         assert!(matches!(
             planned(&set, &history(&set, &[1]), down(Target::Version(2))),
-            Err(Error::TargetNotApplied { target: 2, .. })
+            Err(Refusal::TargetNotApplied { target: 2, .. })
         ));
     }
 
     #[test]
     fn downgrade_of_a_schema_never_migrated_creates_nothing() {
         let set = set(&[1]);
-        let plan = plan("s", &set, &Found::NoSchema, down(Target::Base), PlanOptions::default()).unwrap();
+        let plan = plan(&set, &Found::NoSchema, down(Target::Base), PlanOptions::default()).unwrap();
         assert!(plan.is_empty(), "{plan:?}");
     }
 
@@ -922,7 +873,7 @@ mod tests {
         let set = MigrationSet::from_migrations(vec![migration(1, true), migration(2, false), migration(3, true)]);
         let h = history(&set, &[1, 2, 3]);
         let error = planned(&set, &h, down(Target::Base)).unwrap_err();
-        assert!(matches!(error, Error::MissingDownFile { version: 2, .. }), "{error}");
+        assert!(matches!(error, Refusal::MissingDownFile { version: 2, .. }), "{error}");
         // Reverting only 3 does not need 2's down file.
         assert_eq!(planned(&set, &h, down(Target::Relative(-1))).unwrap(), [(Revert, 3)]);
     }
@@ -934,14 +885,14 @@ mod tests {
         rows[1].checksum = Checksum::of("something else");
         let error = planned(&set, &Found::History(rows), up(Target::Head)).unwrap_err();
         assert!(
-            matches!(&error, Error::ChecksumMismatch { version: 2, file, .. } if file == "migrations/2_m.up.sql"),
+            matches!(&error, Refusal::ChecksumMismatch { version: 2, file, .. } if file == "migrations/2_m.up.sql"),
             "{error}"
         );
         let Found::History(mut rows) = history(&set, &[1, 2]) else { unreachable!() };
         rows[0].down_checksum = Some(Checksum::of("old down"));
         let error = planned(&set, &Found::History(rows.clone()), down(Target::Base)).unwrap_err();
         assert!(
-            matches!(&error, Error::ChecksumMismatch { version: 1, file, .. } if file == "migrations/1_m.down.sql"),
+            matches!(&error, Refusal::ChecksumMismatch { version: 1, file, .. } if file == "migrations/1_m.down.sql"),
             "{error}"
         );
         // A down file added after apply (nothing recorded) is accepted.
@@ -955,18 +906,18 @@ mod tests {
         let h = history(&old, &[1, 2, 3]);
         let new = set(&[1, 2]);
         let error = planned(&new, &h, up(Target::Head)).unwrap_err();
-        assert!(matches!(error, Error::MissingFromBinary { version: 3, .. }), "{error}");
+        assert!(matches!(error, Refusal::MissingFromBinary { version: 3, .. }), "{error}");
         let allowed = PlanOptions { allow_missing: true, ..PlanOptions::default() };
-        let plan = plan("s", &new, &h, up(Target::Head), allowed).unwrap();
+        let plan = plan(&new, &h, up(Target::Head), allowed).unwrap();
         assert!(plan.is_empty());
         assert_eq!(plan.version_before, Some(3), "a version the binary lacks is the newest");
         // Reverting a version the binary lacks is impossible even when allowed.
         let error = plan_error(&new, &h, down(Target::Relative(-1)), allowed);
-        assert!(matches!(error, Error::MissingFromBinary { version: 3, .. }), "{error}");
+        assert!(matches!(error, Refusal::MissingFromBinary { version: 3, .. }), "{error}");
     }
 
-    fn plan_error(set: &MigrationSet, found: &Found, operation: Operation, options: PlanOptions) -> Error {
-        plan("s", set, found, operation, options).unwrap_err()
+    fn plan_error(set: &MigrationSet, found: &Found, operation: Operation, options: PlanOptions) -> Refusal {
+        plan(set, found, operation, options).unwrap_err()
     }
 
     #[test]
@@ -974,9 +925,9 @@ mod tests {
         let set = set(&[1, 2, 3]);
         let h = history(&set, &[1, 3]);
         let error = planned(&set, &h, up(Target::Head)).unwrap_err();
-        assert!(matches!(error, Error::OutOfOrder { version: 2, newest_applied: 3, .. }), "{error}");
+        assert!(matches!(error, Refusal::OutOfOrder { version: 2, newest_applied: 3, .. }), "{error}");
         let allowed = PlanOptions { allow_out_of_order: true, ..PlanOptions::default() };
-        let plan = plan("s", &set, &h, up(Target::Head), allowed).unwrap();
+        let plan = plan(&set, &h, up(Target::Head), allowed).unwrap();
         assert_eq!(plan.steps.iter().map(|s| s.migration.version).collect::<Vec<_>>(), [2]);
     }
 
@@ -989,11 +940,11 @@ mod tests {
         assert_eq!(planned(&set, &h, up(Target::Head)).unwrap(), [(Apply, second)]);
         let both = history(&set, &[first, second]);
         assert_eq!(planned(&set, &both, down(Target::Relative(-1))).unwrap(), [(Revert, second)]);
-        let plan = plan("s", &set, &both, up(Target::Head), PlanOptions::default()).unwrap();
+        let plan = plan(&set, &both, up(Target::Head), PlanOptions::default()).unwrap();
         assert_eq!(plan.version_before, Some(second));
         assert_eq!(planned(&set, &h, up(Target::Version(second))).unwrap(), [(Apply, second)]);
         let error = planned(&set, &history(&set, &[second]), up(Target::Head)).unwrap_err();
-        assert!(matches!(error, Error::OutOfOrder { version, .. } if version == first), "{error}");
+        assert!(matches!(error, Refusal::OutOfOrder { version, .. } if version == first), "{error}");
     }
 
     #[test]
@@ -1002,7 +953,7 @@ mod tests {
         let Found::History(mut rows) = history(&set, &[1, 2]) else { unreachable!() };
         rows[1].dirty = true;
         let error = planned(&set, &Found::History(rows), up(Target::Head)).unwrap_err();
-        assert!(matches!(error, Error::Dirty { version: 2, .. }), "{error}");
+        assert!(matches!(error, Refusal::Dirty { version: 2, .. }), "{error}");
     }
 
     fn dirty(set: &MigrationSet, versions: &[i64], progress: crate::history::Progress) -> Found {
@@ -1026,7 +977,7 @@ mod tests {
         };
         let running = planned(&set, &dirty(&set, &[1, 2], runner(true)), up(Target::Head)).unwrap_err();
         assert!(
-            matches!(&running, Error::InProgress { version: 2, runner, .. } if runner == "svc migrate 7"),
+            matches!(&running, Refusal::InProgress { version: 2, runner, .. } if runner == "svc migrate 7"),
             "{running}"
         );
 
@@ -1035,24 +986,24 @@ mod tests {
         let steps: Vec<_> = plan.steps.iter().map(|s| (s.direction, s.migration.version, s.resume_from)).collect();
         assert_eq!(steps, [(Apply, 2, Some(1)), (Apply, 3, None)], "resumed first, then the rest");
         let error = planned(&set, &interrupted, down(Target::Base)).unwrap_err();
-        assert!(matches!(error, Error::Interrupted { version: 2, direction: Direction::Up, .. }), "{error}");
+        assert!(matches!(error, Refusal::Interrupted { version: 2, direction: Direction::Up, .. }), "{error}");
 
         let failed = Progress { failure: Some("deadlock detected".into()), ..runner(false) };
         let error = planned(&set, &dirty(&set, &[1, 2], failed), up(Target::Head)).unwrap_err();
         assert!(
-            matches!(&error, Error::Dirty { version: 2, failure: Some(f), .. } if f == "deadlock detected"),
+            matches!(&error, Refusal::Dirty { version: 2, failure: Some(f), .. } if f == "deadlock detected"),
             "{error}"
         );
         assert!(error.to_string().contains("an earlier run failed part-way: deadlock detected"), "{error}");
         // A row left dirty by an older version says nothing about its runner: a person must look.
         let error = planned(&set, &dirty(&set, &[1, 2], Progress::default()), up(Target::Head)).unwrap_err();
-        assert!(matches!(error, Error::Dirty { version: 2, failure: None, .. }), "{error}");
+        assert!(matches!(error, Refusal::Dirty { version: 2, failure: None, .. }), "{error}");
     }
 
     #[test]
     fn reset_drops_and_rebuilds_everything_from_nothing() {
         let set = set(&[1, 2]);
-        let plan = plan("s", &set, &history(&set, &[1]), Operation::Reset, PlanOptions::default()).unwrap();
+        let plan = plan(&set, &history(&set, &[1]), Operation::Reset, PlanOptions::default()).unwrap();
         assert_eq!(plan.prologue, Some(Prologue::Reset));
         assert_eq!(plan.transaction, TransactionMode::Single);
         assert_eq!(plan.steps.iter().map(|s| s.migration.version).collect::<Vec<_>>(), [1, 2]);
@@ -1060,7 +1011,7 @@ mod tests {
         // A reset does not care what the history said: it is thrown away.
         let Found::History(mut rows) = history(&set, &[1]) else { unreachable!() };
         rows[0].dirty = true;
-        assert!(super::plan("s", &set, &Found::History(rows), Operation::Reset, PlanOptions::default()).is_ok());
+        assert!(super::plan(&set, &Found::History(rows), Operation::Reset, PlanOptions::default()).is_ok());
     }
 
     #[test]
@@ -1071,7 +1022,7 @@ mod tests {
         rows[1].name = "renamed".into();
         rows[2].dirty = true;
         rows[2].checksum = Checksum::of("old");
-        let plan = plan("s", &set, &Found::History(rows), Operation::Repair, PlanOptions::default()).unwrap();
+        let plan = plan(&set, &Found::History(rows), Operation::Repair, PlanOptions::default()).unwrap();
         assert_eq!(plan.fixes.iter().map(HistoryFix::version).collect::<Vec<_>>(), [1, 2]);
         assert!(
             matches!(&plan.fixes[0], HistoryFix::Repair { recorded, .. } if recorded.checksum == Checksum::of("old")),
@@ -1085,7 +1036,7 @@ mod tests {
     }
 
     fn plan_ok<'m>(set: &'m MigrationSet, found: &Found, operation: Operation) -> Plan<'m> {
-        plan("s", set, found, operation, PlanOptions::default()).unwrap()
+        plan(set, found, operation, PlanOptions::default()).unwrap()
     }
 
     #[test]
@@ -1103,10 +1054,9 @@ mod tests {
             (vec![HistoryFix::MarkNotApplied(2)], Some(1))
         );
         for (version, problem) in [(1, ResolveProblem::NotDirty), (7, ResolveProblem::NoHistoryRow)] {
-            let error =
-                plan("s", &set, &found, resolve(version, Resolution::Applied), PlanOptions::default()).unwrap_err();
+            let error = plan(&set, &found, resolve(version, Resolution::Applied), PlanOptions::default()).unwrap_err();
             assert!(
-                matches!(&error, Error::NothingToResolve { version: v, problem: p, .. } if *v == version && *p == problem),
+                matches!(&error, Refusal::NothingToResolve { version: v, problem: p, .. } if *v == version && *p == problem),
                 "{error}"
             );
         }
@@ -1152,22 +1102,22 @@ mod tests {
     fn baseline_refuses_a_missing_schema_an_unknown_version_and_newer_history() {
         let set = set(&[1, 2, 3]);
         let error = plan_error(&set, &Found::NoSchema, baseline(2), PlanOptions::default());
-        assert!(matches!(error, Error::SchemaMissing { operation: "baseline", .. }), "{error}");
+        assert!(matches!(error, Refusal::SchemaMissing { operation: "baseline", .. }), "{error}");
         let error = plan_error(&set, &Found::NoTable, baseline(7), PlanOptions::default());
-        assert!(matches!(error, Error::TargetNotInSet { target: 7, .. }), "{error}");
+        assert!(matches!(error, Refusal::TargetNotInSet { target: 7, .. }), "{error}");
         let error = plan_error(&set, &history(&set, &[1, 2, 3]), baseline(2), PlanOptions::default());
-        assert!(matches!(error, Error::BaselineBelowApplied { version: 2, applied: 3, .. }), "{error}");
+        assert!(matches!(error, Refusal::BaselineBelowApplied { version: 2, applied: 3, .. }), "{error}");
         assert!(error.to_string().contains("migration 3 (m) is already applied and comes after it"), "{error}");
         // A version the binary lacks is after anything it has.
         let allowed = PlanOptions { allow_missing: true, ..PlanOptions::default() };
         let newer = history(&super::tests::set(&[1, 2, 3, 4]), &[1, 4]);
         let error = plan_error(&set, &newer, baseline(3), allowed);
-        assert!(matches!(error, Error::BaselineBelowApplied { applied: 4, .. }), "{error}");
+        assert!(matches!(error, Refusal::BaselineBelowApplied { applied: 4, .. }), "{error}");
         // A drifted history is refused as by every other operation.
         let Found::History(mut rows) = history(&set, &[1]) else { unreachable!() };
         rows[0].checksum = Checksum::of("edited");
         let error = plan_error(&set, &Found::History(rows), baseline(2), PlanOptions::default());
-        assert!(matches!(error, Error::ChecksumMismatch { version: 1, .. }), "{error}");
+        assert!(matches!(error, Refusal::ChecksumMismatch { version: 1, .. }), "{error}");
     }
 
     fn foreign(tool: Tool, rows: &[(i64, bool, Option<String>)]) -> ForeignHistory {
@@ -1183,9 +1133,9 @@ mod tests {
         ForeignHistory { tool, rows }
     }
 
-    fn adopt<'m>(set: &'m MigrationSet, found: &Found, foreign: Option<&ForeignHistory>) -> Result<Plan<'m>, Error> {
+    fn adopt<'m>(set: &'m MigrationSet, found: &Found, foreign: Option<&ForeignHistory>) -> Result<Plan<'m>, Refusal> {
         let tool = foreign.map_or(Tool::Sqlx, |f| f.tool);
-        plan_with_foreign("s", set, found, foreign, Operation::Adopt(tool), PlanOptions::default())
+        plan_with_foreign(set, found, foreign, Operation::Adopt(tool), PlanOptions::default())
     }
 
     #[test]
@@ -1215,27 +1165,27 @@ mod tests {
         let set = set(&[1, 2]);
         let good = Some(crate::foreign::sqlx_checksum(&set.get(1).unwrap().up.sql));
         let error = adopt(&set, &Found::NoSchema, Some(&foreign(Tool::Sqlx, &[]))).unwrap_err();
-        assert!(matches!(error, Error::SchemaMissing { operation: "adopt", .. }), "{error}");
+        assert!(matches!(error, Refusal::SchemaMissing { operation: "adopt", .. }), "{error}");
         let error = adopt(&set, &Found::NoTable, None).unwrap_err();
         assert!(
-            matches!(&error, Error::ForeignHistoryMissing { tool: Tool::Sqlx, table, .. } if table == "_sqlx_migrations"),
+            matches!(&error, Refusal::ForeignHistoryMissing { tool: Tool::Sqlx, table, .. } if table == "_sqlx_migrations"),
             "{error}"
         );
         let failed = foreign(Tool::Sqlx, &[(1, true, good.clone()), (2, false, Some("00".into()))]);
         let error = adopt(&set, &Found::NoTable, Some(&failed)).unwrap_err();
-        assert!(matches!(&error, Error::ForeignFailed { version: 2, name, .. } if name == "m2"), "{error}");
+        assert!(matches!(&error, Refusal::ForeignFailed { version: 2, name, .. } if name == "m2"), "{error}");
         let unknown = foreign(Tool::Diesel, &[(1, true, None), (9, true, None)]);
         let error = adopt(&set, &Found::NoTable, Some(&unknown)).unwrap_err();
-        assert!(matches!(error, Error::ForeignMissingFromBinary { version: 9, tool: Tool::Diesel, .. }), "{error}");
+        assert!(matches!(error, Refusal::ForeignMissingFromBinary { version: 9, tool: Tool::Diesel, .. }), "{error}");
         let edited = foreign(Tool::Sqlx, &[(1, true, Some("abcd".into()))]);
         let error = adopt(&set, &Found::NoTable, Some(&edited)).unwrap_err();
         assert!(
-            matches!(&error, Error::ForeignChecksumMismatch { version: 1, file, recorded, .. }
+            matches!(&error, Refusal::ForeignChecksumMismatch { version: 1, file, recorded, .. }
                 if file == "migrations/1_m.up.sql" && recorded == "abcd"),
             "{error}"
         );
         let refinery = foreign(Tool::Refinery, &[(1, true, Some("12345".into()))]);
         let error = adopt(&set, &Found::NoTable, Some(&refinery)).unwrap_err();
-        assert!(matches!(error, Error::ForeignChecksumMismatch { tool: Tool::Refinery, .. }), "{error}");
+        assert!(matches!(error, Refusal::ForeignChecksumMismatch { tool: Tool::Refinery, .. }), "{error}");
     }
 }

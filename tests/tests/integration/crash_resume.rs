@@ -11,7 +11,7 @@ use integration_tests::{
     catalog_fingerprint, expire_claims, history_rows_of, index_builds, invalid_indexes, terminate_backend, wait_for,
     SchemasFile, TestDatabase, TestSchema,
 };
-use migrate_runtime::{embed_migrations, Error, MigrationSet, Migrator};
+use migrate_runtime::{embed_migrations, ErrorKind, MigrationSet, Migrator, Refusal};
 
 /// The set `cic-probe` embeds.
 static CIC_SET: MigrationSet = embed_migrations!("fixtures/crash_cic");
@@ -385,19 +385,20 @@ fn a_no_transaction_migration_that_fails_says_at_once_it_is_dirty_and_how_to_set
     let migrator = Migrator::new(&migrations);
     migrator.migrate_to(&mut integration_tests::connect(), &schema.name, migrate_runtime::Target::Version(1)).unwrap();
     let error = migrator.migrate(&mut integration_tests::connect(), &schema.name).unwrap_err();
-    assert!(matches!(error, Error::MigrationFailed { version: 2, position: Some((3, 48)), .. }), "{error}");
+    assert!(matches!(error.kind(), ErrorKind::MigrationFailed { version: 2, position: Some((3, 48)), .. }), "{error}");
     assert_eq!(migrate_cli::exit::code_of_migration(&error), 4);
     let message = error.to_string();
     assert!(message.contains("nonsense"), "PostgreSQL's message: {message}");
     assert!(message.contains("dirty"), "the first failure says the version is now dirty: {message}");
-    assert!(message.contains("migrate resolve --version 2"), "and how to settle it: {message}");
+    let advice = migrate_cli::advice(&error).unwrap_or_default();
+    assert!(advice.contains("migrate resolve --version 2"), "and the CLI says how to settle it: {advice}");
 
     // From new connections, the failing one gone: a statement that failed with an SQL error is never resumed.
     for _ in 0..2 {
         let error = Migrator::new(&migrations).migrate(&mut integration_tests::connect(), &schema.name).unwrap_err();
-        assert!(matches!(error, Error::Dirty { version: 2, .. }), "{error}");
+        assert!(matches!(error.refusal(), Some(Refusal::Dirty { version: 2, .. })), "{error}");
         assert_eq!(migrate_cli::exit::code_of_migration(&error), 3);
-        assert!(error.to_string().contains("migrate resolve --version 2"), "{error}");
+        assert!(migrate_cli::advice(&error).unwrap_or_default().contains("migrate resolve --version 2"), "{error}");
     }
     let mut client = integration_tests::connect();
     assert_eq!(

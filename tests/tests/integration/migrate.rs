@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use integration_tests::{connect, history_rows, migration, set, tables, TestSchema};
-use migrate_runtime::{embed_migrations, Direction, Error, Execution, MigrationSet, Migrator, Target};
+use migrate_runtime::{embed_migrations, Direction, ErrorKind, Execution, MigrationSet, Migrator, Refusal, Target};
 
 static APP_MIGRATIONS: MigrationSet = embed_migrations!("../migrations");
 
@@ -80,7 +80,9 @@ fn an_edited_applied_file_is_refused_naming_schema_version_and_file() {
         migration(3, "c", "CREATE TABLE c (id int);", None),
     ]);
     let error = Migrator::new(&edited).migrate(&mut client, &schema.name).unwrap_err();
-    assert!(matches!(&error, Error::ChecksumMismatch { version: 2, file, .. } if file == "migrations/2_b.up.sql"));
+    assert!(
+        matches!(error.refusal(), Some(Refusal::ChecksumMismatch { version: 2, file, .. }) if file == "migrations/2_b.up.sql")
+    );
     let message = error.to_string();
     assert!(message.contains(&format!("schema {:?}", schema.name)) && message.contains("migration 2"), "{message}");
     assert_eq!(tables(&mut client, &schema.name), ["a", "b", "schema_migrations"], "migration 3 did not run");
@@ -97,8 +99,8 @@ fn a_failing_migration_names_its_position_and_leaves_nothing_of_itself() {
         migration(2, "broken", "CREATE TABLE half (id int);\n\nSELECT no_such_column FROM half;\n", None),
     ]);
     let error = Migrator::new(&migrations).migrate(&mut client, &schema.name).unwrap_err();
-    match &error {
-        Error::MigrationFailed { version, file, code, message, position, .. } => {
+    match error.kind() {
+        ErrorKind::MigrationFailed { version, file, code, message, position, .. } => {
             assert_eq!(*version, 2);
             assert_eq!(file, "migrations/2_broken.up.sql");
             assert_eq!(code.as_ref().map(|c| c.as_str()), Some("42703"));
@@ -128,7 +130,7 @@ fn single_transaction_mode_is_all_or_nothing() {
     ]);
     let migrator = Migrator::new(&migrations).single_transaction(true);
     let error = migrator.migrate(&mut client, &schema.name).unwrap_err();
-    assert!(matches!(error, Error::MigrationFailed { version: 3, .. }), "{error}");
+    assert!(matches!(error.kind(), ErrorKind::MigrationFailed { version: 3, .. }), "{error}");
     assert!(!schema_exists(&mut client, &schema.name), "not even the schema is left");
 
     let fixed = set(vec![
@@ -148,7 +150,7 @@ fn single_transaction_mode_refuses_a_no_transaction_migration_before_running_any
     Migrator::new(&APP_MIGRATIONS).migrate_to(&mut client, &schema.name, Target::Version(4)).unwrap();
     let migrator = Migrator::new(&APP_MIGRATIONS).single_transaction(true);
     let error = migrator.migrate(&mut client, &schema.name).unwrap_err();
-    assert!(matches!(error, Error::NoTransactionInSingleTransaction { version: 5, .. }), "{error}");
+    assert!(matches!(error.refusal(), Some(Refusal::NoTransactionInSingleTransaction { version: 5, .. })), "{error}");
     assert_eq!(history_rows(&mut client, &schema).len(), 4, "nothing ran");
     // A schema the run creates builds that index plainly in its one transaction: accepted.
     let fresh = TestSchema::new("single-fresh");
@@ -162,18 +164,18 @@ fn a_failed_no_transaction_migration_is_recorded_dirty_and_refused_next_time() {
     let migrations = crate::failing_concurrent_indexes();
     // On a schema the run creates, the index statements run in its one transaction: nothing is left.
     let error = Migrator::new(&migrations).migrate(&mut client, &schema.name).unwrap_err();
-    assert!(matches!(error, Error::MigrationFailed { version: 2, position: Some((3, 48)), .. }), "{error}");
+    assert!(matches!(error.kind(), ErrorKind::MigrationFailed { version: 2, position: Some((3, 48)), .. }), "{error}");
     assert!(!schema_exists(&mut client, &schema.name), "{error}");
     // On a schema that exists, they run concurrently, outside any transaction: the first one stays.
     Migrator::new(&migrations).migrate_to(&mut client, &schema.name, Target::Version(1)).unwrap();
     let error = Migrator::new(&migrations).migrate(&mut client, &schema.name).unwrap_err();
-    assert!(matches!(error, Error::MigrationFailed { version: 2, position: Some((3, 48)), .. }), "{error}");
+    assert!(matches!(error.kind(), ErrorKind::MigrationFailed { version: 2, position: Some((3, 48)), .. }), "{error}");
     assert_eq!(history_rows(&mut client, &schema), [(1, "t".to_owned(), false), (2, "idx".to_owned(), true)]);
     let search_path: String = client.query_one("SHOW search_path", &[]).unwrap().get(0);
     assert_eq!(search_path, "\"$user\", public", "the session's search_path is restored");
 
     let error = Migrator::new(&migrations).migrate(&mut client, &schema.name).unwrap_err();
-    assert!(matches!(error, Error::Dirty { version: 2, .. }), "{error}");
+    assert!(matches!(error.refusal(), Some(Refusal::Dirty { version: 2, .. })), "{error}");
     assert!(error.to_string().contains("fix the schema by hand"), "{error}");
 }
 
@@ -192,7 +194,7 @@ fn a_fresh_schema_is_created_with_its_migrations_or_not_at_all() {
     let error = Migrator::new(&migrations).migrate(&mut client, &schema.name).unwrap_err();
     // A unique violation has no position: the failing step is found by replaying the steps.
     assert!(
-        matches!(&error, Error::MigrationFailed { version: 2, code: Some(code), position: None, .. } if code == "23505"),
+        matches!(error.kind(), ErrorKind::MigrationFailed { version: 2, code: Some(code), position: None, .. } if code == "23505"),
         "{error}"
     );
     assert!(!schema_exists(&mut client, &schema.name));
@@ -211,7 +213,7 @@ fn batched_steps_name_the_failing_migration_and_keep_the_ones_before_it() {
         migration(4, "c", "CREATE TABLE c (id int);", None),
     ]);
     let error = Migrator::new(&more).migrate(&mut client, &schema.name).unwrap_err();
-    assert!(matches!(error, Error::MigrationFailed { version: 3, .. }), "{error}");
+    assert!(matches!(error.kind(), ErrorKind::MigrationFailed { version: 3, .. }), "{error}");
     assert_eq!(history_rows(&mut client, &schema).iter().map(|r| r.0).collect::<Vec<_>>(), [1, 2]);
     assert_eq!(tables(&mut client, &schema.name), ["a", "b", "schema_migrations"]);
 }
@@ -242,7 +244,10 @@ fn applied_versions_missing_from_the_binary_are_refused_unless_allowed() {
     Migrator::new(&newer).migrate(&mut client, &schema.name).unwrap();
     let older = set(vec![migration(1, "a", "SELECT 1;", None)]);
     let error = Migrator::new(&older).migrate(&mut client, &schema.name).unwrap_err();
-    assert!(matches!(&error, Error::MissingFromBinary { version: 2, name, .. } if name == "b"), "{error}");
+    assert!(
+        matches!(error.refusal(), Some(Refusal::MissingFromBinary { version: 2, name, .. }) if name == "b"),
+        "{error}"
+    );
     let report = Migrator::new(&older).allow_missing(true).migrate(&mut client, &schema.name).unwrap();
     assert!(report.steps.is_empty());
 }
@@ -295,7 +300,7 @@ fn invalid_schema_names_are_refused_before_any_sql() {
     let mut client = connect();
     for name in ["", "pg_evil", "a\nb", &"x".repeat(64)] {
         let error = Migrator::new(&APP_MIGRATIONS).migrate(&mut client, name).unwrap_err();
-        assert!(matches!(error, Error::InvalidName(_)), "{name:?}: {error}");
+        assert!(matches!(error.kind(), ErrorKind::InvalidName(_)), "{name:?}: {error}");
     }
 }
 
@@ -387,7 +392,7 @@ fn reset_rebuilds_the_schema_and_a_failing_reset_leaves_the_old_one_exactly_as_i
         migration(2, "seed", "INSERT INTO a VALUES ('not a number');", None),
     ]);
     let error = Migrator::new(&failing).reset(&mut client, &schema.name).unwrap_err();
-    assert!(matches!(error, Error::MigrationFailed { version: 2, .. }), "{error}");
+    assert!(matches!(error.kind(), ErrorKind::MigrationFailed { version: 2, .. }), "{error}");
     assert_eq!(tables(&mut client, &schema.name), ["a", "schema_migrations", "stray"], "old schema untouched");
     let rows: i64 = client.query_one(&format!("SELECT count(*) FROM {}.a", schema.quoted()), &[]).unwrap().get(0);
     assert_eq!(rows, 2);
@@ -483,7 +488,7 @@ fn out_of_order_migrations_are_refused_unless_allowed() {
         migration(3, "c", "CREATE TABLE c (id int);", None),
     ]);
     let error = Migrator::new(&late).migrate(&mut client, &schema.name).unwrap_err();
-    assert!(matches!(error, Error::OutOfOrder { version: 2, newest_applied: 3, .. }), "{error}");
+    assert!(matches!(error.refusal(), Some(Refusal::OutOfOrder { version: 2, newest_applied: 3, .. })), "{error}");
     assert!(error.to_string().contains("allow out-of-order"), "{error}");
     Migrator::new(&late).allow_out_of_order(true).migrate(&mut client, &schema.name).unwrap();
     assert_eq!(tables(&mut client, &schema.name), ["a", "b", "c", "schema_migrations"]);
@@ -501,7 +506,8 @@ fn repair_accepts_reviewed_edits_and_resolve_settles_dirty_records() {
         "CREATE TABLE a (id int); -- reviewed: same effect",
         Some("DROP TABLE IF EXISTS a;"),
     )]);
-    assert!(matches!(Migrator::new(&edited).migrate(&mut client, &schema.name), Err(Error::ChecksumMismatch { .. })));
+    let error = Migrator::new(&edited).migrate(&mut client, &schema.name).unwrap_err();
+    assert!(matches!(error.refusal(), Some(Refusal::ChecksumMismatch { .. })), "{error}");
     let report = Migrator::new(&edited).repair(&mut client, &schema.name).unwrap();
     let recorded = |m: &migrate_runtime::Migration| migrate_runtime::Recorded {
         name: m.name.to_string(),
@@ -520,13 +526,14 @@ fn repair_accepts_reviewed_edits_and_resolve_settles_dirty_records() {
     );
 
     client.batch_execute(&format!("UPDATE {}.schema_migrations SET dirty = true", schema.quoted())).unwrap();
-    assert!(matches!(Migrator::new(&edited).migrate(&mut client, &schema.name), Err(Error::Dirty { version: 1, .. })));
+    let error = Migrator::new(&edited).migrate(&mut client, &schema.name).unwrap_err();
+    assert!(matches!(error.refusal(), Some(Refusal::Dirty { version: 1, .. })), "{error}");
     let resolution = migrate_runtime::Resolution::NotApplied;
     let error = Migrator::new(&edited).resolve(&mut client, &schema.name, 2, resolution).unwrap_err();
     assert!(
         matches!(
-            error,
-            Error::NothingToResolve { version: 2, problem: migrate_runtime::ResolveProblem::NoHistoryRow, .. }
+            error.refusal(),
+            Some(Refusal::NothingToResolve { version: 2, problem: migrate_runtime::ResolveProblem::NoHistoryRow, .. })
         ),
         "{error}"
     );
@@ -541,7 +548,10 @@ fn repair_accepts_reviewed_edits_and_resolve_settles_dirty_records() {
     let error =
         Migrator::new(&edited).resolve(&mut client, &schema.name, 1, migrate_runtime::Resolution::Applied).unwrap_err();
     assert!(
-        matches!(error, Error::NothingToResolve { version: 1, problem: migrate_runtime::ResolveProblem::NotDirty, .. }),
+        matches!(
+            error.refusal(),
+            Some(Refusal::NothingToResolve { version: 1, problem: migrate_runtime::ResolveProblem::NotDirty, .. })
+        ),
         "{error}"
     );
 }
@@ -561,7 +571,7 @@ fn lock_timeout_makes_a_migration_waiting_on_a_busy_table_fail_fast() {
     let migrator = Migrator::new(&second).lock_timeout(Some(std::time::Duration::from_millis(200)));
     let error = migrator.migrate(&mut client, &schema.name).unwrap_err();
     assert!(
-        matches!(&error, Error::MigrationFailed { version: 2, code: Some(code), .. } if code == "55P03"),
+        matches!(error.kind(), ErrorKind::MigrationFailed { version: 2, code: Some(code), .. } if code == "55P03"),
         "{error}"
     );
     holder.batch_execute("ROLLBACK").unwrap();
@@ -577,7 +587,7 @@ fn statement_timeout_cancels_a_migration_that_runs_too_long() {
     let started = std::time::Instant::now();
     let error = migrator.migrate(&mut client, &schema.name).unwrap_err();
     assert!(
-        matches!(&error, Error::MigrationFailed { version: 1, code: Some(code), .. } if code == "57014"),
+        matches!(error.kind(), ErrorKind::MigrationFailed { version: 1, code: Some(code), .. } if code == "57014"),
         "{error}"
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(4), "cancelled, not slept through");
@@ -598,7 +608,7 @@ fn a_failed_run_reports_the_steps_it_committed() {
         migration(5, "e", "CREATE TABLE e (id int);", None),
     ]);
     let error = Migrator::new(&five).migrate(&mut client, &schema.name).unwrap_err();
-    assert!(matches!(&error, Error::MigrationFailed { version: 4, position: Some((2, 15)), .. }), "{error}");
+    assert!(matches!(error.kind(), ErrorKind::MigrationFailed { version: 4, position: Some((2, 15)), .. }), "{error}");
     let committed: Vec<(Direction, i64)> = error.committed().iter().map(|s| (s.direction, s.version)).collect();
     assert_eq!(committed, [(Direction::Up, 2), (Direction::Up, 3)]);
     let versions: Vec<i64> = history_rows(&mut client, &schema).iter().map(|r| r.0).collect();
@@ -618,7 +628,7 @@ fn the_wait_for_another_process_lock_is_bounded_and_reported() {
             .migrate(&mut connect(), &schema.name)
             .unwrap_err();
         assert!(
-            matches!(&error, Error::LockTimeout { waited, holder: Some(holder), .. }
+            matches!(error.kind(), ErrorKind::LockTimeout { waited, holder: Some(holder), .. }
                 if *waited >= std::time::Duration::from_millis(300) && holder.pid > 0),
             "{error}"
         );
