@@ -43,7 +43,7 @@ fn main() {
                 std::process::exit(1);
             }
         }
-        AppCommand::Migrate(command) => std::process::exit(Cli::new(Migrator::new(&MIGRATIONS)).run(&command)),
+        AppCommand::Migrate(command) => std::process::exit(Cli::new(Migrator::new(&MIGRATIONS)).run(&command).code()),
     }
 }
 

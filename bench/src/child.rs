@@ -33,7 +33,7 @@ pub fn dispatch(args: &[String]) -> Option<i32> {
 
 fn migrate(args: &[String]) -> i32 {
     match MigrateCommand::try_parse_from_args(args) {
-        Ok(command) => Cli::new(Migrator::new(&BENCH_SET)).run(&command),
+        Ok(command) => Cli::new(Migrator::new(&BENCH_SET)).run(&command).code(),
         Err(error) => {
             eprintln!("{error}");
             2

@@ -19,7 +19,7 @@ static MIGRATIONS: MigrationSet = migrate_runtime::embed_migrations!("FOLDER");
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match MigrateCommand::try_parse_from_args(&args) {
-        Ok(command) => std::process::exit(Cli::new(Migrator::new(&MIGRATIONS)).run(&command)),
+        Ok(command) => std::process::exit(Cli::new(Migrator::new(&MIGRATIONS)).run(&command).code()),
         Err(error) => {
             eprintln!("{error}");
             std::process::exit(2);

@@ -241,7 +241,7 @@ fn cli_upgrade(database_url: &str, schemas: &[String], jobs: Option<usize>) -> a
     let command = MigrateCommand::try_parse_from_args(&argv)?;
     let code = Cli::new(Migrator::new(&BENCH_SET)).run_to(&command, &mut std::io::sink());
     std::fs::remove_file(&file)?;
-    anyhow::ensure!(code == 0, "migrate upgrade exited with {code}");
+    anyhow::ensure!(code == migrate_cli::ExitCode::Success, "migrate upgrade exited with {code:?}");
     Ok(())
 }
 

@@ -5,57 +5,89 @@ use super::schemas::SelectionError;
 use migrate_ops::{Error, StructureError};
 use migrate_runtime::{Error as MigrateError, ErrorKind, Refusal};
 
-/// Everything went as asked.
-pub const SUCCESS: i32 = 0;
-/// Could not run: the database was unreachable, a file could not be read or written, ...
-pub const FAILURE: i32 = 1;
-/// The command line was wrong: an unknown flag, a bad schema name or target.
-pub const USAGE: i32 = 2;
-/// Refused before changing anything: a protected schema without confirmation, a schema that does not exist, a
-/// missing down file, a dirty migration, a pending migration numbered below an applied one, nothing to resolve.
-pub const REFUSED: i32 = 3;
-/// A migration's SQL failed.
-pub const MIGRATION_FAILED: i32 = 4;
-/// The database does not match the binary: an edited applied file, or versions the binary does not have; a
-/// schema's structure differs from what its migrations build (`verify`), or two schemas differ (`diff`).
-pub const DRIFT: i32 = 5;
+/// The CLI's exit codes, documented in the README, ordered by severity: when schemas fail differently, the most
+/// serious code wins (`max`), so a failed migration is never hidden behind a refusal elsewhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ExitCode {
+    /// 0: everything went as asked.
+    Success,
+    /// 2: the command line was wrong: an unknown flag, a bad schema name or target.
+    Usage,
+    /// 3: refused before changing anything: a protected schema without confirmation, a schema that does not exist,
+    /// a missing down file, a dirty migration, a pending migration numbered below an applied one, nothing to
+    /// resolve.
+    Refused,
+    /// 1: could not run: the database was unreachable, a file could not be read or written, ...
+    Failure,
+    /// 5: the database does not match the binary: an edited applied file, or versions the binary does not have; a
+    /// schema's structure differs from what its migrations build (`verify`), or two schemas differ (`diff`).
+    Drift,
+    /// 4: a migration's SQL failed.
+    MigrationFailed,
+}
+
+impl ExitCode {
+    /// The process exit status.
+    pub fn code(self) -> i32 {
+        match self {
+            ExitCode::Success => 0,
+            ExitCode::Failure => 1,
+            ExitCode::Usage => 2,
+            ExitCode::Refused => 3,
+            ExitCode::MigrationFailed => 4,
+            ExitCode::Drift => 5,
+        }
+    }
+}
+
+impl From<ExitCode> for std::process::ExitCode {
+    fn from(code: ExitCode) -> std::process::ExitCode {
+        std::process::ExitCode::from(code.code() as u8)
+    }
+}
+
+impl serde::Serialize for ExitCode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_i32(self.code())
+    }
+}
 
 /// The exit code for a schema's error.
-pub fn code_of(error: &Error) -> i32 {
+pub fn code_of(error: &Error) -> ExitCode {
     match error {
         Error::Migrate(error) => code_of_migration(error),
         Error::Structure(error) => match error {
-            StructureError::InvalidName(_) | StructureError::NoSuchSchema { .. } => USAGE,
-            StructureError::NotTransactional { .. } => REFUSED,
-            StructureError::ReferenceFailed { .. } => MIGRATION_FAILED,
-            StructureError::Query { .. } => FAILURE,
-            _ => FAILURE,
+            StructureError::InvalidName(_) | StructureError::NoSuchSchema { .. } => ExitCode::Usage,
+            StructureError::NotTransactional { .. } => ExitCode::Refused,
+            StructureError::ReferenceFailed { .. } => ExitCode::MigrationFailed,
+            StructureError::Query { .. } => ExitCode::Failure,
+            _ => ExitCode::Failure,
         },
-        Error::Catalog { .. } | Error::Connect { .. } => FAILURE,
-        _ => FAILURE,
+        Error::Catalog { .. } | Error::Connect { .. } => ExitCode::Failure,
+        _ => ExitCode::Failure,
     }
 }
 
 /// The exit code for the runtime's error about one schema.
-pub fn code_of_migration(error: &MigrateError) -> i32 {
+pub fn code_of_migration(error: &MigrateError) -> ExitCode {
     match error.kind() {
-        ErrorKind::InvalidName(_) => USAGE,
+        ErrorKind::InvalidName(_) => ExitCode::Usage,
         ErrorKind::Refused(refusal) => code_of_refusal(refusal),
-        ErrorKind::MigrationFailed { .. } => MIGRATION_FAILED,
-        ErrorKind::CorruptHistory { .. } => DRIFT,
-        ErrorKind::LockTimeout { .. } | ErrorKind::ClaimLost { .. } | ErrorKind::Database { .. } => FAILURE,
+        ErrorKind::MigrationFailed { .. } => ExitCode::MigrationFailed,
+        ErrorKind::CorruptHistory { .. } => ExitCode::Drift,
+        ErrorKind::LockTimeout { .. } | ErrorKind::ClaimLost { .. } | ErrorKind::Database { .. } => ExitCode::Failure,
         // A kind added later fails the command until it is given its own code here.
-        _ => FAILURE,
+        _ => ExitCode::Failure,
     }
 }
 
 /// The exit code for the planner's refusal.
-pub fn code_of_refusal(refusal: &Refusal) -> i32 {
+pub fn code_of_refusal(refusal: &Refusal) -> ExitCode {
     match refusal {
         Refusal::TargetNotInSet { .. }
         | Refusal::TargetBelowCurrent { .. }
         | Refusal::TargetNotApplied { .. }
-        | Refusal::WrongDirection(_) => USAGE,
+        | Refusal::WrongDirection(_) => ExitCode::Usage,
         Refusal::MissingDownFile { .. }
         | Refusal::NoTransactionInSingleTransaction { .. }
         | Refusal::Dirty { .. }
@@ -65,39 +97,27 @@ pub fn code_of_refusal(refusal: &Refusal) -> i32 {
         | Refusal::SchemaMissing { .. }
         | Refusal::BaselineBelowApplied { .. }
         | Refusal::ForeignHistoryMissing { .. }
-        | Refusal::ForeignFailed { .. } => REFUSED,
+        | Refusal::ForeignFailed { .. } => ExitCode::Refused,
         Refusal::ChecksumMismatch { .. }
         | Refusal::MissingFromBinary { .. }
         | Refusal::ForeignMissingFromBinary { .. }
-        | Refusal::ForeignChecksumMismatch { .. } => DRIFT,
+        | Refusal::ForeignChecksumMismatch { .. } => ExitCode::Drift,
         // Another process is at work: the command could not run now.
-        Refusal::InProgress { .. } => FAILURE,
-        _ => FAILURE,
+        Refusal::InProgress { .. } => ExitCode::Failure,
+        _ => ExitCode::Failure,
     }
 }
 
 /// The exit code for an error that stopped the command.
-pub fn code_of_cli(error: &CliError) -> i32 {
+pub fn code_of_cli(error: &CliError) -> ExitCode {
     match error {
-        CliError::BadDatabaseUrl { .. } | CliError::BadTarget { .. } | CliError::WrongDirection(_) => USAGE,
-        CliError::ListSchemas { .. } | CliError::Selection(SelectionError::File { .. }) => FAILURE,
-        CliError::Selection(_) | CliError::BadSearchPath(_) => USAGE,
+        CliError::BadDatabaseUrl { .. } | CliError::BadTarget { .. } | CliError::WrongDirection(_) => ExitCode::Usage,
+        CliError::ListSchemas { .. } | CliError::Selection(SelectionError::File { .. }) => ExitCode::Failure,
+        CliError::Selection(_) | CliError::BadSearchPath(_) => ExitCode::Usage,
         CliError::NotConfirmed { .. } | CliError::ConfirmationMismatch { .. } | CliError::MissingSchemas { .. } => {
-            REFUSED
+            ExitCode::Refused
         }
-        CliError::NoSourceFolder | CliError::Revision(_) | CliError::Output(_) => FAILURE,
+        CliError::NoSourceFolder | CliError::Revision(_) | CliError::Output(_) => ExitCode::Failure,
         CliError::Compare(error) => code_of(error),
-    }
-}
-
-/// Precedence when schemas fail differently: the most serious code wins.
-pub(super) fn severity(code: i32) -> u8 {
-    match code {
-        MIGRATION_FAILED => 5,
-        DRIFT => 4,
-        FAILURE => 3,
-        REFUSED => 2,
-        USAGE => 1,
-        _ => 0,
     }
 }

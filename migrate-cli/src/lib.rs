@@ -19,7 +19,7 @@
 //!
 //! match App::parse() {
 //!     App::Serve => { /* ... */ }
-//!     App::Migrate(command) => std::process::exit(Cli::new(Migrator::new(&MIGRATIONS)).run(&command)),
+//!     App::Migrate(command) => std::process::exit(Cli::new(Migrator::new(&MIGRATIONS)).run(&command).code()),
 //! }
 //! ```
 //!
@@ -47,6 +47,7 @@ pub use args::{
     Output, Planner, ResolveArgs, RevisionArgs, SchemaSelection, UpgradeArgs, Workers, DEFAULT_DATABASE_URL,
 };
 pub use error::{CliError, MissingSchema};
+pub use exit::ExitCode;
 pub use schemas::SelectionError;
 
 use migrate_core::Direction;
@@ -134,8 +135,9 @@ impl<'s> Cli<'s> {
         self
     }
 
-    /// Run `command`, printing to stdout and stderr; returns the process exit code (see [`exit`]).
-    pub fn run(&self, command: &MigrateCommand) -> i32 {
+    /// Run `command`, printing to stdout and stderr; returns the exit code (see [`exit`]): `.code()` for
+    /// `std::process::exit`, or return it from `main` as a `std::process::ExitCode`.
+    pub fn run(&self, command: &MigrateCommand) -> ExitCode {
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
         let code = self.run_to(command, &mut out);
@@ -144,7 +146,7 @@ impl<'s> Cli<'s> {
     }
 
     /// [`Cli::run`], writing what it would print on stdout to `out` (progress and errors still go to stderr).
-    pub fn run_to(&self, command: &MigrateCommand, out: &mut dyn Write) -> i32 {
+    pub fn run_to(&self, command: &MigrateCommand, out: &mut dyn Write) -> ExitCode {
         match self.try_run(command, out) {
             Ok(code) => code,
             Err(error) => {
@@ -155,7 +157,7 @@ impl<'s> Cli<'s> {
     }
 
     /// Resolve, then execute; the exit code sums up the schemas' outcomes.
-    fn try_run(&self, command: &MigrateCommand, out: &mut dyn Write) -> Result<i32, CliError> {
+    fn try_run(&self, command: &MigrateCommand, out: &mut dyn Write) -> Result<ExitCode, CliError> {
         if let Command::Diff(args) = &command.command {
             return self.diff(args, out);
         }
@@ -317,7 +319,7 @@ impl<'s> Cli<'s> {
     }
 
     /// Work on every schema of the request and render each result as it arrives; returns the exit code.
-    fn execute(&self, request: &Request<'_>, out: &mut dyn Write) -> i32 {
+    fn execute(&self, request: &Request<'_>, out: &mut dyn Write) -> ExitCode {
         let (command, common) = (request.command, request.common);
         let migrator = self.migrator_with(command);
         let fleet = Fleet::new(&migrator, request.databases.clone())
@@ -447,7 +449,7 @@ impl<'s> Cli<'s> {
     }
 
     /// `diff A B [--sql]`: one snapshot of both schemas' catalogs; exit 5 when they differ.
-    fn diff(&self, args: &DiffArgs, out: &mut dyn Write) -> Result<i32, CliError> {
+    fn diff(&self, args: &DiffArgs, out: &mut dyn Write) -> Result<ExitCode, CliError> {
         let name = |text: &str| SchemaName::new(text).map_err(|e| CliError::Selection(SelectionError::InvalidName(e)));
         let (a, b) = (name(&args.a)?, name(&args.b)?);
         let url = args.database_url.clone().unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
@@ -460,7 +462,7 @@ impl<'s> Cli<'s> {
             .map_err(|source| CliError::Compare(Error::Connect { database: database.to_string(), source }))?;
         let differences = diff_schemas(&mut client, &a, &b, self.migrator.history_table_name())
             .map_err(|error| CliError::Compare(error.into()))?;
-        let code = if differences.is_empty() { exit::SUCCESS } else { exit::DRIFT };
+        let code = if differences.is_empty() { ExitCode::Success } else { ExitCode::Drift };
         let sql = args.sql.then(|| match differences.is_empty() {
             true => render::same_structure_sql(&a, &b),
             false => suggest_sql(&differences, &b),
@@ -482,7 +484,7 @@ impl<'s> Cli<'s> {
         folder: Option<&Path>,
         format: Format,
         out: &mut dyn Write,
-    ) -> Result<i32, CliError> {
+    ) -> Result<ExitCode, CliError> {
         let folder = folder.or_else(|| self.migrator.set().source_folder()).ok_or(CliError::NoSourceFolder)?;
         // Print `/checkout/migrations/9_x.up.sql`, not `/checkout/app/../migrations/...`; a folder that cannot be
         // resolved is left as given, for `write_revision` to say why.
@@ -502,7 +504,7 @@ impl<'s> Cli<'s> {
             ),
         }
         .map_err(CliError::Output)?;
-        Ok(exit::SUCCESS)
+        Ok(ExitCode::Success)
     }
 }
 

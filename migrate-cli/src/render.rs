@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::advice::{error_text, problem_text};
 use super::args::Format;
-use super::exit;
+use super::exit::{self, ExitCode};
 use migrate_ops::{Definition, Difference, Error, HistoryEntry, Outcome, SchemaStatus, Task, Verification};
 use migrate_runtime::{Execution, Fix, FixKind, Preview, Report as RunReport, SchemaName, SqlState, StepReport};
 
@@ -29,7 +29,7 @@ pub(super) struct Report<'d> {
     /// Labels of the databases, when there is more than one: lines and JSON then say which database.
     databases: Option<&'d [String]>,
     total: usize,
-    exit_code: i32,
+    exit_code: ExitCode,
     changed: usize,
     unchanged: usize,
     failed: usize,
@@ -48,7 +48,7 @@ impl<'d> Report<'d> {
             format,
             databases,
             total,
-            exit_code: exit::SUCCESS,
+            exit_code: ExitCode::Success,
             changed: 0,
             unchanged: 0,
             failed: 0,
@@ -75,10 +75,8 @@ impl<'d> Report<'d> {
         value
     }
 
-    fn raise(&mut self, code: i32) {
-        if exit::severity(code) > exit::severity(self.exit_code) {
-            self.exit_code = code;
-        }
+    fn raise(&mut self, code: ExitCode) {
+        self.exit_code = self.exit_code.max(code);
     }
 
     /// Record a failure; returns its JSON, with the steps that committed before it.
@@ -242,7 +240,7 @@ impl<'d> Report<'d> {
         let (value, row) = match result {
             Ok(status) => {
                 if status.state.is_problem() {
-                    self.raise(exit::DRIFT);
+                    self.raise(ExitCode::Drift);
                 }
                 *self.states.entry(status.state.label()).or_default() += 1;
                 let value = json!({
@@ -293,7 +291,7 @@ impl<'d> Report<'d> {
         let (value, rows) = match result {
             Ok(entries) => {
                 if entries.iter().any(|e| e.state().is_problem()) {
-                    self.raise(exit::DRIFT);
+                    self.raise(ExitCode::Drift);
                     *self.states.entry("with problems").or_default() += 1;
                 } else {
                     *self.states.entry("read").or_default() += 1;
@@ -360,7 +358,7 @@ impl<'d> Report<'d> {
         let schema = self.label(task);
         let outcome = &verification.outcome;
         if matches!(outcome, Outcome::Differs(_) | Outcome::Ahead { .. }) {
-            self.raise(exit::DRIFT);
+            self.raise(ExitCode::Drift);
         }
         *self.states.entry(outcome.label()).or_default() += 1;
         let mut text = format!("{schema}: {}", outcome.label());
@@ -440,7 +438,7 @@ impl<'d> Report<'d> {
     }
 
     /// Print the summary (tables) or the JSON document, and return the exit code.
-    pub fn finish(mut self, out: &mut dyn Write, not_started: usize) -> i32 {
+    pub fn finish(mut self, out: &mut dyn Write, not_started: usize) -> ExitCode {
         let stopped = match not_started {
             0 => String::new(),
             n => format!(", {n} not started (stopped at the first failure; --keep-going goes on)"),
@@ -574,7 +572,7 @@ pub(super) fn diff_json(
     b: &SchemaName,
     differences: &[Difference],
     sql: Option<&str>,
-    exit_code: i32,
+    exit_code: ExitCode,
 ) -> Value {
     let count = |label: &str| differences.iter().filter(|d| d.label() == label).count();
     json!({

@@ -11,5 +11,5 @@ fn main() {
         Ok(command) => command,
         Err(error) => error.exit(),
     };
-    std::process::exit(Cli::new(Migrator::new(&MIGRATIONS)).run(&command));
+    std::process::exit(Cli::new(Migrator::new(&MIGRATIONS)).run(&command).code());
 }

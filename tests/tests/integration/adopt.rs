@@ -276,7 +276,7 @@ fn baseline_a_schema_built_by_hand_then_upgrade() {
     assert!(
         matches!(error.refusal(), Some(Refusal::BaselineBelowApplied { applied, .. }) if *applied == all[1] || *applied == all[2])
     );
-    assert_eq!(migrate_cli::exit::code_of_migration(&error), 3);
+    assert_eq!(migrate_cli::exit::code_of_migration(&error), migrate_cli::ExitCode::Refused);
     assert_eq!(recorded(&mut client, &schema), before);
 }
 
@@ -286,7 +286,7 @@ fn baseline_refuses_a_missing_schema_and_creates_nothing() {
     let schema = TestSchema::new("baseline-missing");
     let error = Migrator::new(&SQLX).baseline(&mut client, &schema.name, SQLX.head().unwrap()).unwrap_err();
     assert!(matches!(error.refusal(), Some(Refusal::SchemaMissing { operation: "baseline", .. })), "{error}");
-    assert_eq!(migrate_cli::exit::code_of_migration(&error), 3);
+    assert_eq!(migrate_cli::exit::code_of_migration(&error), migrate_cli::ExitCode::Refused);
     let exists: bool = client
         .query_one("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", &[&schema.name])
         .unwrap()

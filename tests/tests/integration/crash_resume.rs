@@ -386,7 +386,7 @@ fn a_no_transaction_migration_that_fails_says_at_once_it_is_dirty_and_how_to_set
     migrator.migrate_to(&mut integration_tests::connect(), &schema.name, migrate_runtime::Target::Version(1)).unwrap();
     let error = migrator.migrate(&mut integration_tests::connect(), &schema.name).unwrap_err();
     assert!(matches!(error.kind(), ErrorKind::MigrationFailed { version: 2, position: Some((3, 48)), .. }), "{error}");
-    assert_eq!(migrate_cli::exit::code_of_migration(&error), 4);
+    assert_eq!(migrate_cli::exit::code_of_migration(&error), migrate_cli::ExitCode::MigrationFailed);
     let message = error.to_string();
     assert!(message.contains("nonsense"), "PostgreSQL's message: {message}");
     assert!(message.contains("dirty"), "the first failure says the version is now dirty: {message}");
@@ -397,7 +397,7 @@ fn a_no_transaction_migration_that_fails_says_at_once_it_is_dirty_and_how_to_set
     for _ in 0..2 {
         let error = Migrator::new(&migrations).migrate(&mut integration_tests::connect(), &schema.name).unwrap_err();
         assert!(matches!(error.refusal(), Some(Refusal::Dirty { version: 2, .. })), "{error}");
-        assert_eq!(migrate_cli::exit::code_of_migration(&error), 3);
+        assert_eq!(migrate_cli::exit::code_of_migration(&error), migrate_cli::ExitCode::Refused);
         assert!(migrate_cli::advice(&error).unwrap_or_default().contains("migrate resolve --version 2"), "{error}");
     }
     let mut client = integration_tests::connect();
