@@ -30,7 +30,7 @@ pub fn refusal_advice(refusal: &Refusal) -> Option<String> {
 
 /// A schema's error as the CLI says it: the message, its causes, and the command that settles it.
 pub(crate) fn error_text(error: &migrate_ops::Error) -> String {
-    let mut text = crate::render::chain(error);
+    let mut text = chain(error);
     if let migrate_ops::Error::Migrate(error) = error {
         text.push_str(&advice(error).unwrap_or_default());
     }
@@ -41,4 +41,16 @@ pub(crate) fn error_text(error: &migrate_ops::Error) -> String {
 pub(crate) fn problem_text(schema: &str, refusal: &Refusal) -> String {
     let error = Error::new(schema, refusal.clone());
     format!("{error}{}", refusal_advice(refusal).unwrap_or_default())
+}
+
+/// An error with its causes, `: `-separated.
+pub(crate) fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

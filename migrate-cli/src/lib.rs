@@ -50,13 +50,14 @@ pub use error::{CliError, MissingSchema};
 pub use exit::ExitCode;
 pub use schemas::SelectionError;
 
+use advice::chain;
 use migrate_core::Direction;
 use migrate_ops::{
     default_jobs, diff_schemas, status_of, suggest_sql, write_revision, Error, Fleet, Inspect, SchemaState,
     SchemaStatus, Standing, StructureError, Task,
 };
 use migrate_runtime::{Database, Migrator, Operation, Report as RunReport, Resolution, SchemaName, Target};
-use render::{chain, Progress, Report};
+use render::{Progress, Report};
 use schemas::{glob_match, needs_catalog, select, Existing};
 
 /// Environment variable holding the protected schemas, comma-separated names or globs (`prod,tenant-*`);

@@ -11,18 +11,6 @@ use super::exit::{self, ExitCode};
 use migrate_ops::{Definition, Difference, Error, HistoryEntry, Outcome, SchemaStatus, Task, Verification};
 use migrate_runtime::{Execution, Fix, FixKind, Preview, Report as RunReport, SchemaName, SqlState, StepReport};
 
-/// An error with its causes, `: `-separated.
-pub(super) fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
 /// Accumulates per-schema results: streamed lines for changes, rows for tables, values for JSON.
 pub(super) struct Report<'d> {
     format: Format,

@@ -1,7 +1,7 @@
 //! The words of [`Direction`], so no caller matches on strings: one up/down vocabulary for files, steps, reports
 //! and output.
 
-use crate::Direction;
+use crate::file_name::Direction;
 
 impl Direction {
     /// `up` or `down`.

@@ -1,4 +1,4 @@
-use crate::Layout;
+use crate::layout::Layout;
 
 /// Which way a migration file moves the schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,6 +1,6 @@
 use std::borrow::Cow;
 
-use crate::Checksum;
+use crate::checksum::Checksum;
 
 /// The first-line marker of a script that must run outside a transaction (`CREATE INDEX CONCURRENTLY`, ...).
 pub const NO_TRANSACTION_MARKER: &str = "-- migrate:no-transaction";

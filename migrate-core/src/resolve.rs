@@ -5,8 +5,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::file_name::{DieselName, Direction, FileName, FileNameError};
+use crate::layout::Layout;
 use crate::migration::{is_marker_line, looks_like_marker};
-use crate::{Layout, Migration, Script, NO_TRANSACTION_MARKER};
+use crate::migration::{Migration, Script, NO_TRANSACTION_MARKER};
 
 /// A problem in a migrations folder. Every variant names the file(s) involved, relative to the crate root.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -154,7 +154,7 @@ impl HistoryEntry {
     pub fn state(&self) -> EntryState {
         match (&self.applied, self.in_binary) {
             (None, _) => EntryState::Pending,
-            (Some(a), _) if a.dirty => EntryState::Dirty,
+            (Some(a), _) if a.is_dirty() => EntryState::Dirty,
             (Some(_), false) => EntryState::NotInBinary,
             (Some(_), true) if self.checksum_mismatch => EntryState::ChecksumMismatch,
             (Some(_), true) => EntryState::Applied,
@@ -279,8 +279,7 @@ mod tests {
                     applied_at: String::new(),
                     execution_ms: 0,
                     applied_by: String::new(),
-                    dirty: false,
-                    progress: Default::default(),
+                    state: migrate_runtime::RowState::Clean,
                 }
             })
             .collect()

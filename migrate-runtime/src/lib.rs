@@ -34,14 +34,14 @@
 #![allow(clippy::result_large_err)]
 
 mod app_schema;
+mod compile;
 mod database;
 mod engine;
 mod error;
 mod foreign;
-mod history;
 mod migrator;
+mod model;
 mod plan;
-mod report;
 mod schema;
 mod session;
 mod set;
@@ -52,7 +52,7 @@ mod target;
 /// (`migrate-ops`): the digest comment a trigger keeps on every history table, and the owning service's name in
 /// the comment on its `version` column.
 pub mod catalog {
-    pub use crate::history::{clean_digest_comment, DIGEST_FUNCTION, DIGEST_PREFIX, SERVICE_PREFIX};
+    pub use crate::compile::history::{clean_digest_comment, DIGEST_FUNCTION, DIGEST_PREFIX, SERVICE_PREFIX};
 }
 
 pub use app_schema::{
@@ -65,21 +65,24 @@ pub use app_schema::{
     begin_in_schema_async, begin_in_schema_with_async, check_schema_async, check_session_schema_async, in_schema_async,
     in_schema_with_async,
 };
+pub use compile::history::{binary_name, migration_lock_key, DEFAULT_HISTORY_TABLE};
 pub use database::{ConnectError, Database, DatabaseError, SslMode};
 pub use engine::Waiting;
-pub use error::{human_duration, Error, ErrorKind, LockHolder, Refusal, ResolveProblem};
+pub use error::{human_duration, Error, ErrorKind, LockHolder};
 pub use foreign::{refinery_checksums, sqlx_checksum, ForeignHistory, ForeignRow, Tool};
-pub use history::{binary_name, migration_lock_key, AppliedMigration, Dirt, Progress, Recorded, DEFAULT_HISTORY_TABLE};
 pub use migrate_core::{
     build, Checksum, Direction, FileName, FileNameError, Layout, Migration, ResolveError, Script, CHECKSUM_ALGORITHM,
     NO_TRANSACTION_MARKER,
 };
 pub use migrator::Migrator;
-pub use plan::{
-    plan, plan_with_foreign, verify_history, Execution, Found, HistoryFix, Operation, Plan, PlanOptions, Prologue,
-    RecordSource, Resolution, Step, TransactionMode,
+pub use model::{
+    AppliedMigration, Execution, Fix, FixKind, PlannedStep, Preview, RecordSource, Recorded, Report, RowState,
+    StepReport, TransactionMode,
 };
-pub use report::{Fix, FixKind, PlannedStep, Preview, Report, StepReport};
+pub use plan::{
+    plan, plan_with_foreign, verify_history, Found, HistoryFix, Operation, Plan, PlanOptions, Prologue, Refusal,
+    Resolution, ResolveProblem, Step,
+};
 pub use schema::{quote_ident, quote_literal, validate_identifier, InvalidName, NameProblem, SchemaName};
 pub use session::{Answer, QueryError, Row, ServerError, SqlState};
 pub use set::MigrationSet;

@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
+use crate::compile::history::{binary_name, HistoryTable, Timeouts, DEFAULT_HISTORY_TABLE};
 use crate::engine::{self, EngineOptions, Waiting};
 use crate::error::{Error, LockHolder};
-use crate::history::{binary_name, AppliedMigration, HistoryTable, Timeouts, DEFAULT_HISTORY_TABLE};
+use crate::foreign::Tool;
+use crate::model::{AppliedMigration, Preview, Report};
 use crate::plan::{Operation, PlanOptions, Resolution};
-use crate::report::{Preview, Report};
 use crate::schema::SchemaName;
 use crate::session;
 use crate::set::MigrationSet;
@@ -281,7 +282,7 @@ impl<'s> Migrator<'s> {
     /// Migrator::new(&MIGRATIONS).adopt(&mut client, "tenant-1", Tool::Sqlx)?;
     /// # Ok::<(), migrate_runtime::Error>(())
     /// ```
-    pub fn adopt(&self, client: &mut postgres::Client, schema: &str, tool: crate::Tool) -> Result<Report, Error> {
+    pub fn adopt(&self, client: &mut postgres::Client, schema: &str, tool: Tool) -> Result<Report, Error> {
         self.run(client, schema, Operation::Adopt(tool))
     }
 

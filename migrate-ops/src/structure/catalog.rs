@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use postgres::GenericClient;
 
-use super::{Definition, ObjectKind, ObjectName, Structure, SCHEMA_PLACEHOLDER};
+use super::object::{Definition, ObjectKind, ObjectName, Structure, SCHEMA_PLACEHOLDER};
 use crate::error::StructureError;
 use migrate_runtime::catalog::DIGEST_FUNCTION;
 use migrate_runtime::{quote_ident, validate_identifier, SchemaName};
@@ -274,11 +274,20 @@ pub fn read_structures(
     history_table: &str,
 ) -> Result<BTreeMap<SchemaName, Structure>, StructureError> {
     validate_identifier(history_table, "history table")?;
-    let failed = |source| super::verify::query_failed(schemas, "read the structure", source);
-    let mut transaction = super::verify::snapshot(client).map_err(failed)?;
+    let failed = |source| query_failed(schemas, "read the structure", source);
+    let mut transaction = snapshot(client).map_err(failed)?;
     let structures = read(&mut transaction, schemas, history_table).map_err(failed)?;
     transaction.commit().map_err(failed)?;
     Ok(structures)
+}
+
+/// A read-only transaction at `REPEATABLE READ`: history tables and catalogs read as of one moment.
+pub(crate) fn snapshot(client: &mut postgres::Client) -> Result<postgres::Transaction<'_>, postgres::Error> {
+    client.build_transaction().isolation_level(postgres::IsolationLevel::RepeatableRead).read_only(true).start()
+}
+
+pub(crate) fn query_failed(schemas: &[SchemaName], action: &'static str, source: postgres::Error) -> StructureError {
+    StructureError::Query { schemas: schemas.iter().map(ToString::to_string).collect(), action, source }
 }
 
 /// [`read_structures`] inside a transaction the caller opened (the reference build reads its scratch schema before
@@ -342,7 +351,7 @@ fn object_of(row: &postgres::Row, normaliser: &Normaliser) -> Option<(ObjectKind
         };
         value.map(|v| (column.name().to_owned(), v))
     });
-    Some((kind, name, Definition { attributes: attributes.collect() }))
+    Some((kind, name, Definition::new(attributes)))
 }
 
 /// Replaces a schema's own name in definitions by [`SCHEMA_PLACEHOLDER`]: in the form PostgreSQL prints it

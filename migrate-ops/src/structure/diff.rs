@@ -3,7 +3,7 @@
 use std::cmp::Ordering;
 use std::fmt;
 
-use super::{Definition, ObjectKind, ObjectName, Structure};
+use super::object::{Definition, ObjectKind, ObjectName, Structure};
 
 /// One way in which schema B differs from schema A. In [`verify_schemas`](crate::verify_schemas) A is the reference
 /// (what the binary's migrations build) and B the tenant, so `Missing` is something the tenant lacks.

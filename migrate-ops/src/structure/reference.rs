@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use migrate_core::Migration;
 use postgres::error::SqlState;
 
-use super::{catalog, Structure};
+use super::catalog;
+use super::object::Structure;
 use crate::error::StructureError;
 use migrate_runtime::sql::{split_statements, without_concurrently};
 use migrate_runtime::{validate_identifier, MigrationSet, QueryError, SchemaName};

@@ -2,7 +2,8 @@
 
 use std::collections::BTreeSet;
 
-use super::{Definition, Difference, ObjectKind, ObjectName, SCHEMA_PLACEHOLDER};
+use super::diff::Difference;
+use super::object::{Definition, ObjectKind, ObjectName, SCHEMA_PLACEHOLDER};
 use migrate_runtime::{quote_ident, quote_literal, SchemaName};
 
 /// A SQL script that would bring schema B (`target`) towards A for the simple differences, given those between A

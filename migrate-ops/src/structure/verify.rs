@@ -2,7 +2,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::{catalog, diff, reference, Difference, Structure};
+use super::catalog::{query_failed, snapshot};
+use super::diff::{diff, Difference};
+use super::object::Structure;
+use super::{catalog, reference};
 use crate::error::StructureError;
 use crate::survey::Catalog;
 use migrate_runtime::catalog::clean_digest_comment;
@@ -149,15 +152,6 @@ pub fn diff_schemas(
         structures.get(schema).ok_or_else(|| StructureError::NoSuchSchema { schema: schema.to_string() })
     };
     Ok(diff(structure(a)?, structure(b)?))
-}
-
-/// A read-only transaction at `REPEATABLE READ`: history tables and catalogs read as of one moment.
-pub(crate) fn snapshot(client: &mut postgres::Client) -> Result<postgres::Transaction<'_>, postgres::Error> {
-    client.build_transaction().isolation_level(postgres::IsolationLevel::RepeatableRead).read_only(true).start()
-}
-
-pub(crate) fn query_failed(schemas: &[SchemaName], action: &'static str, source: postgres::Error) -> StructureError {
-    StructureError::Query { schemas: schemas.iter().map(ToString::to_string).collect(), action, source }
 }
 
 /// How many history tables one query reads.

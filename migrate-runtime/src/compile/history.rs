@@ -6,110 +6,12 @@ use std::time::Duration;
 
 use migrate_core::{Checksum, Direction, Migration};
 
-use crate::error::LockHolder;
-use crate::error::{Error, ErrorKind};
-use crate::plan::{Execution, HistoryFix, Prologue, Step};
+use crate::error::{Error, ErrorKind, LockHolder};
+use crate::model::{AppliedMigration, Execution, RowState};
+use crate::plan::{HistoryFix, Prologue, Step};
 use crate::schema::{quote_ident, quote_literal, validate_identifier, InvalidName, SchemaName};
 use crate::session::{Answer, Row, SqlState};
 use crate::sql::{in_creating_transaction, Rewritten};
-
-/// One row of the history table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AppliedMigration {
-    /// The version.
-    pub version: i64,
-    /// The name recorded when it was applied.
-    pub name: String,
-    /// Checksum of the up file as applied.
-    pub checksum: Checksum,
-    /// Checksum of the down file as it was when the migration was applied, if it had one.
-    pub down_checksum: Option<Checksum>,
-    /// When it was applied, RFC 3339 in UTC (`2026-01-01T12:00:00.000000Z`).
-    pub applied_at: String,
-    /// How long it took, in milliseconds.
-    pub execution_ms: i64,
-    /// The database role that applied it.
-    pub applied_by: String,
-    /// A no-transaction migration that started and did not finish.
-    pub dirty: bool,
-    /// How far it got, for a dirty row.
-    pub progress: Progress,
-}
-
-/// How far a no-transaction migration got: recorded in its history row while it runs, so that a later run can tell
-/// a runner that is still at work from one that was interrupted, and one that was interrupted from one that failed.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Progress {
-    /// The `application_name` of the connection running it, while it runs.
-    pub runner: Option<String>,
-    /// The runner is still there: a backend has its application name, or its lease has not expired. Only read
-    /// under the migration lock; `false` elsewhere.
-    pub runner_alive: bool,
-    /// Statements of the script that have completed.
-    pub statements_done: usize,
-    /// Which way the interrupted or failed run was going.
-    pub direction: Option<Direction>,
-    /// PostgreSQL's message, when a statement failed (as opposed to the run being interrupted).
-    pub failure: Option<String>,
-}
-
-/// What a dirty row means.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Dirt {
-    /// Its runner is still at work: wait for it.
-    Running {
-        /// The runner's application name.
-        runner: String,
-    },
-    /// Its runner went away (killed, disconnected) part-way: a later run resumes it.
-    Interrupted {
-        /// Statements already done.
-        statements_done: usize,
-        /// Which way it was going.
-        direction: Direction,
-    },
-    /// A statement failed, or an older version of this tool left it dirty: a person must look.
-    Failed {
-        /// PostgreSQL's message, when known.
-        failure: Option<String>,
-    },
-}
-
-impl AppliedMigration {
-    /// What the row's dirt means, or `None` for a clean row.
-    pub fn dirt(&self) -> Option<Dirt> {
-        if !self.dirty {
-            return None;
-        }
-        let progress = &self.progress;
-        Some(match (&progress.failure, &progress.runner, progress.direction) {
-            (Some(failure), _, _) => Dirt::Failed { failure: Some(failure.clone()) },
-            (None, Some(runner), _) if progress.runner_alive => Dirt::Running { runner: runner.clone() },
-            (None, Some(_), Some(direction)) => {
-                Dirt::Interrupted { statements_done: progress.statements_done, direction }
-            }
-            // No runner recorded: an older version of this tool, which could not tell.
-            _ => Dirt::Failed { failure: None },
-        })
-    }
-}
-
-/// What a history row records about a migration's files.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Recorded {
-    /// The migration's name.
-    pub name: String,
-    /// Checksum of the up file.
-    pub checksum: Checksum,
-    /// Checksum of the down file, if it had one.
-    pub down_checksum: Option<Checksum>,
-}
-
-impl Recorded {
-    pub(crate) fn of(applied: &AppliedMigration) -> Recorded {
-        Recorded { name: applied.name.clone(), checksum: applied.checksum, down_checksum: applied.down_checksum }
-    }
-}
 
 /// The column in which each step returns its duration, so a batch of steps can be told apart from the rows a
 /// migration's own statements return.
@@ -806,17 +708,68 @@ fn parse_row(row: &Row) -> Result<AppliedMigration, String> {
         applied_at: text("applied_at_utc")?,
         execution_ms: number("execution_ms")?,
         applied_by: text("applied_by")?,
-        dirty: text("dirty")? == "t",
-        progress: Progress {
-            runner: row.get("runner").map(str::to_owned),
-            runner_alive: row.get("runner_alive") == Some("t"),
-            statements_done: row.get("statements_done").and_then(|n| n.parse().ok()).unwrap_or(0),
-            direction: match row.get("claim_direction") {
-                Some("up") => Some(Direction::Up),
-                Some("down") => Some(Direction::Down),
-                _ => None,
-            },
-            failure: row.get("failure").map(str::to_owned),
-        },
+        state: row_state(row, text("dirty")? == "t"),
     })
+}
+
+/// Where a row stands, from its `dirty` column and the columns that record a no-transaction migration's progress
+/// (absent from tables made before them): a failure recorded means failed; a runner seen alive (`runner_alive`,
+/// read under the lock) running; a runner and a direction recorded, interrupted; a dirty row with neither was left
+/// by an older version of this tool, which could not tell, and counts as failed.
+fn row_state(row: &Row, dirty: bool) -> RowState {
+    if !dirty {
+        return RowState::Clean;
+    }
+    let statements_done = row.get("statements_done").and_then(|n| n.parse().ok()).unwrap_or(0);
+    let direction = match row.get("claim_direction") {
+        Some("up") => Some(Direction::Up),
+        Some("down") => Some(Direction::Down),
+        _ => None,
+    };
+    match (row.get("failure"), row.get("runner"), direction) {
+        (Some(failure), _, _) => RowState::Failed { failure: Some(failure.to_owned()) },
+        (None, Some(runner), Some(direction)) => {
+            let runner = runner.to_owned();
+            match row.get("runner_alive") == Some("t") {
+                true => RowState::Running { runner, statements_done, direction },
+                false => RowState::Interrupted { runner, statements_done, direction },
+            }
+        }
+        _ => RowState::Failed { failure: None },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn row(values: &[(&str, Option<&str>)]) -> Row {
+        let columns: Arc<[String]> = values.iter().map(|(c, _)| c.to_string()).collect();
+        Row::new(columns, values.iter().map(|(_, v)| v.map(str::to_owned)).collect())
+    }
+
+    #[test]
+    fn a_rows_state_is_read_from_its_progress_columns() {
+        let claimed = |alive, failure| {
+            row(&[
+                ("runner", Some("svc migrate 7")),
+                ("runner_alive", Some(alive)),
+                ("statements_done", Some("1")),
+                ("claim_direction", Some("up")),
+                ("failure", failure),
+            ])
+        };
+        let (runner, statements_done, direction) = ("svc migrate 7".to_owned(), 1, Direction::Up);
+        assert_eq!(row_state(&claimed("t", None), false), RowState::Clean);
+        assert_eq!(
+            row_state(&claimed("t", None), true),
+            RowState::Running { runner: runner.clone(), statements_done, direction }
+        );
+        assert_eq!(row_state(&claimed("f", None), true), RowState::Interrupted { runner, statements_done, direction });
+        let failure = Some("deadlock detected".to_owned());
+        assert_eq!(row_state(&claimed("f", Some("deadlock detected")), true), RowState::Failed { failure });
+        // A table made before the progress columns: dirty, and nothing else to go by.
+        assert_eq!(row_state(&row(&[]), true), RowState::Failed { failure: None });
+    }
 }
