@@ -176,9 +176,45 @@ impl<'s> Cli<'s> {
     /// Check and resolve every flag once: database URLs, the schema selection, the target; and, for a command
     /// that does not create schemas, refuse when a selected schema does not exist, before touching any.
     fn resolve<'c>(&self, command: &'c MigrateCommand) -> Result<Request<'c>, CliError> {
+        let (action, common) = self.action(command)?;
+        let databases = common
+            .connection
+            .urls()
+            .iter()
+            .enumerate()
+            .map(|(i, url)| parse_database(url, i + 1))
+            .collect::<Result<Vec<Database>, CliError>>()?;
+        let labels: Vec<String> = databases.iter().map(ToString::to_string).collect();
+        if let Some(change) = command.change() {
+            for name in &change.limits.extra_search_path {
+                SchemaName::new(name.trim()).map_err(CliError::BadSearchPath)?;
+            }
+        }
+        let must_exist = match action {
+            Action::Change { operation, create, .. } => (!create).then(|| verb(operation)),
+            // A typo would otherwise read as `not migrated`, a pass.
+            Action::Verify => Some("verify"),
+            _ => None,
+        };
+        let (mut tasks, mut notes, mut missing) = (Vec::new(), Vec::new(), Vec::new());
+        for (index, database) in databases.iter().enumerate() {
+            let label = (databases.len() > 1).then(|| labels[index].as_str());
+            let selected = self.select(database, &labels[index], label, &common.schemas, must_exist.is_some())?;
+            notes.extend(selected.note);
+            missing.extend(selected.missing);
+            tasks.extend(selected.schemas.into_iter().map(|schema| Task { database: index, schema }));
+        }
+        if let (Some(verb), false) = (must_exist, missing.is_empty()) {
+            return Err(CliError::MissingSchemas { verb, missing });
+        }
+        Ok(Request { databases, labels, tasks, action, command, common, notes })
+    }
+
+    /// What the command does, with its target checked, and its common options.
+    fn action<'c>(&self, command: &'c MigrateCommand) -> Result<(Action, &'c Common), CliError> {
         let change =
             |operation, change: &Change, create| Action::Change { operation, dry_run: change.danger.dry_run, create };
-        let (action, common) = match &command.command {
+        Ok(match &command.command {
             Command::Upgrade(args) => (
                 change(Operation::Upgrade(self.target(&args.target, Direction::Up)?), &args.change, args.create),
                 &args.change.common,
@@ -207,59 +243,44 @@ impl<'s> Cli<'s> {
             Command::Revision(_) => unreachable!("revision is handled before resolving"),
             Command::Diff(_) => unreachable!("diff is handled before resolving"),
             Command::Verify(common) => (Action::Verify, common),
+        })
+    }
+
+    /// The selection on one database: its schemas, the note for `--all-schemas` when some history tables name no
+    /// service, and (when `check_missing`) the selected schemas that do not exist. The database's schemas are
+    /// listed only when the selection or the check needs them.
+    fn select(
+        &self,
+        database: &Database,
+        label: &str,
+        shown_label: Option<&str>,
+        selection: &SchemaSelection,
+        check_missing: bool,
+    ) -> Result<Selected, CliError> {
+        let existing = if needs_catalog(selection) || check_missing {
+            let listing_failed = |source| CliError::ListSchemas { database: label.to_owned(), source };
+            let mut client = database.connect().map_err(|e| listing_failed(SelectionError::Connect(e)))?;
+            Existing::load(&mut client, self.migrator.history_table_name(), self.migrator.service())
+                .map_err(listing_failed)?
+        } else {
+            Existing::default()
         };
-        let databases = common
-            .connection
-            .urls()
-            .iter()
-            .enumerate()
-            .map(|(i, url)| {
-                url.parse::<Database>()
-                    .map(|database| database.default_application_name(&program_name()))
-                    .map_err(|source| CliError::BadDatabaseUrl { position: i + 1, source })
-            })
-            .collect::<Result<Vec<Database>, CliError>>()?;
-        let labels: Vec<String> = databases.iter().map(ToString::to_string).collect();
-        if let Some(change) = command.change() {
-            for name in &change.limits.extra_search_path {
-                SchemaName::new(name.trim()).map_err(CliError::BadSearchPath)?;
-            }
-        }
-        let must_exist = match action {
-            Action::Change { operation, create, .. } => (!create).then(|| verb(operation)),
-            // A typo would otherwise read as `not migrated`, a pass.
-            Action::Verify => Some("verify"),
-            _ => None,
-        };
-        let (mut tasks, mut notes, mut missing) = (Vec::new(), Vec::new(), Vec::new());
-        for (index, database) in databases.iter().enumerate() {
-            let selection = &common.schemas;
-            let existing = if needs_catalog(selection) || must_exist.is_some() {
-                let listing_failed = |source| CliError::ListSchemas { database: labels[index].clone(), source };
-                let mut client = database.connect().map_err(|e| listing_failed(SelectionError::Connect(e)))?;
-                Existing::load(&mut client, self.migrator.history_table_name(), self.migrator.service())
-                    .map_err(listing_failed)?
-            } else {
-                Existing::default()
-            };
-            let schemas = select(selection, &existing).map_err(CliError::Selection)?;
-            if selection.all_schemas && !existing.unmarked.is_empty() {
-                notes.push(unmarked_note(&labels[index], self.migrator.service(), &existing.unmarked));
-            }
-            if must_exist.is_some() {
-                let database = (databases.len() > 1).then(|| labels[index].clone());
-                missing.extend(schemas.iter().filter(|s| !existing.has(s.as_str())).map(|s| MissingSchema {
-                    database: database.clone(),
+        let schemas = select(selection, &existing).map_err(CliError::Selection)?;
+        let note = (selection.all_schemas && !existing.unmarked.is_empty())
+            .then(|| unmarked_note(label, self.migrator.service(), &existing.unmarked));
+        let missing = match check_missing {
+            true => schemas
+                .iter()
+                .filter(|s| !existing.has(s.as_str()))
+                .map(|s| MissingSchema {
+                    database: shown_label.map(str::to_owned),
                     schema: s.to_string(),
                     nearest: existing.nearest(s.as_str()),
-                }));
-            }
-            tasks.extend(schemas.into_iter().map(|schema| Task { database: index, schema }));
-        }
-        if let (Some(verb), false) = (must_exist, missing.is_empty()) {
-            return Err(CliError::MissingSchemas { verb, missing });
-        }
-        Ok(Request { databases, labels, tasks, action, command, common, notes })
+                })
+                .collect(),
+            false => Vec::new(),
+        };
+        Ok(Selected { schemas, note, missing })
     }
 
     /// A target as `head`, `base`, a version, `+N`/`-N`, or the name of one of the binary's migrations, checked
@@ -329,87 +350,21 @@ impl<'s> Cli<'s> {
         let tasks = &request.tasks;
         let databases = (request.labels.len() > 1).then_some(request.labels.as_slice());
         let read_only = !matches!(request.action, Action::Change { .. });
-        let mut report = Report::new(common.output.format, tasks.len(), databases, read_only);
-        let mut progress = Progress::new(tasks.len());
-        let not_started = match request.action {
-            Action::History => {
-                let not_started = fleet.for_each(
-                    tasks,
-                    |c, s| Ok(migrator.history(c, s.as_str())?),
-                    |i, r| progress.tick(|| report.history(i, &tasks[i], r)),
-                );
-                report.print_histories(out);
-                not_started
-            }
-            Action::Status { full } => {
-                // Schemas the survey finds at head or uninitialized need no connection of their own.
-                let settled =
-                    |standing: Standing| matches!(standing, Standing::Current { .. } | Standing::Uninitialized);
-                let pending = survey(&fleet, tasks, settled, |i, standing| {
-                    let status = match standing {
-                        Standing::Current { version } => status_at(&migrator, &tasks[i].schema, version),
-                        _ => status_of(tasks[i].schema.as_str(), migrator.set(), None),
-                    };
-                    progress.tick(|| report.status(i, &tasks[i], Ok(status)));
-                });
-                let subset: Vec<Task> = pending.iter().map(|&i| tasks[i].clone()).collect();
-                let not_started = fleet.for_each(
-                    &subset,
-                    |c, s| Ok(migrator.status(c, s.as_str())?),
-                    |i, r| progress.tick(|| report.status(pending[i], &tasks[pending[i]], r)),
-                );
-                report.print_statuses(out, full);
-                not_started
-            }
-            Action::Verify => fleet.verify(tasks, |database, result| match result {
-                Ok(verifications) => {
-                    for (i, task) in tasks.iter().enumerate().filter(|(_, t)| t.database == database) {
-                        let found = verifications.iter().find(|v| v.schema == task.schema).cloned();
-                        let result = found.ok_or_else(|| {
-                            Error::Structure(StructureError::NoSuchSchema { schema: task.schema.to_string() })
-                        });
-                        progress.tick(|| report.verification(out, i, task, result));
-                    }
-                }
-                Err(error) => {
-                    for (i, task) in tasks.iter().enumerate().filter(|(_, t)| t.database == database) {
-                        progress.tick(|| report.verification_failed(out, i, task, &error));
-                    }
-                }
-            }),
-            Action::Change { operation, dry_run: true, .. } => fleet.for_each(
-                tasks,
-                |c, s| Ok(migrator.dry_run(c, s.as_str(), operation)?),
-                |i, r| progress.tick(|| report.preview(out, i, &tasks[i], r)),
-            ),
-            Action::Change { operation, dry_run: false, .. } => {
-                // Only an upgrade to head can trust the survey: every other target needs each schema's plan.
-                let pending = if operation == Operation::Upgrade(Target::Head) {
-                    survey(&fleet, tasks, Standing::is_current, |i, standing| {
-                        if let Standing::Current { version } = standing {
-                            let unchanged = RunReport {
-                                schema: tasks[i].schema.to_string(),
-                                version_before: version,
-                                version_after: version,
-                                steps: Vec::new(),
-                                fixes: Vec::new(),
-                            };
-                            progress.tick(|| report.change(out, i, &tasks[i], Ok(unchanged)));
-                        }
-                    })
-                } else {
-                    (0..tasks.len()).collect()
-                };
-                let subset: Vec<Task> = pending.iter().map(|&i| tasks[i].clone()).collect();
-                fleet.for_each(
-                    &subset,
-                    |c, s| Ok(migrator.run(c, s.as_str(), operation)?),
-                    |i, r| progress.tick(|| report.change(out, pending[i], &tasks[pending[i]], r)),
-                )
-            }
+        let mut sinks = Sinks {
+            report: Report::new(common.output.format, tasks.len(), databases, read_only),
+            progress: Progress::new(tasks.len()),
+            out,
         };
-        progress.finish();
-        report.finish(out, not_started)
+        let work = Work { fleet: &fleet, migrator: &migrator, tasks };
+        let not_started = match request.action {
+            Action::History => work.history(&mut sinks),
+            Action::Status { full } => work.status(full, &mut sinks),
+            Action::Verify => work.verify(&mut sinks),
+            Action::Change { operation, dry_run: true, .. } => work.preview(operation, &mut sinks),
+            Action::Change { operation, dry_run: false, .. } => work.change(operation, &mut sinks),
+        };
+        sinks.progress.finish();
+        sinks.report.finish(sinks.out, not_started)
     }
 
     /// The service's migrator with the command line's limits and planner options on top.
@@ -454,10 +409,7 @@ impl<'s> Cli<'s> {
         let name = |text: &str| SchemaName::new(text).map_err(|e| CliError::Selection(SelectionError::InvalidName(e)));
         let (a, b) = (name(&args.a)?, name(&args.b)?);
         let url = args.database_url.clone().unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
-        let database = url
-            .parse::<Database>()
-            .map(|database| database.default_application_name(&program_name()))
-            .map_err(|source| CliError::BadDatabaseUrl { position: 1, source })?;
+        let database = parse_database(&url, 1)?;
         let mut client = database
             .connect()
             .map_err(|source| CliError::Compare(Error::Connect { database: database.to_string(), source }))?;
@@ -507,6 +459,132 @@ impl<'s> Cli<'s> {
         .map_err(CliError::Output)?;
         Ok(ExitCode::Success)
     }
+}
+
+/// Where results go as they arrive: the report that renders them, the progress bar, stdout.
+struct Sinks<'o, 'd> {
+    report: Report<'d>,
+    progress: Progress,
+    out: &'o mut dyn Write,
+}
+
+/// One command's work: its tasks over the fleet, with the command's migrator. Each returns how many tasks were not
+/// started (after a failure, without `--keep-going`).
+struct Work<'w, 's> {
+    fleet: &'w Fleet<'w>,
+    migrator: &'w Migrator<'s>,
+    tasks: &'w [Task],
+}
+
+impl Work<'_, '_> {
+    /// `history`: every schema's migrations, printed together at the end.
+    fn history(&self, sinks: &mut Sinks<'_, '_>) -> usize {
+        let (tasks, migrator) = (self.tasks, self.migrator);
+        let not_started = self.fleet.for_each(
+            tasks,
+            |c, s| Ok(migrator.history(c, s.as_str())?),
+            |i, r| sinks.progress.tick(|| sinks.report.history(i, &tasks[i], r)),
+        );
+        sinks.report.print_histories(sinks.out);
+        not_started
+    }
+
+    /// `current` and `status`: schemas the survey finds at head or uninitialized need no connection of their own.
+    fn status(&self, full: bool, sinks: &mut Sinks<'_, '_>) -> usize {
+        let (tasks, migrator) = (self.tasks, self.migrator);
+        let settled = |standing: Standing| matches!(standing, Standing::Current { .. } | Standing::Uninitialized);
+        let pending = survey(self.fleet, tasks, settled, |i, standing| {
+            let status = match standing {
+                Standing::Current { version } => status_at(migrator, &tasks[i].schema, version),
+                _ => status_of(tasks[i].schema.as_str(), migrator.set(), None),
+            };
+            sinks.progress.tick(|| sinks.report.status(i, &tasks[i], Ok(status)));
+        });
+        let subset: Vec<Task> = pending.iter().map(|&i| tasks[i].clone()).collect();
+        let not_started = self.fleet.for_each(
+            &subset,
+            |c, s| Ok(migrator.status(c, s.as_str())?),
+            |i, r| sinks.progress.tick(|| sinks.report.status(pending[i], &tasks[pending[i]], r)),
+        );
+        sinks.report.print_statuses(sinks.out, full);
+        not_started
+    }
+
+    /// `verify`: one comparison per database for all of its schemas.
+    fn verify(&self, sinks: &mut Sinks<'_, '_>) -> usize {
+        let tasks = self.tasks;
+        self.fleet.verify(tasks, |database, result| {
+            let on_database = tasks.iter().enumerate().filter(|(_, t)| t.database == database);
+            match result {
+                Ok(verifications) => {
+                    for (i, task) in on_database {
+                        let found = verifications.iter().find(|v| v.schema == task.schema).cloned();
+                        let result = found.ok_or_else(|| {
+                            Error::Structure(StructureError::NoSuchSchema { schema: task.schema.to_string() })
+                        });
+                        sinks.progress.tick(|| sinks.report.verification(sinks.out, i, task, result));
+                    }
+                }
+                Err(error) => {
+                    for (i, task) in on_database {
+                        sinks.progress.tick(|| sinks.report.verification_failed(sinks.out, i, task, &error));
+                    }
+                }
+            }
+        })
+    }
+
+    /// `--dry-run`: every schema's plan and SQL, changing nothing.
+    fn preview(&self, operation: Operation, sinks: &mut Sinks<'_, '_>) -> usize {
+        let (tasks, migrator) = (self.tasks, self.migrator);
+        self.fleet.for_each(
+            tasks,
+            |c, s| Ok(migrator.dry_run(c, s.as_str(), operation)?),
+            |i, r| sinks.progress.tick(|| sinks.report.preview(sinks.out, i, &tasks[i], r)),
+        )
+    }
+
+    /// A change. Only an upgrade to head can trust the survey: every other target needs each schema's plan.
+    fn change(&self, operation: Operation, sinks: &mut Sinks<'_, '_>) -> usize {
+        let (tasks, migrator) = (self.tasks, self.migrator);
+        let pending = if operation == Operation::Upgrade(Target::Head) {
+            survey(self.fleet, tasks, Standing::is_current, |i, standing| {
+                if let Standing::Current { version } = standing {
+                    let unchanged = RunReport {
+                        schema: tasks[i].schema.to_string(),
+                        version_before: version,
+                        version_after: version,
+                        steps: Vec::new(),
+                        fixes: Vec::new(),
+                    };
+                    sinks.progress.tick(|| sinks.report.change(sinks.out, i, &tasks[i], Ok(unchanged)));
+                }
+            })
+        } else {
+            (0..tasks.len()).collect()
+        };
+        let subset: Vec<Task> = pending.iter().map(|&i| tasks[i].clone()).collect();
+        self.fleet.for_each(
+            &subset,
+            |c, s| Ok(migrator.run(c, s.as_str(), operation)?),
+            |i, r| sinks.progress.tick(|| sinks.report.change(sinks.out, pending[i], &tasks[pending[i]], r)),
+        )
+    }
+}
+
+/// One database's selected schemas (see `Cli::select`).
+struct Selected {
+    schemas: Vec<SchemaName>,
+    note: Option<String>,
+    missing: Vec<MissingSchema>,
+}
+
+/// A `--database-url` (the `position`th, one-based), its connections named for the CLI. Its text is never echoed
+/// in the error: it may hold a password.
+fn parse_database(url: &str, position: usize) -> Result<Database, CliError> {
+    url.parse::<Database>()
+        .map(|database| database.default_application_name(&program_name()))
+        .map_err(|source| CliError::BadDatabaseUrl { position, source })
 }
 
 /// `{binary} migrate`: how the CLI's connections name themselves.

@@ -29,82 +29,31 @@ use migrate_runtime::{quote_ident, quote_literal, SchemaName};
 /// assert!(sql.contains("CREATE INDEX orders_customer_id_idx ON \"tenant-1\".orders USING btree (customer_id);"));
 /// ```
 pub fn suggest_sql(differences: &[Difference], target: &SchemaName) -> String {
-    let suggester = Suggester { schema: target.quoted() };
-    let missing = |kind: ObjectKind| -> BTreeSet<&ObjectName> {
-        differences
-            .iter()
-            .filter_map(|d| match d {
-                Difference::Missing { kind: k, name, .. } if *k == kind => Some(name),
-                _ => None,
-            })
-            .collect()
-    };
-    let missing_tables: BTreeSet<&str> = missing(ObjectKind::Table).into_iter().map(|n| n.name.as_str()).collect();
-    let table_present = |name: &ObjectName| name.table.as_deref().is_some_and(|t| !missing_tables.contains(t));
-    // A primary key, unique or exclusion constraint and its index share a name; adding the constraint builds it.
-    let added_constraints: BTreeSet<&str> = missing(ObjectKind::Constraint)
-        .into_iter()
-        .filter(|name| table_present(name))
-        .map(|name| name.name.as_str())
-        .collect();
-
-    let mut statements: Vec<String> = Vec::new();
-    let mut notes: Vec<String> = Vec::new();
+    let suggester = Suggester::new(target, differences);
+    let (mut statements, mut notes) = (Vec::new(), Vec::new());
     for difference in differences {
-        let handled = match difference {
-            Difference::Missing { kind: ObjectKind::Index, name, definition }
-                if !definition.has("invalid") && definition.has("definition") =>
-            {
-                if !added_constraints.contains(name.name.as_str()) {
-                    statements.push(suggester.create_index(name, definition));
-                }
-                true
+        match suggester.draft(difference) {
+            Some(Draft { statement, note }) => {
+                statements.extend(statement);
+                notes.extend(note);
             }
-            Difference::Missing { kind: ObjectKind::Constraint, name, definition }
-                if table_present(name) && definition.has("definition") =>
-            {
-                statements.push(suggester.add_constraint(name, definition));
-                true
-            }
-            Difference::Missing { kind: ObjectKind::Column, name, definition }
-                if table_present(name) && definition.has("type") =>
-            {
-                statements.push(suggester.add_column(name, definition));
-                true
-            }
-            Difference::Changed { kind: ObjectKind::Column, name, expected, found }
-                if table_present(name) && expected.get("default") != found.get("default") =>
-            {
-                statements.push(suggester.set_default(name, expected));
-                let rest: Vec<&str> =
-                    expected.changed_attributes(found).into_iter().filter(|a| *a != "default").collect();
-                if !rest.is_empty() {
-                    notes.push(format!("{difference}: only the default is handled above, not {}", rest.join(", ")));
-                }
-                true
-            }
-            Difference::Changed { kind: ObjectKind::Index, name, expected, found }
-                if expected.changed_attributes(found) == ["invalid"] && found.has("invalid") =>
-            {
-                statements.push(format!("REINDEX INDEX {}.{};", suggester.schema, quote_ident(&name.name)));
-                true
-            }
-            _ => false,
-        };
-        if !handled {
-            notes.push(describe(difference));
+            None => notes.push(describe(difference)),
         }
     }
+    script(&suggester.schema, &statements, &notes)
+}
 
+/// The script: a warning that it is a suggestion, the statements, then what was left for a person.
+fn script(schema: &str, statements: &[String], notes: &[String]) -> String {
     let mut script = format!(
         "-- SUGGESTION ONLY: review before running. Drafted by migrate-runtime to bring schema {} towards the\n\
          -- reference; the tool never runs it. Better still, write a migration.\n",
-        comment_text(&suggester.schema)
+        comment_text(schema)
     );
     if statements.is_empty() {
         script.push_str("-- No statement could be drafted for these differences.\n");
     }
-    for statement in &statements {
+    for statement in statements {
         script.push('\n');
         script.push_str(statement);
         script.push('\n');
@@ -122,12 +71,88 @@ pub fn suggest_sql(differences: &[Difference], target: &SchemaName) -> String {
     script
 }
 
+/// What one difference is drafted as: a statement (none when another statement covers it), and a note on what
+/// the statement leaves out.
+struct Draft {
+    statement: Option<String>,
+    note: Option<String>,
+}
+
+impl Draft {
+    fn statement(statement: String) -> Option<Draft> {
+        Some(Draft { statement: Some(statement), note: None })
+    }
+}
+
 struct Suggester {
     /// The target schema, quoted.
     schema: String,
+    /// Tables the target lacks: what is missing inside them cannot be added on its own.
+    missing_tables: BTreeSet<String>,
+    /// Constraints drafted: a primary key, unique or exclusion constraint and its index share a name, and adding
+    /// the constraint builds the index.
+    added_constraints: BTreeSet<String>,
 }
 
 impl Suggester {
+    fn new(target: &SchemaName, differences: &[Difference]) -> Suggester {
+        let missing = |kind: ObjectKind| {
+            differences.iter().filter_map(move |d| match d {
+                Difference::Missing { kind: k, name, .. } if *k == kind => Some(name),
+                _ => None,
+            })
+        };
+        let missing_tables: BTreeSet<String> = missing(ObjectKind::Table).map(|n| n.name.clone()).collect();
+        let mut suggester = Suggester { schema: target.quoted(), missing_tables, added_constraints: BTreeSet::new() };
+        suggester.added_constraints = missing(ObjectKind::Constraint)
+            .filter(|name| suggester.table_present(name))
+            .map(|name| name.name.clone())
+            .collect();
+        suggester
+    }
+
+    /// The object belongs to a table that the target has.
+    fn table_present(&self, name: &ObjectName) -> bool {
+        name.table.as_deref().is_some_and(|t| !self.missing_tables.contains(t))
+    }
+
+    /// The draft for one difference; `None` when it is not one of the simple cases.
+    fn draft(&self, difference: &Difference) -> Option<Draft> {
+        match difference {
+            Difference::Missing { kind: ObjectKind::Index, name, definition }
+                if !definition.has("invalid") && definition.has("definition") =>
+            {
+                let covered = self.added_constraints.contains(name.name.as_str());
+                Some(Draft { statement: (!covered).then(|| self.create_index(name, definition)), note: None })
+            }
+            Difference::Missing { kind: ObjectKind::Constraint, name, definition }
+                if self.table_present(name) && definition.has("definition") =>
+            {
+                Draft::statement(self.add_constraint(name, definition))
+            }
+            Difference::Missing { kind: ObjectKind::Column, name, definition }
+                if self.table_present(name) && definition.has("type") =>
+            {
+                Draft::statement(self.add_column(name, definition))
+            }
+            Difference::Changed { kind: ObjectKind::Column, name, expected, found }
+                if self.table_present(name) && expected.get("default") != found.get("default") =>
+            {
+                let rest: Vec<&str> =
+                    expected.changed_attributes(found).into_iter().filter(|a| *a != "default").collect();
+                let note = (!rest.is_empty())
+                    .then(|| format!("{difference}: only the default is handled above, not {}", rest.join(", ")));
+                Some(Draft { statement: Some(self.set_default(name, expected)), note })
+            }
+            Difference::Changed { kind: ObjectKind::Index, name, expected, found }
+                if expected.changed_attributes(found) == ["invalid"] && found.has("invalid") =>
+            {
+                Draft::statement(format!("REINDEX INDEX {}.{};", self.schema, quote_ident(&name.name)))
+            }
+            _ => None,
+        }
+    }
+
     /// Catalog text with the placeholder replaced by the target schema.
     fn retarget(&self, text: &str) -> String {
         text.replace(&format!("{SCHEMA_PLACEHOLDER}."), &format!("{}.", self.schema))
