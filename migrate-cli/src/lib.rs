@@ -57,6 +57,7 @@ use migrate_ops::{
     SchemaStatus, Standing, StructureError, Task,
 };
 use migrate_runtime::{Database, Migrator, Operation, Report as RunReport, Resolution, SchemaName, Target};
+use render::json::{DiffDocument, RevisionDocument};
 use render::{Progress, Report};
 use schemas::{glob_match, needs_catalog, select, Existing};
 
@@ -417,14 +418,17 @@ impl<'s> Cli<'s> {
             .map_err(|error| CliError::Compare(error.into()))?;
         let code = if differences.is_empty() { ExitCode::Success } else { ExitCode::Drift };
         let sql = args.sql.then(|| match differences.is_empty() {
-            true => render::same_structure_sql(&a, &b),
+            true => render::text::same_structure_sql(&a, &b),
             false => suggest_sql(&differences, &b),
         });
         match args.output.format {
-            Format::Json => writeln!(out, "{:#}", render::diff_json(&a, &b, &differences, sql.as_deref(), code)),
+            Format::Json => {
+                let document = DiffDocument::of(&a, &b, &differences, sql.as_deref(), code);
+                writeln!(out, "{}", render::json::print(&document))
+            }
             Format::Table => match &sql {
                 Some(sql) => write!(out, "{sql}"),
-                None => write!(out, "{}", render::diff_text(&a, &b, &differences)),
+                None => write!(out, "{}", render::text::diff_text(&a, &b, &differences)),
             },
         }
         .map_err(CliError::Output)?;
@@ -444,11 +448,10 @@ impl<'s> Cli<'s> {
         let folder = folder.canonicalize().unwrap_or_else(|_| folder.to_path_buf());
         let revision = write_revision(&folder, message)?;
         match format {
-            Format::Json => writeln!(
-                out,
-                "{}",
-                serde_json::json!({ "version": revision.version, "up": revision.up, "down": revision.down })
-            ),
+            Format::Json => {
+                let document = RevisionDocument { version: revision.version, up: revision.up, down: revision.down };
+                writeln!(out, "{}", render::json::print(&document))
+            }
             Format::Table => writeln!(
                 out,
                 "created {}\ncreated {}\nrebuild the service to embed them",

@@ -1,0 +1,295 @@
+//! What the CLI prints: lines as schemas finish, aligned tables, or one JSON document; a progress bar on a
+//! terminal; and the exit code that sums it all up. [`Report`] counts and picks the exit code from what happened;
+//! it hands each schema's outcome to one of two sinks: [`text`] for people, [`json`] for scripts (typed outcomes
+//! that derive `Serialize`).
+
+pub(crate) mod json;
+pub(crate) mod text;
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+
+use super::args::Format;
+use super::exit::{self, ExitCode};
+use json::{Changed, Document, Entry, Failed, History, Planned, SchemaOutcome, Status, Summary, Verified};
+use migrate_ops::{Error, HistoryEntry, Outcome, SchemaStatus, Task, Verification};
+use migrate_runtime::{Preview, Report as RunReport};
+
+/// Accumulates per-schema results: streamed lines for changes, rows for tables, entries for JSON.
+pub(super) struct Report<'d> {
+    format: Format,
+    /// Labels of the databases, when there is more than one: lines and JSON then say which database.
+    databases: Option<&'d [String]>,
+    total: usize,
+    exit_code: ExitCode,
+    changed: usize,
+    unchanged: usize,
+    failed: usize,
+    /// (schema index, entry) for the JSON document, or (index, table rows) for tables; sorted before printing.
+    entries: Vec<(usize, Entry)>,
+    rows: Vec<(usize, Vec<Vec<String>>)>,
+    /// `current`, `status`, `history`, `verify`: nothing is changed, so the summary counts states, not changes.
+    read_only: bool,
+    /// Schemas read, by state (`at head`, `behind`, ...; `read` for history), for the read-only summary.
+    states: BTreeMap<&'static str, usize>,
+}
+
+impl<'d> Report<'d> {
+    pub fn new(format: Format, total: usize, databases: Option<&'d [String]>, read_only: bool) -> Report<'d> {
+        Report {
+            format,
+            databases,
+            total,
+            exit_code: ExitCode::Success,
+            changed: 0,
+            unchanged: 0,
+            failed: 0,
+            entries: Vec::new(),
+            rows: Vec::new(),
+            read_only,
+            states: BTreeMap::new(),
+        }
+    }
+
+    /// How a task is named in lines: its schema, after its database when there are several.
+    fn label(&self, task: &Task) -> String {
+        match self.databases {
+            Some(labels) => format!("{} {}", labels[task.database], task.schema),
+            None => task.schema.to_string(),
+        }
+    }
+
+    fn raise(&mut self, code: ExitCode) {
+        self.exit_code = self.exit_code.max(code);
+    }
+
+    /// Count a failure and raise the exit code to its own; returns its JSON outcome.
+    fn failure(&mut self, task: &Task, error: &Error) -> SchemaOutcome {
+        self.raise(exit::code_of(error));
+        self.failed += 1;
+        SchemaOutcome::Failed(Failed::of(&task.schema, error))
+    }
+
+    /// A line for people, as a schema finishes (text only).
+    fn line(&self, out: &mut dyn Write, text: &str) {
+        if self.format == Format::Table {
+            let _ = writeln!(out, "{text}");
+        }
+    }
+
+    /// The schema's entry for the document (JSON only), with its database when there are several.
+    fn keep(&mut self, index: usize, task: &Task, outcome: SchemaOutcome) {
+        if self.format == Format::Json {
+            let database = self.databases.map(|labels| labels[task.database].clone());
+            self.entries.push((index, Entry { outcome, database }));
+        }
+    }
+
+    /// An upgrade, downgrade, reset, repair, resolve, baseline or adopt finished on one schema.
+    pub fn change(&mut self, out: &mut dyn Write, index: usize, task: &Task, result: Result<RunReport, Error>) {
+        let label = self.label(task);
+        let outcome = match result {
+            Ok(report) => {
+                if report.is_unchanged() {
+                    self.unchanged += 1;
+                } else {
+                    self.changed += 1;
+                }
+                self.line(out, &text::change_line(&label, &report));
+                SchemaOutcome::Changed(Changed::of(&report))
+            }
+            Err(error) => {
+                self.line(out, &text::failed_change_line(&label, &error));
+                self.failure(task, &error)
+            }
+        };
+        self.keep(index, task, outcome);
+    }
+
+    /// A dry run finished on one schema.
+    pub fn preview(&mut self, out: &mut dyn Write, index: usize, task: &Task, result: Result<Preview, Error>) {
+        let label = self.label(task);
+        let outcome = match result {
+            Ok(preview) => {
+                self.unchanged += 1;
+                self.line(out, &text::preview_text(&label, &preview));
+                SchemaOutcome::Planned(Planned::of(&preview))
+            }
+            Err(error) => {
+                self.line(out, &text::failed_preview_line(&label, &error));
+                self.failure(task, &error)
+            }
+        };
+        self.keep(index, task, outcome);
+    }
+
+    /// `current` or `status` finished on one schema.
+    pub fn status(&mut self, index: usize, task: &Task, result: Result<SchemaStatus, Error>) {
+        let label = self.label(task);
+        let (outcome, row) = match result {
+            Ok(status) => {
+                if status.state.is_problem() {
+                    self.raise(ExitCode::Drift);
+                }
+                *self.states.entry(status.state.label()).or_default() += 1;
+                (SchemaOutcome::Status(Status::of(&status)), text::status_row(&label, &status))
+            }
+            Err(error) => (self.failure(task, &error), text::failed_status_row(&label, &error)),
+        };
+        self.keep(index, task, outcome);
+        self.rows.push((index, vec![row]));
+    }
+
+    /// `history` finished on one schema.
+    pub fn history(&mut self, index: usize, task: &Task, result: Result<Vec<HistoryEntry>, Error>) {
+        let label = self.label(task);
+        let (outcome, rows) = match result {
+            Ok(entries) => {
+                if entries.iter().any(|e| e.state().is_problem()) {
+                    self.raise(ExitCode::Drift);
+                    *self.states.entry("with problems").or_default() += 1;
+                } else {
+                    *self.states.entry("read").or_default() += 1;
+                }
+                (SchemaOutcome::History(History::of(&task.schema, &entries)), text::history_rows(&label, &entries))
+            }
+            Err(error) => (self.failure(task, &error), vec![text::failed_history_row(&label, &error)]),
+        };
+        self.keep(index, task, outcome);
+        self.rows.push((index, rows));
+    }
+
+    /// `verify` finished on one schema: one line with its outcome, each difference indented below it.
+    pub fn verification(
+        &mut self,
+        out: &mut dyn Write,
+        index: usize,
+        task: &Task,
+        result: Result<Verification, Error>,
+    ) {
+        let verification = match result {
+            Ok(verification) => verification,
+            Err(error) => return self.verification_failed(out, index, task, &error),
+        };
+        if matches!(verification.outcome, Outcome::Differs(_) | Outcome::Ahead { .. }) {
+            self.raise(ExitCode::Drift);
+        }
+        *self.states.entry(verification.outcome.label()).or_default() += 1;
+        self.line(out, &text::verification_text(&self.label(task), &verification));
+        self.keep(index, task, SchemaOutcome::Verified(Verified::of(&verification)));
+    }
+
+    /// `verify` could not read the database one schema is on.
+    pub fn verification_failed(&mut self, out: &mut dyn Write, index: usize, task: &Task, error: &Error) {
+        let outcome = self.failure(task, error);
+        self.line(out, &text::failed_line(&self.label(task), error));
+        self.keep(index, task, outcome);
+    }
+
+    fn sorted_rows(&mut self) -> Vec<Vec<String>> {
+        self.rows.sort_by_key(|(index, _)| *index);
+        std::mem::take(&mut self.rows).into_iter().flat_map(|(_, rows)| rows).collect()
+    }
+
+    pub fn print_statuses(&mut self, out: &mut dyn Write, full: bool) {
+        if self.format != Format::Table {
+            return;
+        }
+        let rows = self.sorted_rows();
+        let (headers, columns): (&[&str], &[usize]) = if full {
+            (&["SCHEMA", "VERSION", "NAME", "HEAD", "PENDING", "STATE", "PROBLEM"], &[0, 1, 2, 3, 4, 5, 6])
+        } else {
+            (&["SCHEMA", "VERSION", "NAME", "STATE", "PROBLEM"], &[0, 1, 2, 5, 6])
+        };
+        let picked: Vec<Vec<String>> = rows.iter().map(|r| columns.iter().map(|&c| r[c].clone()).collect()).collect();
+        let _ = out.write_all(text::table(headers, &picked).as_bytes());
+    }
+
+    pub fn print_histories(&mut self, out: &mut dyn Write) {
+        if self.format != Format::Table {
+            return;
+        }
+        let rows = self.sorted_rows();
+        let headers = ["SCHEMA", "VERSION", "NAME", "STATE", "APPLIED AT", "MS", "BY"];
+        let _ = out.write_all(text::table(&headers, &rows).as_bytes());
+    }
+
+    /// Print the summary (tables) or the JSON document, and return the exit code.
+    pub fn finish(mut self, out: &mut dyn Write, not_started: usize) -> ExitCode {
+        let stopped = match not_started {
+            0 => String::new(),
+            n => format!(", {n} not started (stopped at the first failure; --keep-going goes on)"),
+        };
+        match self.format {
+            Format::Json => {
+                self.entries.sort_by_key(|(index, _)| *index);
+                let schemas = self.entries.drain(..).map(|(_, entry)| entry).collect();
+                let (total, failed) = (self.total, self.failed);
+                let summary = match self.read_only {
+                    true => {
+                        Summary::Read { schemas: total, states: std::mem::take(&mut self.states), failed, not_started }
+                    }
+                    false => {
+                        let (changed, unchanged) = (self.changed, self.unchanged);
+                        Summary::Changed { schemas: total, changed, unchanged, failed, not_started }
+                    }
+                };
+                let document = Document { schemas, summary, exit_code: self.exit_code };
+                let _ = writeln!(out, "{}", json::print(&document));
+            }
+            // What was read, counted by state; the table above says the rest.
+            Format::Table if self.read_only && (self.total > 1 || self.failed > 0 || not_started > 0) => {
+                let mut counts: Vec<String> = self.states.iter().map(|(state, n)| format!("{n} {state}")).collect();
+                if self.failed > 0 {
+                    counts.push(format!("{} failed", self.failed));
+                }
+                let _ = writeln!(out, "{} schema(s): {}{stopped}", self.total, counts.join(", "));
+            }
+            Format::Table if self.read_only => {}
+            Format::Table
+                if self.changed + self.unchanged > 0 && self.total > 1 || self.failed > 0 || not_started > 0 =>
+            {
+                let _ = writeln!(
+                    out,
+                    "{} schema(s): {} changed, {} already current, {} failed{stopped}",
+                    self.total, self.changed, self.unchanged, self.failed
+                );
+            }
+            Format::Table => {}
+        }
+        self.exit_code
+    }
+}
+
+/// A one-line progress bar on stderr, only when stderr is a terminal and there is more than one schema; plain
+/// output elsewhere is the per-schema lines themselves.
+pub(super) struct Progress {
+    total: usize,
+    done: usize,
+    enabled: bool,
+}
+
+impl Progress {
+    pub fn new(total: usize) -> Progress {
+        Progress { total, done: 0, enabled: total > 1 && std::io::stderr().is_terminal() }
+    }
+
+    /// Clear the bar, run `print` (which may write lines), count one schema done and redraw.
+    pub fn tick(&mut self, print: impl FnOnce()) {
+        if self.enabled {
+            eprint!("\r\x1b[2K");
+        }
+        print();
+        self.done += 1;
+        if self.enabled {
+            let filled = self.done * 30 / self.total.max(1);
+            eprint!("\r[{}{}] {}/{} schemas", "#".repeat(filled), ".".repeat(30 - filled), self.done, self.total);
+        }
+    }
+
+    pub fn finish(&self) {
+        if self.enabled {
+            eprint!("\r\x1b[2K");
+        }
+    }
+}
