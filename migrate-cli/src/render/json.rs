@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::super::advice::{error_text, problem_text};
-use super::super::exit::{self, ExitCode};
+use crate::advice::{error_text, problem_text};
+use crate::exit::{self, ExitCode};
 use migrate_ops::{Definition, Difference, Error, HistoryEntry, Outcome, SchemaStatus, Verification};
 use migrate_runtime::{
     Checksum, Execution, Fix, FixKind, PlannedStep, Preview, RecordSource, Recorded, Report as RunReport, SchemaName,
@@ -425,28 +425,17 @@ pub(crate) fn sqlstate(error: &Error) -> Option<SqlState> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use migrate_ops::{ObjectKind, ObjectName};
     use serde_json::json;
 
     #[test]
     fn a_difference_says_what_changed_on_which_side() {
-        let changed = Difference::Changed {
-            kind: ObjectKind::Function,
-            name: ObjectName::routine("touch", ""),
-            expected: Definition::new([("body", "BEGIN\n  x;\nEND"), ("strict", "")]),
-            found: Definition::new([("body", "BEGIN\n  y;\nEND")]),
-        };
+        let (changed, missing) = crate::render::sample_differences();
         let value = serde_json::to_value(DifferenceOut::of(&changed)).unwrap();
         assert_eq!(value["label"], "changed");
         assert_eq!(value["object"], "touch()");
         assert_eq!(value["changed"], json!(["body", "strict"]));
         assert_eq!(value["expected"]["strict"], "");
         assert!(value["found"].get("strict").is_none());
-        let missing = Difference::Missing {
-            kind: ObjectKind::Index,
-            name: ObjectName::new("i"),
-            definition: Definition::new([("definition", "CREATE INDEX i ON <schema>.t USING btree (a)")]),
-        };
         let value = serde_json::to_value(DifferenceOut::of(&missing)).unwrap();
         assert!(value.get("found").is_none() && value.get("changed").is_none(), "{value}");
     }

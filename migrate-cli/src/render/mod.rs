@@ -293,3 +293,21 @@ impl Progress {
         }
     }
 }
+
+/// A changed function and a missing index: the differences both sinks' tests render.
+#[cfg(test)]
+pub(crate) fn sample_differences() -> (migrate_ops::Difference, migrate_ops::Difference) {
+    use migrate_ops::{Definition, Difference, ObjectKind, ObjectName};
+    let changed = Difference::Changed {
+        kind: ObjectKind::Function,
+        name: ObjectName::routine("touch", ""),
+        expected: Definition::new([("body", "BEGIN\n  x;\nEND"), ("strict", "")]),
+        found: Definition::new([("body", "BEGIN\n  y;\nEND")]),
+    };
+    let missing = Difference::Missing {
+        kind: ObjectKind::Index,
+        name: ObjectName::new("i"),
+        definition: Definition::new([("definition", "CREATE INDEX i ON <schema>.t USING btree (a)")]),
+    };
+    (changed, missing)
+}

@@ -4,8 +4,8 @@
 use migrate_ops::{Difference, HistoryEntry, Outcome, SchemaStatus, Verification};
 use migrate_runtime::{Execution, Fix, FixKind, Preview, Report as RunReport, SchemaName, StepReport};
 
-use super::super::advice::{error_text, problem_text};
 use super::json::sqlstate;
+use crate::advice::{error_text, problem_text};
 use migrate_ops::Error;
 
 /// A finished change for people: `tenant-1: applied 2 migration(s), version 3 -> 5`, or what was recorded or fixed,
@@ -302,7 +302,6 @@ pub(super) fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use migrate_ops::Definition;
 
     #[test]
     fn tables_align() {
@@ -312,13 +311,7 @@ mod tests {
 
     #[test]
     fn differences_show_both_sides_of_each_changed_attribute() {
-        use migrate_ops::{ObjectKind, ObjectName};
-        let changed = Difference::Changed {
-            kind: ObjectKind::Function,
-            name: ObjectName::routine("touch", ""),
-            expected: Definition::new([("body", "BEGIN\n  x;\nEND"), ("strict", "")]),
-            found: Definition::new([("body", "BEGIN\n  y;\nEND")]),
-        };
+        let (changed, missing) = crate::render::sample_differences();
         assert_eq!(
             difference_detail(&changed, "expected", "found"),
             [
@@ -332,11 +325,6 @@ mod tests {
                 "strict found: (not set)"
             ]
         );
-        let missing = Difference::Missing {
-            kind: ObjectKind::Index,
-            name: ObjectName::new("i"),
-            definition: Definition::new([("definition", "CREATE INDEX i ON <schema>.t USING btree (a)")]),
-        };
         let (a, b) = (SchemaName::new("dev").unwrap(), SchemaName::new("prod").unwrap());
         assert_eq!(
             diff_text(&a, &b, &[missing.clone(), changed.clone()]),
