@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install and start what the tests need, on a fresh Debian machine or this one: OpenSSL's and libpq's headers (the
-# TLS connector; diesel's own migrator in the adopt tests), PostgreSQL (installed if missing, started if down,
-# waited for), and PgBouncer (the pooler tests start their own from /usr/sbin/pgbouncer on free loopback ports; the
+# TLS connector; diesel's own migrator in the adopt tests), util-linux's `script`, dbmate (from npm), PostgreSQL
+# (installed if missing, started if down, waited for), and PgBouncer (the pooler tests start their own from /usr/sbin/pgbouncer on free loopback ports; the
 # packaged service is stopped). Each step is skipped when what it provides is already there, so a second run only
 # checks. Prints the DATABASE_URL the tests should use as its last line.
 set -euo pipefail
@@ -29,6 +29,12 @@ command -v pg_ctlcluster >/dev/null 2>&1 || install postgresql
 [ -x /usr/sbin/pgbouncer ] || install pgbouncer
 # util-linux's `script`: the CLI test of a confirmation typed on a terminal runs the binary on a pseudo-terminal.
 command -v script >/dev/null 2>&1 || install bsdutils
+# dbmate (from npm): its own `schema_migrations` table, which the history-table tests must not mistake for ours.
+if ! command -v dbmate >/dev/null 2>&1; then
+    command -v npm >/dev/null 2>&1 || install npm
+    echo "setup: installing dbmate" >&2
+    npm install --global --no-audit --no-fund dbmate@2.36.0 >&2
+fi
 
 # The packaged PgBouncer service (port 6432) is not used by the tests; keep it from running.
 if [ -x /etc/init.d/pgbouncer ] && /etc/init.d/pgbouncer status >/dev/null 2>&1; then

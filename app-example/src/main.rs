@@ -4,7 +4,9 @@
 //! Environment: `DATABASE_URL` (default: the local server), `DEFAULT_SCHEMA_NAME` (default `dev`), `PORT`
 //! (default 8080), `APP_DATABASE_URL` (the service's own queries, for example through PgBouncer or as a role with
 //! fewer rights; default `DATABASE_URL`), `VERIFY_SCHEMA_AT_BOOT` (`1`: after migrating, compare the schema's
-//! structure with what its migrations build and log each difference on stderr; the service starts either way).
+//! structure with what its migrations build and log each difference on stderr; the service starts either way),
+//! `MIGRATE_HISTORY_TABLE` and `MIGRATE_EXTRA_SEARCH_PATH` (the history table's name and the shared schemas in the
+//! migrations' `search_path`, read at boot exactly as `migrate` reads them).
 //! If migrating fails, or the application's connection does not resolve
 //! names in the schema, the error goes to stderr and the process exits with status 1 before serving anything.
 
@@ -61,7 +63,8 @@ fn serve() -> anyhow::Result<()> {
     let migrating = database.clone().default_application_name("app-example migrate");
     let mut client = migrating.connect().with_context(|| format!("could not connect to {database}"))?;
     // Replicas booting together wait for each other; the boot log says who they wait for.
-    let migrator = Migrator::new(&MIGRATIONS).on_wait(|waiting| eprintln!("{waiting}"));
+    // MIGRATE_HISTORY_TABLE and MIGRATE_EXTRA_SEARCH_PATH, read as the CLI reads them: boot and operators agree.
+    let migrator = Migrator::new(&MIGRATIONS).with_env()?.on_wait(|waiting| eprintln!("{waiting}"));
     let report = migrator.migrate(&mut client, schema.as_str())?;
     eprintln!(
         "schema {:?} at version {} ({} migration(s) applied)",
@@ -98,7 +101,7 @@ fn verify_at_boot() -> bool {
 /// start: a hand-made index or a missing one is for an operator to look at (`migrate verify`, `migrate diff`),
 /// not a reason to take the service down; a failure to verify is logged too.
 fn verify(client: &mut postgres::Client, migrator: &Migrator<'_>, schema: &SchemaName) {
-    let verified = verify_schemas(client, migrator.set(), migrator.history_table_name(), std::slice::from_ref(schema));
+    let verified = verify_schemas(client, migrator, std::slice::from_ref(schema));
     let verifications = match verified {
         Ok(verifications) => verifications,
         Err(error) => {

@@ -19,6 +19,9 @@ definition); the library call at boot creates its configured schema.
 Environment:
   DATABASE_URL               the database (default postgres://postgres@127.0.0.1:5432/postgres)
   DEFAULT_SCHEMA_NAME        the schema when no schema option is given (default dev)
+  MIGRATE_HISTORY_TABLE      the history table in each schema (--history-table; default schema_migrations)
+  MIGRATE_EXTRA_SEARCH_PATH  shared schemas after each schema in its migrations' search_path
+                             (--extra-search-path), for the service at boot and every command alike
   MIGRATE_PROTECTED_SCHEMAS  comma-separated names or globs (`prod,tenant-*`) whose every change is confirmed
                              by typing the schema's name, or --yes off a terminal (default prod)
 
@@ -57,6 +60,23 @@ pub struct Common {
     /// How many schemas at once, and what to do after a failure.
     #[command(flatten, next_help_heading = "Many schemas")]
     pub workers: Workers,
+    /// The history table and the migrations' search path.
+    #[command(flatten, next_help_heading = "Migrations")]
+    pub names: Names,
+}
+
+/// What every command, and the service at boot (`Migrator::with_env`), must agree on: which table holds the
+/// history, and which shared schemas follow each schema in its migrations' `search_path`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct Names {
+    /// The history table in each schema (default: schema_migrations, or the service's own); give it another name
+    /// when a project's migrations, or another tool, use a table called schema_migrations.
+    #[arg(long, value_name = "NAME", env = "MIGRATE_HISTORY_TABLE")]
+    pub history_table: Option<String>,
+    /// Shared schemas after each schema in its migrations' `search_path` (`extensions,public`), where extensions
+    /// were installed once: used to apply migrations and to build `verify`'s reference alike.
+    #[arg(long, value_name = "SCHEMAS", env = "MIGRATE_EXTRA_SEARCH_PATH", value_delimiter = ',')]
+    pub extra_search_path: Vec<String>,
 }
 
 /// The databases to work on.
@@ -113,10 +133,6 @@ pub struct Limits {
     /// How long to wait for another process's migration lock on a schema before giving up (`30s`).
     #[arg(long, value_parser = parse_duration)]
     pub lock_wait: Option<Duration>,
-    /// Shared schemas after each schema in its migrations' `search_path` (`extensions,public`), where extensions
-    /// were installed once.
-    #[arg(long, env = "MIGRATE_EXTRA_SEARCH_PATH", value_delimiter = ',')]
-    pub extra_search_path: Vec<String>,
 }
 
 /// What the planner accepts, on upgrade and downgrade.
@@ -189,6 +205,14 @@ impl MigrateCommand {
             Command::Revision(_) => None,
             Command::Verify(common) => Some(common),
             Command::Diff(_) => None,
+        }
+    }
+
+    /// The history table and the migrations' search path, of every command that talks to a database.
+    pub fn names(&self) -> Option<&Names> {
+        match &self.command {
+            Command::Diff(diff) => Some(&diff.names),
+            _ => self.common().map(|common| &common.names),
         }
     }
 
@@ -281,6 +305,9 @@ pub struct DiffArgs {
     /// How to print.
     #[command(flatten, next_help_heading = "Output")]
     pub output: Output,
+    /// The history table (left out of the comparison) and the search path.
+    #[command(flatten, next_help_heading = "Migrations")]
+    pub names: Names,
 }
 
 /// `revision`'s options.

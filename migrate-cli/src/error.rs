@@ -72,8 +72,11 @@ pub enum CliError {
     #[error(transparent)]
     Revision(#[from] RevisionError),
     /// A schema named in `--extra-search-path` (or `MIGRATE_EXTRA_SEARCH_PATH`) was refused.
-    #[error("--extra-search-path")]
+    #[error("--extra-search-path (or MIGRATE_EXTRA_SEARCH_PATH)")]
     BadSearchPath(#[source] migrate_runtime::InvalidName),
+    /// The name in `--history-table` (or `MIGRATE_HISTORY_TABLE`) was refused.
+    #[error("--history-table (or MIGRATE_HISTORY_TABLE)")]
+    BadHistoryTable(#[source] migrate_runtime::InvalidName),
     /// Writing the output failed.
     #[error("could not write the output")]
     Output(#[source] std::io::Error),

@@ -75,6 +75,8 @@ pub fn code_of_migration(error: &MigrateError) -> ExitCode {
         ErrorKind::Refused(refusal) => code_of_refusal(refusal),
         ErrorKind::MigrationFailed { .. } => ExitCode::MigrationFailed,
         ErrorKind::CorruptHistory { .. } => ExitCode::Drift,
+        // Another tool's table of the same name: nothing was changed; a flag or a variable settles it.
+        ErrorKind::NotOurHistoryTable { .. } => ExitCode::Refused,
         ErrorKind::LockTimeout { .. } | ErrorKind::ClaimLost { .. } | ErrorKind::Database { .. } => ExitCode::Failure,
         // A kind added later fails the command until it is given its own code here.
         _ => ExitCode::Failure,
@@ -113,7 +115,7 @@ pub fn code_of_cli(error: &CliError) -> ExitCode {
     match error {
         CliError::BadDatabaseUrl { .. } | CliError::BadTarget { .. } | CliError::WrongDirection(_) => ExitCode::Usage,
         CliError::ListSchemas { .. } | CliError::Selection(SelectionError::File { .. }) => ExitCode::Failure,
-        CliError::Selection(_) | CliError::BadSearchPath(_) => ExitCode::Usage,
+        CliError::Selection(_) | CliError::BadSearchPath(_) | CliError::BadHistoryTable(_) => ExitCode::Usage,
         CliError::NotConfirmed { .. } | CliError::ConfirmationMismatch { .. } | CliError::MissingSchemas { .. } => {
             ExitCode::Refused
         }

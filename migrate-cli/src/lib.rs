@@ -44,7 +44,7 @@ use std::path::Path;
 pub use advice::{advice, refusal_advice};
 pub use args::{
     Change, Command, Common, Connection, Danger, DiffArgs, DowngradeArgs, Format, FromTool, Limits, MigrateCommand,
-    Output, Planner, ResolveArgs, RevisionArgs, SchemaSelection, UpgradeArgs, Workers, DEFAULT_DATABASE_URL,
+    Names, Output, Planner, ResolveArgs, RevisionArgs, SchemaSelection, UpgradeArgs, Workers, DEFAULT_DATABASE_URL,
 };
 pub use error::{CliError, MissingSchema};
 pub use exit::ExitCode;
@@ -56,7 +56,9 @@ use migrate_ops::{
     default_jobs, diff_schemas, status_of, suggest_sql, write_revision, Error, Fleet, Inspect, SchemaState,
     SchemaStatus, Standing, StructureError, Task,
 };
-use migrate_runtime::{Database, Migrator, Operation, Report as RunReport, Resolution, SchemaName, Target};
+use migrate_runtime::{
+    validate_identifier, Database, Migrator, Operation, Report as RunReport, Resolution, SchemaName, Target,
+};
 use render::json::{DiffDocument, RevisionDocument};
 use render::{Progress, Report};
 use schemas::{glob_match, needs_catalog, select, Existing};
@@ -160,18 +162,20 @@ impl<'s> Cli<'s> {
 
     /// Resolve, then execute; the exit code sums up the schemas' outcomes.
     fn try_run(&self, command: &MigrateCommand, out: &mut dyn Write) -> Result<ExitCode, CliError> {
+        // The command's own migrator, its names checked before any database is touched; everything below uses it.
+        let cli = Cli { migrator: self.migrator_with(command)?, protected: self.protected.clone() };
         if let Command::Diff(args) = &command.command {
-            return self.diff(args, out);
+            return cli.diff(args, out);
         }
         let Command::Revision(revision) = &command.command else {
-            let request = self.resolve(command)?;
+            let request = cli.resolve(command)?;
             for note in &request.notes {
                 eprintln!("note: {note}");
             }
-            self.confirm(&request)?;
-            return Ok(self.execute(&request, out));
+            cli.confirm(&request)?;
+            return Ok(cli.execute(&request, out));
         };
-        self.revision(&revision.message, revision.migrations_dir.as_deref(), revision.output.format, out)
+        cli.revision(&revision.message, revision.migrations_dir.as_deref(), revision.output.format, out)
     }
 
     /// Check and resolve every flag once: database URLs, the schema selection, the target; and, for a command
@@ -186,11 +190,6 @@ impl<'s> Cli<'s> {
             .map(|(i, url)| parse_database(url, i + 1))
             .collect::<Result<Vec<Database>, CliError>>()?;
         let labels: Vec<String> = databases.iter().map(ToString::to_string).collect();
-        if let Some(change) = command.change() {
-            for name in &change.limits.extra_search_path {
-                SchemaName::new(name.trim()).map_err(CliError::BadSearchPath)?;
-            }
-        }
         let must_exist = match action {
             Action::Change { operation, create, .. } => (!create).then(|| verb(operation)),
             // A typo would otherwise read as `not migrated`, a pass.
@@ -343,9 +342,8 @@ impl<'s> Cli<'s> {
 
     /// Work on every schema of the request and render each result as it arrives; returns the exit code.
     fn execute(&self, request: &Request<'_>, out: &mut dyn Write) -> ExitCode {
-        let (command, common) = (request.command, request.common);
-        let migrator = self.migrator_with(command);
-        let fleet = Fleet::new(&migrator, request.databases.clone())
+        let (migrator, common) = (&self.migrator, request.common);
+        let fleet = Fleet::new(migrator, request.databases.clone())
             .jobs(common.workers.jobs.map_or_else(default_jobs, usize::from))
             .keep_going(common.workers.keep_going);
         let tasks = &request.tasks;
@@ -356,7 +354,7 @@ impl<'s> Cli<'s> {
             progress: Progress::new(tasks.len()),
             out,
         };
-        let work = Work { fleet: &fleet, migrator: &migrator, tasks };
+        let work = Work { fleet: &fleet, migrator, tasks };
         let not_started = match request.action {
             Action::History => work.history(&mut sinks),
             Action::Status { full } => work.status(full, &mut sinks),
@@ -368,10 +366,28 @@ impl<'s> Cli<'s> {
         sinks.report.finish(sinks.out, not_started)
     }
 
-    /// The service's migrator with the command line's limits and planner options on top.
-    fn migrator_with(&self, command: &MigrateCommand) -> Migrator<'s> {
+    /// The service's migrator with the command line's names, limits and planner options on top; a name that cannot
+    /// be used is refused here, before any database is touched.
+    fn migrator_with(&self, command: &MigrateCommand) -> Result<Migrator<'s>, CliError> {
         // An operator watching the command sees who it waits for.
         let mut migrator = self.migrator.clone().on_wait(|waiting| eprintln!("{waiting}"));
+        if let Some(names) = command.names() {
+            if let Some(table) = names.history_table.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+                validate_identifier(table, "history table").map_err(CliError::BadHistoryTable)?;
+                migrator = migrator.history_table(table);
+            }
+            let extra = names
+                .extra_search_path
+                .iter()
+                .map(|name| name.trim())
+                .filter(|name| !name.is_empty())
+                .map(SchemaName::new)
+                .collect::<Result<Vec<SchemaName>, _>>()
+                .map_err(CliError::BadSearchPath)?;
+            if !extra.is_empty() {
+                migrator = migrator.extra_search_path(extra);
+            }
+        }
         let planner = match &command.command {
             Command::Upgrade(args) => Some(&args.planner),
             Command::Downgrade(args) => Some(&args.planner),
@@ -385,7 +401,7 @@ impl<'s> Cli<'s> {
                 migrator = migrator.allow_missing(true);
             }
         }
-        let Some(change) = command.change() else { return migrator };
+        let Some(change) = command.change() else { return Ok(migrator) };
         let limits = &change.limits;
         if limits.lock_timeout.is_some() {
             migrator = migrator.lock_timeout(limits.lock_timeout);
@@ -396,13 +412,7 @@ impl<'s> Cli<'s> {
         if let Some(wait) = limits.lock_wait {
             migrator = migrator.lock_wait(wait);
         }
-        // Checked in `resolve`.
-        let extra: Vec<SchemaName> =
-            limits.extra_search_path.iter().filter_map(|name| SchemaName::new(name.trim()).ok()).collect();
-        if !extra.is_empty() {
-            migrator = migrator.extra_search_path(extra);
-        }
-        migrator
+        Ok(migrator)
     }
 
     /// `diff A B [--sql]`: one snapshot of both schemas' catalogs; exit 5 when they differ.

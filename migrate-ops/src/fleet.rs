@@ -130,8 +130,7 @@ impl<'m> Fleet<'m> {
         let mut verified = 0;
         let verify = |_: &mut (), database: usize| {
             let mut client = self.connect(database)?;
-            let (set, table) = (self.migrator.set(), self.migrator.history_table_name());
-            Ok(verify_schemas(&mut client, set, table, &schemas_of(database))?)
+            Ok(verify_schemas(&mut client, self.migrator, &schemas_of(database))?)
         };
         pool::drain(
             &[databases],

@@ -141,6 +141,19 @@ pub enum ErrorKind {
         version: i64,
     },
 
+    /// The schema's table of the history table's name was not made by this tool: it lacks the columns this tool
+    /// records (Rails, golang-migrate and dbmate name theirs `schema_migrations` too).
+    #[error(
+        "table {table} was not made by this tool (it has no {column} column; Rails, golang-migrate and dbmate name \
+         their history table schema_migrations too): give this tool a history table of its own; nothing was changed"
+    )]
+    NotOurHistoryTable {
+        /// The table.
+        table: String,
+        /// A column this tool records that the table lacks.
+        column: String,
+    },
+
     /// The history table holds something this version cannot read.
     #[error("history table {table} holds an unreadable row: {problem}")]
     CorruptHistory {

@@ -11,10 +11,19 @@ use crate::error::{Error, LockHolder};
 use crate::foreign::Tool;
 use crate::model::{AppliedMigration, Preview, Report};
 use crate::plan::{Operation, PlanOptions, Resolution};
-use crate::schema::SchemaName;
+use crate::schema::{validate_identifier, InvalidName, SchemaName};
 use crate::session;
 use crate::set::MigrationSet;
 use crate::target::Target;
+
+/// The environment variable naming the history table in each schema: read at boot by [`Migrator::with_env`]
+/// and by the CLI's `--history-table`, so the service and its operators use the same table.
+pub const HISTORY_TABLE_ENV: &str = "MIGRATE_HISTORY_TABLE";
+
+/// The environment variable listing the shared schemas after each schema in its migrations' `search_path`
+/// (`extensions,public`): read at boot by [`Migrator::with_env`] and by the CLI's `--extra-search-path`, so every
+/// path that runs or builds migrations (boot, `upgrade`, `verify`'s reference build) resolves names alike.
+pub const EXTRA_SEARCH_PATH_ENV: &str = "MIGRATE_EXTRA_SEARCH_PATH";
 
 /// How to migrate: the embedded set plus options. Cheap to build; build one per call or keep one around.
 ///
@@ -87,7 +96,34 @@ impl<'s> Migrator<'s> {
         self
     }
 
-    /// Name of the history table inside each schema (validated and quoted like a schema name).
+    /// This migrator with the history table and the shared schemas that the environment names
+    /// ([`HISTORY_TABLE_ENV`], [`EXTRA_SEARCH_PATH_ENV`]; unset or empty: the defaults), the same variables the
+    /// CLI reads, so a service's boot and its operators' commands agree. A name that cannot be used is refused
+    /// before any SQL is built.
+    ///
+    /// ```no_run
+    /// # use migrate_runtime::{embed_migrations, MigrationSet, Migrator};
+    /// # static MIGRATIONS: MigrationSet = embed_migrations!("../migrations");
+    /// let migrator = Migrator::new(&MIGRATIONS).with_env()?;
+    /// # Ok::<(), migrate_runtime::InvalidName>(())
+    /// ```
+    pub fn with_env(self) -> Result<Self, InvalidName> {
+        let var = |name| std::env::var(name).ok().filter(|value| !value.trim().is_empty());
+        let mut migrator = self;
+        if let Some(table) = var(HISTORY_TABLE_ENV) {
+            validate_identifier(&table, "history table")?;
+            migrator = migrator.history_table(table);
+        }
+        if let Some(list) = var(EXTRA_SEARCH_PATH_ENV) {
+            migrator = migrator.extra_search_path(SchemaName::parse_list(&list)?);
+        }
+        Ok(migrator)
+    }
+
+    /// Name of the history table inside each schema (validated and quoted like a schema name). A project whose own
+    /// migrations use a table named `schema_migrations`, or whose schemas hold another tool's (Rails,
+    /// golang-migrate and dbmate use that name too), gives this tool a name of its own; the CLI takes it as
+    /// `--history-table` or [`HISTORY_TABLE_ENV`].
     pub fn history_table(mut self, name: impl Into<String>) -> Self {
         self.options.history_table = name.into();
         self

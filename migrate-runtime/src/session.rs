@@ -88,6 +88,8 @@ impl SqlState {
     pub const UNDEFINED_TABLE: SqlState = SqlState(*b"42P01");
     /// `active_sql_transaction`: the statement cannot run inside a transaction block.
     pub const ACTIVE_SQL_TRANSACTION: SqlState = SqlState(*b"25001");
+    /// `undefined_column`: a column named in the query does not exist.
+    pub const UNDEFINED_COLUMN: SqlState = SqlState(*b"42703");
     /// `lock_not_available`: `lock_timeout` ran out.
     pub const LOCK_NOT_AVAILABLE: SqlState = SqlState(*b"55P03");
     /// Raised by the guard that opens every transaction of a run after the first: another process took the

@@ -28,6 +28,8 @@ impl Service {
         let mut child = Command::new(env!("CARGO_BIN_EXE_app-example"))
             .env("DATABASE_URL", integration_tests::database_url())
             .env_remove("APP_DATABASE_URL")
+            .env_remove("MIGRATE_HISTORY_TABLE")
+            .env_remove("MIGRATE_EXTRA_SEARCH_PATH")
             .env("DEFAULT_SCHEMA_NAME", schema)
             .env("PORT", "0")
             .envs(env.iter().copied())

@@ -15,7 +15,8 @@ pub(crate) fn migrate(args: &[&str]) -> Command {
         .env("DATABASE_URL", integration_tests::database_url())
         .env_remove("DEFAULT_SCHEMA_NAME")
         .env_remove("MIGRATE_PROTECTED_SCHEMAS")
-        .env_remove("MIGRATE_EXTRA_SEARCH_PATH");
+        .env_remove("MIGRATE_EXTRA_SEARCH_PATH")
+        .env_remove("MIGRATE_HISTORY_TABLE");
     command
 }
 

@@ -7,5 +7,6 @@ mod boot;
 mod cli;
 mod fleet_pooler;
 mod lock_wait;
+mod names;
 mod pooler;
 mod seed_guides;

@@ -77,7 +77,7 @@ fn run(args: &Args, url: &str) -> anyhow::Result<()> {
     let mut timings = Vec::new();
     for run in ["first", "second"] {
         let started = Instant::now();
-        let verifications = verify_schemas(&mut client, &MIGRATIONS, DEFAULT_HISTORY_TABLE, &schemas)?;
+        let verifications = verify_schemas(&mut client, &Migrator::new(&MIGRATIONS), &schemas)?;
         let elapsed = started.elapsed();
         let equal = verifications.iter().filter(|v| v.outcome == Outcome::Equal).count();
         if equal != schemas.len() {
@@ -91,7 +91,7 @@ fn run(args: &Args, url: &str) -> anyhow::Result<()> {
     migrate_ops::read_structures(&mut client, &schemas, DEFAULT_HISTORY_TABLE)?;
     println!("of which reading the {} structures alone: {:.2?}", schemas.len(), started.elapsed());
     let started = Instant::now();
-    migrate_ops::reference_structure(&mut client, &MIGRATIONS, MIGRATIONS.head().unwrap_or(0), DEFAULT_HISTORY_TABLE)?;
+    migrate_ops::reference_structure(&mut client, &Migrator::new(&MIGRATIONS), MIGRATIONS.head().unwrap_or(0))?;
     println!("and building the reference alone: {:.2?}", started.elapsed());
 
     let sample = args.pg_dump_sample.unwrap_or(names.len()).clamp(1, names.len());

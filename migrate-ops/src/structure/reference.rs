@@ -10,12 +10,13 @@ use super::catalog;
 use super::object::Structure;
 use crate::error::StructureError;
 use migrate_runtime::sql::{split_statements, without_concurrently};
-use migrate_runtime::{validate_identifier, MigrationSet, QueryError, SchemaName};
+use migrate_runtime::{validate_identifier, Migrator, QueryError, SchemaName};
 
 /// The structure the up scripts of `set` build, up to and including `version`, without a history table.
 ///
 /// Inside one transaction that is rolled back: create a uniquely named scratch schema, `SET LOCAL search_path` to
-/// it, run each up script in set order as the engine would (a plain query string each), read the structure with
+/// it and, after it, the migrator's shared schemas ([`Migrator::extra_search_path`], as every migration runs), run
+/// each up script in set order as the engine would (a plain query string each), read the structure with
 /// the same reader as for live schemas, roll back. Nothing is left behind, and the role needs `CREATE` on the
 /// database. A no-transaction script runs statement by statement with `CONCURRENTLY` removed from
 /// `CREATE INDEX`, `DROP INDEX`, `REINDEX` and `ALTER TABLE ... DETACH PARTITION` (an index built concurrently
@@ -28,29 +29,29 @@ use migrate_runtime::{validate_identifier, MigrationSet, QueryError, SchemaName}
 /// # static MIGRATIONS: MigrationSet = embed_migrations!("../migrations");
 /// # let mut client = postgres::Client::connect("host=127.0.0.1 user=postgres", postgres::NoTls).unwrap();
 /// let head = MIGRATIONS.head().unwrap_or(0);
-/// let reference = migrate_ops::reference_structure(&mut client, &MIGRATIONS, head, "schema_migrations")?;
+/// let migrator = migrate_runtime::Migrator::new(&MIGRATIONS);
+/// let reference = migrate_ops::reference_structure(&mut client, &migrator, head)?;
 /// println!("{} objects, fingerprint {}", reference.len(), reference.fingerprint());
 /// # Ok::<(), migrate_ops::StructureError>(())
 /// ```
 pub fn reference_structure(
     client: &mut postgres::Client,
-    set: &MigrationSet,
+    migrator: &Migrator<'_>,
     version: i64,
-    history_table: &str,
 ) -> Result<Structure, StructureError> {
-    validate_identifier(history_table, "history table")?;
-    let migrations: Vec<&Migration> = set.iter().filter(|m| m.version <= version).collect();
-    build(client, &migrations, history_table)
+    validate_identifier(migrator.history_table_name(), "history table")?;
+    let migrations: Vec<&Migration> = migrator.set().iter().filter(|m| m.version <= version).collect();
+    build(client, &migrations, migrator)
 }
 
 /// The structure `migrations` build, applied in the order given.
 pub(crate) fn build(
     client: &mut postgres::Client,
     migrations: &[&Migration],
-    history_table: &str,
+    migrator: &Migrator<'_>,
 ) -> Result<Structure, StructureError> {
     let scratch = scratch_name();
-    let result = build_in(client, &scratch, migrations, history_table);
+    let result = build_in(client, &scratch, migrations, migrator);
     // Should a script have ended the transaction early, the scratch schema would survive the rollback.
     let cleanup = client.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", scratch.quoted()));
     let structure = result?;
@@ -62,13 +63,13 @@ fn build_in(
     client: &mut postgres::Client,
     scratch: &SchemaName,
     migrations: &[&Migration],
-    history_table: &str,
+    migrator: &Migrator<'_>,
 ) -> Result<Structure, StructureError> {
     let mut transaction = client.transaction().map_err(|e| query_failed(scratch, "begin the reference build", e))?;
     transaction
         .batch_execute(&format!("CREATE SCHEMA {}", scratch.quoted()))
         .map_err(|e| query_failed(scratch, "create the scratch schema", e))?;
-    let set_path = format!("SET LOCAL search_path TO {};\n", scratch.quoted());
+    let set_path = format!("{};\n", scratch.set_local_search_path_sql_with(migrator.extra_search_path_schemas()));
     for migration in migrations {
         let script = &migration.up;
         let failed = |error: postgres::Error| {
@@ -103,7 +104,7 @@ fn build_in(
             }
         }
     }
-    let mut structures = catalog::read(&mut transaction, std::slice::from_ref(scratch), history_table)
+    let mut structures = catalog::read(&mut transaction, std::slice::from_ref(scratch), migrator.history_table_name())
         .map_err(|e| query_failed(scratch, "read the reference structure", e))?;
     let structure = structures.remove(scratch).unwrap_or_else(|| Structure::new([]));
     transaction.rollback().map_err(|e| query_failed(scratch, "roll back the reference build", e))?;

@@ -9,7 +9,7 @@ use super::{catalog, reference};
 use crate::error::StructureError;
 use crate::survey::Catalog;
 use migrate_runtime::catalog::clean_digest_comment;
-use migrate_runtime::{quote_ident, quote_literal, validate_identifier, MigrationSet, SchemaName};
+use migrate_runtime::{quote_ident, quote_literal, validate_identifier, MigrationSet, Migrator, SchemaName};
 
 /// How one schema compares with what the binary's migrations build.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,9 +57,10 @@ impl Outcome {
     }
 }
 
-/// Compare each of `schemas` with the structure the binary's migrations build for the versions it has applied.
+/// Compare each of `schemas` with the structure the migrator's migrations build for the versions it has applied,
+/// each run with the migrator's `search_path` (its shared schemas after the scratch schema, as at boot).
 ///
-/// Reads every schema's applied versions (from the digest its history table `history_table` carries in its
+/// Reads every schema's applied versions (from the digest the migrator's history table carries in its
 /// comment, opening the table only when the digest is not that of a clean prefix of the set), then every
 /// structure, in one read-only snapshot and a fixed number of queries however many schemas there are. Builds one reference per
 /// distinct list of applied versions (usually one: every tenant at head), each in a scratch schema that is rolled
@@ -69,12 +70,13 @@ impl Outcome {
 /// and grants; a dirty (part-applied) version counts as applied.
 ///
 /// ```no_run
-/// # use migrate_runtime::{embed_migrations, MigrationSet, SchemaName};
+/// # use migrate_runtime::{embed_migrations, MigrationSet, Migrator, SchemaName};
 /// use migrate_ops::Outcome;
 /// # static MIGRATIONS: MigrationSet = embed_migrations!("../migrations");
 /// # let mut client = postgres::Client::connect("host=127.0.0.1 user=postgres", postgres::NoTls).unwrap();
 /// let schemas = [SchemaName::new("tenant-1").unwrap(), SchemaName::new("tenant-2").unwrap()];
-/// for verification in migrate_ops::verify_schemas(&mut client, &MIGRATIONS, "schema_migrations", &schemas)? {
+/// let migrator = Migrator::new(&MIGRATIONS).with_env().unwrap(); // MIGRATE_EXTRA_SEARCH_PATH, as at boot
+/// for verification in migrate_ops::verify_schemas(&mut client, &migrator, &schemas)? {
 ///     println!("{}: {}", verification.schema, verification.outcome.label());
 ///     if let Outcome::Differs(differences) = &verification.outcome {
 ///         differences.iter().for_each(|d| println!("  {d}"));
@@ -84,10 +86,10 @@ impl Outcome {
 /// ```
 pub fn verify_schemas(
     client: &mut postgres::Client,
-    set: &MigrationSet,
-    history_table: &str,
+    migrator: &Migrator<'_>,
     schemas: &[SchemaName],
 ) -> Result<Vec<Verification>, StructureError> {
+    let (set, history_table) = (migrator.set(), migrator.history_table_name());
     validate_identifier(history_table, "history table")?;
     let mut seen = BTreeSet::new();
     let schemas: Vec<SchemaName> = schemas.iter().filter(|s| seen.insert(*s)).cloned().collect();
@@ -107,7 +109,7 @@ pub fn verify_schemas(
             continue;
         }
         let migrations: Vec<_> = set.iter().filter(|m| versions.binary_search(&m.version).is_ok()).collect();
-        references.insert(versions, reference::build(client, &migrations, history_table)?);
+        references.insert(versions, reference::build(client, &migrations, migrator)?);
     }
 
     Ok(schemas

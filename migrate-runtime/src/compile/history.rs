@@ -175,6 +175,11 @@ impl HistoryTable {
         })
     }
 
+    /// `"schema"."table"`.
+    pub fn qualified(&self) -> &str {
+        &self.qualified
+    }
+
     /// The service recorded as the table's owner when it is created.
     pub fn with_service(mut self, service: &str) -> HistoryTable {
         service.clone_into(&mut self.service);

@@ -18,8 +18,18 @@ pub(crate) async fn read<S: Session>(
     match session.batch(&table.select_sql()).await {
         Ok(answer) => Ok(Some(parse_history(table, &answer)?)),
         Err(e) if e.code() == Some(SqlState::UNDEFINED_TABLE) => Ok(None),
-        Err(source) => Err(database(table, "read the history table", source)),
+        Err(source) => Err(history_read_failed(table, source)),
     }
+}
+
+/// Reading the history table failed. A table of that name that lacks `applied_at` (the one column the reads name
+/// besides `*`, once the progress columns are there) is another tool's: say so, rather than the server's words.
+pub(crate) fn history_read_failed(table: &HistoryTable, source: QueryError) -> Error {
+    if source.code() == Some(SqlState::UNDEFINED_COLUMN) {
+        let kind = ErrorKind::NotOurHistoryTable { table: table.qualified().to_owned(), column: "applied_at".into() };
+        return Error::new(table.schema.as_str(), kind);
+    }
+    database(table, "read the history table", source)
 }
 
 pub(crate) fn database(table: &HistoryTable, action: &'static str, source: QueryError) -> Error {

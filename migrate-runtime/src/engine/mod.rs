@@ -42,7 +42,7 @@ mod failure;
 mod untransacted;
 
 pub(crate) use exchange::read;
-use exchange::{database, rollback, step_report};
+use exchange::{database, history_read_failed, rollback, step_report};
 use failure::{batch_failed, committed_before_guard};
 use untransacted::run_untransacted;
 
@@ -284,7 +284,7 @@ async fn locked_found<S: Session>(
     let answer = session
         .batch(&format!("{add}{}", table.locked_select_sql()))
         .await
-        .map_err(|e| database(table, "read the history table", e))?;
+        .map_err(|e| history_read_failed(table, e))?;
     Ok(Some(Found::History(parse_history(table, &answer)?)))
 }
 

@@ -18,6 +18,7 @@ mod pooled_fleet;
 mod privileges;
 mod rebuild;
 mod server_restart;
+mod shared_search_path;
 mod structure;
 mod tls;
 

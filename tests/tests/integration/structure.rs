@@ -64,7 +64,7 @@ fn tenants_migrated_by_the_tool_equal_the_reference_and_building_it_leaves_nothi
 
     let mut client = connect();
     let schemas: Vec<SchemaName> = [&head, &hostile, &at_four, &empty, &absent, &ahead].map(name).to_vec();
-    let verifications = verify_schemas(&mut client, &SET, HISTORY, &schemas).unwrap();
+    let verifications = verify_schemas(&mut client, &Migrator::new(&SET), &schemas).unwrap();
     let outcomes: Vec<(&str, Option<i64>, &Outcome)> =
         verifications.iter().map(|v| (v.schema.as_str(), v.version, &v.outcome)).collect();
     assert_eq!(
@@ -80,7 +80,7 @@ fn tenants_migrated_by_the_tool_equal_the_reference_and_building_it_leaves_nothi
     );
 
     // The reference at head is what the tool built, object for object.
-    let reference = reference_structure(&mut client, &SET, 8, HISTORY).unwrap();
+    let reference = reference_structure(&mut client, &Migrator::new(&SET), 8).unwrap();
     let live = read_structures(&mut client, &[name(&head)], HISTORY).unwrap().remove(&name(&head)).unwrap();
     assert_eq!(reference, live);
     let objects: Vec<String> = reference.objects().map(|(kind, name, _)| format!("{kind} {name}")).collect();
@@ -130,7 +130,7 @@ fn each_hand_change_is_found_and_named_in_exactly_the_tenant_where_it_was_made()
 
     let mut schemas = vec![name(&clean)];
     schemas.extend(tenants.iter().map(name));
-    let verifications = verify_schemas(&mut connect(), &SET, HISTORY, &schemas).unwrap();
+    let verifications = verify_schemas(&mut connect(), &Migrator::new(&SET), &schemas).unwrap();
     assert_eq!(verifications[0].outcome, Outcome::Equal, "the untouched tenant");
 
     use ObjectKind::*;
@@ -175,7 +175,7 @@ fn a_failed_concurrent_index_build_is_found() {
         ))
         .unwrap_err();
     assert!(error.to_string().contains("duplicate") || error.as_db_error().is_some(), "{error}");
-    let verifications = verify_schemas(&mut client, &SET, HISTORY, &[name(&tenant)]).unwrap();
+    let verifications = verify_schemas(&mut client, &Migrator::new(&SET), &[name(&tenant)]).unwrap();
     let Outcome::Differs(differences) = &verifications[0].outcome else { panic!("{verifications:?}") };
     assert_eq!(summary(differences), [("extra", ObjectKind::Index, "customers_name_key".to_owned())]);
     let Difference::Extra { definition, .. } = &differences[0] else { unreachable!() };
@@ -278,7 +278,7 @@ fn suggested_sql_for_a_missing_index_column_and_default_brings_b_back_to_a() {
     // The table's column list differs until the column is back: listed as not handled, fixed as a consequence.
     client.batch_execute(&sql).unwrap();
     assert_eq!(diff_schemas(&mut client, &name(&a), &name(&b), HISTORY).unwrap(), [], "after running:\n{sql}");
-    let verifications = verify_schemas(&mut client, &SET, HISTORY, &[name(&b)]).unwrap();
+    let verifications = verify_schemas(&mut client, &Migrator::new(&SET), &[name(&b)]).unwrap();
     assert_eq!(verifications[0].outcome, Outcome::Equal);
 }
 
@@ -297,7 +297,7 @@ fn a_reference_runs_no_transaction_scripts_without_concurrently_and_refuses_what
         migration(4, "broken", "CREATE TABLE u (a no_such_type)", None),
     ]);
     let mut client = connect();
-    let at_two = reference_structure(&mut client, &concurrent, 2, HISTORY).unwrap();
+    let at_two = reference_structure(&mut client, &Migrator::new(&concurrent), 2).unwrap();
     let indexes: Vec<String> =
         at_two.objects().filter(|(k, ..)| *k == ObjectKind::Index).map(|(_, n, _)| n.to_string()).collect();
     assert_eq!(indexes, ["t_b"]);
@@ -305,10 +305,10 @@ fn a_reference_runs_no_transaction_scripts_without_concurrently_and_refuses_what
     // The same set applied by the tool builds the same structure.
     let tenant = TestSchema::new("nontx");
     Migrator::new(&concurrent).migrate_to(&mut client, &tenant.name, Target::Version(2)).unwrap();
-    let verifications = verify_schemas(&mut client, &concurrent, HISTORY, &[name(&tenant)]).unwrap();
+    let verifications = verify_schemas(&mut client, &Migrator::new(&concurrent), &[name(&tenant)]).unwrap();
     assert_eq!(verifications[0].outcome, Outcome::Equal);
 
-    let error = reference_structure(&mut client, &concurrent, 3, HISTORY).unwrap_err();
+    let error = reference_structure(&mut client, &Migrator::new(&concurrent), 3).unwrap_err();
     match &error {
         Error::NotTransactional { version, file, statement, .. } => {
             assert_eq!((*version, file.as_str(), statement.as_str()), (3, "migrations/3_vacuum.up.sql", "VACUUM t"));
@@ -318,7 +318,7 @@ fn a_reference_runs_no_transaction_scripts_without_concurrently_and_refuses_what
     assert!(error.to_string().contains("migrations/3_vacuum.up.sql"), "{error}");
 
     let without_vacuum = set(concurrent.iter().filter(|m| m.version != 3).cloned().collect());
-    let error = reference_structure(&mut client, &without_vacuum, 4, HISTORY).unwrap_err();
+    let error = reference_structure(&mut client, &Migrator::new(&without_vacuum), 4).unwrap_err();
     assert!(
         matches!(&error, Error::ReferenceFailed { version: 4, code: Some(code), .. } if code == "42704"),
         "{error}"
