@@ -110,6 +110,17 @@ pub fn code_of_refusal(refusal: &Refusal) -> ExitCode {
     }
 }
 
+/// Whether a schema's error is a refusal, nothing changed (the planner's, or another tool's history table), rather
+/// than a failure of the run: reported and counted as `refused`. Its exit code is still its own.
+pub fn is_refusal(error: &Error) -> bool {
+    match error {
+        Error::Migrate(error) => {
+            error.refusal().is_some() || matches!(error.kind(), ErrorKind::NotOurHistoryTable { .. })
+        }
+        _ => false,
+    }
+}
+
 /// The exit code for an error that stopped the command.
 pub fn code_of_cli(error: &CliError) -> ExitCode {
     match error {

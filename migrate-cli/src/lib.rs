@@ -60,7 +60,7 @@ use migrate_runtime::{
     validate_identifier, Database, Migrator, Operation, Report as RunReport, Resolution, SchemaName, Target,
 };
 use render::json::{DiffDocument, RevisionDocument};
-use render::{Progress, Report};
+use render::{Mode, Progress, Report};
 use schemas::{glob_match, needs_catalog, select, Existing};
 
 /// Environment variable holding the protected schemas, comma-separated names or globs (`prod,tenant-*`);
@@ -348,9 +348,13 @@ impl<'s> Cli<'s> {
             .keep_going(common.workers.keep_going);
         let tasks = &request.tasks;
         let databases = (request.labels.len() > 1).then_some(request.labels.as_slice());
-        let read_only = !matches!(request.action, Action::Change { .. });
+        let mode = match request.action {
+            Action::Change { dry_run: true, .. } => Mode::DryRun,
+            Action::Change { dry_run: false, .. } => Mode::Change,
+            Action::History | Action::Status { .. } | Action::Verify => Mode::Read,
+        };
         let mut sinks = Sinks {
-            report: Report::new(common.output.format, tasks.len(), databases, read_only),
+            report: Report::new(common.output.format, tasks.len(), databases, mode),
             progress: Progress::new(tasks.len()),
             out,
         };

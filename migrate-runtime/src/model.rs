@@ -250,9 +250,16 @@ pub struct Preview {
     pub fixes: Vec<Fix>,
     /// SQL sent after the last step: the history fixes, the closing `COMMIT`.
     pub epilogue: Option<String>,
+    /// The plan creates the history table (and the schema, when it is missing), or drops and recreates the schema.
+    pub creates: bool,
 }
 
 impl Preview {
+    /// The plan would change the schema: it runs a step, writes a history fix, or creates or resets the schema.
+    pub fn would_change(&self) -> bool {
+        !self.steps.is_empty() || !self.fixes.is_empty() || self.creates
+    }
+
     /// All the SQL, in the order it would be sent.
     pub fn sql(&self) -> String {
         let steps = self.steps.iter().map(|s| s.sql.as_str());

@@ -8,5 +8,6 @@ mod cli;
 mod fleet_pooler;
 mod lock_wait;
 mod names;
+mod operator;
 mod pooler;
 mod seed_guides;

@@ -41,6 +41,7 @@ pub(crate) enum Verdict {
     Changed,
     Unchanged,
     Planned,
+    Refused,
     Failed,
 }
 
@@ -81,7 +82,7 @@ impl Failed {
     pub fn of(schema: &SchemaName, error: &Error) -> Failed {
         Failed {
             schema: schema.to_string(),
-            outcome: Verdict::Failed,
+            outcome: if exit::is_refusal(error) { Verdict::Refused } else { Verdict::Failed },
             error: error_text(error),
             sqlstate: sqlstate(error).map(|code| code.to_string()),
             exit_code: exit::code_of(error),
@@ -348,8 +349,9 @@ impl DifferenceOut {
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
 pub(crate) enum Summary {
-    Read { schemas: usize, states: BTreeMap<&'static str, usize>, failed: usize, not_started: usize },
-    Changed { schemas: usize, changed: usize, unchanged: usize, failed: usize, not_started: usize },
+    Read { schemas: usize, states: BTreeMap<&'static str, usize>, refused: usize, failed: usize, not_started: usize },
+    Changed { schemas: usize, changed: usize, unchanged: usize, refused: usize, failed: usize, not_started: usize },
+    Planned { schemas: usize, would_change: usize, unchanged: usize, refused: usize, failed: usize, not_started: usize },
 }
 
 /// A command's document: every schema's entry in the order given, the summary and the exit code.

@@ -22,20 +22,35 @@ pub(super) struct Report<'d> {
     databases: Option<&'d [String]>,
     total: usize,
     exit_code: ExitCode,
+    /// Schemas changed, or (a dry run) that would be.
     changed: usize,
     unchanged: usize,
+    /// Refused before anything was changed (the planner's refusals): not failures of the run.
+    refused: usize,
     failed: usize,
     /// (schema index, entry) for the JSON document, or (index, table rows) for tables; sorted before printing.
     entries: Vec<(usize, Entry)>,
     rows: Vec<(usize, Vec<Vec<String>>)>,
-    /// `current`, `status`, `history`, `verify`: nothing is changed, so the summary counts states, not changes.
-    read_only: bool,
+    /// What the command does, which says what the summary counts.
+    mode: Mode,
     /// Schemas read, by state (`at head`, `behind`, ...; `read` for history), for the read-only summary.
     states: BTreeMap<&'static str, usize>,
 }
 
+/// What a command does to the schemas, for the summary: states for reads, changes for changes, what would change
+/// for a dry run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mode {
+    /// `current`, `status`, `history`, `verify`: nothing is changed, so the summary counts states.
+    Read,
+    /// A change, for real.
+    Change,
+    /// A change's dry run: nothing is changed; the summary counts what would be.
+    DryRun,
+}
+
 impl<'d> Report<'d> {
-    pub fn new(format: Format, total: usize, databases: Option<&'d [String]>, read_only: bool) -> Report<'d> {
+    pub fn new(format: Format, total: usize, databases: Option<&'d [String]>, mode: Mode) -> Report<'d> {
         Report {
             format,
             databases,
@@ -43,10 +58,11 @@ impl<'d> Report<'d> {
             exit_code: ExitCode::Success,
             changed: 0,
             unchanged: 0,
+            refused: 0,
             failed: 0,
             entries: Vec::new(),
             rows: Vec::new(),
-            read_only,
+            mode,
             states: BTreeMap::new(),
         }
     }
@@ -63,10 +79,13 @@ impl<'d> Report<'d> {
         self.exit_code = self.exit_code.max(code);
     }
 
-    /// Count a failure and raise the exit code to its own; returns its JSON outcome.
+    /// Count a failure, or a refusal, and raise the exit code to its own; returns its JSON outcome.
     fn failure(&mut self, task: &Task, error: &Error) -> SchemaOutcome {
         self.raise(exit::code_of(error));
-        self.failed += 1;
+        match exit::is_refusal(error) {
+            true => self.refused += 1,
+            false => self.failed += 1,
+        }
         SchemaOutcome::Failed(Failed::of(&task.schema, error))
     }
 
@@ -111,7 +130,11 @@ impl<'d> Report<'d> {
         let label = self.label(task);
         let outcome = match result {
             Ok(preview) => {
-                self.unchanged += 1;
+                if preview.would_change() {
+                    self.changed += 1;
+                } else {
+                    self.unchanged += 1;
+                }
                 self.line(out, &text::preview_text(&label, &preview));
                 SchemaOutcome::Planned(Planned::of(&preview))
             }
@@ -216,48 +239,68 @@ impl<'d> Report<'d> {
 
     /// Print the summary (tables) or the JSON document, and return the exit code.
     pub fn finish(mut self, out: &mut dyn Write, not_started: usize) -> ExitCode {
-        let stopped = match not_started {
-            0 => String::new(),
-            n => format!(", {n} not started (stopped at the first failure; --keep-going goes on)"),
-        };
         match self.format {
             Format::Json => {
                 self.entries.sort_by_key(|(index, _)| *index);
                 let schemas = self.entries.drain(..).map(|(_, entry)| entry).collect();
-                let (total, failed) = (self.total, self.failed);
-                let summary = match self.read_only {
-                    true => {
-                        Summary::Read { schemas: total, states: std::mem::take(&mut self.states), failed, not_started }
-                    }
-                    false => {
-                        let (changed, unchanged) = (self.changed, self.unchanged);
-                        Summary::Changed { schemas: total, changed, unchanged, failed, not_started }
-                    }
-                };
+                let summary = self.summary(not_started);
                 let document = Document { schemas, summary, exit_code: self.exit_code };
                 let _ = writeln!(out, "{}", json::print(&document));
             }
-            // What was read, counted by state; the table above says the rest.
-            Format::Table if self.read_only && (self.total > 1 || self.failed > 0 || not_started > 0) => {
-                let mut counts: Vec<String> = self.states.iter().map(|(state, n)| format!("{n} {state}")).collect();
-                if self.failed > 0 {
-                    counts.push(format!("{} failed", self.failed));
+            Format::Table => {
+                if let Some(line) = self.summary_line(not_started) {
+                    let _ = writeln!(out, "{line}");
                 }
-                let _ = writeln!(out, "{} schema(s): {}{stopped}", self.total, counts.join(", "));
             }
-            Format::Table if self.read_only => {}
-            Format::Table
-                if self.changed + self.unchanged > 0 && self.total > 1 || self.failed > 0 || not_started > 0 =>
-            {
-                let _ = writeln!(
-                    out,
-                    "{} schema(s): {} changed, {} already current, {} failed{stopped}",
-                    self.total, self.changed, self.unchanged, self.failed
-                );
-            }
-            Format::Table => {}
         }
         self.exit_code
+    }
+
+    /// The counts, for the JSON document.
+    fn summary(&mut self, not_started: usize) -> Summary {
+        let (schemas, refused, failed) = (self.total, self.refused, self.failed);
+        let (changed, unchanged) = (self.changed, self.unchanged);
+        match self.mode {
+            Mode::Read => {
+                Summary::Read { schemas, states: std::mem::take(&mut self.states), refused, failed, not_started }
+            }
+            Mode::Change => Summary::Changed { schemas, changed, unchanged, refused, failed, not_started },
+            Mode::DryRun => {
+                Summary::Planned { schemas, would_change: changed, unchanged, refused, failed, not_started }
+            }
+        }
+    }
+
+    /// The summary line for people, when there is more than one schema or something went wrong.
+    fn summary_line(&self, not_started: usize) -> Option<String> {
+        let stopped = match not_started {
+            0 => String::new(),
+            n => format!(", {n} not started (stopped at the first failure; --keep-going goes on)"),
+        };
+        let troubles = self.refused + self.failed + not_started;
+        let mut counts: Vec<String> = match self.mode {
+            // What was read, counted by state; the table above says the rest.
+            Mode::Read => self.states.iter().map(|(state, n)| format!("{n} {state}")).collect(),
+            Mode::Change => vec![format!("{} changed", self.changed), format!("{} already current", self.unchanged)],
+            Mode::DryRun => {
+                vec![format!("{} would change", self.changed), format!("{} already current", self.unchanged)]
+            }
+        };
+        let worth_saying = match self.mode {
+            Mode::Read => self.total > 1 || troubles > 0,
+            Mode::Change | Mode::DryRun => self.changed + self.unchanged > 0 && self.total > 1 || troubles > 0,
+        };
+        if !worth_saying {
+            return None;
+        }
+        if self.refused > 0 {
+            counts.push(format!("{} refused", self.refused));
+        }
+        if self.mode != Mode::Read || self.failed > 0 {
+            counts.push(format!("{} failed", self.failed));
+        }
+        let dry = if self.mode == Mode::DryRun { " (dry run: nothing was changed)" } else { "" };
+        Some(format!("{} schema(s): {}{stopped}{dry}", self.total, counts.join(", ")))
     }
 }
 

@@ -28,6 +28,15 @@ pub(super) fn change_line(label: &str, report: &RunReport) -> String {
     }
 }
 
+/// `REFUSED` for a refusal (nothing was changed), `FAILED` for the rest.
+fn failure_word(error: &Error) -> &'static str {
+    if crate::exit::is_refusal(error) {
+        "REFUSED"
+    } else {
+        "FAILED"
+    }
+}
+
 /// A failed change: what committed first, the error with the command that settles it, and the SQLSTATE.
 pub(super) fn failed_change_line(label: &str, error: &Error) -> String {
     let committed = match error.committed() {
@@ -35,7 +44,7 @@ pub(super) fn failed_change_line(label: &str, error: &Error) -> String {
         steps => format!("{} before the failure, then ", steps_text(steps)),
     };
     let code = sqlstate(error).map(|code| format!(" (SQLSTATE {code})")).unwrap_or_default();
-    format!("{label}: {committed}FAILED: {}{code}", error_text(error))
+    format!("{label}: {committed}{}: {}{code}", failure_word(error), error_text(error))
 }
 
 /// A dry run: a comment line, what would be recorded or fixed, then the SQL exactly as it would be sent, each step
@@ -78,7 +87,7 @@ pub(super) fn preview_text(label: &str, preview: &Preview) -> String {
 
 /// A failed dry run.
 pub(super) fn failed_preview_line(label: &str, error: &Error) -> String {
-    format!("-- schema {:?}: FAILED: {}", label, error_text(error))
+    format!("-- schema {:?}: {}: {}", label, failure_word(error), error_text(error))
 }
 
 /// A status as a table row: schema, version, name, head, pending, state, problem.
@@ -156,7 +165,7 @@ pub(super) fn verification_text(label: &str, verification: &Verification) -> Str
 
 /// A schema that could not be verified or changed: `FAILED` and why.
 pub(super) fn failed_line(label: &str, error: &Error) -> String {
-    format!("{label}: FAILED: {}", error_text(error))
+    format!("{label}: {}: {}", failure_word(error), error_text(error))
 }
 
 /// What a difference is in detail, one line each (continuation lines of a long value indented): the definition of

@@ -247,6 +247,7 @@ impl Preview {
             steps,
             fixes: plan.fixes.iter().map(HistoryFix::fix).collect(),
             epilogue,
+            creates: plan.prologue.is_some(),
         }
     }
 }

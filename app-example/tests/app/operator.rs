@@ -1,0 +1,60 @@
+//! What an operator meets, with the real binary: dry-run counts, refusals said and counted as refusals, typos
+//! refused with the nearest names, one JSON document for every outcome, and the smaller roughnesses.
+
+use integration_tests::{connect, history_rows, TestSchema};
+use serde_json::Value;
+
+use crate::cli::migrate;
+
+fn output(mut command: assert_cmd::Command) -> (Option<i32>, String, String) {
+    let output = command.output().unwrap();
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    (output.status.code(), text(&output.stdout), text(&output.stderr))
+}
+
+/// Run, check the exit code, and return stdout.
+fn expect(command: assert_cmd::Command, code: i32) -> String {
+    let (got, out, err) = output(command);
+    assert_eq!(got, Some(code), "stdout:\n{out}\nstderr:\n{err}");
+    out
+}
+
+fn document(command: assert_cmd::Command, code: i32) -> Value {
+    let out = expect(command, code);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("not one JSON document ({e}):\n{out}"))
+}
+
+/// Two schemas at head.
+fn two_at_head(label: &str) -> (TestSchema, TestSchema) {
+    let (a, b) = (TestSchema::new(&format!("{label}-a")), TestSchema::new(&format!("{label}-b")));
+    expect(migrate(&["upgrade", "--create", "--schemas", &format!("{},{}", a.name, b.name)]), 0);
+    (a, b)
+}
+
+#[test]
+fn a_dry_run_counts_what_would_change_and_changes_nothing() {
+    let (a, b) = two_at_head("dry");
+    let both = format!("{},{}", a.name, b.name);
+    let out = expect(migrate(&["downgrade", "--schemas", &both, "-t", "6", "--dry-run"]), 0);
+    let summary = out.lines().last().unwrap();
+    assert_eq!(summary, "2 schema(s): 2 would change, 0 already current, 0 failed (dry run: nothing was changed)");
+    let json = document(migrate(&["downgrade", "--schemas", &both, "-t", "6", "--dry-run", "--format", "json"]), 0);
+    assert_eq!(json["summary"]["would_change"], 2, "{json}");
+    assert_eq!(json["summary"]["unchanged"], 0, "{json}");
+    // An upgrade at head would change nothing, and says so.
+    let json = document(migrate(&["upgrade", "--schemas", &both, "--dry-run", "--format", "json"]), 0);
+    assert_eq!((json["summary"]["would_change"].as_u64(), json["summary"]["unchanged"].as_u64()), (Some(0), Some(2)));
+    assert_eq!(history_rows(&mut connect(), &a).len(), 8, "nothing was changed");
+}
+
+#[test]
+fn refusals_are_said_and_counted_as_refused() {
+    let (a, _b) = two_at_head("refused");
+    let out = expect(migrate(&["upgrade", "-s", &a.name, "-t", "99"]), 2);
+    assert!(out.contains(": REFUSED: ") && out.contains("target version 99 is not in this binary"), "{out}");
+    assert!(!out.contains("FAILED"), "{out}");
+    let json = document(migrate(&["baseline", "-s", &a.name, "--version", "2", "--format", "json"]), 3);
+    assert_eq!(json["schemas"][0]["outcome"], "refused", "{json}");
+    assert_eq!((json["summary"]["refused"].as_u64(), json["summary"]["failed"].as_u64()), (Some(1), Some(0)));
+    assert_eq!(json["exit_code"], 3);
+}
