@@ -2,7 +2,9 @@
 //! per schema; these end the command. Their exit codes are chosen in [`super::exit`].
 
 use super::schemas::SelectionError;
+use super::Verb;
 use migrate_ops::RevisionError;
+use migrate_runtime::Operation;
 use migrate_runtime::{DatabaseError, InvalidTarget, WrongDirection};
 
 /// Why the CLI stopped without working on every schema.
@@ -31,22 +33,24 @@ pub enum CliError {
         source: SelectionError,
     },
     /// A target that is neither a target nor one of the binary's migration names.
-    #[error("{invalid}, or the name of one of this binary's migrations")]
+    #[error("{invalid}, or the name of one of this binary's migrations{}", did_you_mean(.nearest))]
     BadTarget {
         /// Why it does not parse as a target.
         invalid: InvalidTarget,
+        /// The binary's migration names nearest to it, best first.
+        nearest: Vec<String>,
     },
     /// A target that points the other way.
     #[error(transparent)]
     WrongDirection(WrongDirection),
     /// Protected schemas, and no terminal to confirm on.
     #[error(
-        "refusing to {verb} protected schema {} without confirmation: pass --yes (or --auto-confirm) when not \
-         running on a terminal; nothing was changed", quoted(.schemas)
+        "refusing to {} protected schema {} without confirmation: pass --yes (or --auto-confirm) when not \
+         running on a terminal; nothing was changed", .verb.words(), quoted(.schemas)
     )]
     NotConfirmed {
         /// What the command would do.
-        verb: &'static str,
+        verb: Verb,
         /// The protected schemas it would do it to.
         schemas: Vec<String>,
     },
@@ -57,11 +61,11 @@ pub enum CliError {
         schema: String,
     },
     /// Schemas that do not exist, for a command that does not create them (everything but `reset` and
-    /// `upgrade --create`); refused before any schema is touched.
-    #[error("{}", missing_text(verb, missing))]
+    /// `upgrade --create`, the commands that only read included); refused before any schema is touched.
+    #[error("{}", missing_text(*verb, missing))]
     MissingSchemas {
         /// What the command would do.
-        verb: &'static str,
+        verb: Verb,
         /// The schemas that do not exist, with the nearest existing names.
         missing: Vec<MissingSchema>,
     },
@@ -85,6 +89,16 @@ pub enum CliError {
     Compare(migrate_ops::Error),
 }
 
+/// ` (did you mean "a" or "b"?)`, or nothing.
+pub(crate) fn did_you_mean(nearest: &[String]) -> String {
+    match nearest {
+        [] => String::new(),
+        names => {
+            format!(" (did you mean {}?)", names.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(" or "))
+        }
+    }
+}
+
 fn quoted(schemas: &[String]) -> String {
     schemas.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ")
 }
@@ -106,18 +120,11 @@ impl std::fmt::Display for MissingSchema {
         if let Some(database) = &self.database {
             write!(f, " on {database}")?;
         }
-        if !self.nearest.is_empty() {
-            write!(
-                f,
-                " (did you mean {}?)",
-                self.nearest.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(" or ")
-            )?;
-        }
-        Ok(())
+        f.write_str(&did_you_mean(&self.nearest))
     }
 }
 
-fn missing_text(verb: &str, missing: &[MissingSchema]) -> String {
+fn missing_text(verb: Verb, missing: &[MissingSchema]) -> String {
     // Ten names say it; a few hundred (a schemas file of new tenants without --create) drown it.
     const SHOWN: usize = 10;
     let mut list = missing.iter().take(SHOWN).map(ToString::to_string).collect::<Vec<_>>().join(", ");
@@ -125,10 +132,19 @@ fn missing_text(verb: &str, missing: &[MissingSchema]) -> String {
         list.push_str(&format!(" and {} more", missing.len() - SHOWN));
     }
     let (noun, exist) = if missing.len() == 1 { ("schema", "does") } else { ("schemas", "do") };
-    let hint = if verb == "upgrade" {
-        "check the name, or pass --create to create it".to_owned()
-    } else {
-        format!("there is nothing to {verb} in a schema that does not exist")
-    };
-    format!("refusing to {verb}: {noun} {list} {exist} not exist: {hint}; nothing was changed")
+    let words = verb.words();
+    match verb {
+        Verb::Change(Operation::Upgrade(_)) => format!(
+            "refusing to upgrade: {noun} {list} {exist} not exist: check the name, or pass --create to create it; \
+             nothing was changed"
+        ),
+        Verb::Change(_) => format!(
+            "refusing to {words}: {noun} {list} {exist} not exist: there is nothing to {words} in a schema that \
+             does not exist; nothing was changed"
+        ),
+        // A command that only reads changes nothing anyway.
+        Verb::Verify | Verb::Status | Verb::History | Verb::Diff => {
+            format!("refusing to {words}: {noun} {list} {exist} not exist; check the name")
+        }
+    }
 }

@@ -100,16 +100,42 @@ enum Action {
     Verify,
 }
 
-/// The word for what an operation does, in messages.
-fn verb(operation: Operation) -> &'static str {
-    match operation {
-        Operation::Upgrade(_) => "upgrade",
-        Operation::Downgrade(_) => "downgrade",
-        Operation::Reset => "reset",
-        Operation::Repair => "repair",
-        Operation::Resolve { .. } => "resolve",
-        Operation::Baseline { .. } => "baseline",
-        Operation::Adopt(_) => "adopt",
+/// What a command does to a schema, in messages: the verb, and whether it changes anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    /// Changes schemas with this operation.
+    Change(Operation),
+    /// `verify`.
+    Verify,
+    /// `current`, `status`.
+    Status,
+    /// `history`.
+    History,
+    /// `diff`.
+    Diff,
+}
+
+impl Verb {
+    /// The words for it in a message: `upgrade`, `show the status of`, ...
+    pub fn words(self) -> &'static str {
+        match self {
+            Verb::Change(Operation::Upgrade(_)) => "upgrade",
+            Verb::Change(Operation::Downgrade(_)) => "downgrade",
+            Verb::Change(Operation::Reset) => "reset",
+            Verb::Change(Operation::Repair) => "repair",
+            Verb::Change(Operation::Resolve { .. }) => "resolve",
+            Verb::Change(Operation::Baseline { .. }) => "baseline",
+            Verb::Change(Operation::Adopt(_)) => "adopt",
+            Verb::Verify => "verify",
+            Verb::Status => "show status",
+            Verb::History => "show history",
+            Verb::Diff => "diff",
+        }
+    }
+
+    /// It changes schemas (so a refusal says that nothing was changed).
+    pub fn changes(self) -> bool {
+        matches!(self, Verb::Change(_))
     }
 }
 
@@ -191,10 +217,11 @@ impl<'s> Cli<'s> {
             .collect::<Result<Vec<Database>, CliError>>()?;
         let labels: Vec<String> = databases.iter().map(ToString::to_string).collect();
         let must_exist = match action {
-            Action::Change { operation, create, .. } => (!create).then(|| verb(operation)),
-            // A typo would otherwise read as `not migrated`, a pass.
-            Action::Verify => Some("verify"),
-            _ => None,
+            Action::Change { operation, create, .. } => (!create).then_some(Verb::Change(operation)),
+            // A typo would otherwise read as `not migrated`, a pass, or as an empty schema.
+            Action::Verify => Some(Verb::Verify),
+            Action::Status { .. } => Some(Verb::Status),
+            Action::History => Some(Verb::History),
         };
         let (mut tasks, mut notes, mut missing) = (Vec::new(), Vec::new(), Vec::new());
         for (index, database) in databases.iter().enumerate() {
@@ -290,7 +317,10 @@ impl<'s> Cli<'s> {
             Ok(target) => target,
             Err(invalid) => match self.migrator.set().iter().find(|m| m.name == text) {
                 Some(migration) => Target::Version(migration.version),
-                None => return Err(CliError::BadTarget { invalid }),
+                None => {
+                    let names: Vec<&str> = self.migrator.set().iter().map(|m| m.name.as_ref()).collect();
+                    return Err(CliError::BadTarget { invalid, nearest: schemas::nearest(text, &names) });
+                }
             },
         };
         target.towards(direction).map_err(CliError::WrongDirection)
@@ -323,14 +353,14 @@ impl<'s> Cli<'s> {
         if protected.is_empty() {
             return Ok(());
         }
-        let verb = verb(operation);
+        let verb = Verb::Change(operation);
         if !std::io::stdin().is_terminal() {
             let schemas = protected.iter().map(|s| s.to_string()).collect();
             return Err(CliError::NotConfirmed { verb, schemas });
         }
         let stdin = std::io::stdin();
         for schema in protected {
-            eprint!("schema {:?} is protected. Type its name to {verb} it: ", schema.as_str());
+            eprint!("schema {:?} is protected. Type its name to {} it: ", schema.as_str(), verb.words());
             let mut answer = String::new();
             if stdin.lock().read_line(&mut answer).is_err() || answer.trim_end_matches(['\n', '\r']) != schema.as_str()
             {
@@ -428,8 +458,26 @@ impl<'s> Cli<'s> {
         let mut client = database
             .connect()
             .map_err(|source| CliError::Compare(Error::Connect { database: database.to_string(), source }))?;
-        let differences = diff_schemas(&mut client, &a, &b, self.migrator.history_table_name())
-            .map_err(|error| CliError::Compare(error.into()))?;
+        let differences = match diff_schemas(&mut client, &a, &b, self.migrator.history_table_name()) {
+            Ok(differences) => differences,
+            // Say which of the two is missing, with the nearest names, as every other command does.
+            Err(StructureError::NoSuchSchema { .. }) => {
+                let listing_failed = |source| CliError::ListSchemas { database: database.to_string(), source };
+                let existing = Existing::load(&mut client, self.migrator.history_table_name(), self.migrator.service())
+                    .map_err(listing_failed)?;
+                let missing = [&a, &b]
+                    .into_iter()
+                    .filter(|s| !existing.has(s.as_str()))
+                    .map(|s| MissingSchema {
+                        database: None,
+                        schema: s.to_string(),
+                        nearest: existing.nearest(s.as_str()),
+                    })
+                    .collect();
+                return Err(CliError::MissingSchemas { verb: Verb::Diff, missing });
+            }
+            Err(error) => return Err(CliError::Compare(error.into())),
+        };
         let code = if differences.is_empty() { ExitCode::Success } else { ExitCode::Drift };
         let sql = args.sql.then(|| match differences.is_empty() {
             true => render::text::same_structure_sql(&a, &b),

@@ -49,6 +49,11 @@ pub(super) fn select(selection: &SchemaSelection, existing: &Existing) -> Result
         names.push(schema.clone());
     } else if let Some(list) = &selection.schemas {
         for item in list {
+            // `--schemas 'dev, prod'`: the space after a comma is not part of a name.
+            let item = item.trim();
+            if item.is_empty() {
+                continue;
+            }
             if is_pattern(item) {
                 let matched: Vec<&String> = existing.all.iter().filter(|s| glob_match(item, s)).collect();
                 if matched.is_empty() {
@@ -56,14 +61,19 @@ pub(super) fn select(selection: &SchemaSelection, existing: &Existing) -> Result
                 }
                 names.extend(matched.into_iter().cloned());
             } else {
-                names.push(item.clone());
+                names.push(item.trim().to_owned());
             }
         }
     } else if let Some(path) = &selection.schemas_file {
         let text = std::fs::read_to_string(path)
             .map_err(|source| SelectionError::File { path: path.display().to_string(), source })?;
+        // One name a line; `#` starts a comment (a schema name with `#` in it is written in `--schemas`); blank
+        // lines and the white space around a name are dropped.
         names.extend(
-            text.lines().map(|l| l.strip_suffix('\r').unwrap_or(l)).filter(|l| !l.is_empty()).map(str::to_owned),
+            text.lines()
+                .map(|line| line.split('#').next().unwrap_or_default().trim())
+                .filter(|line| !line.is_empty())
+                .map(str::to_owned),
         );
         if names.is_empty() {
             return Err(SelectionError::NoMatch(format!("schemas file {}", path.display())));
@@ -134,12 +144,22 @@ impl Existing {
     /// The existing schemas nearest to `name` by edit distance (a typo, a transposition), best first, at most
     /// three.
     pub(super) fn nearest(&self, name: &str) -> Vec<String> {
-        let limit = (name.chars().count() / 3).max(2);
-        let mut near: Vec<(usize, &String)> =
-            self.all.iter().map(|s| (edit_distance(name, s), s)).filter(|(d, _)| *d <= limit).collect();
-        near.sort();
-        near.into_iter().take(3).map(|(_, s)| s.clone()).collect()
+        nearest(name, &self.all)
     }
+}
+
+/// The `names` nearest to `name` by edit distance (a typo, a transposition, another case), best first, at most
+/// three.
+pub(super) fn nearest<S: AsRef<str>>(name: &str, names: &[S]) -> Vec<String> {
+    let limit = (name.chars().count() / 3).max(2);
+    let mut near: Vec<(usize, &str)> = names
+        .iter()
+        .map(|s| s.as_ref())
+        .map(|s| (edit_distance(&name.to_lowercase(), &s.to_lowercase()).min(edit_distance(name, s)), s))
+        .filter(|(d, s)| *d <= limit && *s != name)
+        .collect();
+    near.sort();
+    near.into_iter().take(3).map(|(_, s)| s.to_owned()).collect()
 }
 
 /// Edit distance with adjacent transpositions (optimal string alignment): `prdo` is one edit from `prod`.

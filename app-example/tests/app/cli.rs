@@ -176,8 +176,10 @@ fn many_schemas_by_list_glob_and_file_with_a_summary() {
         report["schemas"].as_array().unwrap().iter().map(|s| s["schema"].as_str().unwrap()).collect();
     assert_eq!(listed, [names[0].as_str(), names[1].as_str()]);
 
+    // The third exists now, never migrated; a comment and blank lines in the file are not names.
+    connect().batch_execute(&format!("CREATE SCHEMA {}", schemas[2].quoted())).unwrap();
     let file = std::env::temp_dir().join(format!("{}.txt", prefix.name));
-    std::fs::write(&file, format!("{}\n{}\n", names[2], names[0])).unwrap();
+    std::fs::write(&file, format!("# tenants to check\n{}  # new\n\n {}\n", names[2], names[0])).unwrap();
     let status = json(migrate(&["status", "--schemas-file", file.to_str().unwrap(), "--format", "json"]), 0);
     assert_eq!(status["schemas"].as_array().unwrap().len(), 2);
     assert_eq!(status["schemas"][0]["schema"], names[2].as_str());
@@ -487,6 +489,7 @@ fn a_failed_run_gives_the_sqlstate_and_reads_have_no_write_summary() {
     assert_eq!(report["schemas"][0]["sqlstate"], "42P07");
 
     let other = TestSchema::new("cli-sqlstate-b");
+    connect().batch_execute(&format!("CREATE SCHEMA {}", other.quoted())).unwrap();
     let list = format!("{},{}", schema.name, other.name);
     let out = stdout(migrate(&["status", "--schemas", &list]), 0);
     assert!(!out.contains("changed") && !out.contains("already current"), "{out}");
@@ -741,7 +744,8 @@ fn verify_a_schema_never_migrated_passes_one_ahead_is_drift_and_a_missing_one_is
     let missing = format!("{}-nope", empty.name);
     let error = stderr(migrate(&["verify", "-s", &missing]), 3);
     assert!(error.contains(&format!("refusing to verify: schema {missing:?}")), "{error}");
-    assert!(error.contains("does not exist: there is nothing to verify in a schema that does not exist"), "{error}");
+    assert!(error.contains(&format!("(did you mean {:?}?) does not exist; check the name", empty.name)), "{error}");
+    assert!(!error.contains("nothing was changed"), "a read changes nothing anyway: {error}");
 }
 
 #[test]
@@ -799,12 +803,18 @@ fn diff_names_each_difference_and_its_suggested_sql_closes_the_gap() {
 }
 
 #[test]
-fn diff_of_a_schema_that_does_not_exist_is_a_usage_error() {
+fn diff_of_a_schema_that_does_not_exist_is_refused_with_the_nearest_names() {
     let a = TestSchema::new("cli-diff-missing");
     connect().batch_execute(&format!("CREATE SCHEMA {}", a.quoted())).unwrap();
     let missing = format!("{}-nope", a.name);
-    let error = stderr(migrate(&["diff", &a.name, &missing]), 2);
-    assert_eq!(error, format!("error: schema {missing:?} does not exist\n"));
+    let error = stderr(migrate(&["diff", &a.name, &missing]), 3);
+    assert_eq!(
+        error,
+        format!(
+            "error: refusing to diff: schema {missing:?} (did you mean {:?}?) does not exist; check the name\n",
+            a.name
+        )
+    );
     let error = stderr(migrate(&["diff", &a.name, "pg_catalog"]), 2);
     assert!(error.contains("pg_catalog"), "{error}");
     let error = stderr(migrate(&["diff", &a.name]), 2);

@@ -58,3 +58,28 @@ fn refusals_are_said_and_counted_as_refused() {
     assert_eq!((json["summary"]["refused"].as_u64(), json["summary"]["failed"].as_u64()), (Some(1), Some(0)));
     assert_eq!(json["exit_code"], 3);
 }
+
+#[test]
+fn reads_refuse_a_schema_that_does_not_exist_and_name_the_nearest() {
+    let (a, _b) = two_at_head("typo");
+    // Two letters swapped, as `prdo` for `prod`.
+    let typo = a.name.replacen("typo", "tyop", 1);
+    for command in ["current", "status", "history"] {
+        let (code, out, err) = output(migrate(&[command, "--schema", &typo]));
+        assert_eq!(code, Some(3), "{command}: {out}\n{err}");
+        assert!(err.contains(&format!("schema {typo:?} (did you mean {:?}", a.name)), "{command}: {err}");
+        assert!(err.contains("does not exist; check the name"), "{command}: {err}");
+        assert!(!err.contains("nothing was changed"), "{command}: a read changes nothing anyway: {err}");
+    }
+}
+
+#[test]
+fn a_list_with_spaces_and_a_misspelt_target_name() {
+    let (a, b) = two_at_head("spaces");
+    let json = document(migrate(&["status", "--schemas", &format!("{}, {}", a.name, b.name), "--format", "json"]), 0);
+    assert_eq!(json["summary"]["states"]["at head"], 2, "{json}");
+    // A target by migration name, one letter off: the nearest names are offered.
+    let (code, _, err) = output(migrate(&["downgrade", "-s", &a.name, "-t", "create_prodcts"]));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("(did you mean \"create_products\""), "{err}");
+}
