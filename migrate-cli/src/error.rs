@@ -89,6 +89,29 @@ pub enum CliError {
     Compare(migrate_ops::Error),
 }
 
+impl CliError {
+    /// What stopped the command, as one word for scripts (`missing_schemas`, `not_confirmed`, ...): the `error`
+    /// document's `kind`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CliError::BadDatabaseUrl { .. } => "bad_database_url",
+            CliError::Selection(_) => "bad_selection",
+            CliError::ListSchemas { .. } => "list_schemas",
+            CliError::BadTarget { .. } => "bad_target",
+            CliError::WrongDirection(_) => "wrong_direction",
+            CliError::NotConfirmed { .. } => "not_confirmed",
+            CliError::ConfirmationMismatch { .. } => "confirmation_mismatch",
+            CliError::MissingSchemas { .. } => "missing_schemas",
+            CliError::NoSourceFolder => "no_source_folder",
+            CliError::Revision(_) => "revision",
+            CliError::BadSearchPath(_) => "bad_search_path",
+            CliError::BadHistoryTable(_) => "bad_history_table",
+            CliError::Output(_) => "output",
+            CliError::Compare(_) => "compare",
+        }
+    }
+}
+
 /// ` (did you mean "a" or "b"?)`, or nothing.
 pub(crate) fn did_you_mean(nearest: &[String]) -> String {
     match nearest {

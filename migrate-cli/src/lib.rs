@@ -59,7 +59,7 @@ use migrate_ops::{
 use migrate_runtime::{
     validate_identifier, Database, Migrator, Operation, Report as RunReport, Resolution, SchemaName, Target,
 };
-use render::json::{DiffDocument, RevisionDocument};
+use render::json::{DiffDocument, ErrorDocument, RevisionDocument};
 use render::{Mode, Progress, Report};
 use schemas::{glob_match, needs_catalog, select, Existing};
 
@@ -181,6 +181,10 @@ impl<'s> Cli<'s> {
             Ok(code) => code,
             Err(error) => {
                 eprintln!("error: {}", chain(&error));
+                // Scripts get one document whatever happened.
+                if command.format() == Format::Json {
+                    let _ = writeln!(out, "{}", render::json::print(&ErrorDocument::of(&error)));
+                }
                 exit::code_of_cli(&error)
             }
         }

@@ -83,3 +83,45 @@ fn a_list_with_spaces_and_a_misspelt_target_name() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("(did you mean \"create_products\""), "{err}");
 }
+
+/// A port nothing listens on: bind one, then let it go.
+fn closed_port_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    format!("postgres://postgres@127.0.0.1:{port}/postgres?connect_timeout=2")
+}
+
+#[test]
+fn with_format_json_every_outcome_is_one_json_document_with_its_exit_code() {
+    let (a, _b) = two_at_head("json");
+    let json = |args: &[&str], code: i32| {
+        let mut all = args.to_vec();
+        all.extend(["--format", "json"]);
+        let value = document(migrate(&all), code);
+        assert_eq!(value["exit_code"], code, "{value}");
+        value
+    };
+    // A schema that does not exist, for a change and for a read.
+    let missing = format!("{}x", a.name);
+    let value = json(&["upgrade", "-s", &missing], 3);
+    assert_eq!(value["kind"], "missing_schemas", "{value}");
+    assert_eq!(value["missing"][0]["schema"], missing.as_str());
+    assert_eq!(value["missing"][0]["nearest"][0], a.name.as_str());
+    assert_eq!(json(&["status", "-s", &missing], 3)["kind"], "missing_schemas");
+    // A bad target, a target the other way.
+    assert_eq!(json(&["upgrade", "-s", &a.name, "-t", "nonsense"], 2)["kind"], "bad_target");
+    assert_eq!(json(&["upgrade", "-s", &a.name, "-t", "base"], 2)["kind"], "wrong_direction");
+    // A protected schema off a terminal.
+    let mut protected = migrate(&["downgrade", "-s", &a.name, "-t", "7", "--format", "json"]);
+    protected.env("MIGRATE_PROTECTED_SCHEMAS", &a.name);
+    let value = document(protected, 3);
+    assert_eq!(
+        (value["kind"].as_str(), value["protected"][0].as_str()),
+        (Some("not_confirmed"), Some(a.name.as_str()))
+    );
+    // The database is unreachable: listing its schemas fails (exit 1).
+    let value = json(&["status", "-s", &a.name, "--database-url", &closed_port_url()], 1);
+    assert_eq!(value["kind"], "list_schemas", "{value}");
+    assert!(value["error"].as_str().unwrap().contains("could not connect"), "{value}");
+}

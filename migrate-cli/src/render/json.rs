@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::advice::{error_text, problem_text};
+use crate::error::CliError;
 use crate::exit::{self, ExitCode};
 use migrate_ops::{Definition, Difference, Error, HistoryEntry, Outcome, SchemaStatus, Verification};
 use migrate_runtime::{
@@ -392,6 +393,56 @@ impl DiffDocument {
             summary: DiffSummary { only_in_a: count("missing"), only_in_b: count("extra"), changed: count("changed") },
             sql: sql.map(str::to_owned),
             exit_code: code,
+        }
+    }
+}
+
+/// What stopped a command before or around its per-schema work, with `--format json`: one document on stdout, as
+/// every other outcome (the same words go to stderr).
+#[derive(Debug, Serialize)]
+pub(crate) struct ErrorDocument {
+    error: String,
+    kind: &'static str,
+    exit_code: ExitCode,
+    /// For `missing_schemas`: each schema and the nearest existing names.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    missing: Vec<MissingOut>,
+    /// For `not_confirmed`: the protected schemas the command would have changed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    protected: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct MissingOut {
+    schema: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    database: Option<String>,
+    nearest: Vec<String>,
+}
+
+impl ErrorDocument {
+    pub fn of(error: &CliError) -> ErrorDocument {
+        let missing = match error {
+            CliError::MissingSchemas { missing, .. } => missing
+                .iter()
+                .map(|m| MissingOut {
+                    schema: m.schema.clone(),
+                    database: m.database.clone(),
+                    nearest: m.nearest.clone(),
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let protected = match error {
+            CliError::NotConfirmed { schemas, .. } => schemas.clone(),
+            _ => Vec::new(),
+        };
+        ErrorDocument {
+            error: crate::advice::chain(error),
+            kind: error.kind(),
+            exit_code: exit::code_of_cli(error),
+            missing,
+            protected,
         }
     }
 }
