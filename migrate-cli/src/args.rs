@@ -130,17 +130,25 @@ pub struct Limits {
     /// `statement_timeout` for migration SQL (`10m`, `30s`).
     #[arg(long, value_parser = parse_duration)]
     pub statement_timeout: Option<Duration>,
-    /// How long to wait for another process's migration lock on a schema before giving up (`30s`).
+    /// How long to wait for another process's migration lock on a schema before giving up (`30s`; default: 10m).
     #[arg(long, value_parser = parse_duration)]
     pub lock_wait: Option<Duration>,
 }
 
-/// What the planner accepts, on upgrade and downgrade.
+/// What the planner accepts, on upgrade.
 #[derive(Debug, Clone, Default, Args)]
 pub struct Planner {
     /// Apply pending migrations numbered below the newest applied one instead of refusing.
     #[arg(long)]
     pub allow_out_of_order: bool,
+    /// Applied versions this binary lacks.
+    #[command(flatten)]
+    pub missing: AllowMissing,
+}
+
+/// What the planner accepts on downgrade (which applies nothing, so out-of-order does not arise), and on upgrade.
+#[derive(Debug, Clone, Default, Args)]
+pub struct AllowMissing {
     /// Accept applied versions this binary does not have (a rolled-back deploy) instead of refusing.
     #[arg(long)]
     pub allow_missing: bool,
@@ -260,7 +268,7 @@ pub enum Command {
     /// Record as applied what sqlx, diesel or refinery recorded in its own history table in the schema (left in
     /// place).
     Adopt(AdoptArgs),
-    /// Each schema's version and whether it is at head, behind, ahead of the binary, or drifted.
+    /// Each schema's version and whether it is at head, behind, ahead of the binary, drifted or dirty.
     Current(Common),
     /// Every migration, applied (when, how long, by whom) or pending, with checksum mismatches marked.
     History(Common),
@@ -367,7 +375,7 @@ pub struct DowngradeArgs {
     pub target: String,
     /// What the planner accepts.
     #[command(flatten, next_help_heading = "Planner")]
-    pub planner: Planner,
+    pub planner: AllowMissing,
     /// Connection, schemas, output, workers, limits, dry run and confirmation.
     #[command(flatten)]
     pub change: Change,

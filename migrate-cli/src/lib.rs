@@ -43,8 +43,9 @@ use std::path::Path;
 
 pub use advice::{advice, refusal_advice};
 pub use args::{
-    Change, Command, Common, Connection, Danger, DiffArgs, DowngradeArgs, Format, FromTool, Limits, MigrateCommand,
-    Names, Output, Planner, ResolveArgs, RevisionArgs, SchemaSelection, UpgradeArgs, Workers, DEFAULT_DATABASE_URL,
+    AllowMissing, Change, Command, Common, Connection, Danger, DiffArgs, DowngradeArgs, Format, FromTool, Limits,
+    MigrateCommand, Names, Output, Planner, ResolveArgs, RevisionArgs, SchemaSelection, UpgradeArgs, Workers,
+    DEFAULT_DATABASE_URL,
 };
 pub use error::{CliError, MissingSchema};
 pub use exit::ExitCode;
@@ -426,18 +427,16 @@ impl<'s> Cli<'s> {
                 migrator = migrator.extra_search_path(extra);
             }
         }
-        let planner = match &command.command {
-            Command::Upgrade(args) => Some(&args.planner),
-            Command::Downgrade(args) => Some(&args.planner),
-            _ => None,
+        let (out_of_order, missing) = match &command.command {
+            Command::Upgrade(args) => (args.planner.allow_out_of_order, args.planner.missing.allow_missing),
+            Command::Downgrade(args) => (false, args.planner.allow_missing),
+            _ => (false, false),
         };
-        if let Some(planner) = planner {
-            if planner.allow_out_of_order {
-                migrator = migrator.allow_out_of_order(true);
-            }
-            if planner.allow_missing {
-                migrator = migrator.allow_missing(true);
-            }
+        if out_of_order {
+            migrator = migrator.allow_out_of_order(true);
+        }
+        if missing {
+            migrator = migrator.allow_missing(true);
         }
         let Some(change) = command.change() else { return Ok(migrator) };
         let limits = &change.limits;

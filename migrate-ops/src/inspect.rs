@@ -17,12 +17,15 @@ pub enum SchemaState {
     Behind,
     /// The database has versions this binary does not know (a newer binary migrated it).
     Ahead,
-    /// An applied file was edited, or a no-transaction migration is dirty.
+    /// An applied file was edited.
     Drifted,
+    /// A no-transaction migration is dirty: it failed or was interrupted part-way, or runs now. `history` says
+    /// `dirty` of the same row.
+    Dirty,
 }
 
 impl SchemaState {
-    /// A short label: `uninitialized`, `at head`, `behind`, `ahead`, `drifted`.
+    /// A short label: `uninitialized`, `at head`, `behind`, `ahead`, `drifted`, `dirty`.
     pub fn label(self) -> &'static str {
         match self {
             SchemaState::Uninitialized => "uninitialized",
@@ -30,12 +33,13 @@ impl SchemaState {
             SchemaState::Behind => "behind",
             SchemaState::Ahead => "ahead",
             SchemaState::Drifted => "drifted",
+            SchemaState::Dirty => "dirty",
         }
     }
 
-    /// The schema needs someone to look: ahead of the binary or drifted.
+    /// The schema needs someone to look: ahead of the binary, drifted or dirty.
     pub fn is_problem(self) -> bool {
-        matches!(self, SchemaState::Ahead | SchemaState::Drifted)
+        matches!(self, SchemaState::Ahead | SchemaState::Drifted | SchemaState::Dirty)
     }
 }
 
@@ -92,6 +96,9 @@ pub fn status_of(schema: &str, set: &MigrationSet, history: Option<&[AppliedMigr
                 Err(drift) => (SchemaState::Drifted, Some(drift)),
                 Ok(()) => (SchemaState::Ahead, Some(missing)),
             }
+        }
+        Err(dirt @ (Refusal::Dirty { .. } | Refusal::Interrupted { .. } | Refusal::InProgress { .. })) => {
+            (SchemaState::Dirty, Some(dirt))
         }
         Err(drift) => (SchemaState::Drifted, Some(drift)),
         Ok(()) if pending > 0 => (SchemaState::Behind, None),

@@ -125,3 +125,20 @@ fn with_format_json_every_outcome_is_one_json_document_with_its_exit_code() {
     assert_eq!(value["kind"], "list_schemas", "{value}");
     assert!(value["error"].as_str().unwrap().contains("could not connect"), "{value}");
 }
+
+#[test]
+fn status_and_history_say_dirty_of_the_same_row_and_downgrade_help_lists_what_it_takes() {
+    let schema = TestSchema::new("dirty-words");
+    expect(migrate(&["upgrade", "--create", "-s", &schema.name]), 0);
+    connect()
+        .batch_execute(&format!("UPDATE {}.schema_migrations SET dirty = true WHERE version = 5", schema.quoted()))
+        .unwrap();
+    let status = document(migrate(&["status", "-s", &schema.name, "--format", "json"]), 5);
+    assert_eq!(status["schemas"][0]["state"], "dirty", "{status}");
+    let history = document(migrate(&["history", "-s", &schema.name, "--format", "json"]), 5);
+    assert_eq!(history["schemas"][0]["migrations"][4]["state"], "dirty", "{history}");
+
+    let help = expect(migrate(&["downgrade", "--help"]), 0);
+    assert!(help.contains("--allow-missing") && !help.contains("--allow-out-of-order"), "{help}");
+    assert!(help.contains("default: 10m"), "the lock wait's default: {help}");
+}
