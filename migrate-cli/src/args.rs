@@ -324,7 +324,8 @@ pub struct RevisionArgs {
     /// What the migration does; becomes its file name.
     #[arg(short, long)]
     pub message: String,
-    /// Write into this folder instead of the one the binary was built from.
+    /// Write into this folder (default: the folder of the same name in the current directory, else the one the
+    /// binary was built from).
     #[arg(long)]
     pub migrations_dir: Option<PathBuf>,
     /// Accepted and ignored, as `migrate.py revision --schema dev` had it: a revision belongs to no schema.

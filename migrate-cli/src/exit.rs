@@ -2,7 +2,7 @@
 
 use super::error::CliError;
 use super::schemas::SelectionError;
-use migrate_ops::{Error, StructureError};
+use migrate_ops::{Error, RevisionError, StructureError};
 use migrate_runtime::{Error as MigrateError, ErrorKind, Refusal};
 
 /// The CLI's exit codes, documented in the README, ordered by severity: when schemas fail differently, the most
@@ -130,6 +130,8 @@ pub fn code_of_cli(error: &CliError) -> ExitCode {
         CliError::NotConfirmed { .. } | CliError::ConfirmationMismatch { .. } | CliError::MissingSchemas { .. } => {
             ExitCode::Refused
         }
+        CliError::Revision(RevisionError::EmptyMessage { .. } | RevisionError::NotLatin { .. }) => ExitCode::Usage,
+        CliError::Revision(RevisionError::NameTaken { .. }) => ExitCode::Refused,
         CliError::NoSourceFolder | CliError::Revision(_) | CliError::Output(_) => ExitCode::Failure,
         CliError::Compare(error) => code_of(error),
     }

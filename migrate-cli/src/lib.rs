@@ -507,7 +507,10 @@ impl<'s> Cli<'s> {
         format: Format,
         out: &mut dyn Write,
     ) -> Result<ExitCode, CliError> {
-        let folder = folder.or_else(|| self.migrator.set().source_folder()).ok_or(CliError::NoSourceFolder)?;
+        let folder = match folder {
+            Some(folder) => folder.to_path_buf(),
+            None => revision_folder(self.migrator.set().source_folder()).ok_or(CliError::NoSourceFolder)?,
+        };
         // Print `/checkout/migrations/9_x.up.sql`, not `/checkout/app/../migrations/...`; a folder that cannot be
         // resolved is left as given, for `write_revision` to say why.
         let folder = folder.canonicalize().unwrap_or_else(|_| folder.to_path_buf());
@@ -653,6 +656,15 @@ fn parse_database(url: &str, position: usize) -> Result<Database, CliError> {
     url.parse::<Database>()
         .map(|database| database.default_application_name(&program_name()))
         .map_err(|source| CliError::BadDatabaseUrl { position, source })
+}
+
+/// Where `revision` writes without `--migrations-dir`: the folder of the same name in the current directory (the
+/// checkout the operator works in, as Alembic reads the `alembic.ini` there), else the folder the binary was built
+/// from.
+fn revision_folder(built_from: Option<&Path>) -> Option<std::path::PathBuf> {
+    let built_from = built_from?;
+    let here = std::env::current_dir().ok().and_then(|cwd| Some(cwd.join(built_from.file_name()?)));
+    Some(here.filter(|folder| folder.is_dir()).unwrap_or_else(|| built_from.to_path_buf()))
 }
 
 /// `{binary} migrate`: how the CLI's connections name themselves.

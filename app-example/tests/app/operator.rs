@@ -142,3 +142,35 @@ fn status_and_history_say_dirty_of_the_same_row_and_downgrade_help_lists_what_it
     assert!(help.contains("--allow-missing") && !help.contains("--allow-out-of-order"), "{help}");
     assert!(help.contains("default: 10m"), "the lock wait's default: {help}");
 }
+
+#[test]
+fn revision_writes_where_the_operator_is_and_says_why_not_with_the_right_code() {
+    // A checkout of the service elsewhere: its own `migrations` folder in the current directory.
+    let checkout = std::env::temp_dir().join(format!("revision-checkout-{}", std::process::id()));
+    let folder = checkout.join("migrations");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("1_init.up.sql"), "SELECT 1;").unwrap();
+    let in_checkout = |args: &[&str]| {
+        let mut command = migrate(args);
+        command.current_dir(&checkout);
+        command
+    };
+    let out = expect(in_checkout(&["revision", "-m", "Ünïcode Straße"]), 0);
+    let written = folder.canonicalize().unwrap().join("2_unicode_strasse.up.sql");
+    assert!(out.contains(&written.display().to_string()), "written where the operator is: {out}");
+    assert!(written.is_file() && folder.join("2_unicode_strasse.down.sql").is_file());
+
+    // The same message again would make two migrations of one name: refused (exit 3), nothing written.
+    let (code, _, err) = output(in_checkout(&["revision", "-m", "unicode strasse"]));
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("already has a migration named \"unicode_strasse\""), "{err}");
+    // No message, or one without a Latin letter: a usage error (exit 2).
+    let (code, _, err) = output(in_checkout(&["revision", "-m", ""]));
+    assert_eq!(code, Some(2), "{err}");
+    let (code, _, err) = output(in_checkout(&["revision", "-m", "добавить"]));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("cannot be written in a migration's file name"), "{err}");
+    let files = std::fs::read_dir(&folder).unwrap().count();
+    assert_eq!(files, 3, "nothing else was written");
+    std::fs::remove_dir_all(checkout).unwrap();
+}
