@@ -86,6 +86,10 @@ struct Request<'c> {
     common: &'c Common,
     /// Said on stderr before the work starts (schemas included by `--all-schemas` without a service marker).
     notes: Vec<String>,
+    /// Each database's schemas, when they were listed (a change lists them, to check the protected patterns).
+    existing: Vec<Option<Vec<String>>>,
+    /// The database URL is the built-in default: neither `--database-url` nor `DATABASE_URL` was given.
+    default_database: bool,
 }
 
 /// What a resolved command does.
@@ -204,6 +208,9 @@ impl<'s> Cli<'s> {
                 eprintln!("note: {note}");
             }
             cli.confirm(&request)?;
+            for note in cli.run_notes(&request) {
+                eprintln!("note: {note}");
+            }
             return Ok(cli.execute(&request, out));
         };
         cli.revision(&revision.message, revision.migrations_dir.as_deref(), revision.output.format, out)
@@ -228,10 +235,12 @@ impl<'s> Cli<'s> {
             Action::Status { .. } => Some(Verb::Status),
             Action::History => Some(Verb::History),
         };
-        let (mut tasks, mut notes, mut missing) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut tasks, mut notes, mut missing, mut existing) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for (index, database) in databases.iter().enumerate() {
             let label = (databases.len() > 1).then(|| labels[index].as_str());
-            let selected = self.select(database, &labels[index], label, &common.schemas, must_exist.is_some())?;
+            let list = must_exist.is_some() || matches!(action, Action::Change { dry_run: false, .. });
+            let selected = self.select(database, &labels[index], label, &common.schemas, must_exist.is_some(), list)?;
+            existing.push(selected.existing);
             notes.extend(selected.note);
             missing.extend(selected.missing);
             tasks.extend(selected.schemas.into_iter().map(|schema| Task { database: index, schema }));
@@ -239,7 +248,8 @@ impl<'s> Cli<'s> {
         if let (Some(verb), false) = (must_exist, missing.is_empty()) {
             return Err(CliError::MissingSchemas { verb, missing });
         }
-        Ok(Request { databases, labels, tasks, action, command, common, notes })
+        let default_database = common.connection.database_url.is_empty();
+        Ok(Request { databases, labels, tasks, action, command, common, notes, existing, default_database })
     }
 
     /// What the command does, with its target checked, and its common options.
@@ -288,8 +298,10 @@ impl<'s> Cli<'s> {
         shown_label: Option<&str>,
         selection: &SchemaSelection,
         check_missing: bool,
+        list: bool,
     ) -> Result<Selected, CliError> {
-        let existing = if needs_catalog(selection) || check_missing {
+        let listed = needs_catalog(selection) || check_missing || list;
+        let existing = if listed {
             let listing_failed = |source| CliError::ListSchemas { database: label.to_owned(), source };
             let mut client = database.connect().map_err(|e| listing_failed(SelectionError::Connect(e)))?;
             Existing::load(&mut client, self.migrator.history_table_name(), self.migrator.service())
@@ -312,7 +324,7 @@ impl<'s> Cli<'s> {
                 .collect(),
             false => Vec::new(),
         };
-        Ok(Selected { schemas, note, missing })
+        Ok(Selected { schemas, note, missing, existing: listed.then_some(existing.all) })
     }
 
     /// A target as `head`, `base`, a version, `+N`/`-N`, or the name of one of the binary's migrations, checked
@@ -329,6 +341,43 @@ impl<'s> Cli<'s> {
             },
         };
         target.towards(direction).map_err(CliError::WrongDirection)
+    }
+
+    /// What a changing run says on stderr as it starts, once confirmed: the database it works on (and that it is
+    /// the built-in default, when no URL was given); a protected pattern that matches no schema, so protects
+    /// nothing; and a schema `prod` it changes that the configured list, which replaced the default, leaves
+    /// unprotected.
+    fn run_notes(&self, request: &Request<'_>) -> Vec<String> {
+        let Action::Change { operation, dry_run: false, .. } = request.action else { return Vec::new() };
+        let mut notes = Vec::new();
+        let verb = Verb::Change(operation).words();
+        let default = if request.default_database {
+            " (neither --database-url nor DATABASE_URL is set: the built-in default)"
+        } else {
+            ""
+        };
+        notes.push(format!("{verb} on {}{default}", request.labels.join(", ")));
+        for (label, existing) in request.labels.iter().zip(&request.existing) {
+            let Some(existing) = existing else { continue };
+            for pattern in &self.protected {
+                if !existing.iter().any(|schema| glob_match(pattern, schema)) {
+                    notes.push(format!(
+                        "protected pattern {pattern:?} ({PROTECTED_SCHEMAS_ENV}) matches no schema on {label}: it \
+                         protects nothing there"
+                    ));
+                }
+            }
+        }
+        let unprotected_prod =
+            request.tasks.iter().any(|t| t.schema.as_str() == "prod" && !self.is_protected(&t.schema));
+        if unprotected_prod {
+            notes.push(format!(
+                "schema \"prod\" is not protected: {PROTECTED_SCHEMAS_ENV} ({}) replaces the default, prod; add prod \
+                 to the list to keep it protected",
+                self.protected.join(",")
+            ));
+        }
+        notes
     }
 
     /// Whether `schema` is protected: it matches one of the protected names or globs.
@@ -648,6 +697,8 @@ struct Selected {
     schemas: Vec<SchemaName>,
     note: Option<String>,
     missing: Vec<MissingSchema>,
+    /// The database's schemas, when they were listed.
+    existing: Option<Vec<String>>,
 }
 
 /// A `--database-url` (the `position`th, one-based), its connections named for the CLI. Its text is never echoed

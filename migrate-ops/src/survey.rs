@@ -6,6 +6,7 @@
 
 use migrate_runtime::catalog::{clean_digest_comment, SERVICE_PREFIX};
 use migrate_runtime::{MigrationSet, SchemaName};
+use postgres::types::Type;
 
 /// One schema as the catalog shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,7 +57,9 @@ impl Catalog {
         only: Option<&[SchemaName]>,
     ) -> Result<Catalog, postgres::Error> {
         let only: Option<Vec<&str>> = only.map(|schemas| schemas.iter().map(SchemaName::as_str).collect());
-        let rows = client.query(
+        // An unnamed statement, typed here: no prepared statement outlives the query, so the survey works through a
+        // transaction pooler too (PgBouncer 1.18 does not track named ones across clients).
+        let rows = client.query_typed(
             "SELECT n.nspname::text, c.oid IS NOT NULL, digest.description, service.description \
              FROM pg_catalog.pg_namespace n \
              LEFT JOIN pg_catalog.pg_class c \
@@ -69,7 +72,7 @@ impl Catalog {
              WHERE n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema' \
                AND ($2::text[] IS NULL OR n.nspname::text = ANY($2)) \
              ORDER BY 1",
-            &[&history_table, &only],
+            &[(&history_table, Type::TEXT), (&only, Type::TEXT_ARRAY)],
         )?;
         let schemas = rows
             .into_iter()

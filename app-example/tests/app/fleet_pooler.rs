@@ -190,3 +190,34 @@ fn downgrade_and_reset_through_pgbouncer_leave_no_lock() {
     assert_eq!(stray, None, "reset dropped the schema with everything in it");
     assert_no_lock_left(&bouncer, &database);
 }
+
+/// The reads an operator runs over a fleet (`status`, whose survey is one catalog query, and the listing behind
+/// `--all-schemas`; `verify`, which reads the catalogs of every schema), sixteen processes at once through two
+/// pooled server connections: no named prepared statement is left on a server connection for another client's to
+/// collide with (`prepared statement "s0" already exists`, as PgBouncer 1.18 does not track them).
+#[test]
+fn survey_listing_and_verify_of_many_processes_through_a_small_pool() {
+    let bouncer = PgBouncer::start(PoolMode::Transaction, 2, &[("ignore_startup_parameters", "options")]);
+    let database = TestDatabase::labelled("pooled_reads");
+    let url = bouncer.url(&database.name);
+    succeeded(&migrate(&url, &["upgrade", "--create", "--schemas", "a,b"]).output().unwrap());
+    let reads: [&[&str]; 3] = [
+        &["status", "--schemas", "a,b", "--format", "json"],
+        &["status", "--all-schemas", "--format", "json"],
+        &["verify", "--schemas", "a,b", "--format", "json"],
+    ];
+    let children: Vec<_> = (0..16)
+        .map(|i| {
+            let mut command = migrate(&url, reads[i % reads.len()]);
+            command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+            command.spawn().unwrap()
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        succeeded(&output);
+        let document: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(document["schemas"].as_array().unwrap().len(), 2, "{document}");
+    }
+    assert_no_lock_left(&bouncer, &database);
+}

@@ -174,3 +174,32 @@ fn revision_writes_where_the_operator_is_and_says_why_not_with_the_right_code() 
     assert_eq!(files, 3, "nothing else was written");
     std::fs::remove_dir_all(checkout).unwrap();
 }
+
+#[test]
+fn a_changing_run_names_its_database_and_says_when_protection_protects_nothing() {
+    // A database of its own, so that a schema named prod is this test's.
+    let database = integration_tests::TestDatabase::labelled("protect");
+    let on_database = |args: &[&str], protected: Option<&str>| {
+        let mut command = migrate(args);
+        command.env("DATABASE_URL", &database.url);
+        if let Some(protected) = protected {
+            command.env("MIGRATE_PROTECTED_SCHEMAS", protected);
+        }
+        command
+    };
+    // prod is protected by default: refused off a terminal, nothing created.
+    let (code, _, err) = output(on_database(&["upgrade", "--create", "-s", "prod"], None));
+    assert_eq!(code, Some(3), "{err}");
+    // A list that leaves prod out protects it no more, and a pattern that matches nothing protects nothing: said.
+    let (code, _, err) = output(on_database(&["upgrade", "--create", "-s", "prod"], Some("tenant-*")));
+    assert_eq!(code, Some(0), "{err}");
+    let label = database.url.rsplit('@').next().unwrap().split('?').next().unwrap().to_owned();
+    assert!(err.contains(&format!("note: upgrade on {label}")), "which database: {err}");
+    assert!(!err.contains("built-in default"), "{err}");
+    assert!(err.contains("protected pattern \"tenant-*\" (MIGRATE_PROTECTED_SCHEMAS) matches no schema"), "{err}");
+    assert!(
+        err.contains("schema \"prod\" is not protected: MIGRATE_PROTECTED_SCHEMAS (tenant-*) replaces the default"),
+        "{err}"
+    );
+    assert_eq!(database.versions("prod").len(), 8);
+}

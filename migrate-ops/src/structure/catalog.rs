@@ -13,6 +13,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use postgres::types::Type;
 use postgres::GenericClient;
 
 use super::object::{Definition, ObjectKind, ObjectName, Structure, SCHEMA_PLACEHOLDER};
@@ -301,9 +302,11 @@ pub(crate) fn read(
     let names: Vec<&str> = schemas.iter().map(SchemaName::as_str).collect();
     let by_name: HashMap<&str, &SchemaName> = schemas.iter().map(|s| (s.as_str(), s)).collect();
     let mut namespaces: HashMap<u32, Namespace> = HashMap::new();
-    for row in client.query(
+    // Unnamed statements, typed here (`query_typed`): no prepared statement outlives its query, so the structure
+    // reads through a transaction pooler too.
+    for row in client.query_typed(
         "SELECT n.oid, n.nspname::text, quote_ident(n.nspname) FROM pg_namespace n WHERE n.nspname::text = ANY($1)",
-        &[&names],
+        &[(&names, Type::TEXT_ARRAY)],
     )? {
         let name: &str = row.get(1);
         let Some(schema) = by_name.get(name) else { continue };
@@ -315,9 +318,13 @@ pub(crate) fn read(
     if !oids.is_empty() {
         for (sql, exclude) in QUERIES {
             let rows = match exclude {
-                Exclude::HistoryTable => client.query(sql, &[&oids, &history_table])?,
-                Exclude::DigestFunction => client.query(sql, &[&oids, &DIGEST_FUNCTION])?,
-                Exclude::Nothing => client.query(sql, &[&oids])?,
+                Exclude::HistoryTable => {
+                    client.query_typed(sql, &[(&oids, Type::OID_ARRAY), (&history_table, Type::TEXT)])?
+                }
+                Exclude::DigestFunction => {
+                    client.query_typed(sql, &[(&oids, Type::OID_ARRAY), (&DIGEST_FUNCTION, Type::TEXT)])?
+                }
+                Exclude::Nothing => client.query_typed(sql, &[(&oids, Type::OID_ARRAY)])?,
             };
             for row in rows {
                 let oid: u32 = row.get(0);

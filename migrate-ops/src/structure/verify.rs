@@ -201,7 +201,7 @@ fn applied_versions(
             })
             .collect::<Vec<_>>()
             .join("\nUNION ALL ");
-        for row in client.query(&sql, &[])? {
+        for row in client.query_typed(&sql, &[])? {
             if let Some(schema) = by_name.get(row.get::<_, &str>(0)) {
                 applied.entry((*schema).clone()).or_default().push(row.get(1));
             }
