@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install and start what the tests need, on a fresh Debian machine or this one: OpenSSL's and libpq's headers (the
-# TLS connector; diesel's own migrator in the adopt tests), util-linux's `script`, dbmate (from npm), PostgreSQL
+# TLS connector; diesel's own migrator in the adopt tests), util-linux's `script`, Alembic (from PyPI), dbmate (from
+# npm), PostgreSQL
 # (installed if missing, started if down, waited for), and PgBouncer (the pooler tests start their own from /usr/sbin/pgbouncer on free loopback ports; the
 # packaged service is stopped). Each step is skipped when what it provides is already there, so a second run only
 # checks. Prints the DATABASE_URL the tests should use as its last line.
@@ -29,6 +30,12 @@ command -v pg_ctlcluster >/dev/null 2>&1 || install postgresql
 [ -x /usr/sbin/pgbouncer ] || install pgbouncer
 # util-linux's `script`: the CLI test of a confirmation typed on a terminal runs the binary on a pseudo-terminal.
 command -v script >/dev/null 2>&1 || install bsdutils
+# Alembic (from PyPI), for the test that keeps Alembic's own `alembic_version` beside our history, as
+# docs/moving-from-alembic.md advises.
+if ! python3 -c "import alembic, psycopg2" >/dev/null 2>&1; then
+    echo "setup: installing alembic" >&2
+    python3 -m pip install --quiet alembic==1.13.3 psycopg2-binary==2.9.10 >&2
+fi
 # dbmate (from npm): its own `schema_migrations` table, which the history-table tests must not mistake for ours.
 if ! command -v dbmate >/dev/null 2>&1; then
     command -v npm >/dev/null 2>&1 || install npm

@@ -403,9 +403,9 @@ pub struct ResolveArgs {
 /// `baseline`'s options.
 #[derive(Debug, Clone, Args)]
 pub struct BaselineArgs {
-    /// The newest of this binary's migrations whose effects are already in the schema.
+    /// The newest of this binary's migrations whose effects are already in the schema: its version, or its name.
     #[arg(long)]
-    pub version: i64,
+    pub version: String,
     /// Connection, schemas, output, workers, limits, dry run and confirmation.
     #[command(flatten)]
     pub change: Change,

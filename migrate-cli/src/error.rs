@@ -40,6 +40,14 @@ pub enum CliError {
         /// The binary's migration names nearest to it, best first.
         nearest: Vec<String>,
     },
+    /// `baseline --version` that is neither a version nor one of the binary's migration names.
+    #[error("--version {text:?} is neither a version nor the name of one of this binary's migrations{}", did_you_mean(.nearest))]
+    BadVersion {
+        /// The text as given.
+        text: String,
+        /// The binary's migration names nearest to it, best first.
+        nearest: Vec<String>,
+    },
     /// A target that points the other way.
     #[error(transparent)]
     WrongDirection(WrongDirection),
@@ -98,6 +106,7 @@ impl CliError {
             CliError::Selection(_) => "bad_selection",
             CliError::ListSchemas { .. } => "list_schemas",
             CliError::BadTarget { .. } => "bad_target",
+            CliError::BadVersion { .. } => "bad_version",
             CliError::WrongDirection(_) => "wrong_direction",
             CliError::NotConfirmed { .. } => "not_confirmed",
             CliError::ConfirmationMismatch { .. } => "confirmation_mismatch",

@@ -124,7 +124,10 @@ pub fn is_refusal(error: &Error) -> bool {
 /// The exit code for an error that stopped the command.
 pub fn code_of_cli(error: &CliError) -> ExitCode {
     match error {
-        CliError::BadDatabaseUrl { .. } | CliError::BadTarget { .. } | CliError::WrongDirection(_) => ExitCode::Usage,
+        CliError::BadDatabaseUrl { .. }
+        | CliError::BadTarget { .. }
+        | CliError::BadVersion { .. }
+        | CliError::WrongDirection(_) => ExitCode::Usage,
         CliError::ListSchemas { .. } | CliError::Selection(SelectionError::File { .. }) => ExitCode::Failure,
         CliError::Selection(_) | CliError::BadSearchPath(_) | CliError::BadHistoryTable(_) => ExitCode::Usage,
         CliError::NotConfirmed { .. } | CliError::ConfirmationMismatch { .. } | CliError::MissingSchemas { .. } => {

@@ -73,6 +73,8 @@ pub const PROTECTED_SCHEMAS_ENV: &str = "MIGRATE_PROTECTED_SCHEMAS";
 pub struct Cli<'s> {
     migrator: Migrator<'s>,
     protected: Vec<String>,
+    /// `protected` is the default (`prod`): neither the variable nor the service set it.
+    default_protection: bool,
 }
 
 /// A command with every flag checked and resolved: what to do, to which schemas, on which databases.
@@ -148,11 +150,11 @@ impl<'s> Cli<'s> {
     /// A CLI over `migrator`. Protected schemas come from `MIGRATE_PROTECTED_SCHEMAS` (names or globs), else
     /// `prod`.
     pub fn new(migrator: Migrator<'s>) -> Cli<'s> {
-        let protected = match std::env::var(PROTECTED_SCHEMAS_ENV) {
-            Ok(list) => list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect(),
-            Err(_) => vec!["prod".to_owned()],
+        let (protected, default_protection) = match std::env::var(PROTECTED_SCHEMAS_ENV) {
+            Ok(list) => (list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect(), false),
+            Err(_) => (vec!["prod".to_owned()], true),
         };
-        Cli { migrator, protected }
+        Cli { migrator, protected, default_protection }
     }
 
     /// Replace the protected schemas (names or globs: `prod`, `tenant-*`): every command that would change one of
@@ -167,6 +169,7 @@ impl<'s> Cli<'s> {
     /// ```
     pub fn protected_schemas<I: IntoIterator<Item = S>, S: Into<String>>(mut self, names: I) -> Cli<'s> {
         self.protected = names.into_iter().map(Into::into).collect();
+        self.default_protection = false;
         self
     }
 
@@ -198,7 +201,7 @@ impl<'s> Cli<'s> {
     /// Resolve, then execute; the exit code sums up the schemas' outcomes.
     fn try_run(&self, command: &MigrateCommand, out: &mut dyn Write) -> Result<ExitCode, CliError> {
         // The command's own migrator, its names checked before any database is touched; everything below uses it.
-        let cli = Cli { migrator: self.migrator_with(command)?, protected: self.protected.clone() };
+        let cli = Cli { migrator: self.migrator_with(command)?, ..self.clone() };
         if let Command::Diff(args) = &command.command {
             return cli.diff(args, out);
         }
@@ -273,7 +276,8 @@ impl<'s> Cli<'s> {
                 (change(operation, &args.change, false), &args.change.common)
             }
             Command::Baseline(args) => {
-                (change(Operation::Baseline { version: args.version }, &args.change, false), &args.change.common)
+                let version = self.baseline_version(&args.version)?;
+                (change(Operation::Baseline { version }, &args.change, false), &args.change.common)
             }
             Command::Adopt(args) => {
                 (change(Operation::Adopt(args.from.into()), &args.change, false), &args.change.common)
@@ -332,15 +336,31 @@ impl<'s> Cli<'s> {
     fn target(&self, text: &str, direction: Direction) -> Result<Target, CliError> {
         let target = match text.parse::<Target>() {
             Ok(target) => target,
-            Err(invalid) => match self.migrator.set().iter().find(|m| m.name == text) {
-                Some(migration) => Target::Version(migration.version),
-                None => {
-                    let names: Vec<&str> = self.migrator.set().iter().map(|m| m.name.as_ref()).collect();
-                    return Err(CliError::BadTarget { invalid, nearest: schemas::nearest(text, &names) });
-                }
+            Err(invalid) => match self.named(text) {
+                Ok(version) => Target::Version(version),
+                Err(nearest) => return Err(CliError::BadTarget { invalid, nearest }),
             },
         };
         target.towards(direction).map_err(CliError::WrongDirection)
+    }
+
+    /// `baseline --version`: a version, or the name of one of the binary's migrations (as `--target` takes).
+    fn baseline_version(&self, text: &str) -> Result<i64, CliError> {
+        match text.parse::<Target>() {
+            Ok(Target::Version(version)) => Ok(version),
+            _ => self.named(text).map_err(|nearest| CliError::BadVersion { text: text.to_owned(), nearest }),
+        }
+    }
+
+    /// The version of the binary's migration named `name`, or the names nearest to it.
+    fn named(&self, name: &str) -> Result<i64, Vec<String>> {
+        match self.migrator.set().iter().find(|m| m.name == name) {
+            Some(migration) => Ok(migration.version),
+            None => {
+                let names: Vec<&str> = self.migrator.set().iter().map(|m| m.name.as_ref()).collect();
+                Err(schemas::nearest(name, &names))
+            }
+        }
     }
 
     /// What a changing run says on stderr as it starts, once confirmed: the database it works on (and that it is
@@ -357,9 +377,11 @@ impl<'s> Cli<'s> {
             ""
         };
         notes.push(format!("{verb} on {}{default}", request.labels.join(", ")));
+        // The default (`prod`) protecting nothing in a database without prod is no news; a list someone set is.
+        let configured = if self.default_protection { &[][..] } else { &self.protected[..] };
         for (label, existing) in request.labels.iter().zip(&request.existing) {
             let Some(existing) = existing else { continue };
-            for pattern in &self.protected {
+            for pattern in configured {
                 if !existing.iter().any(|schema| glob_match(pattern, schema)) {
                     notes.push(format!(
                         "protected pattern {pattern:?} ({PROTECTED_SCHEMAS_ENV}) matches no schema on {label}: it \

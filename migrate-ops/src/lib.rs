@@ -24,6 +24,7 @@ pub use inspect::{history_of, status_of, EntryState, HistoryEntry, Inspect, Sche
 pub use revision::{write_revision, Revision, RevisionError};
 pub use structure::{
     diff, diff_schemas, read_structures, reference_structure, suggest_sql, verify_schemas, Definition, Difference,
-    Fingerprint, Object, ObjectKind, ObjectName, Outcome, Structure, Verification, SCHEMA_PLACEHOLDER,
+    Fingerprint, Object, ObjectKind, ObjectName, Outcome, Structure, Verification, OTHER_TOOLS_HISTORY_TABLES,
+    SCHEMA_PLACEHOLDER,
 };
 pub use survey::{Catalog, Standing, Surveyed};

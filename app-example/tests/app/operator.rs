@@ -203,3 +203,62 @@ fn a_changing_run_names_its_database_and_says_when_protection_protects_nothing()
     );
     assert_eq!(database.versions("prod").len(), 8);
 }
+
+/// Alembic itself (from PyPI; scripts/setup.sh installs it) writes its `alembic_version` into a schema that our
+/// migrations built, as after a move from Alembic that keeps the old table: `verify` does not report it, and
+/// `baseline --version` takes a migration's name as `--target` does.
+#[test]
+fn alembics_own_table_is_no_drift_and_baseline_takes_a_name() {
+    let schema = TestSchema::new("alembic");
+    expect(migrate(&["upgrade", "--create", "-s", &schema.name]), 0);
+    let env = std::env::temp_dir().join(format!("alembic-{}", schema.name));
+    std::fs::create_dir_all(env.join("versions")).unwrap();
+    std::fs::write(env.join("alembic.ini"), "[alembic]\nscript_location = %(here)s\n").unwrap();
+    std::fs::write(
+        env.join("env.py"),
+        "import os\nfrom alembic import context\nfrom sqlalchemy import create_engine\n\
+         engine = create_engine(os.environ['ALEMBIC_URL'])\n\
+         with engine.connect() as connection:\n\
+         \x20   context.configure(connection=connection, version_table_schema=os.environ['ALEMBIC_SCHEMA'])\n\
+         \x20   with context.begin_transaction():\n\
+         \x20       context.run_migrations()\n\
+         \x20   connection.commit()\n",
+    )
+    .unwrap();
+    std::fs::write(
+        env.join("versions/8285db59cac3_initial.py"),
+        "revision = '8285db59cac3'\ndown_revision = None\nbranch_labels = None\ndepends_on = None\n\n\
+         def upgrade():\n    pass\n\n\ndef downgrade():\n    pass\n",
+    )
+    .unwrap();
+    let url = integration_tests::database_url().replacen("postgres://", "postgresql+psycopg2://", 1);
+    let alembic = std::process::Command::new("python3")
+        .args(["-m", "alembic", "-c"])
+        .arg(env.join("alembic.ini"))
+        .args(["upgrade", "head"])
+        .env("ALEMBIC_URL", url)
+        .env("ALEMBIC_SCHEMA", &schema.name)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        alembic.status.success(),
+        "alembic (bash scripts/setup.sh installs it): {}",
+        String::from_utf8_lossy(&alembic.stderr)
+    );
+    let version: String = connect()
+        .query_one(&format!("SELECT version_num FROM {}.alembic_version", schema.quoted()), &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(version, "8285db59cac3", "Alembic wrote its own table");
+
+    let verified = document(migrate(&["verify", "-s", &schema.name, "--format", "json"]), 0);
+    assert_eq!(verified["schemas"][0]["outcome"], "equal", "{verified}");
+
+    // `--version` by name, as `--target` takes it: already applied, so nothing to record.
+    let out = expect(migrate(&["baseline", "-s", &schema.name, "--version", "customers_updated_at"]), 0);
+    assert!(out.contains("nothing to do"), "{out}");
+    let (code, _, err) = output(migrate(&["baseline", "-s", &schema.name, "--version", "customers_updated"]));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("did you mean \"customers_updated_at\""), "{err}");
+    std::fs::remove_dir_all(env).unwrap();
+}

@@ -50,7 +50,7 @@ SELECT c.relnamespace, 'table', NULL::text, c.relname::text, NULL::text,
        d.description AS \"comment\"
   FROM pg_class c
   LEFT JOIN pg_description d ON d.objoid = c.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0
- WHERE c.relnamespace = ANY($1) AND c.relkind IN ('r', 'p', 'f') AND c.relname <> $2";
+ WHERE c.relnamespace = ANY($1) AND c.relkind IN ('r', 'p', 'f') AND c.relname <> ALL($2)";
 
 /// Columns of those tables. The default of an identity or generated column is not a default, so it is shown
 /// under `generated` (or not at all for identity, whose sequence is an object of its own).
@@ -69,7 +69,7 @@ SELECT c.relnamespace, 'column', c.relname::text, a.attname::text, NULL::text,
   JOIN pg_type t ON t.oid = a.atttypid
   LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
   LEFT JOIN pg_description d ON d.objoid = c.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = a.attnum
- WHERE c.relnamespace = ANY($1) AND c.relkind IN ('r', 'p', 'f') AND c.relname <> $2
+ WHERE c.relnamespace = ANY($1) AND c.relkind IN ('r', 'p', 'f') AND c.relname <> ALL($2)
    AND a.attnum > 0 AND NOT a.attisdropped";
 
 /// Table constraints. `pg_get_constraintdef` says the type (PRIMARY KEY, UNIQUE, FOREIGN KEY, CHECK, EXCLUDE),
@@ -81,7 +81,7 @@ SELECT c.relnamespace, 'constraint', c.relname::text, co.conname::text, NULL::te
   FROM pg_constraint co
   JOIN pg_class c ON c.oid = co.conrelid
   LEFT JOIN pg_description d ON d.objoid = co.oid AND d.classoid = 'pg_constraint'::regclass AND d.objsubid = 0
- WHERE c.relnamespace = ANY($1) AND c.relname <> $2";
+ WHERE c.relnamespace = ANY($1) AND c.relname <> ALL($2)";
 
 /// Indexes, with validity: a failed `CREATE INDEX CONCURRENTLY` leaves an index that exists but is `invalid`, and
 /// is never used by the planner, while the history table says the migration ran.
@@ -96,7 +96,7 @@ SELECT c.relnamespace, 'index', NULL::text, ic.relname::text, NULL::text,
   JOIN pg_class ic ON ic.oid = i.indexrelid
   JOIN pg_class c ON c.oid = i.indrelid
   LEFT JOIN pg_description d ON d.objoid = ic.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0
- WHERE c.relnamespace = ANY($1) AND c.relname <> $2";
+ WHERE c.relnamespace = ANY($1) AND c.relname <> ALL($2)";
 
 const VIEWS: &str = "
 SELECT c.relnamespace, CASE c.relkind WHEN 'm' THEN 'materialized view' ELSE 'view' END, NULL::text,
@@ -111,7 +111,7 @@ SELECT c.relnamespace, CASE c.relkind WHEN 'm' THEN 'materialized view' ELSE 'vi
          WHERE a.attrelid = c.oid) AS \"column comments\"
   FROM pg_class c
   LEFT JOIN pg_description d ON d.objoid = c.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0
- WHERE c.relnamespace = ANY($1) AND c.relkind IN ('v', 'm') AND c.relname <> $2";
+ WHERE c.relnamespace = ANY($1) AND c.relkind IN ('v', 'm') AND c.relname <> ALL($2)";
 
 /// Sequences with their parameters, not their current value (that is data).
 const SEQUENCES: &str = "
@@ -133,7 +133,7 @@ SELECT c.relnamespace, 'sequence', NULL::text, c.relname::text, NULL::text,
   FROM pg_sequence s
   JOIN pg_class c ON c.oid = s.seqrelid
   LEFT JOIN pg_description d ON d.objoid = c.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0
- WHERE c.relnamespace = ANY($1) AND c.relname <> $2";
+ WHERE c.relnamespace = ANY($1) AND c.relname <> ALL($2)";
 
 /// Enum (labels in order), composite (not a table's row type), domain and range types. Domain defaults come from
 /// `typdefaultbin` through `pg_get_expr`: `typdefault` is text deparsed with whatever `search_path` was set when
@@ -201,7 +201,7 @@ SELECT c.relnamespace, 'trigger', c.relname::text, t.tgname::text, NULL::text,
   FROM pg_trigger t
   JOIN pg_class c ON c.oid = t.tgrelid
   LEFT JOIN pg_description d ON d.objoid = t.oid AND d.classoid = 'pg_trigger'::regclass AND d.objsubid = 0
- WHERE c.relnamespace = ANY($1) AND NOT t.tgisinternal AND c.relname <> $2";
+ WHERE c.relnamespace = ANY($1) AND NOT t.tgisinternal AND c.relname <> ALL($2)";
 
 /// Row-level security policies. The roles a policy applies to are part of it (by name).
 const POLICIES: &str = "
@@ -218,7 +218,7 @@ SELECT c.relnamespace, 'policy', c.relname::text, p.polname::text, NULL::text,
   FROM pg_policy p
   JOIN pg_class c ON c.oid = p.polrelid
   LEFT JOIN pg_description d ON d.objoid = p.oid AND d.classoid = 'pg_policy'::regclass AND d.objsubid = 0
- WHERE c.relnamespace = ANY($1) AND c.relname <> $2";
+ WHERE c.relnamespace = ANY($1) AND c.relname <> ALL($2)";
 
 /// Rewrite rules other than the `_RETURN` rule every view has (the view's definition covers it).
 const RULES: &str = "
@@ -230,7 +230,7 @@ SELECT c.relnamespace, 'rule', c.relname::text, r.rulename::text, NULL::text,
   FROM pg_rewrite r
   JOIN pg_class c ON c.oid = r.ev_class
   LEFT JOIN pg_description d ON d.objoid = r.oid AND d.classoid = 'pg_rewrite'::regclass AND d.objsubid = 0
- WHERE c.relnamespace = ANY($1) AND r.rulename <> '_RETURN' AND c.relname <> $2";
+ WHERE c.relnamespace = ANY($1) AND r.rulename <> '_RETURN' AND c.relname <> ALL($2)";
 
 const QUERIES: [(&str, Exclude); 11] = [
     (TABLES, Exclude::HistoryTable),
@@ -291,6 +291,22 @@ pub(crate) fn query_failed(schemas: &[SchemaName], action: &'static str, source:
     StructureError::Query { schemas: schemas.iter().map(ToString::to_string).collect(), action, source }
 }
 
+/// The history tables of other migration tools, left out of every structure as this tool's own is: a schema moved
+/// from Alembic, sqlx, diesel, refinery or Flyway keeps the old tool's table (as docs/moving-from-alembic.md
+/// advises), and it is no part of what the migrations build.
+pub const OTHER_TOOLS_HISTORY_TABLES: [&str; 5] = [
+    "alembic_version",
+    "_sqlx_migrations",
+    "__diesel_schema_migrations",
+    "refinery_schema_history",
+    "flyway_schema_history",
+];
+
+/// The tables no structure holds: this tool's history table and [`OTHER_TOOLS_HISTORY_TABLES`].
+fn excluded_tables(history_table: &str) -> Vec<&str> {
+    std::iter::once(history_table).chain(OTHER_TOOLS_HISTORY_TABLES).collect()
+}
+
 /// [`read_structures`] inside a transaction the caller opened (the reference build reads its scratch schema before
 /// rolling back). Sets `search_path` to `pg_catalog` for the rest of the transaction.
 pub(crate) fn read(
@@ -314,12 +330,13 @@ pub(crate) fn read(
         namespaces.insert(row.get(0), Namespace { schema: (*schema).clone(), normaliser });
     }
     let oids: Vec<u32> = namespaces.keys().copied().collect();
+    let excluded = excluded_tables(history_table);
     let mut objects: HashMap<u32, Vec<(ObjectKind, ObjectName, Definition)>> = HashMap::new();
     if !oids.is_empty() {
         for (sql, exclude) in QUERIES {
             let rows = match exclude {
                 Exclude::HistoryTable => {
-                    client.query_typed(sql, &[(&oids, Type::OID_ARRAY), (&history_table, Type::TEXT)])?
+                    client.query_typed(sql, &[(&oids, Type::OID_ARRAY), (&excluded, Type::TEXT_ARRAY)])?
                 }
                 Exclude::DigestFunction => {
                     client.query_typed(sql, &[(&oids, Type::OID_ARRAY), (&DIGEST_FUNCTION, Type::TEXT)])?

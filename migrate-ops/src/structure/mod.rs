@@ -13,7 +13,9 @@
 //! and materialized views, sequences, enum, composite and range types, domains, functions, procedures and
 //! aggregates, triggers (and whether they are enabled), policies, rules, and the comments on all of these. Not
 //! compared: the rows in tables (seed data), ownership and grants, statistics objects, extensions, operators and
-//! text-search objects, and the migrator's own history table, its trigger and its trigger function.
+//! text-search objects, the migrator's own history table, its trigger and its trigger function, and the history
+//! tables of other migration tools ([`OTHER_TOOLS_HISTORY_TABLES`]: Alembic's `alembic_version`, sqlx's, diesel's,
+//! refinery's, Flyway's).
 
 mod catalog;
 mod diff;
@@ -22,7 +24,7 @@ mod reference;
 mod suggest;
 mod verify;
 
-pub use catalog::read_structures;
+pub use catalog::{read_structures, OTHER_TOOLS_HISTORY_TABLES};
 pub use diff::{diff, Difference};
 pub use object::{Definition, Fingerprint, Object, ObjectKind, ObjectName, Structure, SCHEMA_PLACEHOLDER};
 pub use reference::reference_structure;
