@@ -2,7 +2,7 @@
 //! per schema; these end the command. Their exit codes are chosen in [`super::exit`].
 
 use super::schemas::SelectionError;
-use super::Verb;
+use super::verb::Verb;
 use migrate_ops::RevisionError;
 use migrate_runtime::Operation;
 use migrate_runtime::{DatabaseError, InvalidTarget, WrongDirection};

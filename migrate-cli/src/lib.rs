@@ -37,6 +37,7 @@ mod error;
 pub mod exit;
 mod render;
 mod schemas;
+mod verb;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
@@ -50,6 +51,7 @@ pub use args::{
 pub use error::{CliError, MissingSchema};
 pub use exit::ExitCode;
 pub use schemas::SelectionError;
+pub use verb::Verb;
 
 use advice::chain;
 use migrate_core::Direction;
@@ -105,45 +107,6 @@ enum Action {
     Status { full: bool },
     /// `verify`: each schema's structure against what its applied migrations build.
     Verify,
-}
-
-/// What a command does to a schema, in messages: the verb, and whether it changes anything.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verb {
-    /// Changes schemas with this operation.
-    Change(Operation),
-    /// `verify`.
-    Verify,
-    /// `current`, `status`.
-    Status,
-    /// `history`.
-    History,
-    /// `diff`.
-    Diff,
-}
-
-impl Verb {
-    /// The words for it in a message: `upgrade`, `show the status of`, ...
-    pub fn words(self) -> &'static str {
-        match self {
-            Verb::Change(Operation::Upgrade(_)) => "upgrade",
-            Verb::Change(Operation::Downgrade(_)) => "downgrade",
-            Verb::Change(Operation::Reset) => "reset",
-            Verb::Change(Operation::Repair) => "repair",
-            Verb::Change(Operation::Resolve { .. }) => "resolve",
-            Verb::Change(Operation::Baseline { .. }) => "baseline",
-            Verb::Change(Operation::Adopt(_)) => "adopt",
-            Verb::Verify => "verify",
-            Verb::Status => "show status",
-            Verb::History => "show history",
-            Verb::Diff => "diff",
-        }
-    }
-
-    /// It changes schemas (so a refusal says that nothing was changed).
-    pub fn changes(self) -> bool {
-        matches!(self, Verb::Change(_))
-    }
 }
 
 impl<'s> Cli<'s> {
