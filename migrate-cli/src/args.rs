@@ -10,12 +10,10 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
 
-/// Shown after the list of commands in `migrate --help`.
-const AFTER_HELP: &str = "\
-Schemas: --schema, --schemas, --schemas-file or --all-schemas; without them, $DEFAULT_SCHEMA_NAME, then `dev`.
-A command that changes schemas never creates one that does not exist, unless given --create (`reset` creates by
-definition); the library call at boot creates its configured schema.
-
+/// The environment variables and exit codes, in `migrate --help` and in every command's `--help`.
+macro_rules! ENVIRONMENT_AND_CODES {
+    () => {
+        "\
 Environment:
   DATABASE_URL               the database (default postgres://postgres@127.0.0.1:5432/postgres)
   DEFAULT_SCHEMA_NAME        the schema when no schema option is given (default dev)
@@ -33,7 +31,9 @@ Exit codes:
      file, dirty or out-of-order migration, nothing to resolve)
   4  a migration failed
   5  drift found (edited applied file, versions this binary does not have; `verify`: a schema whose structure
-     differs from what its migrations build, or that is ahead; `diff`: the two schemas differ)";
+     differs from what its migrations build, or that is ahead; `diff`: the two schemas differ)"
+    };
+}
 
 /// Operate on this binary's embedded migrations: `reset`, `revision`, `upgrade`, `downgrade`, `current`,
 /// `history`, `status`, `repair`, `resolve`, `verify`, over one schema or many; `diff` two schemas.
@@ -44,6 +44,21 @@ pub struct MigrateCommand {
     #[command(subcommand)]
     pub command: Command,
 }
+
+/// Shown after the list of commands in `migrate --help`.
+const AFTER_HELP: &str = concat!(
+    "\
+Schemas: --schema, --schemas, --schemas-file or --all-schemas; without them, $DEFAULT_SCHEMA_NAME, then `dev`.
+A command that changes schemas never creates one that does not exist, unless given --create (`reset` creates by
+definition); the library call at boot creates its configured schema.
+
+
+",
+    ENVIRONMENT_AND_CODES!()
+);
+
+/// Shown after each command's options: the same environment variables and exit codes.
+const COMMAND_AFTER_HELP: &str = ENVIRONMENT_AND_CODES!();
 
 /// The options of every command that talks to databases.
 #[derive(Debug, Clone, Default, Args)]
@@ -247,32 +262,43 @@ impl MigrateCommand {
     }
 }
 
-/// The subcommands.
+/// The subcommands. Each one's `--help` ends with the environment variables and exit codes.
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
     /// Drop each schema with everything in it, recreate it and apply every migration.
+    #[command(after_help = COMMAND_AFTER_HELP)]
     Reset(Change),
     /// Write the next `{version}_{slug}.up.sql` / `.down.sql` pair into the source migrations folder.
+    #[command(after_help = COMMAND_AFTER_HELP)]
     Revision(RevisionArgs),
     /// Apply pending migrations.
+    #[command(after_help = COMMAND_AFTER_HELP)]
     Upgrade(UpgradeArgs),
     /// Revert applied migrations, newest first.
+    #[command(after_help = COMMAND_AFTER_HELP)]
     Downgrade(DowngradeArgs),
     /// After reviewing edited migration files: record the binary's checksums and names for the applied migrations.
+    #[command(after_help = COMMAND_AFTER_HELP)]
     Repair(Change),
     /// Settle a dirty no-transaction migration after fixing the schema by hand.
+    #[command(after_help = COMMAND_AFTER_HELP)]
     Resolve(ResolveArgs),
     /// Record every migration up to a version as applied without running it, for a schema built by another tool or
     /// by hand (from Alembic, for example).
+    #[command(after_help = COMMAND_AFTER_HELP)]
     Baseline(BaselineArgs),
     /// Record as applied what sqlx, diesel or refinery recorded in its own history table in the schema (left in
     /// place).
+    #[command(after_help = COMMAND_AFTER_HELP)]
     Adopt(AdoptArgs),
     /// Each schema's version and whether it is at head, behind, ahead of the binary, drifted or dirty.
+    #[command(after_help = COMMAND_AFTER_HELP)]
     Current(Common),
     /// Every migration, applied (when, how long, by whom) or pending, with checksum mismatches marked.
+    #[command(after_help = COMMAND_AFTER_HELP)]
     History(Common),
     /// One row per schema: version, pending count, problems.
+    #[command(after_help = COMMAND_AFTER_HELP)]
     Status(Common),
     /// Compare each schema's structure with what the binary's migrations build for its applied versions.
     ///
@@ -285,12 +311,14 @@ pub enum Command {
     /// (versions applied that this binary does not have, so what they built is unknown here). Exits 5 when a schema
     /// differs or is ahead. A schema that does not exist is refused (exit 3). Each database's schemas are read
     /// together on one connection; --jobs bounds how many databases are verified at once.
+    #[command(after_help = COMMAND_AFTER_HELP)]
     Verify(Common),
     /// Compare two live schemas' structures: what is only in A, only in B, and changed.
     ///
-    /// Exits 5 when they differ, 0 when they are equal, 2 when either does not exist. With --sql, prints a draft
+    /// Exits 5 when they differ, 0 when they are equal, 3 when either does not exist. With --sql, prints a draft
     /// script that would bring B towards A for the simple cases (missing index, constraint or column, changed
     /// default, invalid index): a suggestion to review, never run by this command.
+    #[command(after_help = COMMAND_AFTER_HELP)]
     Diff(DiffArgs),
 }
 

@@ -90,11 +90,19 @@ pub struct Waiting {
 impl std::fmt::Display for Waiting {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let holder = self.holder.as_ref().map_or("another process".to_owned(), ToString::to_string);
-        match self.running_version {
-            Some(version) => {
+        match (self.running_version, &self.holder) {
+            (Some(version), Some(_)) => {
                 write!(f, "schema {:?}: waiting for {holder}, which is running migration {version}", self.schema)?
             }
-            None => write!(f, "schema {:?}: waiting for the migration lock held by {holder}", self.schema)?,
+            // No backend of the runner's is there: it may be gone, and only its lease says otherwise.
+            (Some(version), None) => write!(
+                f,
+                "schema {:?}: migration {version} was claimed by a runner that shows no backend now; waiting for its \
+                 claim to expire ({} after its last statement) before taking it over",
+                self.schema,
+                crate::error::human_duration(crate::compile::history::CLAIM_LEASE)
+            )?,
+            (None, _) => write!(f, "schema {:?}: waiting for the migration lock held by {holder}", self.schema)?,
         }
         write!(f, " (waited {})", crate::error::human_duration(self.waited))
     }
@@ -460,5 +468,14 @@ mod tests {
         let (a, b) = (runner_name(), runner_name());
         assert_ne!(a, b);
         assert!(a.len() <= 63 && a.contains(" migrate "), "{a}");
+    }
+
+    #[test]
+    fn a_wait_for_a_runner_that_shows_no_backend_says_so() {
+        let waiting =
+            Waiting { schema: "t".into(), waited: Duration::from_secs(12), running_version: Some(5), holder: None };
+        let text = waiting.to_string();
+        assert!(text.contains("migration 5 was claimed by a runner that shows no backend now"), "{text}");
+        assert!(!text.contains("which is running"), "not claimed to be running: {text}");
     }
 }
