@@ -353,6 +353,21 @@ impl<'s> Cli<'s> {
                 }
             }
         }
+        // A schema this run will create whose name differs only in case from one that exists (`Dev` beside
+        // `dev`): say so first. Only case: new tenants one digit from old ones are the normal case, not a typo.
+        for task in &request.tasks {
+            let Some(existing) = &request.existing[task.database] else { continue };
+            let name = task.schema.as_str();
+            if !existing.iter().any(|s| s == name) {
+                let nearest: Vec<String> = existing.iter().filter(|s| s.eq_ignore_ascii_case(name)).cloned().collect();
+                if !nearest.is_empty() {
+                    notes.push(format!(
+                        "schema {name:?} does not exist: this run creates it{} (names are case-sensitive)",
+                        error::did_you_mean(&nearest)
+                    ));
+                }
+            }
+        }
         let unprotected_prod =
             request.tasks.iter().any(|t| t.schema.as_str() == "prod" && !self.is_protected(&t.schema));
         if unprotected_prod {

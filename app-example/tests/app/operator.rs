@@ -262,3 +262,17 @@ fn alembics_own_table_is_no_drift_and_baseline_takes_a_name() {
     assert!(err.contains("did you mean \"customers_updated_at\""), "{err}");
     std::fs::remove_dir_all(env).unwrap();
 }
+
+#[test]
+fn a_run_that_creates_a_schema_beside_one_of_a_near_name_says_so() {
+    let database = integration_tests::TestDatabase::labelled("near_names");
+    let on_database = |args: &[&str]| {
+        let mut command = migrate(args);
+        command.env("DATABASE_URL", &database.url);
+        command
+    };
+    expect(on_database(&["upgrade", "--create", "-s", "dev"]), 0);
+    let (code, _, err) = output(on_database(&["reset", "-s", "Dev"]));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("schema \"Dev\" does not exist: this run creates it (did you mean \"dev\"?)"), "{err}");
+}
