@@ -62,6 +62,15 @@ pub fn split_statements(sql: &str) -> Vec<(usize, &str)> {
     statements
 }
 
+/// The script's last statement ends with a top-level semicolon (what follows it, if anything, is white space and
+/// comments): appended SQL starts a statement of its own after a newline.
+pub(crate) fn ends_with_semicolon(script: &str) -> bool {
+    match split_statements(script).last() {
+        Some((offset, statement)) => script.as_bytes().get(offset + statement.len()) == Some(&b';'),
+        None => true,
+    }
+}
+
 fn is_ident_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80
 }
@@ -345,6 +354,17 @@ pub(crate) fn line_and_column(text: &str, position: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_script_ends_its_own_last_statement_only_with_a_top_level_semicolon() {
+        assert!(ends_with_semicolon("CREATE TABLE t (id int);\n"));
+        assert!(ends_with_semicolon("CREATE TABLE t (id int); -- done\n/* and this */"));
+        assert!(!ends_with_semicolon("CREATE TABLE t (id int)"));
+        assert!(!ends_with_semicolon("CREATE TABLE t (id int) -- done;"));
+        assert!(!ends_with_semicolon("SELECT 'a;'"));
+        assert!(!ends_with_semicolon("DO $$ BEGIN PERFORM 1; END $$"));
+        assert!(ends_with_semicolon("DO $$ BEGIN PERFORM 1; END $$;"));
+    }
 
     fn texts(sql: &str) -> Vec<&str> {
         split_statements(sql).into_iter().map(|(_, s)| s.trim()).collect()

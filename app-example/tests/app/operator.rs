@@ -276,3 +276,15 @@ fn a_run_that_creates_a_schema_beside_one_of_a_near_name_says_so() {
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("schema \"Dev\" does not exist: this run creates it (did you mean \"dev\"?)"), "{err}");
 }
+
+#[test]
+fn a_dry_run_names_files_without_the_climb_and_shows_no_lone_semicolons() {
+    let schema = TestSchema::new("dry-text");
+    let out = expect(migrate(&["upgrade", "--create", "-s", &schema.name, "--dry-run"]), 0);
+    assert!(out.contains("-- apply 1 create_customers (migrations/1_create_customers.up.sql)"), "{out}");
+    assert!(!out.contains("../migrations"), "{out}");
+    assert!(!out.lines().any(|line| line.trim() == ";"), "no lone `;` line:\n{out}");
+    // What the dry run shows is what runs: the same SQL applies the set.
+    expect(migrate(&["upgrade", "--create", "-s", &schema.name]), 0);
+    assert_eq!(history_rows(&mut connect(), &schema).len(), 8);
+}

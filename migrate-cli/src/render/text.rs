@@ -77,12 +77,22 @@ pub(super) fn preview_text(label: &str, preview: &Preview) -> String {
             step.direction.verb(),
             step.version,
             step.name,
-            step.file,
+            display_file(&step.file),
             step.sql
         ));
     }
     text.push_str(preview.epilogue.as_deref().unwrap_or(""));
     text
+}
+
+/// A migration's file for people: the path the binary recorded, relative to the crate that embedded the folder
+/// (`../migrations/2_x.up.sql`), without the climb out of that crate (`migrations/2_x.up.sql`).
+fn display_file(file: &str) -> &str {
+    let mut file = file;
+    while let Some(rest) = file.strip_prefix("../").or_else(|| file.strip_prefix("./")) {
+        file = rest;
+    }
+    file
 }
 
 /// A failed dry run.

@@ -11,7 +11,7 @@ use crate::model::{AppliedMigration, Execution, RowState};
 use crate::plan::{HistoryFix, Prologue, Step};
 use crate::schema::{quote_ident, quote_literal, validate_identifier, InvalidName, SchemaName};
 use crate::session::{Answer, Row, SqlState};
-use crate::sql::{in_creating_transaction, Rewritten};
+use crate::sql::{ends_with_semicolon, in_creating_transaction, Rewritten};
 
 /// The column in which each step returns its duration, so a batch of steps can be told apart from the rows a
 /// migration's own statements return.
@@ -340,9 +340,11 @@ impl HistoryTable {
         let mut sql = self.settings_sql("LOCAL ", timeouts);
         sql.push_str("SELECT set_config('migrate.step_started', clock_timestamp()::text, true);\n");
         let script_start = sql.chars().count();
-        sql.push_str(&self.script_text(step));
-        // A newline ends a trailing `--` comment; the semicolon ends the script's last statement.
-        sql.push_str("\n;\n");
+        let script = self.script_text(step);
+        sql.push_str(&script);
+        // A newline ends a trailing `--` comment; a semicolon ends the script's last statement when the script did
+        // not (the dry run shows no lone `;` line for the scripts that end their own).
+        sql.push_str(if ends_with_semicolon(&script) { "\n" } else { "\n;\n" });
         let elapsed = "(extract(epoch FROM clock_timestamp() - current_setting('migrate.step_started')::timestamptz) * 1000)::bigint";
         match step.direction {
             Direction::Up => {
