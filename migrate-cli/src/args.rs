@@ -224,7 +224,8 @@ impl MigrateCommand {
             Command::Resolve(resolve) => Some(&resolve.change.common),
             Command::Baseline(baseline) => Some(&baseline.change.common),
             Command::Adopt(adopt) => Some(&adopt.change.common),
-            Command::Current(common) | Command::History(common) | Command::Status(common) => Some(common),
+            Command::Current(status) | Command::Status(status) => Some(&status.common),
+            Command::History(common) => Some(common),
             Command::Revision(_) => None,
             Command::Verify(common) => Some(common),
             Command::Diff(_) => None,
@@ -293,13 +294,13 @@ pub enum Command {
     Adopt(AdoptArgs),
     /// Each schema's version and whether it is at head, behind, ahead of the binary, drifted or dirty.
     #[command(after_help = COMMAND_AFTER_HELP)]
-    Current(Common),
+    Current(StatusArgs),
     /// Every migration, applied (when, how long, by whom) or pending, with checksum mismatches marked.
     #[command(after_help = COMMAND_AFTER_HELP)]
     History(Common),
     /// One row per schema: version, pending count, problems.
     #[command(after_help = COMMAND_AFTER_HELP)]
-    Status(Common),
+    Status(StatusArgs),
     /// Compare each schema's structure with what the binary's migrations build for its applied versions.
     ///
     /// Read-only. Compares tables, columns, constraints, indexes, views, sequences, types, functions, triggers,
@@ -320,6 +321,18 @@ pub enum Command {
     /// default, invalid index): a suggestion to review, never run by this command.
     #[command(after_help = COMMAND_AFTER_HELP)]
     Diff(DiffArgs),
+}
+
+/// `current`'s and `status`'s options.
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    /// List only the schemas that need a look (behind, ahead, drifted, dirty, or failing); the summary still
+    /// counts every schema.
+    #[arg(long)]
+    pub only_problems: bool,
+    /// Connection, schemas, output and workers.
+    #[command(flatten)]
+    pub common: Common,
 }
 
 /// `diff`'s options.

@@ -45,8 +45,8 @@ use std::path::Path;
 pub use advice::{advice, refusal_advice};
 pub use args::{
     AllowMissing, Change, Command, Common, Connection, Danger, DiffArgs, DowngradeArgs, Format, FromTool, Limits,
-    MigrateCommand, Names, Output, Planner, ResolveArgs, RevisionArgs, SchemaSelection, UpgradeArgs, Workers,
-    DEFAULT_DATABASE_URL,
+    MigrateCommand, Names, Output, Planner, ResolveArgs, RevisionArgs, SchemaSelection, StatusArgs, UpgradeArgs,
+    Workers, DEFAULT_DATABASE_URL,
 };
 pub use error::{CliError, MissingSchema};
 pub use exit::ExitCode;
@@ -103,8 +103,8 @@ enum Action {
     Change { operation: Operation, dry_run: bool, create: bool },
     /// `history`.
     History,
-    /// `current` (`full: false`) or `status`.
-    Status { full: bool },
+    /// `current` (`full: false`) or `status`; `only_problems`: list only the schemas that need a look.
+    Status { full: bool, only_problems: bool },
     /// `verify`: each schema's structure against what its applied migrations build.
     Verify,
 }
@@ -246,8 +246,8 @@ impl<'s> Cli<'s> {
                 (change(Operation::Adopt(args.from.into()), &args.change, false), &args.change.common)
             }
             Command::History(common) => (Action::History, common),
-            Command::Current(common) => (Action::Status { full: false }, common),
-            Command::Status(common) => (Action::Status { full: true }, common),
+            Command::Current(args) => (Action::Status { full: false, only_problems: args.only_problems }, &args.common),
+            Command::Status(args) => (Action::Status { full: true, only_problems: args.only_problems }, &args.common),
             // `try_run` handles it: it touches no database.
             Command::Revision(_) => unreachable!("revision is handled before resolving"),
             Command::Diff(_) => unreachable!("diff is handled before resolving"),
@@ -445,7 +445,10 @@ impl<'s> Cli<'s> {
         let work = Work { fleet: &fleet, migrator, tasks };
         let not_started = match request.action {
             Action::History => work.history(&mut sinks),
-            Action::Status { full } => work.status(full, &mut sinks),
+            Action::Status { full, only_problems } => {
+                sinks.report.only_problems(only_problems);
+                work.status(full, &mut sinks)
+            }
             Action::Verify => work.verify(&mut sinks),
             Action::Change { operation, dry_run: true, .. } => work.preview(operation, &mut sinks),
             Action::Change { operation, dry_run: false, .. } => work.change(operation, &mut sinks),

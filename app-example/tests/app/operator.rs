@@ -288,3 +288,17 @@ fn a_dry_run_names_files_without_the_climb_and_shows_no_lone_semicolons() {
     expect(migrate(&["upgrade", "--create", "-s", &schema.name]), 0);
     assert_eq!(history_rows(&mut connect(), &schema).len(), 8);
 }
+
+#[test]
+fn status_only_problems_lists_the_schemas_that_need_a_look_and_counts_them_all() {
+    let (a, b) = two_at_head("problems");
+    expect(migrate(&["downgrade", "-s", &b.name, "-t", "7"]), 0);
+    let both = format!("{},{}", a.name, b.name);
+    let out = expect(migrate(&["status", "--schemas", &both, "--only-problems"]), 0);
+    assert!(out.contains(&b.name) && !out.contains(&format!("{} ", a.name)), "{out}");
+    assert!(out.ends_with("2 schema(s): 1 at head, 1 behind\n"), "{out}");
+    let json = document(migrate(&["current", "--schemas", &both, "--only-problems", "--format", "json"]), 0);
+    let listed: Vec<&str> = json["schemas"].as_array().unwrap().iter().map(|s| s["schema"].as_str().unwrap()).collect();
+    assert_eq!(listed, [b.name.as_str()]);
+    assert_eq!(json["summary"]["schemas"], 2);
+}

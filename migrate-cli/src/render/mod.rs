@@ -33,6 +33,8 @@ pub(super) struct Report<'d> {
     rows: Vec<(usize, Vec<Vec<String>>)>,
     /// What the command does, which says what the summary counts.
     mode: Mode,
+    /// `--only-problems`: schemas that need no look are counted, not listed.
+    only_problems: bool,
     /// Schemas read, by state (`at head`, `behind`, ...; `read` for history), for the read-only summary.
     states: BTreeMap<&'static str, usize>,
 }
@@ -63,6 +65,7 @@ impl<'d> Report<'d> {
             entries: Vec::new(),
             rows: Vec::new(),
             mode,
+            only_problems: false,
             states: BTreeMap::new(),
         }
     }
@@ -146,9 +149,18 @@ impl<'d> Report<'d> {
         self.keep(index, task, outcome);
     }
 
+    /// List only the schemas that need a look (`--only-problems`); the summary still counts them all.
+    pub fn only_problems(&mut self, yes: bool) {
+        self.only_problems = yes;
+    }
+
     /// `current` or `status` finished on one schema.
     pub fn status(&mut self, index: usize, task: &Task, result: Result<SchemaStatus, Error>) {
         let label = self.label(task);
+        let listed = match &result {
+            Ok(status) => !self.only_problems || status.state.is_problem() || status.pending > 0,
+            Err(_) => true,
+        };
         let (outcome, row) = match result {
             Ok(status) => {
                 if status.state.is_problem() {
@@ -159,8 +171,10 @@ impl<'d> Report<'d> {
             }
             Err(error) => (self.failure(task, &error), text::failed_status_row(&label, &error)),
         };
-        self.keep(index, task, outcome);
-        self.rows.push((index, vec![row]));
+        if listed {
+            self.keep(index, task, outcome);
+            self.rows.push((index, vec![row]));
+        }
     }
 
     /// `history` finished on one schema.
