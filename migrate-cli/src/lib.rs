@@ -679,6 +679,7 @@ impl Work<'_, '_> {
                         version_after: version,
                         steps: Vec::new(),
                         fixes: Vec::new(),
+                        by_others: Vec::new(),
                     };
                     sinks.progress.tick(|| sinks.report.change(sinks.out, i, &tasks[i], Ok(unchanged)));
                 }

@@ -76,8 +76,8 @@ pub use migrate_core::{
 };
 pub use migrator::{Migrator, EXTRA_SEARCH_PATH_ENV, HISTORY_TABLE_ENV};
 pub use model::{
-    AppliedMigration, Execution, Fix, FixKind, PlannedStep, Preview, RecordSource, Recorded, Report, RowState,
-    StepReport, TransactionMode,
+    AppliedMigration, Execution, Fix, FixKind, OtherStep, PlannedStep, Preview, RecordSource, Recorded, Report,
+    RowState, StepReport, TransactionMode,
 };
 pub use plan::{
     plan, plan_with_foreign, verify_history, Found, HistoryFix, Operation, Plan, PlanOptions, Prologue, Refusal,

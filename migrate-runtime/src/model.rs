@@ -164,6 +164,18 @@ pub struct Report {
     pub steps: Vec<StepReport>,
     /// History rows changed without running a migration (`repair`, `resolve`).
     pub fixes: Vec<Fix>,
+    /// What another process applied or reverted in the schema while this run waited for it or worked on it (two
+    /// operators, or replicas, at once): the schema's change from `version_before` is `steps` and these.
+    pub by_others: Vec<OtherStep>,
+}
+
+/// A migration that another process applied or reverted in the schema during this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OtherStep {
+    /// The version.
+    pub version: i64,
+    /// Applied (up) or reverted (down).
+    pub direction: Direction,
 }
 
 impl Report {

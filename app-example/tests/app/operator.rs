@@ -302,3 +302,62 @@ fn status_only_problems_lists_the_schemas_that_need_a_look_and_counts_them_all()
     assert_eq!(listed, [b.name.as_str()]);
     assert_eq!(json["summary"]["schemas"], 2);
 }
+
+/// Two operators upgrade the same thirty schemas at once: each migration is applied once, and each run's entry for
+/// a schema says what this run applied and what another process did meanwhile, which together are the schema's
+/// whole change from the version the run started at.
+#[test]
+fn two_operators_at_once_each_report_their_own_work_and_the_others() {
+    let schemas: Vec<TestSchema> = (0..30).map(|i| TestSchema::new(&format!("two-ops-{i}"))).collect();
+    let list = schemas.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(",");
+    expect(migrate(&["upgrade", "--create", "--schemas", &list, "-t", "4"]), 0);
+    let spawn = || {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_app-example"));
+        command
+            .args(["migrate", "upgrade", "--schemas", &list, "--format", "json", "-j", "3"])
+            .env("DATABASE_URL", integration_tests::database_url())
+            .env_remove("MIGRATE_PROTECTED_SCHEMAS")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        command.spawn().unwrap()
+    };
+    let (first, second) = (spawn(), spawn());
+    let runs: Vec<Value> = [first, second]
+        .into_iter()
+        .map(|child| {
+            let output = child.wait_with_output().unwrap();
+            assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+            serde_json::from_slice(&output.stdout).unwrap()
+        })
+        .collect();
+    let versions = |list: &Value| -> Vec<i64> {
+        let mut versions: Vec<i64> = list.as_array().unwrap().iter().map(|s| s["version"].as_i64().unwrap()).collect();
+        versions.sort_unstable();
+        versions
+    };
+    for schema in &schemas {
+        let mut applied_by_runs: Vec<i64> = Vec::new();
+        for run in &runs {
+            let entry =
+                run["schemas"].as_array().unwrap().iter().find(|e| e["schema"] == schema.name.as_str()).unwrap();
+            let (ours, theirs) = (versions(&entry["steps"]), versions(&entry["by_others"]));
+            let from = entry["version_before"].as_i64().unwrap();
+            let mut whole: Vec<i64> = ours.iter().chain(&theirs).copied().collect();
+            whole.sort_unstable();
+            assert_eq!(whole, ((from + 1)..=8).collect::<Vec<_>>(), "{}: {entry}", schema.name);
+            applied_by_runs.extend(ours);
+        }
+        applied_by_runs.sort_unstable();
+        assert_eq!(applied_by_runs, [5, 6, 7, 8], "{}: each migration applied once", schema.name);
+        assert_eq!(history_rows(&mut connect(), schema).len(), 8);
+    }
+    for run in &runs {
+        let with_others = run["schemas"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| !e["by_others"].as_array().unwrap().is_empty())
+            .count();
+        assert_eq!(run["summary"]["by_others"], with_others, "{}", run["summary"]);
+    }
+}

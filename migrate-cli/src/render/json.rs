@@ -54,6 +54,14 @@ pub(crate) struct Changed {
     version_after: Option<i64>,
     steps: Vec<Step>,
     fixes: Vec<FixOut>,
+    /// What another process applied or reverted meanwhile (`kind` `apply` or `revert`).
+    by_others: Vec<OtherOut>,
+}
+
+#[derive(Debug, Serialize)]
+struct OtherOut {
+    version: i64,
+    kind: &'static str,
 }
 
 impl Changed {
@@ -65,6 +73,11 @@ impl Changed {
             version_after: report.version_after,
             steps: report.steps.iter().map(Step::of).collect(),
             fixes: report.fixes.iter().map(FixOut::of).collect(),
+            by_others: report
+                .by_others
+                .iter()
+                .map(|o| OtherOut { version: o.version, kind: o.direction.verb() })
+                .collect(),
         }
     }
 }
@@ -350,9 +363,31 @@ impl DifferenceOut {
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
 pub(crate) enum Summary {
-    Read { schemas: usize, states: BTreeMap<&'static str, usize>, refused: usize, failed: usize, not_started: usize },
-    Changed { schemas: usize, changed: usize, unchanged: usize, refused: usize, failed: usize, not_started: usize },
-    Planned { schemas: usize, would_change: usize, unchanged: usize, refused: usize, failed: usize, not_started: usize },
+    Read {
+        schemas: usize,
+        states: BTreeMap<&'static str, usize>,
+        refused: usize,
+        failed: usize,
+        not_started: usize,
+    },
+    Changed {
+        schemas: usize,
+        changed: usize,
+        unchanged: usize,
+        /// Schemas another process changed while this run worked on them.
+        by_others: usize,
+        refused: usize,
+        failed: usize,
+        not_started: usize,
+    },
+    Planned {
+        schemas: usize,
+        would_change: usize,
+        unchanged: usize,
+        refused: usize,
+        failed: usize,
+        not_started: usize,
+    },
 }
 
 /// A command's document: every schema's entry in the order given, the summary and the exit code.

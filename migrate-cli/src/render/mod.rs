@@ -27,6 +27,8 @@ pub(super) struct Report<'d> {
     unchanged: usize,
     /// Refused before anything was changed (the planner's refusals): not failures of the run.
     refused: usize,
+    /// Schemas another process changed while this run worked on them.
+    by_others: usize,
     failed: usize,
     /// (schema index, entry) for the JSON document, or (index, table rows) for tables; sorted before printing.
     entries: Vec<(usize, Entry)>,
@@ -61,6 +63,7 @@ impl<'d> Report<'d> {
             changed: 0,
             unchanged: 0,
             refused: 0,
+            by_others: 0,
             failed: 0,
             entries: Vec::new(),
             rows: Vec::new(),
@@ -116,6 +119,9 @@ impl<'d> Report<'d> {
                     self.unchanged += 1;
                 } else {
                     self.changed += 1;
+                }
+                if !report.by_others.is_empty() {
+                    self.by_others += 1;
                 }
                 self.line(out, &text::change_line(&label, &report));
                 SchemaOutcome::Changed(Changed::of(&report))
@@ -278,7 +284,15 @@ impl<'d> Report<'d> {
             Mode::Read => {
                 Summary::Read { schemas, states: std::mem::take(&mut self.states), refused, failed, not_started }
             }
-            Mode::Change => Summary::Changed { schemas, changed, unchanged, refused, failed, not_started },
+            Mode::Change => Summary::Changed {
+                schemas,
+                changed,
+                unchanged,
+                by_others: self.by_others,
+                refused,
+                failed,
+                not_started,
+            },
             Mode::DryRun => {
                 Summary::Planned { schemas, would_change: changed, unchanged, refused, failed, not_started }
             }
@@ -314,7 +328,11 @@ impl<'d> Report<'d> {
             counts.push(format!("{} failed", self.failed));
         }
         let dry = if self.mode == Mode::DryRun { " (dry run: nothing was changed)" } else { "" };
-        Some(format!("{} schema(s): {}{stopped}{dry}", self.total, counts.join(", ")))
+        let others = match self.by_others {
+            0 => String::new(),
+            n => format!("; another process changed {n} of them meanwhile"),
+        };
+        Some(format!("{} schema(s): {}{stopped}{others}{dry}", self.total, counts.join(", ")))
     }
 }
 

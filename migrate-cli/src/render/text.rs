@@ -11,6 +11,31 @@ use migrate_ops::Error;
 /// A finished change for people: `tenant-1: applied 2 migration(s), version 3 -> 5`, or what was recorded or fixed,
 /// or `already at version 5, nothing to do`.
 pub(super) fn change_line(label: &str, report: &RunReport) -> String {
+    format!("{}{}", own_change(label, report), others_text(report))
+}
+
+/// `; another process applied 6, 7 meanwhile`: what this run did not do itself.
+fn others_text(report: &RunReport) -> String {
+    if report.by_others.is_empty() {
+        return String::new();
+    }
+    let list = |direction| {
+        let versions: Vec<String> =
+            report.by_others.iter().filter(|o| o.direction == direction).map(|o| o.version.to_string()).collect();
+        versions.join(", ")
+    };
+    let mut did = Vec::new();
+    for (direction, verb) in [(migrate_core::Direction::Up, "applied"), (migrate_core::Direction::Down, "reverted")] {
+        let versions = list(direction);
+        if !versions.is_empty() {
+            did.push(format!("{verb} {versions}"));
+        }
+    }
+    format!("; another process {} meanwhile", did.join(" and "))
+}
+
+/// What this run itself did.
+fn own_change(label: &str, report: &RunReport) -> String {
     if let Some(recorded) = recorded_text(&report.fixes) {
         format!("{label}: {recorded}, version {} -> {}", version(report.version_before), version(report.version_after))
     } else if !report.fixes.is_empty() {

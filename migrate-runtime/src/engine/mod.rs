@@ -30,12 +30,13 @@ use crate::compile::history::{
 use crate::compile::{compile, render, Opening, Outgoing};
 use crate::error::{Error, ErrorKind, LockHolder};
 use crate::foreign::{parse_rows, ForeignHistory};
-use crate::model::{AppliedMigration, Preview, Report, StepReport};
+use crate::model::{AppliedMigration, OtherStep, Preview, Report, StepReport};
 use crate::plan::{plan, plan_with_foreign, Found, HistoryFix, Operation, Plan, PlanOptions, Refusal};
 use crate::schema::SchemaName;
 use crate::session::{Answer, Session};
 use crate::set::MigrationSet;
 use crate::target::Target;
+use migrate_core::Direction;
 
 mod exchange;
 mod failure;
@@ -149,7 +150,10 @@ pub(crate) async fn run<S: Session>(
     operation: Operation,
 ) -> Result<Report, Error> {
     let table = history_table(schema, options)?;
+    // What this run saw when it started, to tell its own work from another process's at the end.
+    let mut seen: Vec<i64> = Vec::new();
     if let Some(rows) = read(session, &table).await? {
+        seen = rows.iter().map(|row| row.version).collect();
         // A refusal here may be transient (another replica mid-way through a no-transaction migration): only an
         // empty plan is trusted without the lock; anything else is decided again under it.
         if let Ok(plan) = plan(set, &Found::History(rows), operation, options.plan) {
@@ -162,29 +166,38 @@ pub(crate) async fn run<S: Session>(
                     version_after: version,
                     steps: Vec::new(),
                     fixes: Vec::new(),
+                    by_others: Vec::new(),
                 });
             }
         }
     }
     let runner = runner_name();
     let mut done: Vec<StepReport> = Vec::new();
-    let mut version_before = None;
+    let started_at = set.newest(seen.iter().copied());
     let mut operation = operation;
+    let asked = operation;
     loop {
         let plan = lock_and_plan(session, set, options, &table, operation).await?;
-        let before = *version_before.get_or_insert(plan.version_before);
         let first_of_plan = done.len();
         match execute(session, &table, options.timeouts, &plan, &runner, &mut done).await? {
             Executed::Finished { fixes_written } => {
                 // Built from what happened: the fixes written, and the steps that committed (earlier plans' too).
                 let fixes = if fixes_written { plan.fixes.iter().map(HistoryFix::fix).collect() } else { Vec::new() };
-                let version_after = plan.version_after(done[first_of_plan..].iter().map(|s| (s.direction, s.version)));
+                let applied = plan.applied_after(done[first_of_plan..].iter().map(|s| (s.direction, s.version)));
+                let version_after = set.newest(applied.iter().copied());
+                // Only steps move an upgrade or a downgrade; a reset drops everything and applies it again itself, and
+                // the fixes of the others are this run's: for those, the report is of this run's plan alone.
+                let (by_others, version_before) = match asked {
+                    Operation::Upgrade(_) | Operation::Downgrade(_) => (by_others(&seen, &applied, &done), started_at),
+                    _ => (Vec::new(), plan.version_before),
+                };
                 return Ok(Report {
                     schema: schema.to_string(),
-                    version_before: before,
+                    version_before,
                     version_after,
                     steps: done,
                     fixes,
+                    by_others,
                 });
             }
             Executed::LostLock => {
@@ -193,6 +206,25 @@ pub(crate) async fn run<S: Session>(
             }
         }
     }
+}
+
+/// What changed in the schema between what this run `seen` at its start and what is `applied` at its end, that
+/// this run's `done` steps do not account for: another process's work.
+fn by_others(seen: &[i64], applied: &[i64], done: &[StepReport]) -> Vec<OtherStep> {
+    let ours =
+        |direction: Direction, version: i64| done.iter().any(|s| s.direction == direction && s.version == version);
+    let mut others: Vec<OtherStep> = applied
+        .iter()
+        .filter(|&&v| !seen.contains(&v) && !ours(Direction::Up, v))
+        .map(|&version| OtherStep { version, direction: Direction::Up })
+        .collect();
+    others.extend(
+        seen.iter()
+            .filter(|&&v| !applied.contains(&v) && !ours(Direction::Down, v))
+            .map(|&version| OtherStep { version, direction: Direction::Down }),
+    );
+    others.sort_by_key(|o| o.version);
+    others
 }
 
 /// What is left of `operation` once `done` of its steps committed: a reset that has run is now an upgrade, and a

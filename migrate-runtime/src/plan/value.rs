@@ -216,6 +216,11 @@ impl<'m> Plan<'m> {
     /// The newest applied version once the prologue, the fixes and the given steps (a prefix of the plan's steps,
     /// or all of them) have run.
     pub fn version_after(&self, done: impl IntoIterator<Item = (Direction, i64)>) -> Option<i64> {
+        self.set.newest(self.applied_after(done))
+    }
+
+    /// The versions applied once the prologue, the fixes and the given steps have run.
+    pub fn applied_after(&self, done: impl IntoIterator<Item = (Direction, i64)>) -> Vec<i64> {
         let mut applied = self.base.clone();
         for (direction, version) in done {
             match direction {
@@ -223,7 +228,7 @@ impl<'m> Plan<'m> {
                 Direction::Down => applied.retain(|&v| v != version),
             }
         }
-        self.set.newest(applied)
+        applied
     }
 
     /// The newest applied version after the whole plan.
