@@ -380,6 +380,18 @@ impl<'s> Cli<'s> {
         notes
     }
 
+    /// What `operation` would do to `schema`, in a few words, from its dry run: `apply 2 migration(s) (version 6 ->
+    /// 8)`; or why that could not be told.
+    fn what_would_change(&self, database: &Database, schema: &SchemaName, operation: Operation) -> String {
+        let preview = database.connect().map_err(|error| chain(&error)).and_then(|mut client| {
+            self.migrator.dry_run(&mut client, schema.as_str(), operation).map_err(|e| chain(&e))
+        });
+        match preview {
+            Ok(preview) => render::text::would_change(&preview, operation == Operation::Reset),
+            Err(error) => format!("change it (what exactly could not be told: {error})"),
+        }
+    }
+
     /// Whether `schema` is protected: it matches one of the protected names or globs.
     fn is_protected(&self, schema: &SchemaName) -> bool {
         self.protected.iter().any(|pattern| glob_match(pattern, schema.as_str()))
@@ -398,10 +410,10 @@ impl<'s> Cli<'s> {
         if request.command.change().is_some_and(|change| change.danger.yes) {
             return Ok(());
         }
-        let mut protected: Vec<&SchemaName> = Vec::new();
+        let mut protected: Vec<&Task> = Vec::new();
         for task in &request.tasks {
-            if self.needs_confirmation(&request.action, &task.schema) && !protected.contains(&&task.schema) {
-                protected.push(&task.schema);
+            if self.needs_confirmation(&request.action, &task.schema) && !protected.iter().any(|t| t == &task) {
+                protected.push(task);
             }
         }
         if protected.is_empty() {
@@ -409,12 +421,20 @@ impl<'s> Cli<'s> {
         }
         let verb = Verb::Change(operation);
         if !std::io::stdin().is_terminal() {
-            let schemas = protected.iter().map(|s| s.to_string()).collect();
+            let schemas = protected.iter().map(|t| t.schema.to_string()).collect();
             return Err(CliError::NotConfirmed { verb, schemas });
         }
         let stdin = std::io::stdin();
-        for schema in protected {
-            eprint!("schema {:?} is protected. Type its name to {} it: ", schema.as_str(), verb.words());
+        for task in protected {
+            let schema = &task.schema;
+            // What the confirmation is for: the plan, as the dry run would show it.
+            let would = self.what_would_change(&request.databases[task.database], schema, operation);
+            eprint!(
+                "schema {:?} is protected; {} would {would}. Type its name to {} it: ",
+                schema.as_str(),
+                verb.words(),
+                verb.words()
+            );
             let mut answer = String::new();
             if stdin.lock().read_line(&mut answer).is_err() || answer.trim_end_matches(['\n', '\r']) != schema.as_str()
             {

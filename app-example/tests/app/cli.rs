@@ -658,10 +658,16 @@ fn on_a_terminal_a_protected_change_asks_for_the_schemas_name() {
     };
     let (code, out) = on_a_terminal("upgrade --create -t 2", &schema.name);
     assert_eq!(code, Some(0), "{out}");
-    assert!(out.contains(&format!("schema \"{}\" is protected. Type its name to upgrade it", schema.name)), "{out}");
+    // The prompt says what the confirmation is for: the plan, as the dry run shows it.
+    let prompt = format!(
+        "schema \"{}\" is protected; upgrade would apply 2 migration(s) (version none -> 2). Type its name to upgrade it",
+        schema.name
+    );
+    assert!(out.contains(&prompt), "{out}");
     assert_eq!(history_rows(&mut connect(), &schema).len(), 2);
     let (code, out) = on_a_terminal("downgrade -t base", "prod");
     assert_eq!(code, Some(3), "{out}");
+    assert!(out.contains("downgrade would revert 2 migration(s) (version 2 -> none)"), "{out}");
     assert!(out.contains("did not match; nothing was changed"), "{out}");
     assert_eq!(history_rows(&mut connect(), &schema).len(), 2, "nothing was reverted");
 }

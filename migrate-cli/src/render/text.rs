@@ -120,6 +120,33 @@ fn display_file(file: &str) -> &str {
     file
 }
 
+/// What a plan would change, for a confirmation prompt: `apply 2 migration(s) (version 6 -> 8)`, `drop the
+/// schema with everything in it, then apply 8 migration(s)`, `record 4 migration(s) as applied`, `change nothing`.
+pub(crate) fn would_change(preview: &Preview, reset: bool) -> String {
+    let applied = preview.steps.iter().filter(|s| s.direction == migrate_core::Direction::Up).count();
+    let reverted = preview.steps.len() - applied;
+    let mut did = Vec::new();
+    if reset {
+        did.push("drop the schema with everything in it, then".to_owned());
+    }
+    if reverted > 0 {
+        did.push(format!("revert {reverted} migration(s)"));
+    }
+    if applied > 0 {
+        did.push(format!("apply {applied} migration(s)"));
+    }
+    if !preview.fixes.is_empty() {
+        did.push(match recorded_text(&preview.fixes) {
+            Some(recorded) => recorded,
+            None => preview.fixes.iter().map(fix_text).collect::<Vec<_>>().join(", "),
+        });
+    }
+    if did.is_empty() {
+        return "change nothing".to_owned();
+    }
+    format!("{} (version {} -> {})", did.join(" "), version(preview.version_before), version(preview.version_after))
+}
+
 /// A failed dry run.
 pub(super) fn failed_preview_line(label: &str, error: &Error) -> String {
     format!("-- schema {:?}: {}: {}", label, failure_word(error), error_text(error))
