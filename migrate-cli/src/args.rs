@@ -31,7 +31,9 @@ Exit codes:
      file, dirty or out-of-order migration, nothing to resolve)
   4  a migration failed
   5  drift found (edited applied file, versions this binary does not have; `verify`: a schema whose structure
-     differs from what its migrations build, or that is ahead; `diff`: the two schemas differ)"
+     differs from what its migrations build, or that is ahead; `diff`: the two schemas differ)
+  130 interrupted (SIGINT, SIGTERM): the queries in flight were canceled and rolled back, nothing new was
+     started, and the report says what was done; a second signal quits at once"
     };
 }
 

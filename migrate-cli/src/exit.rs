@@ -24,6 +24,8 @@ pub enum ExitCode {
     Drift,
     /// 4: a migration's SQL failed.
     MigrationFailed,
+    /// 130: interrupted (SIGINT or SIGTERM): the queries in flight were canceled, nothing new was started.
+    Interrupted,
 }
 
 impl ExitCode {
@@ -36,6 +38,7 @@ impl ExitCode {
             ExitCode::Refused => 3,
             ExitCode::MigrationFailed => 4,
             ExitCode::Drift => 5,
+            ExitCode::Interrupted => 130,
         }
     }
 }
@@ -78,6 +81,7 @@ pub fn code_of_migration(error: &MigrateError) -> ExitCode {
         // Another tool's table of the same name: nothing was changed; a flag or a variable settles it.
         ErrorKind::NotOurHistoryTable { .. } => ExitCode::Refused,
         ErrorKind::LockTimeout { .. } | ErrorKind::ClaimLost { .. } | ErrorKind::Database { .. } => ExitCode::Failure,
+        ErrorKind::Interrupted { .. } => ExitCode::Interrupted,
         // A kind added later fails the command until it is given its own code here.
         _ => ExitCode::Failure,
     }

@@ -35,6 +35,7 @@ mod advice;
 mod args;
 mod error;
 pub mod exit;
+mod interrupt;
 mod render;
 mod schemas;
 mod verb;
@@ -446,8 +447,13 @@ impl<'s> Cli<'s> {
 
     /// Work on every schema of the request and render each result as it arrives; returns the exit code.
     fn execute(&self, request: &Request<'_>, out: &mut dyn Write) -> ExitCode {
-        let (migrator, common) = (&self.migrator, request.common);
+        // SIGINT and SIGTERM stop the run: queries in flight are canceled on the server, nothing new starts, and
+        // the report says what was done and what was not started.
+        let stop = interrupt::watch();
+        let migrator = self.migrator.clone().interrupted_by(stop.flag());
+        let (migrator, common) = (&migrator, request.common);
         let fleet = Fleet::new(migrator, request.databases.clone())
+            .stop_with(stop.clone())
             .jobs(common.workers.jobs.map_or_else(default_jobs, usize::from))
             .keep_going(common.workers.keep_going);
         let tasks = &request.tasks;
@@ -474,6 +480,10 @@ impl<'s> Cli<'s> {
             Action::Change { operation, dry_run: false, .. } => work.change(operation, &mut sinks),
         };
         sinks.progress.finish();
+        if stop.is_stopped() {
+            sinks.report.interrupted();
+        }
+        interrupt::done();
         sinks.report.finish(sinks.out, not_started)
     }
 

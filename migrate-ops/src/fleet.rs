@@ -28,6 +28,7 @@ use migrate_runtime::{Database, Migrator, SchemaName};
 
 use crate::error::Error;
 use crate::pool;
+use crate::stop::Stop;
 use crate::structure::{verify_schemas, Verification};
 use crate::survey::{Catalog, Standing};
 
@@ -47,13 +48,14 @@ pub struct Fleet<'m> {
     databases: Vec<Database>,
     jobs: usize,
     keep_going: bool,
+    stop: Option<std::sync::Arc<Stop>>,
 }
 
 impl<'m> Fleet<'m> {
     /// A fleet over `databases` (one config per server or database), with [`default_jobs`] connections per
     /// database, stopping at the first failure.
     pub fn new(migrator: &'m Migrator<'m>, databases: Vec<Database>) -> Fleet<'m> {
-        Fleet { migrator, databases, jobs: default_jobs(), keep_going: false }
+        Fleet { migrator, databases, jobs: default_jobs(), keep_going: false, stop: None }
     }
 
     /// Schemas worked on at once per database, each on its own connection.
@@ -66,6 +68,18 @@ impl<'m> Fleet<'m> {
     pub fn keep_going(mut self, yes: bool) -> Self {
         self.keep_going = yes;
         self
+    }
+
+    /// Stop with `stop`: once it is thrown no schema is started, and the queries of the connections this fleet
+    /// opens are canceled. Give the migrator the same switch (`Migrator::interrupted_by(stop.flag())`), so a run in
+    /// flight stops waiting and reports what committed.
+    pub fn stop_with(mut self, stop: std::sync::Arc<Stop>) -> Self {
+        self.stop = Some(stop);
+        self
+    }
+
+    fn interrupted(&self) -> bool {
+        self.stop.as_ref().is_some_and(|stop| stop.is_stopped())
     }
 
     /// The databases.
@@ -102,19 +116,26 @@ impl<'m> Fleet<'m> {
         let queues: Vec<Vec<usize>> = (0..self.databases.len())
             .map(|database| (0..tasks.len()).filter(|&i| tasks[i].database == database).collect())
             .collect();
-        let run = |client: &mut Option<postgres::Client>, index: usize| {
+        let run = |worker: &mut Worker, index: usize| {
             let task = &tasks[index];
-            let result = match client {
+            let result = match &mut worker.client {
                 Some(client) => work(client, &task.schema),
-                None => self.connect(task.database).and_then(|connected| work(client.insert(connected), &task.schema)),
+                None => self.connect(task.database).and_then(|connected| {
+                    if let Some(stop) = &self.stop {
+                        worker.watched = Some(stop.watch(&self.databases[task.database], &connected));
+                    }
+                    work(worker.client.insert(connected), &task.schema)
+                }),
             };
             // A broken connection is replaced before the next schema.
-            if client.as_ref().is_some_and(|c| c.is_closed()) {
-                *client = None;
+            if worker.client.as_ref().is_some_and(|c| c.is_closed()) {
+                worker.client = None;
+                worker.forget(self.stop.as_deref());
             }
             result
         };
-        pool::drain(&queues, self.jobs, self.keep_going, |_| None, run, on_result)
+        let interrupted = || self.interrupted();
+        pool::drain(&queues, self.jobs, self.keep_going, &interrupted, |_| Worker::default(), run, on_result)
     }
 
     /// `verify` over `tasks`: one [`verify_schemas`] call per database for all of that database's schemas (it reads
@@ -132,10 +153,12 @@ impl<'m> Fleet<'m> {
             let mut client = self.connect(database)?;
             Ok(verify_schemas(&mut client, self.migrator, &schemas_of(database))?)
         };
+        let interrupted = || self.interrupted();
         pool::drain(
             &[databases],
             self.jobs,
             self.keep_going,
+            &interrupted,
             |_| (),
             verify,
             |database, result| {
@@ -144,6 +167,21 @@ impl<'m> Fleet<'m> {
             },
         );
         tasks.len() - verified
+    }
+}
+
+/// A worker's connection, and its key in the stop switch's watch list.
+#[derive(Default)]
+struct Worker {
+    client: Option<postgres::Client>,
+    watched: Option<u64>,
+}
+
+impl Worker {
+    fn forget(&mut self, stop: Option<&Stop>) {
+        if let (Some(stop), Some(key)) = (stop, self.watched.take()) {
+            stop.forget(key);
+        }
     }
 }
 

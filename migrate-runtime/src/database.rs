@@ -152,6 +152,22 @@ impl Database {
         }
     }
 
+    /// Ask the server to cancel the query that the connection `token` came from is running (PostgreSQL's cancel
+    /// request, what `pg_cancel_backend` does), over TLS when this database's connections use it. The request
+    /// carries only the backend's key, so the certificate is not checked for it.
+    pub fn cancel(&self, token: &postgres::CancelToken) -> Result<(), ConnectError> {
+        match self.tls_plan(&self.config) {
+            TlsPlan::Plain => token.cancel_query(postgres::NoTls).map_err(ConnectError::Postgres),
+            #[cfg(feature = "tls")]
+            TlsPlan::Unverified | TlsPlan::Verified => {
+                let connector = tls::unverified().map_err(ConnectError::Setup)?;
+                token.cancel_query(connector).map_err(ConnectError::Postgres)
+            }
+            #[cfg(not(feature = "tls"))]
+            _ => token.cancel_query(postgres::NoTls).map_err(ConnectError::Postgres),
+        }
+    }
+
     /// What a connection with `config` needs, from the mode and the hosts alone: nothing is built here.
     pub(crate) fn tls_plan(&self, config: &postgres::Config) -> TlsPlan {
         #[cfg(unix)]

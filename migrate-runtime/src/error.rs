@@ -59,7 +59,7 @@ impl Error {
     /// The steps that committed before the error: earlier migrations of a run whose later step failed.
     pub fn committed(&self) -> &[StepReport] {
         match &self.kind {
-            ErrorKind::MigrationFailed { committed, .. } => committed,
+            ErrorKind::MigrationFailed { committed, .. } | ErrorKind::Interrupted { committed } => committed,
             _ => &[],
         }
     }
@@ -117,6 +117,17 @@ pub enum ErrorKind {
         committed: Vec<StepReport>,
         /// It runs outside a transaction: its history row is now dirty.
         left_dirty: bool,
+    },
+
+    /// The run was stopped from outside (the CLI on SIGINT or SIGTERM, through [`Migrator::interrupted_by`]): the
+    /// query in flight was canceled and rolled back, a no-transaction migration in flight is left to be resumed;
+    /// `committed` lists what committed before.
+    ///
+    /// [`Migrator::interrupted_by`]: crate::Migrator::interrupted_by
+    #[error("the run was interrupted{}: what was in flight was rolled back", committed_text(.committed))]
+    Interrupted {
+        /// The steps of this run that committed before the interruption.
+        committed: Vec<StepReport>,
     },
 
     /// Another process held the migration lock for longer than the configured wait.
@@ -212,6 +223,13 @@ pub fn human_duration(duration: Duration) -> String {
 
 fn holder_text(holder: &Option<LockHolder>) -> String {
     holder.as_ref().map_or("another process".to_owned(), ToString::to_string)
+}
+
+fn committed_text(committed: &[StepReport]) -> String {
+    match committed.len() {
+        0 => String::new(),
+        n => format!(" after {n} step(s) committed"),
+    }
 }
 
 fn dirty_text(left_dirty: bool, version: i64) -> String {

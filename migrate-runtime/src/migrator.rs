@@ -60,6 +60,7 @@ impl<'s> Migrator<'s> {
             lock_wait: Duration::from_secs(600),
             timeouts: Timeouts::default(),
             on_wait: Arc::new(engine::log_waiting),
+            interrupted: None,
             service: binary_name(),
         };
         Migrator { set, options }
@@ -188,6 +189,16 @@ impl<'s> Migrator<'s> {
     /// ```
     pub fn on_wait(mut self, report: impl Fn(&Waiting) + Send + Sync + 'static) -> Self {
         self.options.on_wait = Arc::new(report);
+        self
+    }
+
+    /// Stop when `flag` is set (from a signal handler, say): a run stops waiting for a lock or a runner, starts no
+    /// new step, and reports [`ErrorKind::Interrupted`](crate::ErrorKind::Interrupted) with what committed. Cancel
+    /// the query in flight yourself (the connection's `cancel_token`, [`Database::cancel`](crate::Database::cancel)):
+    /// a transactional step then rolls back, and a no-transaction statement leaves its migration claimed with its
+    /// lease ended, so the next run resumes it at once.
+    pub fn interrupted_by(mut self, flag: Arc<std::sync::atomic::AtomicBool>) -> Self {
+        self.options.interrupted = Some(flag);
         self
     }
 

@@ -361,3 +361,59 @@ fn two_operators_at_once_each_report_their_own_work_and_the_others() {
         assert_eq!(run["summary"]["by_others"], with_others, "{}", run["summary"]);
     }
 }
+
+/// Ctrl-C in the middle of a fan-out, while one schema waits on a table lock: the query waiting is canceled on
+/// the server (nothing runs on after the client), no schema is started after it, the report says what was done and
+/// not started, and the schema that was interrupted is as it was.
+#[test]
+fn an_interrupt_cancels_the_query_in_flight_starts_nothing_new_and_reports_what_was_done() {
+    let schemas: Vec<TestSchema> = (1..=4).map(|i| TestSchema::new(&format!("sigint-{i}"))).collect();
+    let list = schemas.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(",");
+    expect(migrate(&["upgrade", "--create", "--schemas", &list]), 0);
+    // Another session holds the second schema's table: its down migration waits.
+    let mut holder = connect();
+    let mut lock = holder.transaction().unwrap();
+    lock.batch_execute(&format!("LOCK TABLE {}.customers IN ACCESS EXCLUSIVE MODE", schemas[1].quoted())).unwrap();
+
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_app-example"))
+        .args(["migrate", "downgrade", "--schemas", &list, "-t", "7", "-j", "1", "--yes"])
+        .env("DATABASE_URL", integration_tests::database_url())
+        .env_remove("MIGRATE_PROTECTED_SCHEMAS")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let waiting = |client: &mut postgres::Client| -> i64 {
+        client
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'app-example migrate%' \
+                 AND wait_event_type = 'Lock'",
+                &[],
+            )
+            .unwrap()
+            .get(0)
+    };
+    let mut watcher = connect();
+    assert!(
+        integration_tests::wait_for(std::time::Duration::from_secs(20), || waiting(&mut watcher) == 1),
+        "the downgrade of the second schema waits on the lock"
+    );
+    let signal = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(signal.success());
+    let output = child.wait_with_output().unwrap();
+    let (out, err) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert_eq!(output.status.code(), Some(130), "stdout:\n{out}\nstderr:\n{err}");
+    assert!(err.contains("interrupted: canceling the queries in flight"), "{err}");
+    assert!(out.contains(&format!("{}: reverted 1 migration(s)", schemas[0].name)), "{out}");
+    assert!(out.contains(&format!("{}: INTERRUPTED", schemas[1].name)), "{out}");
+    assert!(out.contains("2 not started (interrupted)"), "{out}");
+    // The server is not left running the query the client sent.
+    assert_eq!(waiting(&mut watcher), 0, "the waiting query was canceled");
+    lock.commit().unwrap();
+    for (schema, rows) in schemas.iter().zip([7, 8, 8, 8]) {
+        assert_eq!(history_rows(&mut connect(), schema).len(), rows, "{}", schema.name);
+    }
+    let clean = document(migrate(&["status", "--schemas", &list, "--format", "json"]), 0);
+    let states: Vec<&str> = clean["schemas"].as_array().unwrap().iter().map(|s| s["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["behind", "at head", "at head", "at head"], "nothing half-done: {clean}");
+}

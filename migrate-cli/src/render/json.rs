@@ -43,6 +43,7 @@ pub(crate) enum Verdict {
     Unchanged,
     Planned,
     Refused,
+    Interrupted,
     Failed,
 }
 
@@ -96,7 +97,11 @@ impl Failed {
     pub fn of(schema: &SchemaName, error: &Error) -> Failed {
         Failed {
             schema: schema.to_string(),
-            outcome: if exit::is_refusal(error) { Verdict::Refused } else { Verdict::Failed },
+            outcome: match (exit::is_refusal(error), exit::code_of(error)) {
+                (true, _) => Verdict::Refused,
+                (false, ExitCode::Interrupted) => Verdict::Interrupted,
+                (false, _) => Verdict::Failed,
+            },
             error: error_text(error),
             sqlstate: sqlstate(error).map(|code| code.to_string()),
             exit_code: exit::code_of(error),

@@ -37,6 +37,8 @@ pub(super) struct Report<'d> {
     mode: Mode,
     /// `--only-problems`: schemas that need no look are counted, not listed.
     only_problems: bool,
+    /// The run was interrupted (SIGINT, SIGTERM): the schemas not started are counted as such.
+    interrupted: bool,
     /// Schemas read, by state (`at head`, `behind`, ...; `read` for history), for the read-only summary.
     states: BTreeMap<&'static str, usize>,
 }
@@ -69,6 +71,7 @@ impl<'d> Report<'d> {
             rows: Vec::new(),
             mode,
             only_problems: false,
+            interrupted: false,
             states: BTreeMap::new(),
         }
     }
@@ -153,6 +156,12 @@ impl<'d> Report<'d> {
             }
         };
         self.keep(index, task, outcome);
+    }
+
+    /// The run was interrupted: the summary says so and the exit code is 130.
+    pub fn interrupted(&mut self) {
+        self.interrupted = true;
+        self.raise(ExitCode::Interrupted);
     }
 
     /// List only the schemas that need a look (`--only-problems`); the summary still counts them all.
@@ -301,11 +310,12 @@ impl<'d> Report<'d> {
 
     /// The summary line for people, when there is more than one schema or something went wrong.
     fn summary_line(&self, not_started: usize) -> Option<String> {
-        let stopped = match not_started {
-            0 => String::new(),
-            n => format!(", {n} not started (stopped at the first failure; --keep-going goes on)"),
+        let stopped = match (not_started, self.interrupted) {
+            (0, false) => String::new(),
+            (n, true) => format!(", {n} not started (interrupted)"),
+            (n, false) => format!(", {n} not started (stopped at the first failure; --keep-going goes on)"),
         };
-        let troubles = self.refused + self.failed + not_started;
+        let troubles = self.refused + self.failed + not_started + usize::from(self.interrupted);
         let mut counts: Vec<String> = match self.mode {
             // What was read, counted by state; the table above says the rest.
             Mode::Read => self.states.iter().map(|(state, n)| format!("{n} {state}")).collect(),

@@ -57,6 +57,8 @@ fn own_change(label: &str, report: &RunReport) -> String {
 fn failure_word(error: &Error) -> &'static str {
     if crate::exit::is_refusal(error) {
         "REFUSED"
+    } else if crate::exit::code_of(error) == crate::exit::ExitCode::Interrupted {
+        "INTERRUPTED"
     } else {
         "FAILED"
     }

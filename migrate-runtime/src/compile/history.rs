@@ -563,6 +563,17 @@ impl HistoryTable {
         )
     }
 
+    /// The run that claimed a script was stopped between or during its statements: end the claim's lease now (the
+    /// row stays dirty with what was done), so the next run resumes it without waiting the lease out.
+    pub fn release_sql(&self, step: &Step<'_>, runner: &str) -> String {
+        format!(
+            "UPDATE {} SET claim_expires_at = now() WHERE version = {} AND runner = {}",
+            self.qualified,
+            step.migration.version,
+            quote_literal(runner)
+        )
+    }
+
     /// A statement of a claimed script failed: record PostgreSQL's message, so later runs refuse instead of resuming.
     pub fn failed_sql(&self, step: &Step<'_>, runner: &str, message: &str) -> String {
         format!(

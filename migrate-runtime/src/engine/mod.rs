@@ -21,7 +21,6 @@
 //! (each in its own transaction, or all in one), and a fresh schema is created and migrated in a single
 //! transaction when every migration allows it.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::compile::history::{
@@ -31,7 +30,7 @@ use crate::compile::{compile, render, Opening, Outgoing};
 use crate::error::{Error, ErrorKind, LockHolder};
 use crate::foreign::{parse_rows, ForeignHistory};
 use crate::model::{AppliedMigration, OtherStep, Preview, Report, StepReport};
-use crate::plan::{plan, plan_with_foreign, Found, HistoryFix, Operation, Plan, PlanOptions, Refusal};
+use crate::plan::{plan, plan_with_foreign, Found, HistoryFix, Operation, Plan, Refusal};
 use crate::schema::SchemaName;
 use crate::session::{Answer, Session};
 use crate::set::MigrationSet;
@@ -40,79 +39,18 @@ use migrate_core::Direction;
 
 mod exchange;
 mod failure;
+mod options;
 mod untransacted;
+mod waiting;
+
+pub(crate) use options::EngineOptions;
+pub(crate) use waiting::log_waiting;
+pub use waiting::Waiting;
 
 pub(crate) use exchange::read;
 use exchange::{database, history_read_failed, rollback, step_report};
 use failure::{batch_failed, committed_before_guard};
 use untransacted::run_untransacted;
-
-/// How the engine runs: the history table's name, what the planner accepts, how long to wait for the lock, the
-/// session limits for migration SQL, and who hears about waiting.
-#[derive(Clone)]
-pub(crate) struct EngineOptions {
-    pub history_table: String,
-    /// Shared schemas after the schema in every migration's `search_path`.
-    pub extra_search_path: Vec<SchemaName>,
-    pub plan: PlanOptions,
-    pub lock_wait: Duration,
-    pub timeouts: Timeouts,
-    pub on_wait: Arc<dyn Fn(&Waiting) + Send + Sync>,
-    /// The service recorded as the owner of a history table the engine creates.
-    pub service: String,
-}
-
-impl std::fmt::Debug for EngineOptions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EngineOptions")
-            .field("history_table", &self.history_table)
-            .field("extra_search_path", &self.extra_search_path)
-            .field("plan", &self.plan)
-            .field("lock_wait", &self.lock_wait)
-            .field("timeouts", &self.timeouts)
-            .finish_non_exhaustive()
-    }
-}
-
-/// A run is waiting for another process: for the schema's migration lock, or for the runner of a no-transaction
-/// migration. Reported about a second into the wait and then every ten seconds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Waiting {
-    /// The schema.
-    pub schema: String,
-    /// How long we have waited.
-    pub waited: Duration,
-    /// The no-transaction migration being run by another process, when that is what we wait for.
-    pub running_version: Option<i64>,
-    /// Who we wait for, when it could be seen.
-    pub holder: Option<LockHolder>,
-}
-
-impl std::fmt::Display for Waiting {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let holder = self.holder.as_ref().map_or("another process".to_owned(), ToString::to_string);
-        match (self.running_version, &self.holder) {
-            (Some(version), Some(_)) => {
-                write!(f, "schema {:?}: waiting for {holder}, which is running migration {version}", self.schema)?
-            }
-            // No backend of the runner's is there: it may be gone, and only its lease says otherwise.
-            (Some(version), None) => write!(
-                f,
-                "schema {:?}: migration {version} was claimed by a runner that shows no backend now; waiting for its \
-                 claim to expire ({} after its last statement) before taking it over",
-                self.schema,
-                crate::error::human_duration(crate::compile::history::CLAIM_LEASE)
-            )?,
-            (None, _) => write!(f, "schema {:?}: waiting for the migration lock held by {holder}", self.schema)?,
-        }
-        write!(f, " (waited {})", crate::error::human_duration(self.waited))
-    }
-}
-
-/// The default report of a wait: a warning in the service's log.
-pub(crate) fn log_waiting(waiting: &Waiting) {
-    tracing::warn!(schema = waiting.schema.as_str(), "{waiting}");
-}
 
 /// The history table of `schema` as the options name it, owned by the options' service.
 fn history_table(schema: &SchemaName, options: &EngineOptions) -> Result<HistoryTable, Error> {
@@ -179,7 +117,7 @@ pub(crate) async fn run<S: Session>(
     loop {
         let plan = lock_and_plan(session, set, options, &table, operation).await?;
         let first_of_plan = done.len();
-        match execute(session, &table, options.timeouts, &plan, &runner, &mut done).await? {
+        match execute(session, &table, options, &plan, &runner, &mut done).await? {
             Executed::Finished { fixes_written } => {
                 // Built from what happened: the fixes written, and the steps that committed (earlier plans' too).
                 let fixes = if fixes_written { plan.fixes.iter().map(HistoryFix::fix).collect() } else { Vec::new() };
@@ -294,6 +232,9 @@ async fn lock_and_plan<'m, S: Session>(
             };
             (options.on_wait)(&Waiting { schema: table.schema.to_string(), waited, running_version, holder });
             next_report = waited + Duration::from_secs(10);
+        }
+        if options.is_interrupted() {
+            return Err(Error::new(table.schema.as_str(), ErrorKind::Interrupted { committed: Vec::new() }));
         }
         session.pause(backoff.min(options.lock_wait.saturating_sub(waited))).await;
         backoff = (backoff * 2).min(Duration::from_millis(250));
@@ -423,17 +364,26 @@ enum Executed {
 async fn execute<S: Session>(
     session: &mut S,
     table: &HistoryTable,
-    timeouts: Timeouts,
+    options: &EngineOptions,
     plan: &Plan<'_>,
     runner: &str,
     done: &mut Vec<StepReport>,
 ) -> Result<Executed, Error> {
+    let timeouts = options.timeouts;
+    let interrupted = |committed: &[StepReport]| {
+        Error::new(table.schema.as_str(), ErrorKind::Interrupted { committed: committed.to_vec() })
+    };
     if plan.is_empty() {
         session.batch("COMMIT").await.map_err(|e| database(table, "end the transaction", e))?;
         return Ok(Executed::Finished { fixes_written: false });
     }
     let mut fixes_written = false;
     for send in compile(table, timeouts, plan, runner, Opening::AlreadyOpen) {
+        // Nothing new is started once the run is asked to stop; the open transaction (and its lock) ends here.
+        if options.is_interrupted() {
+            rollback(session).await;
+            return Err(interrupted(done));
+        }
         match send {
             Outgoing::Batch(batch) => match session.batch(&batch.sql).await {
                 Ok(answer) => {
@@ -454,12 +404,17 @@ async fn execute<S: Session>(
                         done.extend(batch.parts[..index].iter().map(|part| step_report(table, part.step, None)));
                         return Ok(Executed::LostLock);
                     }
-                    return Err(batch_failed(session, table, timeouts, &batch, error, done.clone()).await);
+                    let failed = batch_failed(session, table, timeouts, &batch, error, done.clone()).await;
+                    // A query canceled because the run was stopped is an interruption, not a failed migration.
+                    return Err(match options.is_interrupted() {
+                        true => interrupted(failed.committed()),
+                        false => failed,
+                    });
                 }
             },
             Outgoing::Untransacted(step) => {
                 let started = Instant::now();
-                run_untransacted(session, table, timeouts, step, runner, done).await?;
+                run_untransacted(session, table, options, step, runner, done).await?;
                 done.push(step_report(table, step, Some(started.elapsed())));
             }
         }

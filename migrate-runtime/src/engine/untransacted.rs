@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use super::exchange::{database, rollback};
 use super::failure::migration_failed;
+use super::options::EngineOptions;
 use crate::compile::history::{index_is_valid, restore_settings_sql, HistoryTable, Timeouts};
 use crate::error::{Error, ErrorKind};
 use crate::model::StepReport;
@@ -19,11 +20,13 @@ use crate::sql::{created_index_name, qualify_relations, split_statements};
 pub(super) async fn run_untransacted<S: Session>(
     session: &mut S,
     table: &HistoryTable,
-    timeouts: Timeouts,
+    options: &EngineOptions,
     step: &Step<'_>,
     runner: &str,
     committed: &[StepReport],
 ) -> Result<(), Error> {
+    let timeouts = options.timeouts;
+    let interrupted = || Error::new(table.schema.as_str(), ErrorKind::Interrupted { committed: committed.to_vec() });
     let started = Instant::now();
     let sql_failed =
         |error: &QueryError, script_start| migration_failed(table, step, error, script_start, committed.to_vec(), true);
@@ -46,8 +49,18 @@ pub(super) async fn run_untransacted<S: Session>(
                 "index already built by the interrupted run"
             );
         } else {
+            if options.is_interrupted() {
+                outcome = Err(interrupted());
+                break;
+            }
             match run_statement(session, table, timeouts, step, runner, statement, i + 1).await {
                 Ok(()) => continue,
+                Err(_) if options.is_interrupted() => {
+                    // Canceled because the run was stopped: not a failure. The claim stays, its lease ends now,
+                    // so the next run resumes at this statement without waiting for it.
+                    outcome = Err(interrupted());
+                    break;
+                }
                 Err((error, script_start)) => {
                     let failed = sql_failed(&error, script_start.map(|start| start - statement_start));
                     if let ErrorKind::MigrationFailed { message, .. } = failed.kind() {
@@ -64,8 +77,11 @@ pub(super) async fn run_untransacted<S: Session>(
             break;
         }
     }
-    let finish = match outcome {
+    let finish = match &outcome {
         Ok(()) => format!("{};\n{restore}", table.finish_untransacted(step, runner, started.elapsed())),
+        Err(error) if matches!(error.kind(), ErrorKind::Interrupted { .. }) => {
+            format!("{};\n{restore}", table.release_sql(step, runner))
+        }
         Err(_) => restore,
     };
     let finished = session.batch(&finish).await;
