@@ -116,7 +116,15 @@ pub(crate) struct HistoryTable {
 /// The columns that record a no-transaction migration's progress, added to history tables made before them.
 const PROGRESS_COLUMNS: &str =
     "runner text, claim_expires_at timestamptz, statements_done integer NOT NULL DEFAULT 0, \
-     claim_direction text, failure text";
+     claim_direction text, failure text, runner_backend integer, runner_backend_start timestamptz";
+
+/// The newest of [`PROGRESS_COLUMNS`]: a table that has it has them all.
+const NEWEST_PROGRESS_COLUMN: &str = "runner_backend_start";
+
+/// The backend a runner's statement was recorded from, with its start time (a pid alone may be reused): set with
+/// every renewal of the lease.
+const RUNNER_BACKEND: &str = "runner_backend = pg_backend_pid(), runner_backend_start = \
+     (SELECT backend_start FROM pg_catalog.pg_stat_activity WHERE pid = pg_backend_pid())";
 
 /// `applied_at` as RFC 3339 in UTC whatever the session's `DateStyle` and `TimeZone`, read beside every column.
 const APPLIED_AT_UTC: &str =
@@ -214,8 +222,15 @@ impl HistoryTable {
     /// The rows, read under the lock, with whether each no-transaction runner is still there.
     pub fn locked_select_sql(&self) -> String {
         format!(
-            "SELECT *, {APPLIED_AT_UTC}, runner IS NOT NULL AND (claim_expires_at > now() OR EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a \
-             WHERE a.application_name = runner AND a.pid <> pg_backend_pid())) AS runner_alive FROM {} ORDER BY version",
+            // Alive: a backend has the runner's name; or the lease holds and the backend that last renewed it is
+            // still there. Behind a transaction pooler that backend is a pooled server connection, which outlives
+            // its client (it may even be serving this very read), so the lease is what counts between two
+            // statements; over a direct connection it is the runner's own, gone with it, so a runner that died is
+            // seen as dead at once.
+            "SELECT *, {APPLIED_AT_UTC}, runner IS NOT NULL AND (EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a \
+             WHERE a.application_name = runner AND a.pid <> pg_backend_pid()) OR (claim_expires_at > now() AND \
+             (runner_backend IS NULL OR EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a WHERE a.pid = runner_backend \
+             AND a.backend_start = runner_backend_start)))) AS runner_alive FROM {} ORDER BY version",
             self.qualified
         )
     }
@@ -405,7 +420,7 @@ impl HistoryTable {
             "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = {}) AS schema_exists, \
              to_regclass({table}) IS NOT NULL AS table_exists, \
              EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = to_regclass({table}) \
-             AND attname = 'claim_direction' AND NOT attisdropped) AS has_progress",
+             AND attname = '{NEWEST_PROGRESS_COLUMN}' AND NOT attisdropped) AS has_progress",
             quote_literal(self.schema.as_str()),
             table = quote_literal(&self.qualified)
         )
@@ -506,7 +521,8 @@ impl HistoryTable {
     /// way, and a lease. A resumed step keeps its count of statements done.
     pub fn claim_sql(&self, step: &Step<'_>, runner: &str, committed_before: usize) -> String {
         let claim = format!(
-            "runner = {}, claim_expires_at = now() + interval '{} seconds', claim_direction = {}, failure = NULL",
+            "runner = {}, claim_expires_at = now() + interval '{} seconds', claim_direction = {}, failure = NULL, \
+             {RUNNER_BACKEND}",
             quote_literal(runner),
             CLAIM_LEASE.as_secs(),
             quote_literal(step.direction.label()),
@@ -554,8 +570,8 @@ impl HistoryTable {
     /// After statement `done` of a claimed script: record it and renew the lease.
     pub fn progress_sql(&self, step: &Step<'_>, runner: &str, done: usize) -> String {
         format!(
-            "UPDATE {} SET statements_done = {done}, claim_expires_at = now() + interval '{} seconds' \
-             WHERE version = {} AND runner = {}",
+            "UPDATE {} SET statements_done = {done}, claim_expires_at = now() + interval '{} seconds', \
+             {RUNNER_BACKEND} WHERE version = {} AND runner = {}",
             self.qualified,
             CLAIM_LEASE.as_secs(),
             step.migration.version,

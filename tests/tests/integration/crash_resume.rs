@@ -11,7 +11,7 @@ use integration_tests::{
     catalog_fingerprint, expire_claims, history_rows_of, index_builds, invalid_indexes, terminate_backend, wait_for,
     SchemasFile, TestDatabase, TestSchema,
 };
-use migrate_runtime::{embed_migrations, ErrorKind, MigrationSet, Migrator, Refusal};
+use migrate_runtime::{embed_migrations, ErrorKind, MigrationSet, Migrator, Refusal, SchemaName};
 
 /// The set `cic-probe` embeds.
 static CIC_SET: MigrationSet = embed_migrations!("fixtures/crash_cic");
@@ -340,13 +340,22 @@ fn an_interrupted_no_transaction_statement_is_resumed_without_running_finished_s
     terminate_backend(backend);
     drop(gate);
 
-    // Within the claim's lease the runner might still be there (behind a pooler it can be between server
-    // connections): a run waits for it, says so, and gives up at --lock-wait without touching the migration.
+    // Within the claim's lease a runner behind a transaction pooler may be between two server connections: the
+    // backend that last renewed its lease (a pooled server connection, which outlives its client) is still
+    // there, so a run waits for it, says so, and gives up at --lock-wait without touching the migration. Here the
+    // renewing backend is made one that lives on, as a pooled one would.
+    let mut pooled = database.client();
+    let table = format!("{}.schema_migrations", SchemaName::new(&schema).unwrap().quoted());
+    pooled
+        .batch_execute(&format!(
+            "UPDATE {table} SET runner_backend = pg_backend_pid(), runner_backend_start = \
+             (SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()) WHERE version = 4"
+        ))
+        .unwrap();
     let output = cic_probe(&database, &["upgrade", "-s", &schema, "--lock-wait", "2s"]).output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "stdout:\n{stdout}\nstderr:\n{stderr}");
-    // Its backend was terminated: the wait says so rather than that someone is running it.
     assert!(
         stderr
             .contains("migration 4 was claimed by a runner that shows no backend now; waiting for its claim to expire"),
@@ -356,10 +365,23 @@ fn an_interrupted_no_transaction_statement_is_resumed_without_running_finished_s
     let mut client = database.client();
     assert_eq!(history_rows_of(&mut client, &schema).last().map(|r| (r.0, r.2)), Some((4, true)));
 
-    // Once the lease has run out, a plain re-run resumes: CREATE TABLE backfill_marks (done) is not run again,
-    // the INSERT runs once.
-    expire_claims(&mut client, std::slice::from_ref(&schema));
-    rerun(&database, &["upgrade", "-s", &schema]);
+    // Over a direct connection the renewing backend was the runner's own: once it is gone, the runner is seen as
+    // dead at once, and a plain re-run resumes without waiting the lease out: CREATE TABLE backfill_marks (done)
+    // is not run again, the INSERT runs once.
+    drop(pooled);
+    assert!(wait_for(Duration::from_secs(10), || {
+        let pids: i64 = client
+            .query_one(
+                &format!("SELECT count(*) FROM {table} t JOIN pg_stat_activity a ON a.pid = t.runner_backend"),
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        pids == 0
+    }));
+    // `--lock-wait 1s`: a run that had to wait the lease out (60 s) would give up, exit 1.
+    let output = cic_probe(&database, &["upgrade", "-s", &schema, "--lock-wait", "1s"]).output().unwrap();
+    integration_tests::succeeded(&output);
     assert_whole(&database, std::slice::from_ref(&schema), &reference);
 }
 
