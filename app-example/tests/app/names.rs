@@ -8,17 +8,11 @@ use serde_json::Value;
 
 use crate::boot::Service;
 use crate::cli::migrate;
+use crate::operator::{document, output};
 
-fn output(mut command: assert_cmd::Command) -> (Option<i32>, String, String) {
-    let output = command.output().unwrap();
-    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
-    (output.status.code(), text(&output.stdout), text(&output.stderr))
-}
-
+/// A successful command's JSON document.
 fn json(command: assert_cmd::Command) -> Value {
-    let (code, out, err) = output(command);
-    assert_eq!(code, Some(0), "{out}\n{err}");
-    serde_json::from_str(&out).unwrap()
+    document(command, 0)
 }
 
 fn rows(schema: &TestSchema, table: &str) -> i64 {

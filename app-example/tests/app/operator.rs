@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::cli::migrate;
 
-fn output(mut command: assert_cmd::Command) -> (Option<i32>, String, String) {
+pub(crate) fn output(mut command: assert_cmd::Command) -> (Option<i32>, String, String) {
     let output = command.output().unwrap();
     let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
     (output.status.code(), text(&output.stdout), text(&output.stderr))
@@ -19,7 +19,7 @@ fn expect(command: assert_cmd::Command, code: i32) -> String {
     out
 }
 
-fn document(command: assert_cmd::Command, code: i32) -> Value {
+pub(crate) fn document(command: assert_cmd::Command, code: i32) -> Value {
     let out = expect(command, code);
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("not one JSON document ({e}):\n{out}"))
 }
