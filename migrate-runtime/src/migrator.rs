@@ -172,7 +172,7 @@ impl<'s> Migrator<'s> {
     }
 
     /// How long to wait for another process that holds this schema's migration lock before giving up with
-    /// [`Error::LockTimeout`].
+    /// [`ErrorKind::LockTimeout`](crate::ErrorKind::LockTimeout).
     pub fn lock_wait(mut self, wait: Duration) -> Self {
         self.options.lock_wait = wait;
         self
@@ -303,7 +303,7 @@ impl<'s> Migrator<'s> {
     /// For a schema built by another tool or by hand: record every embedded migration up to `version` (in the set's
     /// order) as applied, without running it, with the binary's checksums and `applied_by` ending in `(baseline)`.
     /// Creates the history table if missing, not the schema; refuses a schema whose history has a migration after
-    /// `version` ([`Error::BaselineBelowApplied`]). Runs under the schema's migration lock, in one transaction.
+    /// `version` ([`Refusal::BaselineBelowApplied`](crate::Refusal::BaselineBelowApplied)). Runs under the schema's migration lock, in one transaction.
     ///
     /// ```no_run
     /// # use migrate_runtime::{embed_migrations, MigrationSet, Migrator};

@@ -6,7 +6,7 @@ use crate::foreign::Tool;
 use crate::target::WrongDirection;
 
 /// Why the planner refused an operation on a schema: the history does not match the binary, or the operation
-/// cannot be done from where the schema stands. Nothing was changed. Pure: it names no schema (the [`Error`] that
+/// cannot be done from where the schema stands. Nothing was changed. Pure: it names no schema (the [`Error`](crate::Error) that
 /// carries it does).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

@@ -32,7 +32,7 @@ pub enum Operation {
         /// The newest migration whose effects are in place.
         version: i64,
     },
-    /// Record as applied what another tool's history table says it applied (planned from a [`ForeignHistory`]).
+    /// Record as applied what another tool's history table says it applied (planned from a [`ForeignHistory`](crate::ForeignHistory)).
     Adopt(Tool),
 }
 
@@ -178,7 +178,7 @@ impl HistoryFix<'_> {
     }
 }
 
-/// What an operation will do to one schema: built by [`plan`], executed by the engine, rendered by the dry run.
+/// What an operation will do to one schema: built by [`plan`](crate::plan()), executed by the engine, rendered by the dry run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan<'m> {
     /// SQL that creates or resets the schema first.
