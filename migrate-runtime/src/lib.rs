@@ -44,6 +44,8 @@ mod model;
 mod plan;
 mod schema;
 mod session;
+#[cfg(feature = "sqlx")]
+mod session_sqlx;
 mod set;
 pub mod sql;
 mod target;

@@ -387,6 +387,37 @@ impl<'s> Migrator<'s> {
         self.run_async(client, schema, Operation::Upgrade(Target::Head)).await
     }
 
+    /// [`Migrator::migrate`] with the service's own sqlx pool: one connection of it, for the run.
+    #[cfg(feature = "sqlx")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sqlx")))]
+    pub async fn migrate_sqlx(&self, pool: &sqlx::PgPool, schema: &str) -> Result<Report, Error> {
+        self.run_sqlx(pool, schema, Operation::Upgrade(Target::Head)).await
+    }
+
+    /// [`Migrator::run`] with the service's own sqlx pool.
+    #[cfg(feature = "sqlx")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sqlx")))]
+    pub async fn run_sqlx(&self, pool: &sqlx::PgPool, schema: &str, operation: Operation) -> Result<Report, Error> {
+        let mut connection = pool.acquire().await.map_err(|source| {
+            let kind = crate::ErrorKind::Database { action: "take a connection from the pool", source: source.into() };
+            Error::new(schema, kind)
+        })?;
+        self.run_sqlx_connection(&mut connection, schema, operation).await
+    }
+
+    /// [`Migrator::run`] on one sqlx connection (`&mut *pool.acquire().await?`, or a `PgConnection`).
+    #[cfg(feature = "sqlx")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sqlx")))]
+    pub async fn run_sqlx_connection(
+        &self,
+        connection: &mut sqlx::PgConnection,
+        schema: &str,
+        operation: Operation,
+    ) -> Result<Report, Error> {
+        let schema = schema_name(schema)?;
+        engine::run(&mut &mut *connection, self.set, &self.options, &schema, operation).await
+    }
+
     /// [`Migrator::run`] on a `tokio-postgres` client.
     #[cfg(feature = "tokio")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]

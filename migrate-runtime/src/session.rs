@@ -90,6 +90,8 @@ impl SqlState {
     pub const ACTIVE_SQL_TRANSACTION: SqlState = SqlState(*b"25001");
     /// `undefined_column`: a column named in the query does not exist.
     pub const UNDEFINED_COLUMN: SqlState = SqlState(*b"42703");
+    /// `internal_error`: what an odd code from a driver reads as.
+    pub const INTERNAL_ERROR: SqlState = SqlState(*b"XX000");
     /// `lock_not_available`: `lock_timeout` ran out.
     pub const LOCK_NOT_AVAILABLE: SqlState = SqlState(*b"55P03");
     /// Raised by the guard that opens every transaction of a run after the first: another process took the
@@ -193,7 +195,7 @@ impl From<postgres::Error> for QueryError {
         };
         QueryError::Server(ServerError {
             // PostgreSQL's codes are always five characters; an odd one reads as a generic internal error.
-            code: SqlState::new(db.code().code()).unwrap_or(SqlState(*b"XX000")),
+            code: SqlState::new(db.code().code()).unwrap_or(SqlState::INTERNAL_ERROR),
             message: db.message().to_owned(),
             detail: db.detail().map(str::to_owned),
             hint: db.hint().map(str::to_owned),

@@ -19,6 +19,7 @@ mod privileges;
 mod rebuild;
 mod server_restart;
 mod shared_search_path;
+mod sqlx_driver;
 mod structure;
 mod tls;
 
