@@ -399,7 +399,8 @@ impl<'s> Migrator<'s> {
     #[cfg_attr(docsrs, doc(cfg(feature = "sqlx")))]
     pub async fn run_sqlx(&self, pool: &sqlx::PgPool, schema: &str, operation: Operation) -> Result<Report, Error> {
         let mut connection = pool.acquire().await.map_err(|source| {
-            let kind = crate::ErrorKind::Database { action: "take a connection from the pool", source: source.into() };
+            let kind =
+                crate::error::ErrorKind::Database { action: "take a connection from the pool", source: source.into() };
             Error::new(schema, kind)
         })?;
         self.run_sqlx_connection(&mut connection, schema, operation).await
