@@ -27,6 +27,7 @@
 use std::fmt;
 
 use crate::schema::{quote_ident, SchemaName};
+use crate::session::{Answer, QueryError};
 
 /// Run `body` in one transaction whose `search_path` is `schema`, then commit; roll back if `body` fails.
 ///
@@ -105,7 +106,7 @@ pub fn begin_in_schema_with<'c>(
 /// reaches, or the connection's role lacks `USAGE` on it (PostgreSQL then skips it in `search_path`).
 pub fn check_schema(client: &mut postgres::Client, schema: &SchemaName) -> Result<(), SchemaCheckError> {
     let answer = client.simple_query(&check_sql(schema, SearchPathScope::Transaction));
-    judge_answer(schema, SearchPathScope::Transaction, answer)
+    judge_answer(schema, SearchPathScope::Transaction, postgres_answer(answer))
 }
 
 /// Check, in one round trip, that the connection's session resolves unqualified names in `schema`, as it does
@@ -117,7 +118,7 @@ pub fn check_schema(client: &mut postgres::Client, schema: &SchemaName) -> Resul
 /// [`check_schema`] there.
 pub fn check_session_schema(client: &mut postgres::Client, schema: &SchemaName) -> Result<(), SchemaCheckError> {
     let answer = client.simple_query(&check_sql(schema, SearchPathScope::Session));
-    judge_answer(schema, SearchPathScope::Session, answer)
+    judge_answer(schema, SearchPathScope::Session, postgres_answer(answer))
 }
 
 /// [`in_schema`] on a `tokio-postgres` client.
@@ -193,7 +194,7 @@ pub async fn begin_in_schema_with_async<'c>(
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub async fn check_schema_async(client: &tokio_postgres::Client, schema: &SchemaName) -> Result<(), SchemaCheckError> {
     let answer = client.simple_query(&check_sql(schema, SearchPathScope::Transaction)).await;
-    judge_answer(schema, SearchPathScope::Transaction, answer)
+    judge_answer(schema, SearchPathScope::Transaction, postgres_answer(answer))
 }
 
 /// [`check_session_schema`] on a `tokio-postgres` client.
@@ -204,7 +205,7 @@ pub async fn check_session_schema_async(
     schema: &SchemaName,
 ) -> Result<(), SchemaCheckError> {
     let answer = client.simple_query(&check_sql(schema, SearchPathScope::Session)).await;
-    judge_answer(schema, SearchPathScope::Session, answer)
+    judge_answer(schema, SearchPathScope::Session, postgres_answer(answer))
 }
 
 /// How `search_path` was set when a check was made.
@@ -252,9 +253,9 @@ pub enum SchemaCheckError {
     Database {
         /// The configured schema.
         schema: String,
-        /// The driver's error.
+        /// What the server (or the driver) said.
         #[source]
-        source: postgres::Error,
+        source: QueryError,
     },
 }
 
@@ -287,7 +288,7 @@ fn advice(schema: &str, current_schema: Option<&str>, role: &str, scope: SearchP
 
 /// One simple-protocol query string, so one round trip. In the transaction scope the statements form an implicit
 /// transaction, so `SET LOCAL` ends with it and nothing is left on a pooled server connection.
-fn check_sql(schema: &SchemaName, scope: SearchPathScope) -> String {
+pub(crate) fn check_sql(schema: &SchemaName, scope: SearchPathScope) -> String {
     let ask = "SELECT current_schema(), current_user, current_database()";
     match scope {
         SearchPathScope::Transaction => format!("{}; {ask}", schema.set_local_search_path_sql()),
@@ -295,23 +296,29 @@ fn check_sql(schema: &SchemaName, scope: SearchPathScope) -> String {
     }
 }
 
-fn judge_answer(
+/// What the check's query string returned, whatever the driver.
+pub(crate) fn judge_answer(
     schema: &SchemaName,
     scope: SearchPathScope,
-    answer: Result<Vec<postgres::SimpleQueryMessage>, postgres::Error>,
+    answer: Result<Answer, QueryError>,
 ) -> Result<(), SchemaCheckError> {
     let database_error = |source| SchemaCheckError::Database { schema: schema.to_string(), source };
-    let messages = answer.map_err(database_error)?;
-    let row = messages.iter().find_map(|message| match message {
-        postgres::SimpleQueryMessage::Row(row) => Some(row),
-        _ => None,
-    });
+    let answer = answer.map_err(database_error)?;
     // The SELECT always returns one row; a missing one would be a broken server or proxy: treat it as no schema.
-    let (current, role, database) = match row {
-        Some(row) => (row.get(0), row.get(1).unwrap_or_default(), row.get(2).unwrap_or_default()),
+    let (current, role, database) = match answer.first() {
+        Some(row) => (
+            row.get("current_schema"),
+            row.get("current_user").unwrap_or_default(),
+            row.get("current_database").unwrap_or_default(),
+        ),
         None => (None, "", ""),
     };
     judge(schema, scope, current, role, database)
+}
+
+/// A postgres answer as the crate's own.
+fn postgres_answer(answer: Result<Vec<postgres::SimpleQueryMessage>, postgres::Error>) -> Result<Answer, QueryError> {
+    answer.map(crate::session::answer).map_err(QueryError::from)
 }
 
 fn judge(

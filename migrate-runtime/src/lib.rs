@@ -87,6 +87,9 @@ pub use plan::{
 };
 pub use schema::{quote_ident, quote_literal, validate_identifier, InvalidName, NameProblem, SchemaName};
 pub use session::{Answer, QueryError, Row, ServerError, SqlState};
+#[cfg(feature = "sqlx")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlx")))]
+pub use session_sqlx::{begin_in_schema_sqlx, check_schema_sqlx};
 pub use set::MigrationSet;
 pub use target::{InvalidTarget, Target, WrongDirection};
 

@@ -205,7 +205,7 @@ impl From<postgres::Error> for QueryError {
 }
 
 /// The rows of a `simple_query` answer, as an [`Answer`].
-fn answer(messages: Vec<postgres::SimpleQueryMessage>) -> Answer {
+pub(crate) fn answer(messages: Vec<postgres::SimpleQueryMessage>) -> Answer {
     let mut rows = Vec::new();
     let mut columns: Option<Arc<[String]>> = None;
     for message in messages {

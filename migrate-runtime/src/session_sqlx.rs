@@ -9,7 +9,34 @@ use futures_util::TryStreamExt;
 use sqlx::postgres::{PgDatabaseError, PgErrorPosition};
 use sqlx::{Column, Row as _, ValueRef};
 
+use crate::app_schema::{check_sql, judge_answer, SchemaCheckError, SearchPathScope};
+use crate::schema::SchemaName;
 use crate::session::{Answer, QueryError, Row, ServerError, Session, SqlState};
+
+/// [`begin_in_schema_with`](crate::begin_in_schema_with) on sqlx: a transaction of the pool's (or the
+/// connection's) whose `search_path` is `schema`, then `extra`, set with `SET LOCAL`, so it holds behind a
+/// transaction pooler and ends with the transaction.
+pub async fn begin_in_schema_sqlx<'c>(
+    connection: impl sqlx::Acquire<'c, Database = sqlx::Postgres>,
+    schema: &SchemaName,
+    extra: &[SchemaName],
+) -> Result<sqlx::Transaction<'c, sqlx::Postgres>, sqlx::Error> {
+    let mut transaction = connection.begin().await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(schema.set_local_search_path_sql_with(extra))).execute(&mut *transaction).await?;
+    Ok(transaction)
+}
+
+/// [`check_schema`](crate::check_schema) on a sqlx connection: in one round trip, that a transaction opened as
+/// [`begin_in_schema_sqlx`] opens it resolves unqualified names in `schema`. Call it once at boot and refuse to
+/// serve on an error.
+pub async fn check_schema_sqlx(
+    connection: &mut sqlx::PgConnection,
+    schema: &SchemaName,
+) -> Result<(), SchemaCheckError> {
+    let mut session = connection;
+    let answer = session.batch(&check_sql(schema, SearchPathScope::Transaction)).await;
+    judge_answer(schema, SearchPathScope::Transaction, answer)
+}
 
 impl Session for &mut sqlx::PgConnection {
     async fn batch(&mut self, sql: &str) -> Result<Answer, QueryError> {

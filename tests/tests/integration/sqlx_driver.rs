@@ -66,3 +66,34 @@ fn a_sqlx_pool_migrates_as_the_postgres_driver_does() {
         client.query_one("SELECT count(*) FROM pg_namespace WHERE nspname = $1", &[&failing.name]).unwrap().get(0);
     assert_eq!(exists, 0, "nothing half-applied: a fresh schema is built in one transaction, rolled back whole");
 }
+
+/// The application's side on sqlx: a transaction in the tenant's schema from the pool, and the boot check, the
+/// same as for the postgres driver.
+#[test]
+fn sqlx_transactions_in_a_schema_and_the_boot_check() {
+    use migrate_runtime::{begin_in_schema_sqlx, check_schema_sqlx, SchemaCheckError, SchemaName};
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let pool = pool(&runtime);
+    let tenant = TestSchema::new("sqlx-app");
+    runtime.block_on(Migrator::new(&SET).migrate_sqlx(&pool, &tenant.name)).unwrap();
+    let schema = SchemaName::new(&tenant.name).unwrap();
+    runtime.block_on(async {
+        let mut transaction = begin_in_schema_sqlx(&pool, &schema, &[]).await.unwrap();
+        let current: String = sqlx::query_scalar("SELECT current_schema()").fetch_one(&mut *transaction).await.unwrap();
+        assert_eq!(current, tenant.name, "unqualified names resolve in the tenant's schema");
+        let products: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM products").fetch_one(&mut *transaction).await.unwrap();
+        assert!(products >= 0);
+        transaction.commit().await.unwrap();
+        // SET LOCAL ended with the transaction: the pooled connection is back to its own search_path.
+        let mut connection = pool.acquire().await.unwrap();
+        let after: Option<String> =
+            sqlx::query_scalar("SELECT current_schema()").fetch_one(&mut *connection).await.unwrap();
+        assert_ne!(after.as_deref(), Some(tenant.name.as_str()));
+
+        check_schema_sqlx(&mut connection, &schema).await.unwrap();
+        let missing = SchemaName::new(&format!("{}-nope", tenant.name)).unwrap();
+        let error = check_schema_sqlx(&mut connection, &missing).await.unwrap_err();
+        assert!(matches!(&error, SchemaCheckError::WrongSchema { current_schema: None, .. }), "{error}");
+    });
+}
