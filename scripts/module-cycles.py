@@ -39,8 +39,6 @@ for mod, p in files.items():
     text = open(p).read().split('#[cfg(test)]\nmod tests {')[0]
     text = re.sub(r'//.*', '', text)
     here = mod.split('/') if mod else []
-    is_dir = p.endswith('mod.rs') or p.endswith('lib.rs')
-    base = here if is_dir else here[:-1]       # what `self` is for a file module: its parent dir's module + name
     paths = []
     # Items of this file: `super::` inside an inline `mod x { .. }` names them, not the parent's.
     own = set(re.findall(r'\b(?:fn|struct|enum|static|const|type|trait)\s+(\w+)', text))
@@ -49,16 +47,15 @@ for mod, p in files.items():
         names = re.findall(r'\w+', rest)
         if root_kw == 'super' and names and all(n in own for n in names):
             continue
-        start = [] if root_kw == 'crate' else (here[:-1] if is_dir else here[:-1])
-        if root_kw == 'super' and not is_dir: start = here[:-1]
-        if root_kw == 'super' and is_dir: start = here[:-1]
+        # `super` of `a/b` (file `a/b.rs` or `a/b/mod.rs`) is `a`, either way.
+        start = [] if root_kw == 'crate' else here[:-1]
         if rest.startswith('{'): paths += expand(start, rest[1:-1])
         else: paths.append(start + [x for x in rest.split('::') if x])
     # `use child::...` in a module with children: a path relative to the module itself
     for m in re.finditer(r'^\s*(?:pub(?:\([\w]+\))? )?use (\w+)::(\{[^;]*\}|[\w:]+)', text, re.M):
         first = m.group(1)
         if first in ('crate', 'super', 'self', 'std', 'core'): continue
-        child = '/'.join((here if is_dir else here) + [first])
+        child = '/'.join(here + [first])
         if child in files:
             rest = m.group(2)
             if rest.startswith('{'): paths += expand(here + [first], rest[1:-1])

@@ -114,14 +114,40 @@ pub fn code_of_refusal(refusal: &Refusal) -> ExitCode {
     }
 }
 
-/// Whether a schema's error is a refusal, nothing changed (the planner's, or another tool's history table), rather
-/// than a failure of the run: reported and counted as `refused`. Its exit code is still its own.
-pub fn is_refusal(error: &Error) -> bool {
-    match error {
-        Error::Migrate(error) => {
-            error.refusal().is_some() || matches!(error.kind(), ErrorKind::NotOurHistoryTable { .. })
+/// How a schema's error is reported and counted; its exit code is still its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// Nothing was changed: the planner refused, or the schema holds another tool's history table.
+    Refused,
+    /// SIGINT or SIGTERM stopped the run and its query was canceled.
+    Interrupted,
+    /// Anything else.
+    Failed,
+}
+
+impl Failure {
+    /// What `error` counts as.
+    pub fn of(error: &Error) -> Failure {
+        let refused = match error {
+            Error::Migrate(error) => {
+                error.refusal().is_some() || matches!(error.kind(), ErrorKind::NotOurHistoryTable { .. })
+            }
+            _ => false,
+        };
+        match (refused, code_of(error)) {
+            (true, _) => Failure::Refused,
+            (false, ExitCode::Interrupted) => Failure::Interrupted,
+            (false, _) => Failure::Failed,
         }
-        _ => false,
+    }
+
+    /// `REFUSED`, `INTERRUPTED` or `FAILED`, in the lines for people.
+    pub fn word(self) -> &'static str {
+        match self {
+            Failure::Refused => "REFUSED",
+            Failure::Interrupted => "INTERRUPTED",
+            Failure::Failed => "FAILED",
+        }
     }
 }
 

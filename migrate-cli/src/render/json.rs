@@ -97,10 +97,10 @@ impl Failed {
     pub fn of(schema: &SchemaName, error: &Error) -> Failed {
         Failed {
             schema: schema.to_string(),
-            outcome: match (exit::is_refusal(error), exit::code_of(error)) {
-                (true, _) => Verdict::Refused,
-                (false, ExitCode::Interrupted) => Verdict::Interrupted,
-                (false, _) => Verdict::Failed,
+            outcome: match exit::Failure::of(error) {
+                exit::Failure::Refused => Verdict::Refused,
+                exit::Failure::Interrupted => Verdict::Interrupted,
+                exit::Failure::Failed => Verdict::Failed,
             },
             error: error_text(error),
             sqlstate: sqlstate(error).map(|code| code.to_string()),

@@ -91,9 +91,9 @@ impl<'d> Report<'d> {
     /// Count a failure, or a refusal, and raise the exit code to its own; returns its JSON outcome.
     fn failure(&mut self, task: &Task, error: &Error) -> SchemaOutcome {
         self.raise(exit::code_of(error));
-        match exit::is_refusal(error) {
-            true => self.refused += 1,
-            false => self.failed += 1,
+        match exit::Failure::of(error) {
+            exit::Failure::Refused => self.refused += 1,
+            exit::Failure::Interrupted | exit::Failure::Failed => self.failed += 1,
         }
         SchemaOutcome::Failed(Failed::of(&task.schema, error))
     }

@@ -53,15 +53,9 @@ fn own_change(label: &str, report: &RunReport) -> String {
     }
 }
 
-/// `REFUSED` for a refusal (nothing was changed), `FAILED` for the rest.
+/// `REFUSED` for a refusal (nothing was changed), `INTERRUPTED`, `FAILED` for the rest.
 fn failure_word(error: &Error) -> &'static str {
-    if crate::exit::is_refusal(error) {
-        "REFUSED"
-    } else if crate::exit::code_of(error) == crate::exit::ExitCode::Interrupted {
-        "INTERRUPTED"
-    } else {
-        "FAILED"
-    }
+    crate::exit::Failure::of(error).word()
 }
 
 /// A failed change: what committed first, the error with the command that settles it, and the SQLSTATE.
