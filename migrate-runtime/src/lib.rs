@@ -44,6 +44,8 @@ mod model;
 mod plan;
 mod schema;
 mod session;
+#[cfg(any(feature = "diesel", feature = "diesel-async"))]
+mod session_diesel;
 #[cfg(feature = "sqlx")]
 mod session_sqlx;
 mod set;
@@ -87,6 +89,12 @@ pub use plan::{
 };
 pub use schema::{quote_ident, quote_literal, validate_identifier, InvalidName, NameProblem, SchemaName};
 pub use session::{Answer, QueryError, Row, ServerError, SqlState};
+#[cfg(feature = "diesel")]
+#[cfg_attr(docsrs, doc(cfg(feature = "diesel")))]
+pub use session_diesel::{check_schema_diesel, in_schema_diesel};
+#[cfg(feature = "diesel-async")]
+#[cfg_attr(docsrs, doc(cfg(feature = "diesel-async")))]
+pub use session_diesel::{check_schema_diesel_async, in_schema_diesel_async};
 #[cfg(feature = "sqlx")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlx")))]
 pub use session_sqlx::{begin_in_schema_sqlx, check_schema_sqlx};

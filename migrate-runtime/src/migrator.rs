@@ -419,6 +419,54 @@ impl<'s> Migrator<'s> {
         engine::run(&mut &mut *connection, self.set, &self.options, &schema, operation).await
     }
 
+    /// [`Migrator::migrate`] on the service's own diesel connection (see the crate's README for what the diesel
+    /// drivers need: English server messages).
+    #[cfg(feature = "diesel")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "diesel")))]
+    pub fn migrate_diesel(&self, connection: &mut diesel::PgConnection, schema: &str) -> Result<Report, Error> {
+        self.run_diesel(connection, schema, Operation::Upgrade(Target::Head))
+    }
+
+    /// [`Migrator::run`] on a diesel connection that is not inside a transaction.
+    #[cfg(feature = "diesel")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "diesel")))]
+    pub fn run_diesel(
+        &self,
+        connection: &mut diesel::PgConnection,
+        schema: &str,
+        operation: Operation,
+    ) -> Result<Report, Error> {
+        let schema = schema_name(schema)?;
+        let mut session = crate::session_diesel::DieselSession::new(connection);
+        session::block_on_ready(engine::run(&mut session, self.set, &self.options, &schema, operation))
+    }
+
+    /// [`Migrator::migrate`] on the service's own diesel-async connection.
+    #[cfg(feature = "diesel-async")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "diesel-async")))]
+    pub async fn migrate_diesel_async(
+        &self,
+        connection: &mut diesel_async::AsyncPgConnection,
+        schema: &str,
+    ) -> Result<Report, Error> {
+        self.run_diesel_async(connection, schema, Operation::Upgrade(Target::Head)).await
+    }
+
+    /// [`Migrator::run`] on a diesel-async connection that is not inside a transaction (`&mut *pool.get().await?`
+    /// with deadpool or bb8).
+    #[cfg(feature = "diesel-async")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "diesel-async")))]
+    pub async fn run_diesel_async(
+        &self,
+        connection: &mut diesel_async::AsyncPgConnection,
+        schema: &str,
+        operation: Operation,
+    ) -> Result<Report, Error> {
+        let schema = schema_name(schema)?;
+        let mut session = crate::session_diesel::DieselSession::new(connection);
+        engine::run(&mut session, self.set, &self.options, &schema, operation).await
+    }
+
     /// [`Migrator::run`] on a `tokio-postgres` client.
     #[cfg(feature = "tokio")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]

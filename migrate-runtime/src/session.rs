@@ -126,8 +126,9 @@ impl std::fmt::Display for SqlState {
 /// What the server said about a query string that failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerError {
-    /// Its SQLSTATE.
-    pub code: SqlState,
+    /// Its SQLSTATE; `None` when the driver does not pass it on (diesel keeps it to itself, see the diesel
+    /// driver for what it recovers).
+    pub code: Option<SqlState>,
     /// Its message.
     pub message: String,
     /// Its detail, if any.
@@ -177,7 +178,7 @@ impl QueryError {
 
     /// The server's SQLSTATE.
     pub fn code(&self) -> Option<SqlState> {
-        self.server().map(|server| server.code)
+        self.server().and_then(|server| server.code)
     }
 
     /// The server's SQLSTATE and its message with detail and hint; or no code and the driver's words.
@@ -195,7 +196,7 @@ impl From<postgres::Error> for QueryError {
         };
         QueryError::Server(ServerError {
             // PostgreSQL's codes are always five characters; an odd one reads as a generic internal error.
-            code: SqlState::new(db.code().code()).unwrap_or(SqlState::INTERNAL_ERROR),
+            code: Some(SqlState::new(db.code().code()).unwrap_or(SqlState::INTERNAL_ERROR)),
             message: db.message().to_owned(),
             detail: db.detail().map(str::to_owned),
             hint: db.hint().map(str::to_owned),

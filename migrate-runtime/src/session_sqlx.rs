@@ -89,7 +89,7 @@ impl From<sqlx::Error> for QueryError {
             _ => None,
         };
         QueryError::Server(ServerError {
-            code: SqlState::new(pg.code()).unwrap_or(SqlState::INTERNAL_ERROR),
+            code: Some(SqlState::new(pg.code()).unwrap_or(SqlState::INTERNAL_ERROR)),
             message: pg.message().to_owned(),
             detail: pg.detail().map(str::to_owned),
             hint: pg.hint().map(str::to_owned),

@@ -4,14 +4,18 @@
 
 use std::borrow::Cow;
 
-/// Split `sql` into statements at top-level semicolons, honouring quotes, `E''` escapes, dollar quotes and both
-/// comment styles. Returns each statement with its byte offset in `sql`; statements holding only white space and
-/// comments are dropped.
+/// Split `sql` into statements at top-level semicolons, honouring quotes, `E''` escapes, dollar quotes, both
+/// comment styles and SQL-standard function bodies (`BEGIN ATOMIC ... END`, whose statements end in semicolons of
+/// their own, `CASE ... END` inside). Returns each statement with its byte offset in `sql`; statements holding only
+/// white space and comments are dropped.
 pub fn split_statements(sql: &str) -> Vec<(usize, &str)> {
     let bytes = sql.as_bytes();
     let mut statements = Vec::new();
     let mut start = 0;
     let mut has_code = false;
+    // How deep inside `BEGIN ATOMIC` bodies (and the `CASE`s within them) the scan is, and the word before.
+    let mut atomic_depth = 0usize;
+    let mut previous_word = "";
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
@@ -42,13 +46,29 @@ pub fn split_statements(sql: &str) -> Vec<(usize, &str)> {
                 };
                 has_code = true;
             }
-            b';' => {
+            b';' if atomic_depth == 0 => {
                 if has_code {
                     statements.push((start, &sql[start..i]));
                 }
                 i += 1;
                 start = i;
                 has_code = false;
+                previous_word = "";
+            }
+            b if is_ident_byte(b) && !b.is_ascii_digit() && (i == 0 || !is_ident_byte(bytes[i - 1])) => {
+                let end = sql[i..]
+                    .find(|c: char| !c.is_alphanumeric() && c != '_' && c != '$')
+                    .map_or(bytes.len(), |n| i + n);
+                let word = &sql[i..end];
+                let opens_body = word.eq_ignore_ascii_case("atomic") && previous_word.eq_ignore_ascii_case("begin");
+                if opens_body || (atomic_depth > 0 && word.eq_ignore_ascii_case("case")) {
+                    atomic_depth += 1;
+                } else if atomic_depth > 0 && word.eq_ignore_ascii_case("end") {
+                    atomic_depth -= 1;
+                }
+                previous_word = word;
+                has_code = true;
+                i = end;
             }
             _ => {
                 has_code |= !b.is_ascii_whitespace();
@@ -153,7 +173,7 @@ pub(crate) fn created_index_name(statement: &str) -> Option<String> {
 
 /// The words of a statement, comments dropped: runs of anything but white space, parentheses and commas, a quoted
 /// part (with its quotes) kept whole, so `"my schema".orders` and `'a, b'` are one word each.
-fn words(statement: &str) -> Vec<String> {
+pub(crate) fn words(statement: &str) -> Vec<String> {
     word_spans(statement).into_iter().map(|(start, end)| statement[start..end].to_owned()).collect()
 }
 
@@ -383,6 +403,21 @@ mod tests {
                 "DO $$ BEGIN NULL; END $$",
             ]
         );
+    }
+
+    #[test]
+    fn sql_standard_function_bodies_stay_whole() {
+        let sql = "CREATE FUNCTION f(x int) RETURNS int LANGUAGE sql\nBEGIN ATOMIC\n  SELECT CASE WHEN x > 0 THEN 1 ELSE 0 END;\n  SELECT 2;\nEND;\nCREATE TABLE begin_atomic (\"end\" int);\nSELECT 3";
+        assert_eq!(
+            texts(sql),
+            [
+                "CREATE FUNCTION f(x int) RETURNS int LANGUAGE sql\nBEGIN ATOMIC\n  SELECT CASE WHEN x > 0 THEN 1 ELSE 0 END;\n  SELECT 2;\nEND",
+                "CREATE TABLE begin_atomic (\"end\" int)",
+                "SELECT 3",
+            ]
+        );
+        // A transaction's BEGIN is not a body, and words that merely contain the keywords are words.
+        assert_eq!(texts("BEGIN; SELECT atomic_end FROM t; COMMIT"), ["BEGIN", "SELECT atomic_end FROM t", "COMMIT"]);
     }
 
     #[test]

@@ -139,6 +139,9 @@ pub(crate) const CLAIM_LEASE: Duration = Duration::from_secs(60);
 /// migration lock between two of our transactions.
 pub(crate) const LOST_LOCK_SQLSTATE: SqlState = SqlState::LOST_LOCK;
 
+/// The lost-lock guard's message (how a driver that does not pass on SQLSTATE codes recognises it).
+pub(crate) const LOST_LOCK_MESSAGE: &str = "another process took the migration lock";
+
 /// What the lost-lock guard's detail starts with; the number of steps of its query string committed before it
 /// follows.
 pub(crate) const LOST_LOCK_DETAIL: &str = "steps committed before it: ";
@@ -459,7 +462,7 @@ impl HistoryTable {
         };
         format!(
             "{}DO $guard$ BEGIN IF NOT pg_try_advisory_xact_lock({}){stale} THEN RAISE EXCEPTION USING \
-             ERRCODE = '{LOST_LOCK_SQLSTATE}', MESSAGE = 'another process took the migration lock', \
+             ERRCODE = '{LOST_LOCK_SQLSTATE}', MESSAGE = '{LOST_LOCK_MESSAGE}', \
              DETAIL = '{LOST_LOCK_DETAIL}{committed_before}'; END IF; END $guard$;\n",
             self.open_sql(timeouts),
             self.lock_key()

@@ -10,6 +10,7 @@ mod adopt;
 mod app_schema;
 mod compile_fail;
 mod crash_resume;
+mod drivers;
 mod faults;
 mod hostile;
 mod layouts;
@@ -19,7 +20,6 @@ mod privileges;
 mod rebuild;
 mod server_restart;
 mod shared_search_path;
-mod sqlx_driver;
 mod structure;
 mod tls;
 
