@@ -3,6 +3,7 @@
 
 pub mod pgbouncer;
 pub mod proxy;
+pub mod service;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

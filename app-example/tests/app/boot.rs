@@ -1,80 +1,21 @@
 //! The example service as a process: boot-time migration of its configured schema, restarts, replicas booting
 //! together, and refusing to start on an edited applied migration.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-
+use integration_tests::service::ServiceProcess;
 use integration_tests::{connect, history_rows, tables, TestSchema};
 
 /// A running `app-example` on a system-chosen port, killed when dropped.
-pub(crate) struct Service {
-    child: Child,
-    port: u16,
-    /// What it printed on stderr before listening.
-    pub(crate) boot_log: String,
-}
+pub(crate) struct Service;
 
 impl Service {
     /// Start the service for `schema`; `Err` holds its exit code and stderr when it stops instead of serving.
-    pub(crate) fn start(schema: &str) -> Result<Service, (Option<i32>, String)> {
+    pub(crate) fn start(schema: &str) -> Result<ServiceProcess, (Option<i32>, String)> {
         Service::start_with(schema, &[])
     }
 
     /// [`Service::start`] with more environment (`DATABASE_URL` and the others can be overridden).
-    // The child is waited on when it exits early, and by `Drop` once it serves.
-    #[allow(clippy::zombie_processes)]
-    pub(crate) fn start_with(schema: &str, env: &[(&str, &str)]) -> Result<Service, (Option<i32>, String)> {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_app-example"))
-            .env("DATABASE_URL", integration_tests::database_url())
-            .env_remove("APP_DATABASE_URL")
-            .env_remove("MIGRATE_HISTORY_TABLE")
-            .env_remove("MIGRATE_EXTRA_SEARCH_PATH")
-            .env("DEFAULT_SCHEMA_NAME", schema)
-            .env("PORT", "0")
-            .envs(env.iter().copied())
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut stderr = BufReader::new(child.stderr.take().unwrap());
-        let mut boot_log = String::new();
-        loop {
-            let mut line = String::new();
-            if stderr.read_line(&mut line).unwrap() == 0 {
-                let status = child.wait().unwrap();
-                return Err((status.code(), boot_log));
-            }
-            boot_log.push_str(&line);
-            if let Some(port) = line.trim().strip_prefix("listening on http://127.0.0.1:") {
-                let port = port.parse().unwrap();
-                // Keep draining stderr so the service never blocks on a full pipe.
-                std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-                return Ok(Service { child, port, boot_log });
-            }
-        }
-    }
-
-    /// How many migrations this service applied at boot, from its "(N migration(s) applied)" log line.
-    pub(crate) fn applied(&self) -> usize {
-        let line = self.boot_log.lines().find(|l| l.contains("migration(s) applied")).unwrap();
-        line.split('(').nth(1).unwrap().split(' ').next().unwrap().parse().unwrap()
-    }
-
-    pub(crate) fn get(&self, path: &str) -> serde_json::Value {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-        serde_json::from_str(response.split_once("\r\n\r\n").unwrap().1).unwrap()
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    pub(crate) fn start_with(schema: &str, env: &[(&str, &str)]) -> Result<ServiceProcess, (Option<i32>, String)> {
+        ServiceProcess::start(env!("CARGO_BIN_EXE_app-example"), schema, env)
     }
 }
 
@@ -116,14 +57,14 @@ fn replicas_booting_at_once(count: usize, from: i64) {
         let target = from.to_string();
         crate::cli::migrate(&["upgrade", "--create", "-s", &schema.name, "--target", &target]).assert().success();
     }
-    let services: Vec<Service> = std::thread::scope(|scope| {
+    let services: Vec<ServiceProcess> = std::thread::scope(|scope| {
         let starting: Vec<_> = (0..count).map(|_| scope.spawn(|| Service::start(&schema.name))).collect();
         starting.into_iter().map(|s| s.join().unwrap().unwrap()).collect()
     });
     for service in &services {
         assert_eq!(service.get("/health")["version"], 8);
     }
-    let applied: usize = services.iter().map(Service::applied).sum();
+    let applied: usize = services.iter().map(ServiceProcess::applied).sum();
     assert_eq!(applied, 8 - from as usize, "each pending migration applied once in all across the replicas");
     let rows = history_rows(&mut connect(), &schema);
     assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), (1..=8).collect::<Vec<_>>());

@@ -87,7 +87,7 @@ fn sixteen_services_booting_at_once_through_pgbouncer_come_up_apply_each_migrati
     at_version_4(&database, &["tenant".to_owned()]);
     let bouncer = bouncer();
     let url = bouncer.url(&database.name);
-    let services: Vec<Service> = std::thread::scope(|scope| {
+    let services: Vec<integration_tests::service::ServiceProcess> = std::thread::scope(|scope| {
         let starting: Vec<_> =
             (0..16).map(|_| scope.spawn(|| Service::start_with("tenant", &[("DATABASE_URL", url.as_str())]))).collect();
         starting
@@ -101,7 +101,7 @@ fn sixteen_services_booting_at_once_through_pgbouncer_come_up_apply_each_migrati
         let health = service.get("/health");
         assert_eq!((health["current_schema"].as_str(), health["version"].as_i64()), (Some("tenant"), Some(8)));
     }
-    let applied: usize = services.iter().map(Service::applied).sum();
+    let applied: usize = services.iter().map(integration_tests::service::ServiceProcess::applied).sum();
     let logs: Vec<&str> = services.iter().map(|s| s.boot_log.as_str()).collect();
     assert_eq!(
         applied,

@@ -24,7 +24,7 @@ fn plant_decoys(database: &TestDatabase) {
         .unwrap();
 }
 
-fn skus(service: &Service) -> Vec<String> {
+fn skus(service: &integration_tests::service::ServiceProcess) -> Vec<String> {
     let products = service.get("/products");
     products["products"].as_array().unwrap().iter().map(|p| p["sku"].as_str().unwrap().to_owned()).collect()
 }

@@ -1,0 +1,3 @@
+fn main() {
+    migrate_core::build::rerun_if_migrations_change("../migrations");
+}
