@@ -1,7 +1,7 @@
 //! The service's own drivers (sqlx 0.9, diesel 2.4, diesel-async 0.10): the example service's set (a
 //! no-transaction `CREATE INDEX CONCURRENTLY` among it) migrated with each, with the same history, structure,
 //! errors and refusals as the postgres driver; and each driver's application side (a transaction in a tenant's
-//! schema, the boot check).
+//! schema, the boot check); SeaORM through its sqlx pool.
 
 use integration_tests::{catalog_fingerprint, history_rows, TestSchema};
 use migrate_runtime::{
@@ -49,6 +49,14 @@ fn behaves_as_the_postgres_driver(
     // The same refusal, and a failed migration with PostgreSQL's code and the file's line and column.
     let error = driver(&SET, &by_driver.name, Operation::Upgrade(Target::Version(99))).unwrap_err();
     assert!(matches!(error.refusal(), Some(Refusal::TargetNotInSet { target: 99 })), "{error}");
+
+    // Reset (drop the schema, recreate it, apply everything): a row planted in the schema is gone, and the
+    // schema is what the postgres driver built.
+    client.batch_execute(&format!("CREATE TABLE {}.planted (id int)", by_driver.quoted())).unwrap();
+    let reset = driver(&SET, &by_driver.name, Operation::Reset).unwrap();
+    assert_eq!((reset.steps.len(), reset.version_after), (8, Some(8)));
+    assert_eq!(catalog_fingerprint(&mut client, &by_driver.name), catalog_fingerprint(&mut client, &by_postgres.name));
+    assert_eq!(history_rows(&mut client, &by_driver), history_rows(&mut client, &by_postgres));
     let broken = integration_tests::set(vec![
         integration_tests::migration(1, "ok", "CREATE TABLE ok (id int);", None),
         integration_tests::migration(
@@ -221,4 +229,32 @@ fn diesel_async_work_in_a_schema_and_the_boot_check() {
 struct SchemaRow {
     #[diesel(sql_type = diesel::sql_types::Text)]
     name: String,
+}
+
+/// SeaORM through its sqlx pool: the service's `DatabaseConnection` hands its pool to the sqlx driver at boot, and
+/// its own transactions run in the tenant's schema with `SET LOCAL search_path`.
+#[test]
+fn sea_orm_migrates_through_its_sqlx_pool_and_its_transactions_run_in_the_schema() {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let tenant = TestSchema::new("sea-orm");
+    let schema = SchemaName::new(&tenant.name).unwrap();
+    runtime.block_on(async {
+        let db = sea_orm::Database::connect(integration_tests::database_url()).await.unwrap();
+        let report = Migrator::new(&SET).migrate_sqlx(db.get_postgres_connection_pool(), &tenant.name).await.unwrap();
+        assert_eq!((report.steps.len(), report.version_after), (8, Some(8)));
+
+        let transaction = db.begin().await.unwrap();
+        transaction.execute_unprepared(&schema.set_local_search_path_sql()).await.unwrap();
+        let statement = Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT current_schema()::text AS current, count(*) AS products FROM products",
+        );
+        let row = transaction.query_one_raw(statement).await.unwrap().unwrap();
+        let (current, products): (String, i64) =
+            (row.try_get("", "current").unwrap(), row.try_get("", "products").unwrap());
+        assert_eq!((current.as_str(), products), (tenant.name.as_str(), 3), "the seeded products of the tenant");
+        transaction.commit().await.unwrap();
+    });
+    assert_eq!(history_rows(&mut integration_tests::connect(), &tenant).len(), 8);
 }
