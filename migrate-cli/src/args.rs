@@ -140,10 +140,15 @@ pub struct Workers {
 /// Safety limits of the commands that change schemas.
 #[derive(Debug, Clone, Default, Args)]
 pub struct Limits {
-    /// `lock_timeout` for migration SQL (`5s`, `500ms`): a migration waiting on a busy table fails instead of
-    /// stalling the application behind it.
+    /// `lock_timeout` for migration SQL on an existing schema (`5s`, `500ms`; default 2s; `0` waits without
+    /// limit): a migration waiting this long on a busy table is rolled back and tried again instead of stalling the
+    /// tenant's queries behind it. A schema the run creates runs without it.
     #[arg(long, value_parser = parse_duration)]
     pub lock_timeout: Option<Duration>,
+    /// How many more times a migration that ran out of --lock-timeout is tried, after pauses of 1s, 2s, 4s ...
+    /// (default 2); then that schema fails (exit 4), nothing of the migration applied.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=10))]
+    pub lock_retries: Option<u32>,
     /// `statement_timeout` for migration SQL (`10m`, `30s`).
     #[arg(long, value_parser = parse_duration)]
     pub statement_timeout: Option<Duration>,
@@ -179,6 +184,8 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
         || format!("invalid duration {text:?}: expected a whole number and a unit, such as 500ms, 5s, 2m or 1h");
     let number: u64 = number.parse().map_err(|_| invalid())?;
     let millis = match unit {
+        // A bare 0 needs no unit: PostgreSQL's "no limit".
+        "" if number == 0 => 0,
         "ms" => number,
         "s" => number.saturating_mul(1_000),
         "m" | "min" => number.saturating_mul(60_000),

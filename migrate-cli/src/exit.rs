@@ -76,7 +76,7 @@ pub fn code_of_migration(error: &MigrateError) -> ExitCode {
     match error.kind() {
         ErrorKind::InvalidName(_) => ExitCode::Usage,
         ErrorKind::Refused(refusal) => code_of_refusal(refusal),
-        ErrorKind::MigrationFailed { .. } => ExitCode::MigrationFailed,
+        ErrorKind::MigrationFailed { .. } | ErrorKind::TableLocked { .. } => ExitCode::MigrationFailed,
         ErrorKind::CorruptHistory { .. } => ExitCode::Drift,
         // Another tool's table of the same name: nothing was changed; a flag or a variable settles it.
         ErrorKind::NotOurHistoryTable { .. } => ExitCode::Refused,

@@ -522,8 +522,12 @@ impl<'s> Cli<'s> {
         }
         let Some(change) = command.change() else { return Ok(migrator) };
         let limits = &change.limits;
-        if limits.lock_timeout.is_some() {
-            migrator = migrator.lock_timeout(limits.lock_timeout);
+        if let Some(timeout) = limits.lock_timeout {
+            // PostgreSQL's own meaning of 0: no limit.
+            migrator = migrator.lock_timeout((!timeout.is_zero()).then_some(timeout));
+        }
+        if let Some(retries) = limits.lock_retries {
+            migrator = migrator.lock_retries(retries);
         }
         if limits.statement_timeout.is_some() {
             migrator = migrator.statement_timeout(limits.statement_timeout);

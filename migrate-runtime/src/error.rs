@@ -59,7 +59,9 @@ impl Error {
     /// The steps that committed before the error: earlier migrations of a run whose later step failed.
     pub fn committed(&self) -> &[StepReport] {
         match &self.kind {
-            ErrorKind::MigrationFailed { committed, .. } | ErrorKind::Interrupted { committed } => committed,
+            ErrorKind::MigrationFailed { committed, .. }
+            | ErrorKind::Interrupted { committed }
+            | ErrorKind::TableLocked { committed, .. } => committed,
             _ => &[],
         }
     }
@@ -117,6 +119,29 @@ pub enum ErrorKind {
         committed: Vec<StepReport>,
         /// It runs outside a transaction: its history row is now dirty.
         left_dirty: bool,
+    },
+
+    /// A migration waited for a table lock longer than `lock_timeout`, on every attempt: another transaction holds a
+    /// lock on a table it changes. Each attempt was rolled back whole, so nothing of it was applied and the tenant's
+    /// queries were held up for at most `lock_timeout` at a time.
+    #[error(
+        "migration {version} ({file}) could not lock a table within {} (lock_timeout), {attempts} attempt(s), and was \
+         rolled back whole{}: another transaction holds a lock on a table it changes; run again once that transaction \
+         ends (pg_stat_activity shows it), or raise --lock-timeout",
+        human_duration(*.lock_timeout),
+        committed_text(.committed)
+    )]
+    TableLocked {
+        /// The version.
+        version: i64,
+        /// The migration's file.
+        file: String,
+        /// The `lock_timeout` each attempt ran under.
+        lock_timeout: Duration,
+        /// How many times it was tried.
+        attempts: u32,
+        /// The steps of this run that committed before it.
+        committed: Vec<StepReport>,
     },
 
     /// The run was stopped from outside (the CLI on SIGINT or SIGTERM, through [`Migrator::interrupted_by`]): the

@@ -78,7 +78,7 @@ pub use migrate_core::{
     build, Checksum, Direction, FileName, FileNameError, Layout, Migration, ResolveError, Script, CHECKSUM_ALGORITHM,
     NO_TRANSACTION_MARKER,
 };
-pub use migrator::{Migrator, EXTRA_SEARCH_PATH_ENV, HISTORY_TABLE_ENV};
+pub use migrator::{Migrator, DEFAULT_LOCK_RETRIES, DEFAULT_LOCK_TIMEOUT, EXTRA_SEARCH_PATH_ENV, HISTORY_TABLE_ENV};
 pub use model::{
     AppliedMigration, Execution, Fix, FixKind, OtherStep, PlannedStep, Preview, RecordSource, Recorded, Report,
     RowState, StepReport, TransactionMode,

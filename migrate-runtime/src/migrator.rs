@@ -6,6 +6,12 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use crate::compile::history::{binary_name, HistoryTable, Timeouts, DEFAULT_HISTORY_TABLE};
+
+/// The `lock_timeout` migrations run under on an existing schema unless set otherwise.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How many more times a migration that ran out of `lock_timeout` is tried unless set otherwise.
+pub const DEFAULT_LOCK_RETRIES: u32 = 2;
 use crate::engine::{self, EngineOptions, Waiting};
 use crate::error::{Error, LockHolder};
 use crate::foreign::Tool;
@@ -58,7 +64,8 @@ impl<'s> Migrator<'s> {
             extra_search_path: Vec::new(),
             plan: PlanOptions::default(),
             lock_wait: Duration::from_secs(600),
-            timeouts: Timeouts::default(),
+            timeouts: Timeouts { lock_timeout: Some(DEFAULT_LOCK_TIMEOUT), statement_timeout: None },
+            lock_retries: DEFAULT_LOCK_RETRIES,
             on_wait: Arc::new(engine::log_waiting),
             interrupted: None,
             service: binary_name(),
@@ -202,10 +209,21 @@ impl<'s> Migrator<'s> {
         self
     }
 
-    /// `lock_timeout` for migration SQL: a migration waiting this long on a busy table fails instead of stalling
-    /// the application behind it.
+    /// `lock_timeout` for migration SQL on an existing schema (default [`DEFAULT_LOCK_TIMEOUT`]): a migration that
+    /// waits this long for a table lock is rolled back and tried again (see [`lock_retries`](Self::lock_retries))
+    /// instead of queueing behind a long transaction with the tenant's queries queued behind it. The transaction that
+    /// creates a schema runs without it (its tables are its own). `None` waits as long as PostgreSQL's own
+    /// setting says.
     pub fn lock_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.options.timeouts.lock_timeout = timeout;
+        self
+    }
+
+    /// How many more times a migration that ran out of `lock_timeout` is tried (default [`DEFAULT_LOCK_RETRIES`]),
+    /// after a pause of one second that doubles each time; then the schema fails with
+    /// [`ErrorKind::TableLocked`](crate::ErrorKind::TableLocked), nothing of that migration applied.
+    pub fn lock_retries(mut self, retries: u32) -> Self {
+        self.options.lock_retries = retries;
         self
     }
 

@@ -509,6 +509,7 @@ pub(crate) fn sqlstate(error: &Error) -> Option<SqlState> {
     match error {
         Error::Migrate(error) => match error.kind() {
             migrate_runtime::ErrorKind::MigrationFailed { code, .. } => *code,
+            migrate_runtime::ErrorKind::TableLocked { .. } => Some(SqlState::LOCK_NOT_AVAILABLE),
             _ => None,
         },
         _ => None,

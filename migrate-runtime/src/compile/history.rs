@@ -409,7 +409,9 @@ impl HistoryTable {
     /// in it and recreate it with an empty history table.
     pub fn prologue_sql(&self, prologue: Prologue) -> String {
         match prologue {
-            Prologue::Create { schema } => format!("{};\n", self.create_sql(schema)),
+            // A schema this transaction creates is locked by no one else: no lock_timeout for its migrations.
+            Prologue::Create { schema: true } => format!("SET LOCAL lock_timeout = 0;\n{};\n", self.create_sql(true)),
+            Prologue::Create { schema: false } => format!("{};\n", self.create_sql(false)),
             Prologue::Reset => {
                 format!("DROP SCHEMA IF EXISTS {} CASCADE;\n{};\n", self.schema.quoted(), self.create_sql(true))
             }

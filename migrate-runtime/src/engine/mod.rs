@@ -32,7 +32,7 @@ use crate::foreign::{parse_rows, ForeignHistory};
 use crate::model::{AppliedMigration, OtherStep, Preview, Report, StepReport};
 use crate::plan::{plan, plan_with_foreign, Found, HistoryFix, Operation, Plan, Refusal};
 use crate::schema::SchemaName;
-use crate::session::{Answer, Session};
+use crate::session::{Answer, Session, SqlState};
 use crate::set::MigrationSet;
 use crate::target::Target;
 use migrate_core::Direction;
@@ -114,10 +114,38 @@ pub(crate) async fn run<S: Session>(
     let started_at = set.newest(seen.iter().copied());
     let mut operation = operation;
     let asked = operation;
+    let mut attempts = 1;
     loop {
         let plan = lock_and_plan(session, set, options, &table, operation).await?;
         let first_of_plan = done.len();
-        match execute(session, &table, options, &plan, &runner, &mut done).await? {
+        let executed = match execute(session, &table, options, &plan, &runner, &mut done).await {
+            Err(error) if table_lock_timed_out(&error).is_some() => {
+                let (version, file) = table_lock_timed_out(&error).unwrap_or_default();
+                done = error.committed().to_vec();
+                if attempts > options.lock_retries {
+                    let lock_timeout = options.timeouts.lock_timeout.unwrap_or_default();
+                    let kind = ErrorKind::TableLocked { version, file, lock_timeout, attempts, committed: done };
+                    return Err(Error::new(schema.as_str(), kind));
+                }
+                // Rolled back whole: wait for the holder to finish, away from the table, then plan again.
+                let pause = Duration::from_secs(1 << (attempts - 1).min(5));
+                tracing::warn!(
+                    schema = schema.as_str(),
+                    version,
+                    attempt = attempts,
+                    "a table lock timed out: retrying"
+                );
+                attempts += 1;
+                session.pause(pause).await;
+                if options.is_interrupted() {
+                    return Err(Error::new(schema.as_str(), ErrorKind::Interrupted { committed: done }));
+                }
+                operation = remaining(operation, done.len() - first_of_plan);
+                continue;
+            }
+            executed => executed?,
+        };
+        match executed {
             Executed::Finished { fixes_written } => {
                 // Built from what happened: the fixes written, and the steps that committed (earlier plans' too).
                 let fixes = if fixes_written { plan.fixes.iter().map(HistoryFix::fix).collect() } else { Vec::new() };
@@ -143,6 +171,19 @@ pub(crate) async fn run<S: Session>(
                 operation = remaining(operation, done.len() - first_of_plan);
             }
         }
+    }
+}
+
+/// The version and file of a transactional migration that failed on `lock_timeout` (rolled back whole, so it can
+/// be tried again); `None` for any other error.
+fn table_lock_timed_out(error: &Error) -> Option<(i64, String)> {
+    match error.kind() {
+        ErrorKind::MigrationFailed { version, file, code: Some(code), left_dirty: false, .. }
+            if *code == SqlState::LOCK_NOT_AVAILABLE =>
+        {
+            Some((*version, file.clone()))
+        }
+        _ => None,
     }
 }
 

@@ -19,6 +19,8 @@ pub(crate) struct EngineOptions {
     pub plan: PlanOptions,
     pub lock_wait: Duration,
     pub timeouts: Timeouts,
+    /// How many more times a step that ran out of `lock_timeout` is tried, after a pause that doubles.
+    pub lock_retries: u32,
     pub on_wait: Arc<dyn Fn(&Waiting) + Send + Sync>,
     /// Set from outside (a signal handler) to stop: no more waiting, nothing new started.
     pub interrupted: Option<Arc<AtomicBool>>,
@@ -41,6 +43,7 @@ impl std::fmt::Debug for EngineOptions {
             .field("plan", &self.plan)
             .field("lock_wait", &self.lock_wait)
             .field("timeouts", &self.timeouts)
+            .field("lock_retries", &self.lock_retries)
             .finish_non_exhaustive()
     }
 }

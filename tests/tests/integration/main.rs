@@ -14,6 +14,7 @@ mod drivers;
 mod faults;
 mod hostile;
 mod layouts;
+mod lock_timeouts;
 mod migrate;
 mod pooled_fleet;
 mod privileges;

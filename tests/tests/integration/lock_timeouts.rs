@@ -1,0 +1,97 @@
+//! Table-lock timeouts by default: a migration on an existing schema waits at most `lock_timeout` for a table
+//! lock, is rolled back and tried again after a pause, and finally fails that schema cleanly, nothing of it
+//! applied; the transaction that creates a schema runs without a timeout.
+
+use std::time::Duration;
+
+use integration_tests::{connect, history_rows, TestSchema};
+use migrate_runtime::{embed_migrations, ErrorKind, MigrationSet, Migrator, Operation, Target};
+
+static SET: MigrationSet = embed_migrations!("../migrations");
+
+/// An open transaction that has read `customers` (migration 4 alters it): what a long request or report looks like
+/// to a migration that needs an exclusive lock.
+struct Reader {
+    client: postgres::Client,
+}
+
+impl Reader {
+    fn holding(schema: &TestSchema) -> Reader {
+        let mut client = connect();
+        client.batch_execute(&format!("BEGIN; SELECT count(*) FROM {}.customers", schema.quoted())).unwrap();
+        Reader { client }
+    }
+
+    fn finish(mut self) {
+        self.client.batch_execute("COMMIT").unwrap();
+    }
+}
+
+fn at_version_3(label: &str) -> TestSchema {
+    let schema = TestSchema::new(label);
+    Migrator::new(&SET).run(&mut connect(), &schema.name, Operation::Upgrade(Target::Version(3))).unwrap();
+    schema
+}
+
+#[test]
+fn a_migration_behind_a_long_transaction_gives_up_after_its_retries_and_applies_nothing_of_it() {
+    let schema = at_version_3("lock-gives-up");
+    let reader = Reader::holding(&schema);
+    let migrator = Migrator::new(&SET).lock_timeout(Some(Duration::from_millis(200))).lock_retries(1);
+    let error = migrator.migrate(&mut connect(), &schema.name).unwrap_err();
+    match error.kind() {
+        ErrorKind::TableLocked { version, file, lock_timeout, attempts, committed } => {
+            assert_eq!((*version, file.as_str(), *attempts), (4, "../migrations/4_add_cpf_and_address.up.sql", 2));
+            assert_eq!(*lock_timeout, Duration::from_millis(200));
+            assert!(committed.is_empty());
+        }
+        other => panic!("expected the table lock to time out: {other}"),
+    }
+    let message = error.to_string();
+    assert!(message.contains("could not lock a table within 200 ms (lock_timeout), 2 attempt(s)"), "{message}");
+    let mut client = connect();
+    assert_eq!(history_rows(&mut client, &schema).len(), 3, "nothing of migration 4 or later applied");
+    let cpf: i64 = client
+        .query_one(
+            "SELECT count(*) FROM information_schema.columns WHERE table_schema = $1 AND column_name = 'cpf'",
+            &[&schema.name],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(cpf, 0);
+    // The reader was never blocked: its transaction is still there and ends normally.
+    reader.finish();
+    let report = migrator.migrate(&mut connect(), &schema.name).unwrap();
+    assert_eq!(report.version_after, Some(8));
+}
+
+#[test]
+fn a_retry_after_the_long_transaction_ends_applies_the_migration() {
+    let schema = at_version_3("lock-retry");
+    let reader = Reader::holding(&schema);
+    // The first attempt times out after 200 ms; the reader ends at about 500 ms, during the one-second pause.
+    let finishing = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(500));
+        reader.finish();
+    });
+    let migrator = Migrator::new(&SET).lock_timeout(Some(Duration::from_millis(200))).lock_retries(2);
+    let report = migrator.migrate(&mut connect(), &schema.name).unwrap();
+    finishing.join().unwrap();
+    assert_eq!((report.steps.len(), report.version_after), (5, Some(8)));
+    assert_eq!(history_rows(&mut connect(), &schema).len(), 8);
+}
+
+#[test]
+fn an_existing_schema_migrates_under_the_default_lock_timeout_and_a_created_one_without() {
+    let migrator = Migrator::new(&SET);
+    let fresh = TestSchema::new("lock-fresh");
+    let preview = migrator.dry_run(&mut connect(), &fresh.name, Operation::Upgrade(Target::Head)).unwrap();
+    let prologue = preview.prologue.unwrap_or_default();
+    assert!(prologue.contains("SET LOCAL lock_timeout = 0;\nCREATE SCHEMA"), "{prologue}");
+
+    let existing = at_version_3("lock-existing");
+    let preview = migrator.dry_run(&mut connect(), &existing.name, Operation::Upgrade(Target::Head)).unwrap();
+    let sent: String = preview.prologue.iter().cloned().chain(preview.steps.iter().map(|s| s.sql.clone())).collect();
+    assert!(sent.contains("SET LOCAL lock_timeout = 2000;"), "{sent}");
+    assert!(!sent.contains("lock_timeout = 0"), "{sent}");
+}
