@@ -26,6 +26,8 @@ install() {
 
 pkg-config --exists openssl 2>/dev/null || install libssl-dev pkg-config
 pkg-config --exists libpq 2>/dev/null || install libpq-dev pkg-config
+# libclang: the lint's parser (libpg_query, through pg_query) generates its bindings with bindgen at build time.
+ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || install libclang-dev
 command -v pg_ctlcluster >/dev/null 2>&1 || install postgresql
 [ -x /usr/sbin/pgbouncer ] || install pgbouncer
 # util-linux's `script`: the CLI test of a confirmation typed on a terminal runs the binary on a pseudo-terminal.

@@ -30,5 +30,5 @@ mod resolve;
 pub use checksum::{Checksum, ChecksumParseError, CHECKSUM_ALGORITHM};
 pub use file_name::{DieselName, Direction, FileName, FileNameError};
 pub use layout::{Layout, SQLX_NO_TRANSACTION_MARKER};
-pub use migration::{Migration, Script, NO_TRANSACTION_MARKER};
+pub use migration::{Migration, Script, ALLOW_MARKER, NO_TRANSACTION_MARKER};
 pub use resolve::{resolve, resolve_folder, ResolveError, Resolved, REVISION_PLACEHOLDERS};

@@ -5,6 +5,10 @@ use crate::checksum::Checksum;
 /// The first-line marker of a script that must run outside a transaction (`CREATE INDEX CONCURRENTLY`, ...).
 pub const NO_TRANSACTION_MARKER: &str = "-- migrate:no-transaction";
 
+/// What a line that opts its file out of a lint rule starts with: `-- migrate:allow set-not-null` (several rules,
+/// separated by spaces or commas, may follow). It may stand on any line.
+pub const ALLOW_MARKER: &str = "-- migrate:allow";
+
 /// One migration: a version, a name, its up script and its optional down script.
 ///
 /// `embed_migrations!` builds these as `static` data (every field borrowed); [`crate::resolve_folder`] builds them
@@ -92,4 +96,27 @@ pub(crate) fn looks_like_marker(line: &str) -> bool {
 
 pub(crate) fn is_marker_line(line: &str) -> bool {
     line.trim_end() == NO_TRANSACTION_MARKER
+}
+
+/// The rule names of a `-- migrate:allow ...` line; `None` for any other line.
+pub(crate) fn allow_marker_rules(line: &str) -> Option<Vec<&str>> {
+    let rest = line.trim().strip_prefix(ALLOW_MARKER)?;
+    // `-- migrate:allowed` is not the marker.
+    if !rest.is_empty() && !rest.starts_with(char::is_whitespace) {
+        return None;
+    }
+    Some(rest.split(|c: char| c.is_whitespace() || c == ',').filter(|rule| !rule.is_empty()).collect())
+}
+
+impl Script {
+    /// The lint rules the script opts out of with `-- migrate:allow ...` lines, each with its one-based line, in
+    /// the order written (names unchecked: the lint knows its rules).
+    pub fn allowed_rules(&self) -> Vec<(usize, &str)> {
+        self.sql
+            .lines()
+            .enumerate()
+            .filter_map(|(index, line)| Some((index + 1, allow_marker_rules(line)?)))
+            .flat_map(|(line, rules)| rules.into_iter().map(move |rule| (line, rule)))
+            .collect()
+    }
 }

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use crate::file_name::{DieselName, Direction, FileName, FileNameError};
 use crate::layout::Layout;
-use crate::migration::{is_marker_line, looks_like_marker};
-use crate::migration::{Migration, Script, NO_TRANSACTION_MARKER};
+use crate::migration::{allow_marker_rules, is_marker_line, looks_like_marker};
+use crate::migration::{Migration, Script, ALLOW_MARKER, NO_TRANSACTION_MARKER};
 
 /// A problem in a migrations folder. Every variant names the file(s) involved, relative to the crate root.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -92,7 +92,7 @@ pub enum ResolveError {
         offset: usize,
     },
     /// The no-transaction marker (or a line that looks like a directive) somewhere other than exactly the first line.
-    #[error("{file}:{line}: `{text}` is not a valid directive here: the only directive is `{marker}`, alone on the first line", marker = NO_TRANSACTION_MARKER)]
+    #[error("{file}:{line}: `{text}` is not a valid directive here: the directives are `{marker}`, alone on the first line, and `{allow} <rule>` on any line", marker = NO_TRANSACTION_MARKER, allow = ALLOW_MARKER)]
     MisplacedMarker {
         /// The file.
         file: String,
@@ -559,7 +559,7 @@ fn read_script(path: &Path, file: String, layout: Layout, emptiness: Emptiness) 
         return Err(ResolveError::Empty { file });
     }
     for (index, line) in body.lines().enumerate() {
-        let allowed = index == 0 && is_marker_line(line);
+        let allowed = (index == 0 && is_marker_line(line)) || allow_marker_rules(line).is_some_and(|r| !r.is_empty());
         if looks_like_marker(line) && !allowed {
             return Err(ResolveError::MisplacedMarker { file, line: index + 1, text: line.trim().to_owned() });
         }

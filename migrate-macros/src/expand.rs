@@ -13,12 +13,41 @@ use syn::LitStr;
 /// `target/tests/trybuild/`, so compile-fail tests point this at the real test crate (see trybuild issue #202).
 const CRATE_ROOT_OVERRIDE: &str = "EMBED_MIGRATIONS_CRATE_ROOT";
 
-pub fn expand(folder: &LitStr) -> TokenStream {
+/// The macro's input: the folder, then optionally `lint_since = VERSION` (files of older versions, which ran
+/// everywhere already, are not linted).
+pub struct Input {
+    folder: LitStr,
+    lint_since: Option<i64>,
+}
+
+impl syn::parse::Parse for Input {
+    fn parse(input: syn::parse::ParseStream) -> syn::Result<Input> {
+        let folder: LitStr = input.parse()?;
+        let mut lint_since = None;
+        if input.parse::<Option<syn::Token![,]>>()?.is_some() && !input.is_empty() {
+            let key: syn::Ident = input.parse()?;
+            if key != "lint_since" {
+                return Err(syn::Error::new(key.span(), "expected `lint_since = VERSION` after the folder"));
+            }
+            input.parse::<syn::Token![=]>()?;
+            lint_since = Some(input.parse::<syn::LitInt>()?.base10_parse()?);
+            input.parse::<Option<syn::Token![,]>>()?;
+        }
+        Ok(Input { folder, lint_since })
+    }
+}
+
+pub fn expand(input: &Input) -> TokenStream {
+    let folder = &input.folder;
     let Some(crate_root) = crate_root() else {
         return errors_with_placeholder(folder, ["CARGO_MANIFEST_DIR is not set: build with cargo".to_owned()]);
     };
     match resolve(&crate_root, &folder.value()) {
         Ok(resolved) => {
+            let problems = lint(&resolved.migrations, input.lint_since);
+            if !problems.is_empty() {
+                return errors_with_placeholder(folder, problems);
+            }
             // Every file read is named to rustc, so cargo rebuilds the crate when one is edited: the scripts through
             // the `include_str!` that embeds them, other files read (diesel's metadata.toml) through an unused
             // `include_bytes!`.
@@ -44,6 +73,22 @@ pub fn expand(folder: &LitStr) -> TokenStream {
         }
         Err(errors) => errors_with_placeholder(folder, errors.iter().map(ToString::to_string)),
     }
+}
+
+/// The lint's findings on the up files of `migrations` from `since` on, as messages.
+#[cfg(feature = "lint")]
+fn lint(migrations: &[Migration], since: Option<i64>) -> Vec<String> {
+    migrations
+        .iter()
+        .filter(|migration| since.is_none_or(|since| migration.version >= since))
+        .flat_map(|migration| migrate_lint::lint(&migration.up))
+        .map(|problem| problem.to_string())
+        .collect()
+}
+
+#[cfg(not(feature = "lint"))]
+fn lint(_: &[Migration], _: Option<i64>) -> Vec<String> {
+    Vec::new()
 }
 
 fn crate_root() -> Option<PathBuf> {

@@ -9,6 +9,6 @@ mod expand;
 /// See `migrate_runtime::embed_migrations!` for the full documentation.
 #[proc_macro]
 pub fn embed_migrations(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
-    let folder = syn::parse_macro_input!(input as syn::LitStr);
-    expand::expand(&folder).into()
+    let input = syn::parse_macro_input!(input as expand::Input);
+    expand::expand(&input).into()
 }

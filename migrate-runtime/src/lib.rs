@@ -113,6 +113,12 @@ pub use target::{InvalidTarget, Target, WrongDirection};
 /// absolute path. Pair it with [`build::rerun_if_migrations_change`] in `build.rs` so that *adding* a file also
 /// rebuilds.
 ///
+/// With the default feature `lint`, every up file is parsed with PostgreSQL's own parser, and a statement that
+/// locks or rewrites a table the file did not create (`CREATE INDEX` without `CONCURRENTLY`, `SET NOT NULL`, ...) is
+/// a compile error naming file, line, column and rule, as is a file that does not parse. A line
+/// `-- migrate:allow <rule>` opts its file out of a rule; `embed_migrations!("migrations", lint_since = 120)` lints
+/// only versions from 120 on.
+///
 /// ```
 /// use migrate_runtime::{embed_migrations, MigrationSet};
 ///

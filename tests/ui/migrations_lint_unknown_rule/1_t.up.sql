@@ -1,0 +1,2 @@
+-- migrate:allow index-without-concurency
+CREATE TABLE t (id int);
