@@ -8,6 +8,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use migrate_ops::{Canary, Rollout};
+
 use clap::{Args, Subcommand, ValueEnum};
 
 /// The environment variables and exit codes, in `migrate --help` and in every command's `--help`.
@@ -413,9 +415,35 @@ pub struct UpgradeArgs {
     /// What the planner accepts.
     #[command(flatten, next_help_heading = "Planner")]
     pub planner: Planner,
+    /// Canaries and waves.
+    #[command(flatten, next_help_heading = "Rollout")]
+    pub rollout: RolloutArgs,
     /// Connection, schemas, output, workers, limits, dry run and confirmation.
     #[command(flatten)]
     pub change: Change,
+}
+
+/// Rolling an upgrade out over many schemas in steps.
+#[derive(Debug, Clone, Default, Args)]
+pub struct RolloutArgs {
+    /// Migrate these first, on their own: a count (the first N selected schemas that need work) or
+    /// comma-separated selected schemas; if any of them fails, no other schema is started.
+    #[arg(long, value_name = "N|SCHEMAS", value_parser = clap::value_parser!(Canary))]
+    pub canary: Option<Canary>,
+    /// Then migrate the rest in waves of this many schemas; no wave starts after one in which a schema failed
+    /// (within a wave, --keep-going decides).
+    #[arg(long, value_name = "SIZE", value_parser = clap::value_parser!(u32).range(1..))]
+    pub waves: Option<u32>,
+    /// Pause after the canaries and between waves (`30s`, `5m`), to watch the service before going on.
+    #[arg(long, value_parser = parse_duration)]
+    pub wave_pause: Option<Duration>,
+}
+
+impl RolloutArgs {
+    /// The rollout these options describe.
+    pub fn rollout(&self) -> Rollout {
+        Rollout { canary: self.canary.clone(), wave_size: self.waves.map(|size| size as usize) }
+    }
 }
 
 /// `downgrade`'s options.

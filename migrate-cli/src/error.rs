@@ -92,6 +92,9 @@ pub enum CliError {
     /// Writing the output failed.
     #[error("could not write the output")]
     Output(#[source] std::io::Error),
+    /// `--canary` names a schema that is not selected.
+    #[error(transparent)]
+    CanaryNotSelected(#[from] migrate_ops::CanaryNotSelected),
     /// `diff` could not compare the two schemas (one does not exist, the database could not be read).
     #[error(transparent)]
     Compare(migrate_ops::Error),
@@ -117,6 +120,7 @@ impl CliError {
             CliError::BadHistoryTable(_) => "bad_history_table",
             CliError::Output(_) => "output",
             CliError::Compare(_) => "compare",
+            CliError::CanaryNotSelected(_) => "canary_not_selected",
         }
     }
 }

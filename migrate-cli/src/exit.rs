@@ -159,7 +159,10 @@ pub fn code_of_cli(error: &CliError) -> ExitCode {
         | CliError::BadVersion { .. }
         | CliError::WrongDirection(_) => ExitCode::Usage,
         CliError::ListSchemas { .. } | CliError::Selection(SelectionError::File { .. }) => ExitCode::Failure,
-        CliError::Selection(_) | CliError::BadSearchPath(_) | CliError::BadHistoryTable(_) => ExitCode::Usage,
+        CliError::Selection(_)
+        | CliError::BadSearchPath(_)
+        | CliError::BadHistoryTable(_)
+        | CliError::CanaryNotSelected(_) => ExitCode::Usage,
         CliError::NotConfirmed { .. } | CliError::ConfirmationMismatch { .. } | CliError::MissingSchemas { .. } => {
             ExitCode::Refused
         }

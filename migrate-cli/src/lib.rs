@@ -42,6 +42,7 @@ mod verb;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
+use std::time::Duration;
 
 pub use advice::{advice, refusal_advice};
 pub use args::{
@@ -57,8 +58,8 @@ pub use verb::Verb;
 use advice::chain;
 use migrate_core::Direction;
 use migrate_ops::{
-    default_jobs, diff_schemas, status_of, suggest_sql, write_revision, Error, Fleet, Inspect, SchemaState,
-    SchemaStatus, Standing, StructureError, Task,
+    default_jobs, diff_schemas, status_of, suggest_sql, write_revision, Error, Fleet, Inspect, Rollout, SchemaState,
+    SchemaStatus, Standing, Stop, StructureError, Task,
 };
 use migrate_runtime::{
     validate_identifier, Database, Migrator, Operation, Report as RunReport, Resolution, SchemaName, Target,
@@ -214,6 +215,11 @@ impl<'s> Cli<'s> {
         }
         if let (Some(verb), false) = (must_exist, missing.is_empty()) {
             return Err(CliError::MissingSchemas { verb, missing });
+        }
+        if let Command::Upgrade(args) = &command.command {
+            // A named canary must be selected: checked before any schema is touched.
+            let selected: Vec<SchemaName> = tasks.iter().map(|task| task.schema.clone()).collect();
+            args.rollout.rollout().waves(&selected, &[])?;
         }
         let default_database = common.connection.database_url.is_empty();
         Ok(Request { databases, labels, tasks, action, command, common, notes, existing, default_database })
@@ -468,7 +474,11 @@ impl<'s> Cli<'s> {
             progress: Progress::new(tasks.len()),
             out,
         };
-        let work = Work { fleet: &fleet, migrator, tasks };
+        let rollout = match &request.command.command {
+            Command::Upgrade(args) => (args.rollout.rollout(), args.rollout.wave_pause),
+            _ => (Rollout::default(), None),
+        };
+        let work = Work { fleet: &fleet, migrator, tasks, stop: &stop, rollout };
         let not_started = match request.action {
             Action::History => work.history(&mut sinks),
             Action::Status { full, only_problems } => {
@@ -631,6 +641,9 @@ struct Work<'w, 's> {
     fleet: &'w Fleet<'w>,
     migrator: &'w Migrator<'s>,
     tasks: &'w [Task],
+    stop: &'w Stop,
+    /// The upgrade's canary and waves, and the pause between waves.
+    rollout: (Rollout, Option<Duration>),
 }
 
 impl Work<'_, '_> {
@@ -721,12 +734,50 @@ impl Work<'_, '_> {
         } else {
             (0..tasks.len()).collect()
         };
-        let subset: Vec<Task> = pending.iter().map(|&i| tasks[i].clone()).collect();
-        self.fleet.for_each(
-            &subset,
-            |c, s| Ok(migrator.run(c, s.as_str(), operation)?),
-            |i, r| sinks.progress.tick(|| sinks.report.change(sinks.out, pending[i], &tasks[pending[i]], r)),
-        )
+        let schemas: Vec<SchemaName> = tasks.iter().map(|task| task.schema.clone()).collect();
+        // Named canaries were checked against the selection when the command was resolved.
+        let waves = self.rollout.0.waves(&schemas, &pending).unwrap_or_default();
+        let (count, mut not_started, mut stopped) = (waves.len(), 0, false);
+        for (number, wave) in (1..).zip(&waves) {
+            if stopped || self.stop.is_stopped() {
+                not_started += wave.schemas.len();
+                continue;
+            }
+            if count > 1 {
+                let kind = if wave.canary { " (canary)" } else { "" };
+                eprintln!("wave {number} of {count}{kind}: {} schema(s)", wave.schemas.len());
+            }
+            let subset: Vec<Task> = wave.schemas.iter().map(|&i| tasks[i].clone()).collect();
+            let mut failed = false;
+            not_started += self.fleet.for_each(
+                &subset,
+                |c, s| Ok(migrator.run(c, s.as_str(), operation)?),
+                |i, r| {
+                    failed |= r.is_err();
+                    let index = wave.schemas[i];
+                    sinks.progress.tick(|| sinks.report.change(sinks.out, index, &tasks[index], r))
+                },
+            );
+            let later: usize = waves[number..].iter().map(|wave| wave.schemas.len()).sum();
+            if failed && later > 0 {
+                stopped = true;
+                eprintln!(
+                    "stopped after wave {number} of {count}: a schema failed in it; {later} schema(s) of the later \
+                     waves not started; run the same command again once it is fixed (schemas at head are skipped)"
+                );
+            } else if let (Some(pause), true) = (self.rollout.1, later > 0) {
+                self.pause(pause);
+            }
+        }
+        not_started
+    }
+
+    /// Wait `pause` between waves, or until the run is stopped.
+    fn pause(&self, pause: Duration) {
+        let until = std::time::Instant::now() + pause;
+        while !self.stop.is_stopped() && std::time::Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(100).min(until - std::time::Instant::now()));
+        }
     }
 }
 

@@ -15,6 +15,7 @@ mod fleet;
 mod inspect;
 mod pool;
 mod revision;
+mod rollout;
 mod stop;
 mod structure;
 pub mod survey;
@@ -23,6 +24,7 @@ pub use error::{Error, StructureError};
 pub use fleet::{default_jobs, Fleet, Task};
 pub use inspect::{history_of, status_of, EntryState, HistoryEntry, Inspect, SchemaState, SchemaStatus};
 pub use revision::{write_revision, Revision, RevisionError};
+pub use rollout::{Canary, CanaryNotSelected, Rollout, Wave};
 pub use stop::Stop;
 pub use structure::{
     diff, diff_schemas, read_structures, reference_structure, suggest_sql, verify_schemas, Definition, Difference,

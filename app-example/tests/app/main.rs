@@ -10,4 +10,5 @@ mod lock_wait;
 mod names;
 mod operator;
 mod pooler;
+mod rollout;
 mod seed_guides;
