@@ -3,7 +3,7 @@
 //! (libpg_query) rather than patterns. A file opts out of one rule with a line `-- migrate:allow <rule>`; a file
 //! that does not parse is an error with its line and column.
 //!
-//! One step a module: [`syntax`] parses, [`rules`] judges the statements, this module ties them to a script.
+//! One step a module: `syntax` parses, `rules` judges the statements, this module ties them to a script.
 
 mod rules;
 mod syntax;
