@@ -7,6 +7,7 @@
 //! ```sh
 //! cargo run --release -p bench              # builds app-example (release) itself, then everything
 //! cargo run --release -p bench -- --help
+//! cargo run --release -p bench -- drivers   # each driver against tokio-postgres, and each feature's build cost
 //! ```
 //!
 //! Every timed fresh run gets a database of its own, made before the first timed run (`databases.rs` says why).
@@ -16,6 +17,9 @@
 
 mod child;
 mod databases;
+mod drive;
+mod driver_features;
+mod drivers;
 mod embed;
 mod process;
 
@@ -69,6 +73,8 @@ impl std::str::FromStr for Set {
 
 #[derive(Debug, Parser)]
 struct Args {
+    #[command(subcommand)]
+    mode: Option<Mode>,
     /// Schemas for the fresh and no-op fan-outs.
     #[arg(long, default_value_t = 200)]
     schemas: usize,
@@ -95,12 +101,24 @@ struct Args {
     database_url: String,
 }
 
+#[derive(Debug, clap::Subcommand)]
+enum Mode {
+    /// Migrating on each driver (postgres, tokio-postgres, sqlx, diesel, diesel-async): boot and no-op as
+    /// processes and in process, against the tokio-postgres path; and what each feature adds to a build.
+    Drivers(drivers::DriversArgs),
+}
+
 fn main() {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     if let Some(code) = child::dispatch(&argv) {
         std::process::exit(code);
     }
-    if let Err(error) = run(Args::parse()) {
+    let mut args = Args::parse();
+    let outcome = match args.mode.take() {
+        Some(Mode::Drivers(drivers)) => drivers::run(drivers),
+        None => run(args),
+    };
+    if let Err(error) = outcome {
         eprintln!("error: {error:#}");
         std::process::exit(1);
     }

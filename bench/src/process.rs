@@ -37,7 +37,7 @@ pub fn build_app_example() -> anyhow::Result<PathBuf> {
 }
 
 /// Run a command to exit, output discarded (stderr kept for the error), and time it.
-fn run_timed(command: &mut Command) -> anyhow::Result<Duration> {
+pub fn run_timed(command: &mut Command) -> anyhow::Result<Duration> {
     command.stdout(Stdio::null()).stderr(Stdio::piped()).stdin(Stdio::null());
     let started = Instant::now();
     let output = command.output().with_context(|| format!("spawn {command:?}"))?;
@@ -51,7 +51,7 @@ fn run_timed(command: &mut Command) -> anyhow::Result<Duration> {
     Ok(elapsed)
 }
 
-fn median(mut times: Vec<Duration>) -> Duration {
+pub fn median(mut times: Vec<Duration>) -> Duration {
     times.sort();
     times[times.len() / 2]
 }
@@ -75,7 +75,7 @@ pub fn raw_sql(set: Set, schemas: &[String]) -> String {
     sql
 }
 
-fn temp_file(name: &str, contents: &str) -> anyhow::Result<PathBuf> {
+pub fn temp_file(name: &str, contents: &str) -> anyhow::Result<PathBuf> {
     let path = std::env::temp_dir().join(format!("bench-{}-{name}", std::process::id()));
     std::fs::write(&path, contents)?;
     Ok(path)
