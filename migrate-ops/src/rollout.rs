@@ -64,8 +64,8 @@ pub struct CanaryNotSelected {
 
 impl Rollout {
     /// The waves over `pending` (indices of the schemas that need work, into `schemas`, in order): the canary,
-    /// then the rest in waves of `wave_size`. Every pending schema is in exactly one wave. `selected` are all the
-    /// selected schemas, so that a named canary already at head is no error.
+    /// then the rest in waves of `wave_size`. Every pending schema is in exactly one wave. `schemas` are all the
+    /// selected ones, so that a named canary already at head is no error.
     pub fn waves(&self, schemas: &[SchemaName], pending: &[usize]) -> Result<Vec<Wave>, CanaryNotSelected> {
         let canary: Vec<usize> = match &self.canary {
             None => Vec::new(),

@@ -205,6 +205,20 @@ impl From<postgres::Error> for QueryError {
     }
 }
 
+/// The column names for a row whose columns are `names`: the previous row's, shared, when they are the same
+/// (consecutive rows of one statement), else a fresh list that the next rows then share.
+pub(crate) fn shared_columns<'a>(
+    cache: &mut Option<Arc<[String]>>,
+    names: impl Iterator<Item = &'a str> + Clone,
+) -> Arc<[String]> {
+    if let Some(cached) = cache.as_ref().filter(|cached| cached.iter().map(String::as_str).eq(names.clone())) {
+        return cached.clone();
+    }
+    let fresh: Arc<[String]> = names.map(str::to_owned).collect();
+    *cache = Some(fresh.clone());
+    fresh
+}
+
 /// The rows of a `simple_query` answer, as an [`Answer`].
 pub(crate) fn answer(messages: Vec<postgres::SimpleQueryMessage>) -> Answer {
     let mut rows = Vec::new();

@@ -21,7 +21,7 @@ use diesel::row::{Field, NamedRow};
 
 use crate::app_schema::{check_sql, judge_answer, SchemaCheckError, SearchPathScope};
 use crate::schema::SchemaName;
-use crate::session::{Answer, QueryError, Row, ServerError, Session, SqlState};
+use crate::session::{shared_columns, Answer, QueryError, Row, ServerError, Session, SqlState};
 use crate::sql::{split_statements, words};
 
 /// What a diesel connection does for the adapter: send statements that return nothing, load the rows of one
@@ -55,24 +55,19 @@ impl<L: Link> DieselSession<L> {
             if piece.returns_rows {
                 let loaded = self.link.load(text).await.map_err(|e| query_error(e, offset))?;
                 for row in loaded {
-                    let names = match &columns {
-                        Some(names) if **names == *row.names => names.clone(),
-                        _ => {
-                            let names: Arc<[String]> = row.names.into();
-                            columns = Some(names.clone());
-                            names
-                        }
-                    };
+                    let names = shared_columns(&mut columns, row.names.iter().map(String::as_str));
                     rows.push(Row::new(names, row.values));
                 }
             } else {
-                self.link.execute(text).await.map_err(|e| query_error(e, offset))?;
+                let executed = self.link.execute(text).await;
+                // A COMMIT or ROLLBACK ends the transaction even when it fails.
+                match piece.control {
+                    Some(TransactionControl::Opens) if executed.is_ok() => self.in_transaction = true,
+                    Some(TransactionControl::Closes) => self.in_transaction = false,
+                    _ => {}
+                }
+                executed.map_err(|e| query_error(e, offset))?;
             }
-            self.in_transaction = match piece.control {
-                Some(TransactionControl::Opens) => true,
-                Some(TransactionControl::Closes) => false,
-                None => self.in_transaction,
-            };
         }
         Ok(Answer::new(rows))
     }
@@ -85,12 +80,7 @@ impl<L: Link> Session for DieselSession<L> {
         let controls = pieces.iter().any(|piece| piece.control.is_some());
         // Several pieces outside a transaction: one implicit transaction, as one simple-protocol string.
         if self.in_transaction || controls || pieces.len() < 2 {
-            let answer = self.send(sql, &pieces).await;
-            if answer.is_err() && !self.in_transaction {
-                // A failed statement outside a transaction left none open; a failed COMMIT ends one.
-                self.in_transaction = false;
-            }
-            return answer;
+            return self.send(sql, &pieces).await;
         }
         self.link.execute("BEGIN").await.map_err(|e| query_error(e, 0))?;
         match self.send(sql, &pieces).await {

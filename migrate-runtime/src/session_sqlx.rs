@@ -11,7 +11,7 @@ use sqlx::{Column, Row as _, ValueRef};
 
 use crate::app_schema::{check_sql, judge_answer, SchemaCheckError, SearchPathScope};
 use crate::schema::SchemaName;
-use crate::session::{Answer, QueryError, Row, ServerError, Session, SqlState};
+use crate::session::{shared_columns, Answer, QueryError, Row, ServerError, Session, SqlState};
 
 /// [`begin_in_schema_with`](crate::begin_in_schema_with) on sqlx: a transaction of the pool's (or the
 /// connection's) whose `search_path` is `schema`, then `extra`, set with `SET LOCAL`, so it holds behind a
@@ -45,18 +45,7 @@ impl Session for &mut sqlx::PgConnection {
         let mut rows = Vec::new();
         let mut columns: Option<Arc<[String]>> = None;
         while let Some(row) = stream.try_next().await.map_err(QueryError::from)? {
-            let names = match &columns {
-                Some(names)
-                    if names.len() == row.len() && names.iter().zip(row.columns()).all(|(n, c)| n == c.name()) =>
-                {
-                    names.clone()
-                }
-                _ => {
-                    let names: Arc<[String]> = row.columns().iter().map(|c| c.name().to_owned()).collect();
-                    columns = Some(names.clone());
-                    names
-                }
-            };
+            let names = shared_columns(&mut columns, row.columns().iter().map(|c| c.name()));
             let values = (0..row.len())
                 .map(|i| {
                     let value = row.try_get_raw(i).ok()?;

@@ -118,34 +118,25 @@ pub(crate) async fn run<S: Session>(
     loop {
         let plan = lock_and_plan(session, set, options, &table, operation).await?;
         let first_of_plan = done.len();
-        let executed = match execute(session, &table, options, &plan, &runner, &mut done).await {
-            Err(error) if table_lock_timed_out(&error).is_some() => {
-                let (version, file) = table_lock_timed_out(&error).unwrap_or_default();
-                done = error.committed().to_vec();
-                if attempts > options.lock_retries {
-                    let lock_timeout = options.timeouts.lock_timeout.unwrap_or_default();
-                    let kind = ErrorKind::TableLocked { version, file, lock_timeout, attempts, committed: done };
-                    return Err(Error::new(schema.as_str(), kind));
-                }
-                // Rolled back whole: wait for the holder to finish, away from the table, then plan again.
-                let pause = Duration::from_secs(1 << (attempts - 1).min(5));
-                tracing::warn!(
-                    schema = schema.as_str(),
-                    version,
-                    attempt = attempts,
-                    "a table lock timed out: retrying"
-                );
-                attempts += 1;
-                session.pause(pause).await;
-                if options.is_interrupted() {
-                    return Err(Error::new(schema.as_str(), ErrorKind::Interrupted { committed: done }));
-                }
-                operation = remaining(operation, done.len() - first_of_plan);
-                continue;
+        let executed = execute(session, &table, options, &plan, &runner, &mut done).await;
+        if let Some((version, file)) = executed.as_ref().err().and_then(table_lock_timed_out) {
+            // Rolled back whole: wait for the holder to finish, away from the table, then plan again.
+            done = executed.err().map(|error| error.committed().to_vec()).unwrap_or_default();
+            if attempts > options.lock_retries {
+                let lock_timeout = options.timeouts.lock_timeout.unwrap_or_default();
+                let kind = ErrorKind::TableLocked { version, file, lock_timeout, attempts, committed: done };
+                return Err(Error::new(schema.as_str(), kind));
             }
-            executed => executed?,
-        };
-        match executed {
+            tracing::warn!(schema = schema.as_str(), version, attempt = attempts, "a table lock timed out: retrying");
+            session.pause(Duration::from_secs(1 << (attempts - 1).min(5))).await;
+            attempts += 1;
+            if options.is_interrupted() {
+                return Err(Error::new(schema.as_str(), ErrorKind::Interrupted { committed: done }));
+            }
+            operation = remaining(operation, done.len() - first_of_plan);
+            continue;
+        }
+        match executed? {
             Executed::Finished { fixes_written } => {
                 // Built from what happened: the fixes written, and the steps that committed (earlier plans' too).
                 let fixes = if fixes_written { plan.fixes.iter().map(HistoryFix::fix).collect() } else { Vec::new() };
