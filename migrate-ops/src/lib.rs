@@ -27,8 +27,9 @@ pub use revision::{write_revision, Revision, RevisionError};
 pub use rollout::{Canary, CanaryNotSelected, Rollout, Wave};
 pub use stop::Stop;
 pub use structure::{
-    diff, diff_schemas, read_structures, reference_structure, suggest_sql, verify_schemas, Definition, Difference,
-    Fingerprint, Object, ObjectKind, ObjectName, Outcome, Structure, Verification, OTHER_TOOLS_HISTORY_TABLES,
-    SCHEMA_PLACEHOLDER,
+    autogenerate, diff, diff_schemas, generate, read_structures, reference_structure, suggest_sql, verify_schemas,
+    BadRename, Changes, Definition, Desired, Difference, Fingerprint, GenerateError, Generated, Object, ObjectKind,
+    ObjectName, Outcome, Qualifier, Rename, Review, ReviewReason, Structure, Trial, Unexpressed, Unproven,
+    Verification, OTHER_TOOLS_HISTORY_TABLES, SCHEMA_PLACEHOLDER,
 };
 pub use survey::{Catalog, Standing, Surveyed};

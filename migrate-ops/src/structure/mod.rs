@@ -17,15 +17,19 @@
 //! tables of other migration tools ([`OTHER_TOOLS_HISTORY_TABLES`]: Alembic's `alembic_version`, sqlx's, diesel's,
 //! refinery's, Flyway's).
 
+mod autogenerate;
 mod catalog;
 mod diff;
+mod generate;
 mod object;
 mod reference;
 mod suggest;
 mod verify;
 
+pub use autogenerate::{autogenerate, BadRename, Desired, GenerateError, Generated, Rename, Trial, Unproven};
 pub use catalog::{read_structures, OTHER_TOOLS_HISTORY_TABLES};
 pub use diff::{diff, Difference};
+pub use generate::{generate, Changes, Qualifier, Review, ReviewReason, Unexpressed};
 pub use object::{Definition, Fingerprint, Object, ObjectKind, ObjectName, Structure, SCHEMA_PLACEHOLDER};
 pub use reference::reference_structure;
 pub use suggest::suggest_sql;

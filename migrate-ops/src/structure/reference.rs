@@ -66,6 +66,19 @@ fn build_in(
     migrator: &Migrator<'_>,
 ) -> Result<Structure, StructureError> {
     let mut transaction = client.transaction().map_err(|e| query_failed(scratch, "begin the reference build", e))?;
+    replay(&mut transaction, scratch, migrations, migrator)?;
+    let structure = read_one(&mut transaction, scratch, migrator, "read the reference structure")?;
+    transaction.rollback().map_err(|e| query_failed(scratch, "roll back the reference build", e))?;
+    Ok(structure)
+}
+
+/// Create `scratch` and run `migrations`' up scripts in it, as the engine would, inside the caller's transaction.
+pub(crate) fn replay(
+    transaction: &mut postgres::Transaction<'_>,
+    scratch: &SchemaName,
+    migrations: &[&Migration],
+    migrator: &Migrator<'_>,
+) -> Result<(), StructureError> {
     transaction
         .batch_execute(&format!("CREATE SCHEMA {}", scratch.quoted()))
         .map_err(|e| query_failed(scratch, "create the scratch schema", e))?;
@@ -104,19 +117,27 @@ fn build_in(
             }
         }
     }
-    let mut structures = catalog::read(&mut transaction, std::slice::from_ref(scratch), migrator.history_table_name())
-        .map_err(|e| query_failed(scratch, "read the reference structure", e))?;
-    let structure = structures.remove(scratch).unwrap_or_else(|| Structure::new([]));
-    transaction.rollback().map_err(|e| query_failed(scratch, "roll back the reference build", e))?;
-    Ok(structure)
+    Ok(())
 }
 
-fn query_failed(scratch: &SchemaName, action: &'static str, source: postgres::Error) -> StructureError {
+/// The structure of one schema, read inside the caller's transaction (an absent schema reads as empty).
+pub(crate) fn read_one(
+    transaction: &mut postgres::Transaction<'_>,
+    schema: &SchemaName,
+    migrator: &Migrator<'_>,
+    action: &'static str,
+) -> Result<Structure, StructureError> {
+    let mut structures = catalog::read(transaction, std::slice::from_ref(schema), migrator.history_table_name())
+        .map_err(|e| query_failed(schema, action, e))?;
+    Ok(structures.remove(schema).unwrap_or_else(|| Structure::new([])))
+}
+
+pub(crate) fn query_failed(scratch: &SchemaName, action: &'static str, source: postgres::Error) -> StructureError {
     StructureError::Query { schemas: vec![scratch.to_string()], action, source }
 }
 
 /// A schema name no other build (in this process or another) uses at the same time.
-fn scratch_name() -> SchemaName {
+pub(crate) fn scratch_name() -> SchemaName {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
     let name = format!("migrate_reference_{}_{nanos}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
@@ -124,7 +145,7 @@ fn scratch_name() -> SchemaName {
 }
 
 /// A statement on one line, cut to a readable length for an error message.
-fn shorten(statement: &str) -> String {
+pub(crate) fn shorten(statement: &str) -> String {
     let code = statement.lines().skip_while(|l| l.trim().is_empty() || l.trim_start().starts_with("--"));
     let line = code.flat_map(str::split_whitespace).collect::<Vec<_>>().join(" ");
     match line.char_indices().nth(120) {

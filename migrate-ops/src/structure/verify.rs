@@ -167,7 +167,7 @@ const HISTORY_TABLES_PER_QUERY: usize = 500;
 /// table. Only the others (dirty, edited, out of order, ahead, or older than the digest) have their table read,
 /// with one `UNION ALL` query per few hundred tables, every name quoted. Opening thousands of tables in one
 /// transaction would also take thousands of locks.
-fn applied_versions(
+pub(crate) fn applied_versions(
     client: &mut postgres::Transaction<'_>,
     set: &MigrationSet,
     schemas: &[SchemaName],
