@@ -317,7 +317,8 @@ fn generate_in(
         false => {
             let failed = |action| move |source| GenerateError::from(query_failed(scratch, action, source));
             transaction.batch_execute("SAVEPOINT migrate_renamed").map_err(failed("set a savepoint"))?;
-            let sql: String = renames.iter().map(|r| r.sql(true)).collect::<Vec<_>>().join("\n");
+            let sql: Vec<String> = renames.iter().map(|r| Qualifier::SearchPath.apply(&r.sql(true))).collect();
+            let sql = sql.join("\n");
             if let Err(message) = run(transaction, scratch, migrator, &sql)? {
                 let unproven = Unproven { unexpressed: Vec::new(), up: Trial::Failed { message }, down: Trial::NotRun };
                 return Err(GenerateError::NotProven { desired: desired.to_string(), unproven: Box::new(unproven) });

@@ -382,9 +382,14 @@ impl Generator<'_> {
 
     pub(super) fn index(&mut self, name: &ObjectName, current: Option<&Definition>, desired: Option<&Definition>) {
         let (before, after) = (definition_text(current), definition_text(desired));
-        let table = parse::index_table(if after.is_empty() { before } else { after }).unwrap_or_default();
+        let (old_table, table) =
+            (parse::index_table(before).unwrap_or_default(), parse::index_table(after).unwrap_or_default());
         let rebuilt = before != after || current.map(|c| c.has("invalid")) != desired.map(|d| d.has("invalid"));
-        if current.is_some() && rebuilt && self.relation_kept(&table) && !backs_constraint(self.current, name, &table) {
+        if current.is_some()
+            && rebuilt
+            && self.relation_kept(&old_table)
+            && !backs_constraint(self.current, name, &old_table)
+        {
             self.push(Change::new(Phase::DropIndex, format!("DROP INDEX {};", own(&name.name))));
         }
         let Some(desired) = desired else { return };
@@ -452,6 +457,15 @@ impl Generator<'_> {
         let (owner_before, owner_after) = (owner(current), owner(desired));
         let (identity_before, identity_after) =
             (identity(self.current, &owner_before), identity(self.desired, &owner_after));
+        // A sequence owned by a column that is dropped goes with it: one that must stay is created anew.
+        let goes_with_owner = owner_before.as_ref().is_some_and(|(table, column)| {
+            self.dropped_tables.contains(table)
+                || self
+                    .desired
+                    .get(ObjectKind::Column, &ObjectName::of_table(table.as_str(), column.as_str()))
+                    .is_none()
+        });
+        let current = current.filter(|_| !goes_with_owner || identity_before);
         match (current, desired) {
             (None, Some(desired)) if !identity_after => {
                 let sql = format!(
@@ -463,17 +477,8 @@ impl Generator<'_> {
                 self.own_sequence(&sequence, None, owner_after.as_ref());
                 self.comment(format!("SEQUENCE {sequence}"), None, desired);
             }
-            (Some(_), None) if !identity_before => {
-                let goes_with_owner = owner_before.as_ref().is_some_and(|(table, column)| {
-                    self.dropped_tables.contains(table)
-                        || self
-                            .desired
-                            .get(ObjectKind::Column, &ObjectName::of_table(table.as_str(), column.as_str()))
-                            .is_none()
-                });
-                if !goes_with_owner {
-                    self.push(Change::new(Phase::DropSequence, format!("DROP SEQUENCE {sequence};")));
-                }
+            (Some(_), None) if !identity_before && !goes_with_owner => {
+                self.push(Change::new(Phase::DropSequence, format!("DROP SEQUENCE {sequence};")));
             }
             (Some(current), Some(desired)) => {
                 let parameters = ["type", "start", "increment", "minimum", "maximum", "cache", "cycle"];
