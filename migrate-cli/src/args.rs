@@ -247,6 +247,7 @@ impl MigrateCommand {
     pub fn names(&self) -> Option<&Names> {
         match &self.command {
             Command::Diff(diff) => Some(&diff.names),
+            Command::Revision(revision) => Some(&revision.names),
             _ => self.common().map(|common| &common.names),
         }
     }
@@ -280,7 +281,8 @@ pub enum Command {
     /// Drop each schema with everything in it, recreate it and apply every migration.
     #[command(after_help = COMMAND_AFTER_HELP)]
     Reset(Change),
-    /// Write the next `{version}_{slug}.up.sql` / `.down.sql` pair into the source migrations folder.
+    /// Write the next migration into the source migrations folder, in its layout: a template to fill in, or with
+    /// --autogenerate the up and down scripts generated from a dev schema or a file and proven before writing.
     #[command(after_help = COMMAND_AFTER_HELP)]
     Revision(RevisionArgs),
     /// Apply pending migrations.
@@ -383,9 +385,30 @@ pub struct RevisionArgs {
     /// Accepted and ignored, as `migrate.py revision --schema dev` had it: a revision belongs to no schema.
     #[arg(long, short = 's', hide = true)]
     pub schema: Option<String>,
+    /// Generate the up and down scripts from the difference between what the binary's migrations build at head
+    /// and --from SCHEMA (or --from-file), proven in a rolled-back transaction before anything is written.
+    #[arg(long, requires = "desired")]
+    pub autogenerate: bool,
+    /// The live schema where the change was prototyped (dev); it must have applied the binary's migrations.
+    #[arg(long, value_name = "SCHEMA", group = "desired", requires = "autogenerate")]
+    pub from: Option<String>,
+    /// A SQL file of the whole desired state, run in a scratch schema that is rolled back.
+    #[arg(long, value_name = "FILE", group = "desired", requires = "autogenerate")]
+    pub from_file: Option<PathBuf>,
+    /// A table (OLD=NEW) or column (TABLE.OLD=NEW) that was renamed, not dropped and added: the revision renames
+    /// it and keeps its data. Repeat for several.
+    #[arg(long, value_name = "OLD=NEW", requires = "autogenerate")]
+    pub rename: Vec<String>,
+    /// Connection string of the database holding --from (and where the scratch schemas are made and rolled
+    /// back; default: postgres://postgres@127.0.0.1:5432/postgres).
+    #[arg(long, value_name = "URL", env = "DATABASE_URL", hide_env_values = true, help_heading = "Database")]
+    pub database_url: Option<String>,
     /// How to print.
     #[command(flatten, next_help_heading = "Output")]
     pub output: Output,
+    /// The history table (left out of the comparison) and the migrations' search path.
+    #[command(flatten, next_help_heading = "Migrations")]
+    pub names: Names,
 }
 
 /// The options of every command that changes schemas.

@@ -83,6 +83,21 @@ pub enum CliError {
     /// `revision` could not write its files.
     #[error(transparent)]
     Revision(#[from] RevisionError),
+    /// `revision --autogenerate` generated nothing it could prove, or could not read what to generate from.
+    #[error(transparent)]
+    Generate(#[from] migrate_ops::GenerateError),
+    /// A `--rename` that does not read as OLD=NEW.
+    #[error(transparent)]
+    BadRename(#[from] migrate_ops::BadRename),
+    /// The `--from-file` could not be read.
+    #[error("could not read --from-file {path}")]
+    ReadDesiredFile {
+        /// The file as given.
+        path: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
     /// A schema named in `--extra-search-path` (or `MIGRATE_EXTRA_SEARCH_PATH`) was refused.
     #[error("--extra-search-path (or MIGRATE_EXTRA_SEARCH_PATH)")]
     BadSearchPath(#[source] migrate_runtime::InvalidName),
@@ -116,6 +131,12 @@ impl CliError {
             CliError::MissingSchemas { .. } => "missing_schemas",
             CliError::NoSourceFolder => "no_source_folder",
             CliError::Revision(_) => "revision",
+            CliError::Generate(migrate_ops::GenerateError::NotProven { .. }) => "not_proven",
+            CliError::Generate(migrate_ops::GenerateError::NothingToGenerate { .. }) => "nothing_to_generate",
+            CliError::Generate(migrate_ops::GenerateError::NotAtHead { .. }) => "not_at_head",
+            CliError::Generate(_) => "generate",
+            CliError::BadRename(_) => "bad_rename",
+            CliError::ReadDesiredFile { .. } => "read_desired_file",
             CliError::BadSearchPath(_) => "bad_search_path",
             CliError::BadHistoryTable(_) => "bad_history_table",
             CliError::Output(_) => "output",
@@ -181,6 +202,9 @@ fn missing_text(verb: Verb, missing: &[MissingSchema]) -> String {
         // A command that only reads changes nothing anyway.
         Verb::Verify | Verb::Status | Verb::History | Verb::Diff => {
             format!("refusing to {words}: {noun} {list} {exist} not exist; check the name")
+        }
+        Verb::Generate => {
+            format!("refusing to {words}: {noun} {list} {exist} not exist; check the name; nothing was written")
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use super::error::CliError;
 use super::schemas::SelectionError;
-use migrate_ops::{Error, RevisionError, StructureError};
+use migrate_ops::{Error, GenerateError, RevisionError, StructureError};
 use migrate_runtime::{Error as MigrateError, ErrorKind, Refusal};
 
 /// The CLI's exit codes, documented in the README, ordered by severity: when schemas fail differently, the most
@@ -59,14 +59,19 @@ impl serde::Serialize for ExitCode {
 pub fn code_of(error: &Error) -> ExitCode {
     match error {
         Error::Migrate(error) => code_of_migration(error),
-        Error::Structure(error) => match error {
-            StructureError::InvalidName(_) | StructureError::NoSuchSchema { .. } => ExitCode::Usage,
-            StructureError::NotTransactional { .. } => ExitCode::Refused,
-            StructureError::ReferenceFailed { .. } => ExitCode::MigrationFailed,
-            StructureError::Query { .. } => ExitCode::Failure,
-            _ => ExitCode::Failure,
-        },
+        Error::Structure(error) => code_of_structure(error),
         Error::Catalog { .. } | Error::Connect { .. } => ExitCode::Failure,
+        _ => ExitCode::Failure,
+    }
+}
+
+/// The exit code for a failure to read or compare structures.
+pub fn code_of_structure(error: &StructureError) -> ExitCode {
+    match error {
+        StructureError::InvalidName(_) | StructureError::NoSuchSchema { .. } => ExitCode::Usage,
+        StructureError::NotTransactional { .. } => ExitCode::Refused,
+        StructureError::ReferenceFailed { .. } => ExitCode::MigrationFailed,
+        StructureError::Query { .. } => ExitCode::Failure,
         _ => ExitCode::Failure,
     }
 }
@@ -167,8 +172,19 @@ pub fn code_of_cli(error: &CliError) -> ExitCode {
             ExitCode::Refused
         }
         CliError::Revision(RevisionError::EmptyMessage { .. } | RevisionError::NotLatin { .. }) => ExitCode::Usage,
-        CliError::Revision(RevisionError::NameTaken { .. }) => ExitCode::Refused,
+        CliError::Revision(
+            RevisionError::NameTaken { .. }
+            | RevisionError::FolderDiffers { .. }
+            | RevisionError::FolderDoesNotBuild { .. },
+        ) => ExitCode::Refused,
         CliError::NoSourceFolder | CliError::Revision(_) | CliError::Output(_) => ExitCode::Failure,
         CliError::Compare(error) => code_of(error),
+        CliError::BadRename(_) | CliError::Generate(GenerateError::RenameDoesNotFit { .. }) => ExitCode::Usage,
+        CliError::Generate(
+            GenerateError::NotProven { .. } | GenerateError::NothingToGenerate { .. } | GenerateError::NotAtHead { .. },
+        ) => ExitCode::Refused,
+        CliError::Generate(GenerateError::DesiredFailed { .. }) => ExitCode::MigrationFailed,
+        CliError::Generate(GenerateError::Structure(error)) => code_of_structure(error),
+        CliError::Generate(_) | CliError::ReadDesiredFile { .. } => ExitCode::Failure,
     }
 }

@@ -58,8 +58,9 @@ pub use verb::Verb;
 use advice::chain;
 use migrate_core::Direction;
 use migrate_ops::{
-    default_jobs, diff_schemas, status_of, suggest_sql, write_revision, Error, Fleet, Inspect, Rollout, SchemaState,
-    SchemaStatus, Standing, Stop, StructureError, Task,
+    autogenerate, check_folder_matches, default_jobs, diff_schemas, generate, read_structures, status_of,
+    write_revision, write_revision_text, Desired, Error, Fleet, GenerateError, Generated, Inspect, Qualifier, Rename,
+    RevisionText, Rollout, SchemaState, SchemaStatus, Standing, Stop, StructureError, Task,
 };
 use migrate_runtime::{
     validate_identifier, Database, Migrator, Operation, Report as RunReport, Resolution, SchemaName, Target,
@@ -181,7 +182,7 @@ impl<'s> Cli<'s> {
             }
             return Ok(cli.execute(&request, out));
         };
-        cli.revision(&revision.message, revision.migrations_dir.as_deref(), revision.output.format, out)
+        cli.revision(revision, out)
     }
 
     /// Check and resolve every flag once: database URLs, the schema selection, the target; and, for a command
@@ -557,31 +558,28 @@ impl<'s> Cli<'s> {
         let mut client = database
             .connect()
             .map_err(|source| CliError::Compare(Error::Connect { database: database.to_string(), source }))?;
-        let differences = match diff_schemas(&mut client, &a, &b, self.migrator.history_table_name()) {
+        let history_table = self.migrator.history_table_name();
+        let differences = match diff_schemas(&mut client, &a, &b, history_table) {
             Ok(differences) => differences,
             // Say which of the two is missing, with the nearest names, as every other command does.
             Err(StructureError::NoSuchSchema { .. }) => {
-                let listing_failed = |source| CliError::ListSchemas { database: database.to_string(), source };
-                let existing = Existing::load(&mut client, self.migrator.history_table_name(), self.migrator.service())
-                    .map_err(listing_failed)?;
-                let missing = [&a, &b]
-                    .into_iter()
-                    .filter(|s| !existing.has(s.as_str()))
-                    .map(|s| MissingSchema {
-                        database: None,
-                        schema: s.to_string(),
-                        nearest: existing.nearest(s.as_str()),
-                    })
-                    .collect();
-                return Err(CliError::MissingSchemas { verb: Verb::Diff, missing });
+                return Err(self.missing_schemas(&mut client, &database, &[&a, &b], Verb::Diff));
             }
             Err(error) => return Err(CliError::Compare(error.into())),
         };
         let code = if differences.is_empty() { ExitCode::Success } else { ExitCode::Drift };
-        let sql = args.sql.then(|| match differences.is_empty() {
-            true => render::text::same_structure_sql(&a, &b),
-            false => suggest_sql(&differences, &b),
-        });
+        let sql = match (args.sql, differences.is_empty()) {
+            (false, _) => None,
+            (true, true) => Some(render::text::same_structure_sql(&a, &b)),
+            (true, false) => {
+                let structures = read_structures(&mut client, &[a.clone(), b.clone()], history_table)
+                    .map_err(|error| CliError::Compare(error.into()))?;
+                let (Some(reference), Some(found)) = (structures.get(&a), structures.get(&b)) else {
+                    return Err(self.missing_schemas(&mut client, &database, &[&a, &b], Verb::Diff));
+                };
+                Some(render::text::suggestion_sql(&b, &generate(found, reference)))
+            }
+        };
         match args.output.format {
             Format::Json => {
                 let document = DiffDocument::of(&a, &b, &differences, sql.as_deref(), code);
@@ -596,35 +594,131 @@ impl<'s> Cli<'s> {
         Ok(code)
     }
 
-    fn revision(
+    /// The error for `schemas` of which some do not exist, naming those with the nearest existing names.
+    fn missing_schemas(
         &self,
-        message: &str,
-        folder: Option<&Path>,
-        format: Format,
-        out: &mut dyn Write,
-    ) -> Result<ExitCode, CliError> {
-        let folder = match folder {
+        client: &mut postgres::Client,
+        database: &Database,
+        schemas: &[&SchemaName],
+        verb: Verb,
+    ) -> CliError {
+        let listing_failed = |source| CliError::ListSchemas { database: database.to_string(), source };
+        let existing = match Existing::load(client, self.migrator.history_table_name(), self.migrator.service()) {
+            Ok(existing) => existing,
+            Err(source) => return listing_failed(source),
+        };
+        let missing = schemas
+            .iter()
+            .filter(|s| !existing.has(s.as_str()))
+            .map(|s| MissingSchema { database: None, schema: s.to_string(), nearest: existing.nearest(s.as_str()) })
+            .collect();
+        CliError::MissingSchemas { verb, missing }
+    }
+
+    /// `revision`: a template to fill in, or with `--autogenerate` the generated and proven scripts.
+    fn revision(&self, args: &RevisionArgs, out: &mut dyn Write) -> Result<ExitCode, CliError> {
+        let folder = match args.migrations_dir.as_deref() {
             Some(folder) => folder.to_path_buf(),
             None => revision_folder(self.migrator.set().source_folder()).ok_or(CliError::NoSourceFolder)?,
         };
         // Print `/checkout/migrations/9_x.up.sql`, not `/checkout/app/../migrations/...`; a folder that cannot be
         // resolved is left as given, for `write_revision` to say why.
         let folder = folder.canonicalize().unwrap_or_else(|_| folder.to_path_buf());
-        let revision = write_revision(&folder, message)?;
-        match format {
+        let (revision, generated) = match args.autogenerate {
+            false => (write_revision(&folder, &args.message)?, None),
+            true => {
+                let (generated, desired) = self.generate(args, &folder)?;
+                let text = generated_text(&args.message, &desired, &generated);
+                let revision = write_revision_text(&folder, &args.message, text.as_revision_text())?;
+                (revision, Some(generated))
+            }
+        };
+        match args.output.format {
             Format::Json => {
-                let document = RevisionDocument { version: revision.version, up: revision.up, down: revision.down };
+                let document = RevisionDocument::of(&revision, generated.as_ref());
                 writeln!(out, "{}", render::json::print(&document))
             }
-            Format::Table => writeln!(
-                out,
-                "created {}\ncreated {}\nrebuild the service to embed them",
-                revision.up.display(),
-                revision.down.display()
-            ),
+            Format::Table => write!(out, "{}", render::text::revision_text(&revision, generated.as_ref())),
         }
         .map_err(CliError::Output)?;
         Ok(ExitCode::Success)
+    }
+
+    /// Generate and prove the revision's scripts; on a failed proof, say on stderr what could not be expressed.
+    fn generate(&self, args: &RevisionArgs, folder: &Path) -> Result<(Generated, String), CliError> {
+        check_folder_matches(folder, self.migrator.set())?;
+        let renames = args.rename.iter().map(|r| r.parse()).collect::<Result<Vec<Rename>, _>>()?;
+        let file_sql;
+        let desired = match (&args.from, &args.from_file) {
+            (Some(schema), _) => Desired::Schema(
+                SchemaName::new(schema).map_err(|e| CliError::Selection(SelectionError::InvalidName(e)))?,
+            ),
+            (None, Some(path)) => {
+                file_sql = std::fs::read_to_string(path)
+                    .map_err(|source| CliError::ReadDesiredFile { path: path.display().to_string(), source })?;
+                Desired::File { file: path.display().to_string(), sql: &file_sql }
+            }
+            (None, None) => unreachable!("clap requires --from or --from-file with --autogenerate"),
+        };
+        let url = args.database_url.clone().unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        let database = parse_database(&url, 1)?;
+        let mut client = database
+            .connect()
+            .map_err(|source| CliError::Compare(Error::Connect { database: database.to_string(), source }))?;
+        match autogenerate(&mut client, &self.migrator, &desired, &renames) {
+            Ok(generated) => Ok((generated, desired.to_string())),
+            Err(GenerateError::Structure(StructureError::NoSuchSchema { .. })) => {
+                let Desired::Schema(schema) = &desired else { unreachable!("only a schema can be missing") };
+                Err(self.missing_schemas(&mut client, &database, &[schema], Verb::Generate))
+            }
+            Err(error) => {
+                if let GenerateError::NotProven { unproven, .. } = &error {
+                    eprint!("{}", render::text::unproven_text(unproven));
+                }
+                Err(error.into())
+            }
+        }
+    }
+}
+
+/// The files of a generated revision: a header that says where it came from, that it was proven, and that data
+/// is not generated; then the statements with their review notes.
+struct GeneratedText {
+    up: String,
+    down: String,
+    no_transaction: bool,
+}
+
+impl GeneratedText {
+    fn as_revision_text(&self) -> RevisionText<'_> {
+        RevisionText { up: &self.up, down: &self.down, no_transaction: self.no_transaction }
+    }
+}
+
+fn generated_text(message: &str, desired: &str, generated: &Generated) -> GeneratedText {
+    let head = generated.head;
+    let reviews = generated.up.reviews().count();
+    let header = |direction: &str| {
+        let mut header: String = message.lines().map(|line| format!("-- {line}\n")).collect();
+        header.push_str(&format!(
+            "-- Generated by `{} revision --autogenerate` from {desired}, to follow version {head}. Proven before it \
+             was written: run after version {head} it builds exactly that structure, and the down file brings it \
+             back ({direction} file).\n\
+             -- Data is not generated: rows that migrations insert (seed rows) stay hand-written.\n",
+            program_name()
+        ));
+        if reviews > 0 && direction == "up" {
+            header.push_str(&format!(
+                "-- {reviews} statement(s) below carry a REVIEW note: read them before this runs on a fleet.\n"
+            ));
+        }
+        header.push('\n');
+        header
+    };
+    GeneratedText {
+        up: format!("{}{}", header("up"), generated.up.script(Qualifier::SearchPath)),
+        down: format!("{}{}", header("down"), generated.down.script(Qualifier::SearchPath)),
+        no_transaction: generated.up.no_transaction,
     }
 }
 

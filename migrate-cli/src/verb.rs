@@ -15,6 +15,8 @@ pub enum Verb {
     History,
     /// `diff`.
     Diff,
+    /// `revision --autogenerate --from`.
+    Generate,
 }
 
 impl Verb {
@@ -32,6 +34,7 @@ impl Verb {
             Verb::Status => "show status",
             Verb::History => "show history",
             Verb::Diff => "diff",
+            Verb::Generate => "generate a revision from",
         }
     }
 

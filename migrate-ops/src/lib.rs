@@ -23,13 +23,13 @@ pub mod survey;
 pub use error::{Error, StructureError};
 pub use fleet::{default_jobs, Fleet, Task};
 pub use inspect::{history_of, status_of, EntryState, HistoryEntry, Inspect, SchemaState, SchemaStatus};
-pub use revision::{write_revision, Revision, RevisionError};
+pub use revision::{check_folder_matches, write_revision, write_revision_text, Revision, RevisionError, RevisionText};
 pub use rollout::{Canary, CanaryNotSelected, Rollout, Wave};
 pub use stop::Stop;
 pub use structure::{
-    autogenerate, diff, diff_schemas, generate, read_structures, reference_structure, suggest_sql, verify_schemas,
-    BadRename, Changes, Definition, Desired, Difference, Fingerprint, GenerateError, Generated, Object, ObjectKind,
-    ObjectName, Outcome, Qualifier, Rename, Review, ReviewReason, Structure, Trial, Unexpressed, Unproven,
-    Verification, OTHER_TOOLS_HISTORY_TABLES, SCHEMA_PLACEHOLDER,
+    autogenerate, diff, diff_schemas, generate, read_structures, reference_structure, verify_schemas, BadRename,
+    Changes, Definition, Desired, Difference, Fingerprint, GenerateError, Generated, Object, ObjectKind, ObjectName,
+    Outcome, Qualifier, Rename, Review, ReviewReason, Structure, Trial, Unexpressed, Unproven, Verification,
+    OTHER_TOOLS_HISTORY_TABLES, SCHEMA_PLACEHOLDER,
 };
 pub use survey::{Catalog, Standing, Surveyed};

@@ -6,6 +6,7 @@ mod adopt;
 mod boot;
 mod cli;
 mod fleet_pooler;
+mod generate;
 mod lock_wait;
 mod names;
 mod operator;

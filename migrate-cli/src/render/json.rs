@@ -487,12 +487,53 @@ impl ErrorDocument {
     }
 }
 
-/// `revision --format json`: the version and the two files written.
+/// `revision --format json`: the version, the layout and the files written; for a generated revision, the number
+/// of statements and the review notes.
 #[derive(Debug, Serialize)]
 pub(crate) struct RevisionDocument {
     pub version: i64,
+    pub layout: String,
     pub up: std::path::PathBuf,
-    pub down: std::path::PathBuf,
+    pub down: Option<std::path::PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generated: Option<GeneratedOut>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct GeneratedOut {
+    after_version: i64,
+    up_statements: usize,
+    down_statements: usize,
+    proven: bool,
+    reviews: Vec<ReviewOut>,
+}
+
+#[derive(Debug, Serialize)]
+struct ReviewOut {
+    text: String,
+    lint_rule: Option<&'static str>,
+}
+
+impl RevisionDocument {
+    pub fn of(revision: &migrate_ops::Revision, generated: Option<&migrate_ops::Generated>) -> Self {
+        RevisionDocument {
+            version: revision.version,
+            layout: revision.layout.to_string(),
+            up: revision.up.clone(),
+            down: revision.down.clone(),
+            generated: generated.map(|generated| GeneratedOut {
+                after_version: generated.head,
+                up_statements: generated.up.len(),
+                down_statements: generated.down.len(),
+                proven: true,
+                reviews: generated
+                    .up
+                    .reviews()
+                    .map(|review| ReviewOut { text: review.text.clone(), lint_rule: review.lint_rule })
+                    .collect(),
+            }),
+        }
+    }
 }
 
 /// A document as printed: pretty, keys sorted.

@@ -1,7 +1,10 @@
 //! The text sink: a line per schema as it finishes (changes, dry runs, `verify`), aligned tables (`current`,
 //! `status`, `history`), and the summary line; built from the same outcomes as the JSON document.
 
-use migrate_ops::{Difference, HistoryEntry, Outcome, SchemaStatus, Verification};
+use migrate_ops::{
+    Changes, Difference, Generated, HistoryEntry, Outcome, Qualifier, Revision, SchemaStatus, Trial, Unproven,
+    Verification,
+};
 use migrate_runtime::{Execution, Fix, FixKind, Preview, Report as RunReport, SchemaName, StepReport};
 
 use super::json::sqlstate;
@@ -286,6 +289,78 @@ pub(crate) fn diff_text(a: &SchemaName, b: &SchemaName, differences: &[Differenc
 pub(crate) fn same_structure_sql(a: &SchemaName, b: &SchemaName) -> String {
     let line = format!("-- {a} and {b} have the same structure: nothing to suggest.");
     format!("{}\n", line.replace(['\n', '\r'], " "))
+}
+
+/// `diff A B --sql`: the generator's script that brings B to A, qualified with B's name, headed as a suggestion,
+/// with what it could not express as comments after it.
+pub(crate) fn suggestion_sql(b: &SchemaName, changes: &Changes) -> String {
+    let mut script = format!(
+        "-- SUGGESTION ONLY: review before running. Generated to bring schema {} to the structure of the reference;\n\
+         -- this command never runs it, and it is not proven here. Better still, generate a migration with\n\
+         -- `revision --autogenerate`, which proves its script before writing it.\n",
+        b.as_str().replace(['\n', '\r'], " ")
+    );
+    if changes.len() > 0 {
+        script.push('\n');
+        script.push_str(&changes.script(Qualifier::Schema(&b.quoted())));
+    }
+    if !changes.unexpressed.is_empty() {
+        script.push_str("\n-- Not expressible as SQL here; fix by hand:\n");
+        for unexpressed in &changes.unexpressed {
+            for line in unexpressed.to_string().lines() {
+                script.push_str(&format!("-- {line}\n"));
+            }
+        }
+    }
+    script
+}
+
+/// What `revision` wrote, and for a generated one, that it was proven and what to review.
+pub(crate) fn revision_text(revision: &Revision, generated: Option<&Generated>) -> String {
+    let mut text = format!("created {}\n", revision.up.display());
+    if let Some(down) = &revision.down {
+        text.push_str(&format!("created {}\n", down.display()));
+    }
+    if let Some(generated) = generated {
+        text.push_str(&format!(
+            "generated {} up and {} down statement(s) after version {}; proven: the up script builds the desired \
+             structure exactly and the down script brings it back\n",
+            generated.up.len(),
+            generated.down.len(),
+            generated.head
+        ));
+        if revision.down.is_none() {
+            text.push_str(&format!(
+                "the folder's layout ({}) keeps no down files: the down script was not written\n",
+                revision.layout
+            ));
+        }
+        for review in generated.up.reviews() {
+            text.push_str(&format!("review: {}\n", review.text));
+        }
+    }
+    text.push_str("rebuild the service to embed them\n");
+    text
+}
+
+/// Why a generated revision was not written, in detail, for stderr.
+pub(crate) fn unproven_text(unproven: &Unproven) -> String {
+    let mut text = String::new();
+    for unexpressed in &unproven.unexpressed {
+        text.push_str(&format!("cannot express: {unexpressed}\n"));
+    }
+    for (direction, trial) in [("up", &unproven.up), ("down", &unproven.down)] {
+        match trial {
+            Trial::Differs(differences) => {
+                for difference in differences {
+                    text.push_str(&format!("after the {direction} script: {difference}\n"));
+                }
+            }
+            Trial::Failed { message } => text.push_str(&format!("the {direction} script failed: {message}\n")),
+            _ => {}
+        }
+    }
+    text
 }
 
 /// A version for people: the number, or `none` before the first migration.

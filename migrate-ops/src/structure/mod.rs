@@ -5,8 +5,8 @@
 //! one tenant. This module reads the catalogs of many schemas at once, reduces each schema to a map of object →
 //! definition with fingerprints ([`Structure`]), compares two such maps ([`diff`]), builds the structure the binary
 //! expects by replaying the embedded migrations in a scratch schema that is rolled back ([`reference_structure`]),
-//! and puts it together: [`verify_schemas`] and [`diff_schemas`]. [`suggest_sql`] drafts a script for the simple
-//! differences, for a human to review.
+//! and puts it together: [`verify_schemas`] and [`diff_schemas`]. [`generate`] writes the statements that turn one
+//! structure into another, and [`autogenerate`] proves them to write a revision.
 //!
 //! Compared: tables (columns in order, partitioning, row-level security flags, options), columns (type,
 //! collation, nullability, default, identity, generation), constraints, indexes (definition and validity), views
@@ -23,7 +23,6 @@ mod diff;
 mod generate;
 mod object;
 mod reference;
-mod suggest;
 mod verify;
 
 pub use autogenerate::{autogenerate, BadRename, Desired, GenerateError, Generated, Rename, Trial, Unproven};
@@ -32,5 +31,4 @@ pub use diff::{diff, Difference};
 pub use generate::{generate, Changes, Qualifier, Review, ReviewReason, Unexpressed};
 pub use object::{Definition, Fingerprint, Object, ObjectKind, ObjectName, Structure, SCHEMA_PLACEHOLDER};
 pub use reference::reference_structure;
-pub use suggest::suggest_sql;
 pub use verify::{diff_schemas, verify_schemas, Outcome, Verification};

@@ -161,7 +161,7 @@ fn display_ident(name: &str) -> String {
 
 /// An object's definition: named attributes in a fixed order (`type`, `default`, `definition`, `comment`, ...),
 /// only those that are set. Kept as attributes rather than one text so a difference can say *what* changed and
-/// [`suggest_sql`](crate::suggest_sql) can build a statement from the parts.
+/// [`generate`](crate::generate) can build a statement from the parts.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct Definition {
     attributes: Vec<(String, String)>,

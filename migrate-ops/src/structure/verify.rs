@@ -140,7 +140,7 @@ pub fn verify_schemas(
 /// # let mut client = postgres::Client::connect("host=127.0.0.1 user=postgres", postgres::NoTls).unwrap();
 /// let (a, b) = (SchemaName::new("prod").unwrap(), SchemaName::new("staging").unwrap());
 /// let differences = migrate_ops::diff_schemas(&mut client, &a, &b, "schema_migrations")?;
-/// print!("{}", migrate_ops::suggest_sql(&differences, &b));
+/// differences.iter().for_each(|difference| println!("{difference}"));
 /// # Ok::<(), migrate_ops::StructureError>(())
 /// ```
 pub fn diff_schemas(
