@@ -229,7 +229,7 @@ impl Found {
     /// the current UTC time, or one above the newest should that be later.
     fn next_version(&self) -> i64 {
         let newest = self.migrations.iter().map(|(_, _, v)| *v).max().unwrap_or(0);
-        if newest >= 10_000_000_000_000 && newest < 100_000_000_000_000 {
+        if (10_000_000_000_000..100_000_000_000_000).contains(&newest) {
             utc_timestamp().max(newest + 1)
         } else {
             newest + 1

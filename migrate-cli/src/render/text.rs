@@ -300,9 +300,10 @@ pub(crate) fn suggestion_sql(b: &SchemaName, changes: &Changes) -> String {
          -- `revision --autogenerate`, which proves its script before writing it.\n",
         b.as_str().replace(['\n', '\r'], " ")
     );
-    if changes.len() > 0 {
+    let statements = changes.script(Qualifier::Schema(&b.quoted()));
+    if !statements.is_empty() {
         script.push('\n');
-        script.push_str(&changes.script(Qualifier::Schema(&b.quoted())));
+        script.push_str(&statements);
     }
     if !changes.unexpressed.is_empty() {
         script.push_str("\n-- Not expressible as SQL here; fix by hand:\n");
