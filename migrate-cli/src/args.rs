@@ -30,8 +30,9 @@ Exit codes:
   1  could not run (database unreachable, file not readable or writable)
   2  usage error (bad flag, schema name or target; a pattern that matched nothing)
   3  refused before changing anything (protected schema without confirmation, missing schema, missing down
-     file, dirty or out-of-order migration, nothing to resolve)
-  4  a migration failed
+     file, dirty or out-of-order migration, nothing to resolve; `revision --autogenerate`: not proven,
+     nothing to generate, or a folder other than the binary's)
+  4  a migration failed (`revision --autogenerate`: the --from-file)
   5  drift found (edited applied file, versions this binary does not have; `verify`: a schema whose structure
      differs from what its migrations build, or that is ahead; `diff`: the two schemas differ)
   130 interrupted (SIGINT, SIGTERM): the queries in flight were canceled and rolled back, nothing new was
@@ -281,8 +282,12 @@ pub enum Command {
     /// Drop each schema with everything in it, recreate it and apply every migration.
     #[command(after_help = COMMAND_AFTER_HELP)]
     Reset(Change),
-    /// Write the next migration into the source migrations folder, in its layout: a template to fill in, or with
-    /// --autogenerate the up and down scripts generated from a dev schema or a file and proven before writing.
+    /// Write the next migration into the source folder: a template, or generated and proven (--autogenerate).
+    ///
+    /// In the folder's own layout (flat, sqlx up-only, refinery, diesel). With --autogenerate, the up and down
+    /// scripts are the difference between what the binary's migrations build at head and --from SCHEMA (or
+    /// --from-file), run in a rolled-back transaction before anything is written: up must build exactly the desired
+    /// structure and down must bring it back, else nothing is written and what could not be expressed is listed.
     #[command(after_help = COMMAND_AFTER_HELP)]
     Revision(RevisionArgs),
     /// Apply pending migrations.
@@ -329,9 +334,9 @@ pub enum Command {
     Verify(Common),
     /// Compare two live schemas' structures: what is only in A, only in B, and changed.
     ///
-    /// Exits 5 when they differ, 0 when they are equal, 3 when either does not exist. With --sql, prints a draft
-    /// script that would bring B towards A for the simple cases (missing index, constraint or column, changed
-    /// default, invalid index): a suggestion to review, never run by this command.
+    /// Exits 5 when they differ, 0 when they are equal, 3 when either does not exist. With --sql, prints the
+    /// statements that would bring B to A, with what they cannot express as comments: a suggestion to review,
+    /// never run by this command (`revision --autogenerate` proves its scripts before writing them).
     #[command(after_help = COMMAND_AFTER_HELP)]
     Diff(DiffArgs),
 }
@@ -357,7 +362,7 @@ pub struct DiffArgs {
     /// The schema compared with it.
     #[arg(value_name = "B")]
     pub b: String,
-    /// Print a SQL script that would bring B towards A (a suggestion to review; nothing is run).
+    /// Print the SQL script that would bring B to A (a suggestion to review; nothing is run).
     #[arg(long)]
     pub sql: bool,
     /// Connection string of the database holding both schemas (default:
