@@ -32,6 +32,9 @@ struct Args {
     /// extensions there).
     #[arg(long, value_delimiter = ',')]
     extra_search_path: Vec<String>,
+    /// The history table (crates.io's migrations drop a `schema_migrations` of their own: give ours another name).
+    #[arg(long, default_value = "schema_migrations")]
+    history_table: String,
     /// Timed runs of each measurement (the median is reported).
     #[arg(long, default_value_t = 5)]
     runs: usize,
@@ -69,7 +72,7 @@ fn run(args: &Args, url: &str) -> anyhow::Result<()> {
     if !shared.is_empty() {
         client.batch_execute("CREATE EXTENSION IF NOT EXISTS pg_trgm; CREATE EXTENSION IF NOT EXISTS citext").ok();
     }
-    let migrator = Migrator::new(&set).extra_search_path(shared.clone());
+    let migrator = Migrator::new(&set).extra_search_path(shared.clone()).history_table(args.history_table.as_str());
     let head = set.head().unwrap_or(0);
     println!("project: {count} migrations, head {head}");
 
@@ -105,9 +108,14 @@ fn run(args: &Args, url: &str) -> anyhow::Result<()> {
     // The whole schema from nothing as one migration, applied to a fresh schema and back.
     let whole = SchemaName::new("whole")?;
     migrator.migrate(&mut client, whole.as_str())?;
-    client.batch_execute(&format!("DROP TABLE {}.schema_migrations", whole.quoted()))?;
+    client.batch_execute(&format!(
+        "DROP TABLE {}.{}",
+        whole.quoted(),
+        migrate_runtime::quote_ident(&args.history_table)
+    ))?;
     let empty = MigrationSet::from_migrations(Vec::new());
-    let from_nothing = Migrator::new(&empty).extra_search_path(shared.clone());
+    let from_nothing =
+        Migrator::new(&empty).extra_search_path(shared.clone()).history_table(args.history_table.as_str());
     let mut whole_statements = 0;
     let mut script = (String::new(), String::new());
     let generate_whole = median(args.runs, || {
@@ -125,12 +133,20 @@ fn run(args: &Args, url: &str) -> anyhow::Result<()> {
         down: Some(Script::new("generated/1_everything.down.sql", script.1.clone())),
     }]);
     let applied = SchemaName::new("applied")?;
-    Migrator::new(&one).extra_search_path(shared.clone()).migrate(&mut client, applied.as_str())?;
-    let structures = read_structures(&mut client, &[whole.clone(), applied.clone()], "schema_migrations")?;
+    let history = args.history_table.as_str();
+    Migrator::new(&one)
+        .extra_search_path(shared.clone())
+        .history_table(history)
+        .migrate(&mut client, applied.as_str())?;
+    let structures = read_structures(&mut client, &[whole.clone(), applied.clone()], history)?;
     if structures[&whole].fingerprint() != structures[&applied].fingerprint() {
         bail!("the generated migration does not build what the history builds");
     }
-    Migrator::new(&one).extra_search_path(shared).downgrade(&mut client, applied.as_str(), Target::Base)?;
+    Migrator::new(&one).extra_search_path(shared).history_table(history).downgrade(
+        &mut client,
+        applied.as_str(),
+        Target::Base,
+    )?;
 
     println!("reference build (replay {count} migrations in a scratch schema, read it): {}", ms(replay));
     println!(
