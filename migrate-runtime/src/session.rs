@@ -207,6 +207,7 @@ impl From<postgres::Error> for QueryError {
 
 /// The column names for a row whose columns are `names`: the previous row's, shared, when they are the same
 /// (consecutive rows of one statement), else a fresh list that the next rows then share.
+#[cfg(any(feature = "sqlx", feature = "diesel", feature = "diesel-async"))]
 pub(crate) fn shared_columns<'a>(
     cache: &mut Option<Arc<[String]>>,
     names: impl Iterator<Item = &'a str> + Clone,
