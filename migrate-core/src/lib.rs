@@ -21,6 +21,7 @@
 
 pub mod build;
 mod checksum;
+pub mod civil;
 mod direction;
 mod file_name;
 mod layout;

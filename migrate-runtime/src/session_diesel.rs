@@ -212,17 +212,8 @@ fn text_of(oid: u32, bytes: &[u8]) -> Result<String, String> {
 fn timestamp_text(micros: i64, with_zone: bool) -> String {
     let (seconds, fraction) = (micros.div_euclid(1_000_000), micros.rem_euclid(1_000_000));
     let (days, second_of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
-    // Days since 2000-01-01 to a civil date (Howard Hinnant's days_from_civil, inverted), 2000-01-01 being day
-    // 10,957 after 1970-01-01.
-    let z = days + 10_957 + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era = (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    // 2000-01-01 is day 10,957 after 1970-01-01.
+    let (year, month, day) = migrate_core::civil::date_of_day(days + 10_957);
     let (hour, minute, second) = (second_of_day / 3_600, second_of_day / 60 % 60, second_of_day % 60);
     let mut text = format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02}");
     if fraction != 0 {
