@@ -498,6 +498,17 @@ impl<'s> Migrator<'s> {
         engine::run(&mut &*client, self.set, &self.options, &schema, operation).await
     }
 
+    /// The SQL of a transaction that creates `schema` already at the head of the set, around statements the caller
+    /// runs between the two halves (`migrate_ops::Template` runs a template's structure and rows there): the first
+    /// begins, takes the schema's migration lock, creates the schema and its history table and sets `search_path`
+    /// (the schema, then the extra search path); the second records every migration as applied and commits.
+    /// Nothing is applied by replaying migrations, so the caller must prove what it built (the template does).
+    pub fn created_at_head_sql(&self, schema: &SchemaName) -> Result<(String, String), Error> {
+        let table = self.table(schema.as_str())?.with_service(&self.options.service);
+        let table = table.with_extra_search_path(&self.options.extra_search_path);
+        Ok(table.created_at_head_sql(self.set.iter()))
+    }
+
     /// The history table of `schema`, both names checked.
     fn table(&self, schema: &str) -> Result<HistoryTable, Error> {
         HistoryTable::new(&schema_name(schema)?, &self.options.history_table)

@@ -17,7 +17,7 @@ use super::diff::{diff, Difference};
 use super::generate::{generate, Changes, Qualifier, Unexpressed};
 use super::object::{ObjectKind, ObjectName, Structure};
 use super::reference::{query_failed, read_one, replay, scratch_name};
-use super::verify::applied_versions;
+use super::verify::{head_standing, HeadStanding};
 use crate::error::StructureError;
 use migrate_runtime::{quote_ident, validate_identifier, Migrator, QueryError, SchemaName, SqlState};
 
@@ -357,19 +357,14 @@ fn check_at_head(
     migrator: &Migrator<'_>,
     schema: &SchemaName,
 ) -> Result<(), GenerateError> {
-    let set = migrator.set();
-    let applied = applied_versions(transaction, set, std::slice::from_ref(schema), migrator.history_table_name())
-        .map_err(|e| query_failed(schema, "read the history table", e))?;
-    let Some(versions) = applied.get(schema) else { return Ok(()) };
-    let expected: Vec<i64> = set.iter().map(|m| m.version).collect();
-    if *versions == expected {
-        return Ok(());
+    match head_standing(transaction, migrator, schema)? {
+        HeadStanding::AtHead | HeadStanding::NoHistory => Ok(()),
+        HeadStanding::Elsewhere(applied) => Err(GenerateError::NotAtHead {
+            schema: schema.to_string(),
+            applied,
+            head: migrator.set().head().unwrap_or(0),
+        }),
     }
-    let applied = match versions.last() {
-        Some(last) => format!("{} migration(s), the newest {last}", versions.len()),
-        None => "no migration".to_owned(),
-    };
-    Err(GenerateError::NotAtHead { schema: schema.to_string(), applied, head: set.head().unwrap_or(0) })
 }
 
 /// The desired structure: a live schema's, or that of the file run in a second scratch schema.

@@ -23,6 +23,7 @@ mod diff;
 mod generate;
 mod object;
 mod reference;
+mod template;
 mod verify;
 
 pub use autogenerate::{autogenerate, BadRename, Desired, GenerateError, Generated, Rename, Trial, Unproven};
@@ -31,4 +32,5 @@ pub use diff::{diff, Difference};
 pub use generate::{generate, Changes, Qualifier, Review, ReviewReason, Unexpressed};
 pub use object::{Definition, Fingerprint, Object, ObjectKind, ObjectName, Structure, SCHEMA_PLACEHOLDER};
 pub use reference::reference_structure;
+pub use template::{Created, Template, TemplateError};
 pub use verify::{diff_schemas, verify_schemas, Outcome, Verification};

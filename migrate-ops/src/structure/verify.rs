@@ -167,6 +167,35 @@ const HISTORY_TABLES_PER_QUERY: usize = 500;
 /// table. Only the others (dirty, edited, out of order, ahead, or older than the digest) have their table read,
 /// with one `UNION ALL` query per few hundred tables, every name quoted. Opening thousands of tables in one
 /// transaction would also take thousands of locks.
+/// Where a schema stands against the migrator's head, by its history.
+pub(crate) enum HeadStanding {
+    /// It has applied exactly the set's migrations.
+    AtHead,
+    /// It has no history table (or an empty one).
+    NoHistory,
+    /// It has applied others: what, in words (`6 migration(s), the newest 6`).
+    Elsewhere(String),
+}
+
+/// Where `schema` stands against the migrator's head, read in the caller's transaction.
+pub(crate) fn head_standing(
+    transaction: &mut postgres::Transaction<'_>,
+    migrator: &Migrator<'_>,
+    schema: &SchemaName,
+) -> Result<HeadStanding, StructureError> {
+    let set = migrator.set();
+    let applied = applied_versions(transaction, set, std::slice::from_ref(schema), migrator.history_table_name())
+        .map_err(|e| query_failed(std::slice::from_ref(schema), "read the history table", e))?;
+    let Some(versions) = applied.get(schema) else { return Ok(HeadStanding::NoHistory) };
+    if versions.iter().copied().eq(set.iter().map(|m| m.version)) {
+        return Ok(HeadStanding::AtHead);
+    }
+    Ok(HeadStanding::Elsewhere(match versions.last() {
+        Some(last) => format!("{} migration(s), the newest {last}", versions.len()),
+        None => "no migration".to_owned(),
+    }))
+}
+
 pub(crate) fn applied_versions(
     client: &mut postgres::Transaction<'_>,
     set: &MigrationSet,

@@ -333,6 +333,29 @@ impl HistoryTable {
         format!("COMMENT ON TABLE {} IS {};\nCOMMIT;\n", self.qualified, quote_literal(&clean_digest_comment(applied)))
     }
 
+    /// The transaction that creates the schema already at the head of `set`, around statements the caller runs in
+    /// it (a template's structure and rows): `open` begins it, takes the schema's migration lock (waiting for a
+    /// run in progress), creates the schema and the history table, and sets `search_path` to it; `close` records
+    /// every migration of the set as applied (clean, in no time) and commits with the digest written as a literal.
+    /// A schema that exists already fails `open` (`CREATE SCHEMA`), so nothing is created twice.
+    pub fn created_at_head_sql<'m>(&self, set: impl IntoIterator<Item = &'m Migration> + Clone) -> (String, String) {
+        let open = format!(
+            "{}SELECT pg_advisory_xact_lock({});
+{};
+",
+            self.open_sql(Timeouts::default()),
+            self.lock_key(),
+            self.prologue_sql(Prologue::Create { schema: true })
+        );
+        let mut close: String = set
+            .clone()
+            .into_iter()
+            .map(|migration| format!("{};\n", self.insert_sql(migration, false, "0", "current_user")))
+            .collect();
+        close.push_str(&self.commit_creating_sql(set));
+        (open, close)
+    }
+
     /// One statement of a no-transaction script in a transaction of its own, with the record that it is done.
     pub fn statement_in_transaction_sql(
         &self,

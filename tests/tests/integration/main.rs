@@ -23,6 +23,7 @@ mod rebuild;
 mod server_restart;
 mod shared_search_path;
 mod structure;
+mod template;
 mod tls;
 
 /// A table, then a no-transaction migration of two concurrent index builds whose second fails at line 3, column 48

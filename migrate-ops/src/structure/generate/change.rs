@@ -164,6 +164,16 @@ impl Changes {
         self.changes.iter().filter_map(|change| change.review.as_ref())
     }
 
+    /// The script in two parts: what creates types, sequences, routines and tables with their columns, and the
+    /// rest (constraints, indexes, views, triggers, policies, comments): rows can be loaded between the two with
+    /// no key, index or trigger yet in their way.
+    pub(crate) fn scripts_around_rows(&self, qualifier: Qualifier<'_>) -> (String, String) {
+        let (before, after): (Vec<Change>, Vec<Change>) =
+            self.changes.iter().cloned().partition(|change| change.phase <= Phase::AlterTable);
+        let script = |changes: Vec<Change>| Changes { changes, ..Changes::default() }.script(qualifier);
+        (script(before), script(after))
+    }
+
     /// Put renames (`(statement, is a column's)`) before every other statement: the up script renames first.
     pub(crate) fn prepend_renames(&mut self, renames: impl IntoIterator<Item = (String, bool)>) {
         let renames: Vec<Change> = renames.into_iter().map(|(sql, column)| rename_change(sql, column)).collect();
