@@ -22,6 +22,7 @@ Environment:
   MIGRATE_HISTORY_TABLE      the history table in each schema (--history-table; default schema_migrations)
   MIGRATE_EXTRA_SEARCH_PATH  shared schemas after each schema in its migrations' search_path
                              (--extra-search-path), for the service at boot and every command alike
+  MIGRATE_TEMPLATE_SCHEMA    `upgrade --create` builds new schemas from this template kept at head (--template)
   MIGRATE_PROTECTED_SCHEMAS  comma-separated names or globs (`prod,tenant-*`) whose every change is confirmed
                              by typing the schema's name, or --yes off a terminal (default prod)
 
@@ -440,6 +441,11 @@ pub struct UpgradeArgs {
     /// does not create one.
     #[arg(long)]
     pub create: bool,
+    /// With --create: build each selected schema that does not exist from this template schema, kept at head
+    /// (`upgrade --create -s _template`), instead of replaying every migration: its structure and rows copied in
+    /// one transaction that commits only when both equal the template's. Without it, new schemas are replayed.
+    #[arg(long, value_name = "SCHEMA", env = "MIGRATE_TEMPLATE_SCHEMA", requires = "create")]
+    pub template: Option<String>,
     /// What the planner accepts.
     #[command(flatten, next_help_heading = "Planner")]
     pub planner: Planner,

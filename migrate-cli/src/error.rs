@@ -86,6 +86,9 @@ pub enum CliError {
     /// `revision --autogenerate` generated nothing it could prove, or could not read what to generate from.
     #[error(transparent)]
     Generate(#[from] migrate_ops::GenerateError),
+    /// `upgrade --create --template`: the template could not be used, or a schema could not be built from it.
+    #[error(transparent)]
+    Template(#[from] migrate_ops::TemplateError),
     /// A `--rename` that does not read as OLD=NEW.
     #[error(transparent)]
     BadRename(#[from] migrate_ops::BadRename),
@@ -136,6 +139,7 @@ impl CliError {
             CliError::Generate(migrate_ops::GenerateError::NotAtHead { .. }) => "not_at_head",
             CliError::Generate(_) => "generate",
             CliError::BadRename(_) => "bad_rename",
+            CliError::Template(_) => "template",
             CliError::ReadDesiredFile { .. } => "read_desired_file",
             CliError::BadSearchPath(_) => "bad_search_path",
             CliError::BadHistoryTable(_) => "bad_history_table",

@@ -2,7 +2,7 @@
 
 use super::error::CliError;
 use super::schemas::SelectionError;
-use migrate_ops::{Error, GenerateError, RevisionError, StructureError};
+use migrate_ops::{Error, GenerateError, RevisionError, StructureError, TemplateError};
 use migrate_runtime::{Error as MigrateError, ErrorKind, Refusal};
 
 /// The CLI's exit codes, documented in the README, ordered by severity: when schemas fail differently, the most
@@ -186,5 +186,15 @@ pub fn code_of_cli(error: &CliError) -> ExitCode {
         CliError::Generate(GenerateError::DesiredFailed { .. }) => ExitCode::MigrationFailed,
         CliError::Generate(GenerateError::Structure(error)) => code_of_structure(error),
         CliError::Generate(_) | CliError::ReadDesiredFile { .. } => ExitCode::Failure,
+        CliError::Template(TemplateError::Structure(error)) => code_of_structure(error),
+        CliError::Template(
+            TemplateError::NotMigrated { .. }
+            | TemplateError::NotAtHead { .. }
+            | TemplateError::TemplateDiffers { .. }
+            | TemplateError::Unexpressed { .. }
+            | TemplateError::Exists { .. }
+            | TemplateError::NotEqual { .. },
+        ) => ExitCode::Refused,
+        CliError::Template(_) => ExitCode::Failure,
     }
 }

@@ -60,7 +60,7 @@ use migrate_core::Direction;
 use migrate_ops::{
     autogenerate, check_folder_matches, default_jobs, diff_schemas, generate, read_structures, status_of,
     write_revision, write_revision_text, Desired, Error, Fleet, GenerateError, Generated, Inspect, Qualifier, Rename,
-    RevisionText, Rollout, SchemaState, SchemaStatus, Standing, Stop, StructureError, Task,
+    RevisionText, Rollout, SchemaState, SchemaStatus, Standing, Stop, StructureError, Task, Template, TemplateError,
 };
 use migrate_runtime::{
     validate_identifier, Database, Migrator, Operation, Report as RunReport, Resolution, SchemaName, Target,
@@ -180,6 +180,7 @@ impl<'s> Cli<'s> {
             for note in cli.run_notes(&request) {
                 eprintln!("note: {note}");
             }
+            cli.create_from_template(&request)?;
             return Ok(cli.execute(&request, out));
         };
         cli.revision(revision, out)
@@ -592,6 +593,61 @@ impl<'s> Cli<'s> {
         }
         .map_err(CliError::Output)?;
         Ok(code)
+    }
+
+    /// `upgrade --create --template T`: build each selected schema that does not exist from the template (prepared
+    /// once per database), each in one proven transaction; the run that follows finds them at head. Not in a dry
+    /// run, which plans them as a replay.
+    fn create_from_template(&self, request: &Request<'_>) -> Result<(), CliError> {
+        let (Command::Upgrade(upgrade), Action::Change { dry_run: false, create: true, .. }) =
+            (&request.command.command, &request.action)
+        else {
+            return Ok(());
+        };
+        let Some(template) = upgrade.template.as_deref() else { return Ok(()) };
+        let template = SchemaName::new(template).map_err(|e| CliError::Selection(SelectionError::InvalidName(e)))?;
+        for (index, database) in request.databases.iter().enumerate() {
+            let mut client = database
+                .connect()
+                .map_err(|source| CliError::Compare(Error::Connect { database: database.to_string(), source }))?;
+            let schemas: Vec<&SchemaName> = request
+                .tasks
+                .iter()
+                .filter(|t| t.database == index && t.schema != template)
+                .map(|t| &t.schema)
+                .collect();
+            let names: Vec<&str> = schemas.iter().map(|s| s.as_str()).collect();
+            let existing: Vec<String> = client
+                .query("SELECT nspname::text FROM pg_catalog.pg_namespace WHERE nspname = ANY($1)", &[&names])
+                .map_err(|source| {
+                    CliError::Template(TemplateError::Structure(StructureError::Query {
+                        schemas: vec![template.to_string()],
+                        action: "list the schemas",
+                        source,
+                    }))
+                })?
+                .iter()
+                .map(|row| row.get(0))
+                .collect();
+            let missing: Vec<&&SchemaName> =
+                schemas.iter().filter(|s| !existing.iter().any(|e| e == s.as_str())).collect();
+            if missing.is_empty() {
+                continue;
+            }
+            let prepared = Template::prepare(&mut client, &self.migrator, &template)?;
+            for schema in missing {
+                let created = prepared.create(&mut client, &self.migrator, schema)?;
+                eprintln!(
+                    "note: {}: created from template {:?} at version {} ({} table(s) copied; structure and row counts \
+                     equal to the template's)",
+                    created.schema,
+                    template.as_str(),
+                    created.version,
+                    created.tables
+                );
+            }
+        }
+        Ok(())
     }
 
     /// The error for `schemas` of which some do not exist, naming those with the nearest existing names.

@@ -13,3 +13,4 @@ mod operator;
 mod pooler;
 mod rollout;
 mod seed_guides;
+mod template;
