@@ -30,7 +30,10 @@ fn new_tenants_are_built_from_the_template_and_verify_equal() {
         assert!(out.contains(&format!("{}: already at version 8, nothing to do", schema.name)), "{out}");
     }
     let verified = stdout(migrate(&["verify", "--schemas", &schemas]), 0);
-    assert!(verified.contains(&format!("{}: equal", a.name)) && verified.contains(&format!("{}: equal", b.name)), "{verified}");
+    assert!(
+        verified.contains(&format!("{}: equal", a.name)) && verified.contains(&format!("{}: equal", b.name)),
+        "{verified}"
+    );
 
     // The same through the environment; a schema that exists is upgraded as usual, not rebuilt.
     let c = TestSchema::new("cli-tpl-c");

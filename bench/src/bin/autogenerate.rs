@@ -1,8 +1,9 @@
 //! Benchmark of `revision --autogenerate` on a long history: the time to generate and prove a revision for a
 //! project of N migrations (default 300, built here: tables with keys, foreign keys, indexes, enums, views,
 //! functions and triggers, added and altered over time), from a dev schema with a few hand changes; and the round
-//! trip of the whole schema generated from nothing as one migration. `--folder` takes a real project's folder
-//! instead (resolved at run time by the same resolver as the build).
+//! trip of the whole schema generated from nothing as one migration; and a new tenant by replay against one built
+//! from a template kept at head (`upgrade --create --template`). `--folder` takes a real project's folder instead
+//! (resolved at run time by the same resolver as the build).
 //!
 //! ```sh
 //! cargo run --release -p bench --bin autogenerate                      # 300 generated migrations
@@ -17,7 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::Parser;
 use migrate_core::Migration;
-use migrate_ops::{autogenerate, read_structures, reference_structure, Desired, Qualifier};
+use migrate_ops::{autogenerate, read_structures, reference_structure, Desired, Qualifier, Template};
 use migrate_runtime::{MigrationSet, Migrator, SchemaName, Script, Target};
 
 #[derive(Debug, Parser)]
@@ -35,6 +36,9 @@ struct Args {
     /// The history table (crates.io's migrations drop a `schema_migrations` of their own: give ours another name).
     #[arg(long, default_value = "schema_migrations")]
     history_table: String,
+    /// New tenants made each way (by replay, from the template).
+    #[arg(long, default_value_t = 11)]
+    tenants: usize,
     /// Timed runs of each measurement (the median is reported).
     #[arg(long, default_value_t = 5)]
     runs: usize,
@@ -148,6 +152,8 @@ fn run(args: &Args, url: &str) -> anyhow::Result<()> {
         Target::Base,
     )?;
 
+    let (by_replay, by_template, prepare) = new_tenants(&mut client, &migrator, args.tenants)?;
+
     println!("reference build (replay {count} migrations in a scratch schema, read it): {}", ms(replay));
     println!(
         "revision --autogenerate --from dev (a table, an index, a view by hand; {statements} statement(s), proven up \
@@ -159,7 +165,45 @@ fn run(args: &Args, url: &str) -> anyhow::Result<()> {
          fresh schema it equals the replayed history, and its down empties it",
         ms(generate_whole)
     );
+    println!(
+        "a new tenant: by replay {} / from the template {} (median of {} each; ratio {:.2}, goal at most 0.20); \
+         preparing the template once: {}",
+        ms(by_replay),
+        ms(by_template),
+        args.tenants,
+        by_template.as_secs_f64() / by_replay.as_secs_f64(),
+        ms(prepare)
+    );
     Ok(())
+}
+
+/// New tenants by replay (`Migrator::migrate` of a schema that does not exist) and from a template kept at head,
+/// interleaved; each built from the template is checked equal to the template by `create` itself. Returns the
+/// medians, and what preparing the template took the first time (the replay that proves it).
+fn new_tenants(
+    client: &mut postgres::Client,
+    migrator: &Migrator<'_>,
+    tenants: usize,
+) -> anyhow::Result<(Duration, Duration, Duration)> {
+    let template = SchemaName::new("template")?;
+    migrator.migrate(client, template.as_str())?;
+    let started = Instant::now();
+    let prepared = Template::prepare(client, migrator, &template).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let prepare = started.elapsed();
+    let (mut replayed, mut copied) = (Vec::new(), Vec::new());
+    for i in 0..tenants.max(1) {
+        let schema = SchemaName::new(&format!("replayed_{i}"))?;
+        let started = Instant::now();
+        migrator.migrate(client, schema.as_str())?;
+        replayed.push(started.elapsed());
+        let schema = SchemaName::new(&format!("copied_{i}"))?;
+        let started = Instant::now();
+        prepared.create(client, migrator, &schema).map_err(|e| anyhow::anyhow!("{e}"))?;
+        copied.push(started.elapsed());
+    }
+    replayed.sort();
+    copied.sort();
+    Ok((replayed[replayed.len() / 2], copied[copied.len() / 2], prepare))
 }
 
 /// The median of `runs` timed runs.
