@@ -1,6 +1,7 @@
 //! What embedding 1,000 migrations adds to a rebuild and to the binary: a temporary crate (in the system's temp
 //! folder, removed afterwards) with two binaries that differ only in the folder they embed, 1,000 generated
-//! migrations (up and down files) or one, built in release into the workspace's target folder (so the
+//! migrations (up and down files) or one (and a third: the 1,000 with the lint skipped, for the lint's cost), built
+//! in release into the workspace's target folder (so the
 //! dependencies are built once); then, several times, touch one binary's file and time `cargo build --release`.
 
 use std::path::{Path, PathBuf};
@@ -47,16 +48,23 @@ pub fn measure(runs: usize, results: &mut Results) -> anyhow::Result<()> {
         eprintln!("building the embedding crate (dependencies once, not timed)...");
         build("embed-with")?;
         build("embed-without")?;
-        let (mut with, mut without) = (Vec::new(), Vec::new());
+        build("embed-unlinted")?;
+        let (mut with, mut without, mut unlinted) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..runs.max(1) {
             touch(&dir.join("src/bin/embed-with.rs"))?;
             with.push(build("embed-with")?);
             touch(&dir.join("src/bin/embed-without.rs"))?;
             without.push(build("embed-without")?);
+            touch(&dir.join("src/bin/embed-unlinted.rs"))?;
+            unlinted.push(build("embed-unlinted")?);
         }
-        with.sort();
-        without.sort();
-        let (with, without) = (with[with.len() / 2].as_secs_f64(), without[without.len() / 2].as_secs_f64());
+        let median = |mut times: Vec<Duration>| {
+            times.sort();
+            times[times.len() / 2].as_secs_f64()
+        };
+        let (with, without, unlinted) = (median(with), median(without), median(unlinted));
+        results.embed("rebuild after touching main, 1,000 migrations embedded, none linted (median)", unlinted, "s");
+        results.embed("compile-time lint of 1,000 up files (rebuild, linted minus not)", with - unlinted, "s");
         results.embed("rebuild after touching main, 1,000 migrations embedded (median)", with, "s");
         results.embed("rebuild after touching main, 1 migration embedded (median)", without, "s");
         results.embed("rebuild added by the 1,000-migration embed", with - without, "s");
@@ -68,7 +76,7 @@ pub fn measure(runs: usize, results: &mut Results) -> anyhow::Result<()> {
         Ok(())
     })();
     let _ = std::fs::remove_dir_all(&dir);
-    for bin in ["embed-with", "embed-without"] {
+    for bin in ["embed-with", "embed-without", "embed-unlinted"] {
         let _ = std::fs::remove_file(target.join("release").join(bin));
         let _ = std::fs::remove_file(target.join("release").join(format!("{bin}.d")));
     }
@@ -96,6 +104,10 @@ fn write_crate(dir: &Path, workspace: &Path) -> anyhow::Result<()> {
     std::fs::copy(workspace.join("Cargo.lock"), dir.join("Cargo.lock")).context("copy Cargo.lock")?;
     std::fs::write(dir.join("src/bin/embed-with.rs"), MAIN.replace("FOLDER", "migrations-1000"))?;
     std::fs::write(dir.join("src/bin/embed-without.rs"), MAIN.replace("FOLDER", "migrations-1"))?;
+    // The same 1,000 files with the lint skipped for all of them (`lint_since` past the newest): the difference is
+    // what linting them costs at compile time.
+    let unlinted = MAIN.replace("\"FOLDER\"", "\"migrations-1000\", lint_since = 1001");
+    std::fs::write(dir.join("src/bin/embed-unlinted.rs"), unlinted)?;
     for (folder, count) in [("migrations-1000", 1000), ("migrations-1", 1)] {
         let folder = dir.join(folder);
         std::fs::create_dir_all(&folder)?;

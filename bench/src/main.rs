@@ -15,6 +15,7 @@
 //! measurement and its binaries), and the churned shared catalogs are vacuumed (the server runs with autovacuum
 //! off).
 
+mod blocked;
 mod child;
 mod databases;
 mod drive;
@@ -106,6 +107,14 @@ enum Mode {
     /// Migrating on each driver (postgres, tokio-postgres, sqlx, diesel, diesel-async): boot and no-op as
     /// processes and in process, against the tokio-postgres path; and what each feature adds to a build.
     Drivers(drivers::DriversArgs),
+    /// A fan-out with one tenant's table held by a long reader: the others reach head, that one fails cleanly.
+    Blocked(blocked::BlockedArgs),
+    /// Only the embedding measurement: what embedding (and linting) 1,000 migrations adds to a rebuild.
+    Embed {
+        /// Rebuilds timed for each binary (median).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
 }
 
 fn main() {
@@ -116,6 +125,8 @@ fn main() {
     let mut args = Args::parse();
     let outcome = match args.mode.take() {
         Some(Mode::Drivers(drivers)) => drivers::run(drivers),
+        Some(Mode::Blocked(blocked)) => blocked::run(blocked),
+        Some(Mode::Embed { runs }) => embed::measure(runs, &mut Results::default()),
         None => run(args),
     };
     if let Err(error) = outcome {
