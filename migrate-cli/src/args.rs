@@ -446,6 +446,11 @@ pub struct UpgradeArgs {
     /// one transaction that commits only when both equal the template's. Without it, new schemas are replayed.
     #[arg(long, value_name = "SCHEMA", env = "MIGRATE_TEMPLATE_SCHEMA", requires = "create")]
     pub template: Option<String>,
+    /// With --template: afterwards, build spares from the template (`{template}__spare_0001`, ...) until this many
+    /// exist; a new schema is then a spare renamed (proven the same way), which takes milliseconds. Spares are
+    /// schemas at head like any other: upgrade them with the fleet (`--schemas '_template*'`).
+    #[arg(long, value_name = "N", requires = "template")]
+    pub spares: Option<usize>,
     /// What the planner accepts.
     #[command(flatten, next_help_heading = "Planner")]
     pub planner: Planner,

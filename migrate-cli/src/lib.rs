@@ -60,7 +60,8 @@ use migrate_core::Direction;
 use migrate_ops::{
     autogenerate, check_folder_matches, default_jobs, diff_schemas, generate, read_structures, status_of,
     write_revision, write_revision_text, Desired, Error, Fleet, GenerateError, Generated, Inspect, Qualifier, Rename,
-    RevisionText, Rollout, SchemaState, SchemaStatus, Standing, Stop, StructureError, Task, Template, TemplateError,
+    RevisionText, Rollout, SchemaState, SchemaStatus, Source, Standing, Stop, StructureError, Task, Template,
+    TemplateError,
 };
 use migrate_runtime::{
     validate_identifier, Database, Migrator, Operation, Report as RunReport, Resolution, SchemaName, Target,
@@ -631,19 +632,30 @@ impl<'s> Cli<'s> {
                 .collect();
             let missing: Vec<&&SchemaName> =
                 schemas.iter().filter(|s| !existing.iter().any(|e| e == s.as_str())).collect();
-            if missing.is_empty() {
+            if missing.is_empty() && upgrade.spares.is_none() {
                 continue;
             }
             let prepared = Template::prepare(&mut client, &self.migrator, &template)?;
             for schema in missing {
-                let created = prepared.create(&mut client, &self.migrator, schema)?;
+                let created = prepared.claim(&mut client, &self.migrator, schema)?;
+                let how = match &created.from {
+                    Source::Spare(spare) => {
+                        format!("spare {:?} of template {:?}, renamed", spare.as_str(), template.as_str())
+                    }
+                    Source::Built => format!("template {:?}", template.as_str()),
+                };
                 eprintln!(
-                    "note: {}: created from template {:?} at version {} ({} table(s) copied; structure and row counts \
-                     equal to the template's)",
-                    created.schema,
-                    template.as_str(),
-                    created.version,
-                    created.tables
+                    "note: {}: created from {how} at version {} ({} table(s); structure and row counts equal to the \
+                     template's)",
+                    created.schema, created.version, created.tables
+                );
+            }
+            if let Some(count) = upgrade.spares {
+                let built = prepared.stock_spares(&mut client, &self.migrator, count)?;
+                eprintln!(
+                    "note: {}: built {built} spare(s) of template {:?} ({count} wanted)",
+                    request.labels[index],
+                    template.as_str()
                 );
             }
         }

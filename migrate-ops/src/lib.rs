@@ -29,7 +29,7 @@ pub use stop::Stop;
 pub use structure::{
     autogenerate, diff, diff_schemas, generate, read_structures, reference_structure, verify_schemas, BadRename,
     Changes, Created, Definition, Desired, Difference, Fingerprint, GenerateError, Generated, Object, ObjectKind,
-    ObjectName, Outcome, Qualifier, Rename, Review, ReviewReason, Structure, Template, TemplateError, Trial,
+    ObjectName, Outcome, Qualifier, Rename, Review, ReviewReason, Source, Structure, Template, TemplateError, Trial,
     Unexpressed, Unproven, Verification, OTHER_TOOLS_HISTORY_TABLES, SCHEMA_PLACEHOLDER,
 };
 pub use survey::{Catalog, Standing, Surveyed};

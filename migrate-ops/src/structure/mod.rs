@@ -32,5 +32,5 @@ pub use diff::{diff, Difference};
 pub use generate::{generate, Changes, Qualifier, Review, ReviewReason, Unexpressed};
 pub use object::{Definition, Fingerprint, Object, ObjectKind, ObjectName, Structure, SCHEMA_PLACEHOLDER};
 pub use reference::reference_structure;
-pub use template::{Created, Template, TemplateError};
+pub use template::{Created, Source, Template, TemplateError};
 pub use verify::{diff_schemas, verify_schemas, Outcome, Verification};

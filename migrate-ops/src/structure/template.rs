@@ -123,6 +123,17 @@ pub struct Created {
     pub version: i64,
     /// Tables whose rows were copied (all of the template's, partitioned parents aside).
     pub tables: usize,
+    /// How it was made.
+    pub from: Source,
+}
+
+/// How a tenant was made from the template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// Built now: the template's script, its rows copied.
+    Built,
+    /// A spare built ahead from the template, renamed.
+    Spare(SchemaName),
 }
 
 impl Template {
@@ -284,13 +295,128 @@ impl Template {
             return Err(self.not_equal(schema, format!("the rows of table {table}")));
         }
         client.batch_execute(close).map_err(failed("record the history"))?;
-        Ok(Created { schema: schema.clone(), version: migrator.set().head().unwrap_or(0), tables: self.counted.len() })
+        Ok(self.created(migrator, schema, Source::Built))
+    }
+
+    fn created(&self, migrator: &Migrator<'_>, schema: &SchemaName, from: Source) -> Created {
+        let version = migrator.set().head().unwrap_or(0);
+        Created { schema: schema.clone(), version, tables: self.counted.len(), from }
+    }
+
+    /// The name of the template's `n`th spare: `{template}__spare_{n}`, or `None` when that is too long a name.
+    fn spare(&self, n: usize) -> Option<SchemaName> {
+        SchemaName::new(&format!("{}__spare_{n:04}", self.schema.as_str())).ok()
+    }
+
+    /// The template's spares that exist, in order.
+    fn spares(&self, client: &mut postgres::Client) -> Result<Vec<SchemaName>, TemplateError> {
+        let pattern = format!(
+            "{}\\_\\_spare\\_%",
+            self.schema.as_str().replace('\\', "\\\\").replace('_', "\\_").replace('%', "\\%")
+        );
+        let rows = client
+            .query(
+                "SELECT nspname::text FROM pg_catalog.pg_namespace WHERE nspname LIKE $1 ORDER BY nspname",
+                &[&pattern],
+            )
+            .map_err(|e| TemplateError::from(query_failed(std::slice::from_ref(&self.schema), "list the spares", e)))?;
+        Ok(rows.iter().filter_map(|row| SchemaName::new(row.get::<_, &str>(0)).ok()).collect())
+    }
+
+    /// Build spares from the template until `count` exist: tenants made ahead of demand, so that a sign-up is a
+    /// rename ([`claim`](Self::claim)). They are schemas at head like any other: upgrade them with the fleet.
+    /// Returns how many were built.
+    pub fn stock_spares(
+        &self,
+        client: &mut postgres::Client,
+        migrator: &Migrator<'_>,
+        count: usize,
+    ) -> Result<usize, TemplateError> {
+        let existing = self.spares(client)?;
+        let mut built = 0;
+        let mut n = 0;
+        while existing.len() + built < count {
+            n += 1;
+            let Some(spare) = self.spare(n) else { break };
+            if existing.contains(&spare) {
+                continue;
+            }
+            self.create(client, migrator, &spare)?;
+            built += 1;
+        }
+        Ok(built)
+    }
+
+    /// Make `schema` from a spare if one can be claimed, else build it ([`create`](Self::create)). A spare is
+    /// renamed in a transaction that takes its migration lock, and commits only when the renamed schema is at head
+    /// with the template's fingerprint and row counts; a spare that fails that (it fell behind, or something in it
+    /// named its old schema) is left as it was and the next is tried.
+    pub fn claim(
+        &self,
+        client: &mut postgres::Client,
+        migrator: &Migrator<'_>,
+        schema: &SchemaName,
+    ) -> Result<Created, TemplateError> {
+        for spare in self.spares(client)? {
+            if let Some(created) = self.claim_spare(client, migrator, &spare, schema)? {
+                return Ok(created);
+            }
+        }
+        self.create(client, migrator, schema)
+    }
+
+    /// Rename `spare` to `schema` if it proves equal to the template; `None` when it does not (rolled back).
+    fn claim_spare(
+        &self,
+        client: &mut postgres::Client,
+        migrator: &Migrator<'_>,
+        spare: &SchemaName,
+        schema: &SchemaName,
+    ) -> Result<Option<Created>, TemplateError> {
+        let failed = |action: &'static str| {
+            move |error: postgres::Error| {
+                let message = migrate_runtime::QueryError::from(error).describe().1;
+                TemplateError::Failed { schema: schema.to_string(), template: self.schema.to_string(), action, message }
+            }
+        };
+        let key =
+            migrate_runtime::migration_lock_key(spare, migrator.history_table_name()).map_err(StructureError::from)?;
+        let mut transaction = client.transaction().map_err(failed("begin"))?;
+        transaction.batch_execute(&format!("SELECT pg_advisory_xact_lock({key})")).map_err(failed("lock a spare"))?;
+        // Another process may have claimed it while this one waited for the lock.
+        let still_there: bool = transaction
+            .query_one("SELECT to_regnamespace($1) IS NOT NULL", &[&spare.as_str()])
+            .map_err(failed("find a spare"))?
+            .get(0);
+        if !still_there {
+            return Ok(None);
+        }
+        let rename = format!("ALTER SCHEMA {} RENAME TO {}", spare.quoted(), schema.quoted());
+        if let Err(error) = transaction.batch_execute(&rename) {
+            if error.code() == Some(&postgres::error::SqlState::DUPLICATE_SCHEMA) {
+                return Err(TemplateError::Exists { schema: schema.to_string() });
+            }
+            return Err(failed("rename a spare")(error));
+        }
+        if !matches!(head_standing(&mut transaction, migrator, schema)?, HeadStanding::AtHead) {
+            return Ok(None);
+        }
+        let mut built = catalog::read(&mut transaction, std::slice::from_ref(schema), migrator.history_table_name())
+            .map_err(failed("read the renamed spare"))?;
+        if built.remove(schema).map(|s| s.fingerprint()) != Some(self.fingerprint) {
+            return Ok(None);
+        }
+        if self.row_count_mismatch(&mut transaction, schema).map_err(failed("count the rows"))?.is_some() {
+            return Ok(None);
+        }
+        transaction.commit().map_err(failed("commit the claim"))?;
+        Ok(Some(self.created(migrator, schema, Source::Spare(spare.clone()))))
     }
 
     /// The first table whose rows in `schema` are not as many as in the template, in one query.
     fn row_count_mismatch(
         &self,
-        client: &mut postgres::Client,
+        client: &mut impl postgres::GenericClient,
         schema: &SchemaName,
     ) -> Result<Option<String>, postgres::Error> {
         if self.counted.is_empty() {
