@@ -16,7 +16,8 @@ pub(crate) fn migrate(args: &[&str]) -> Command {
         .env_remove("DEFAULT_SCHEMA_NAME")
         .env_remove("MIGRATE_PROTECTED_SCHEMAS")
         .env_remove("MIGRATE_EXTRA_SEARCH_PATH")
-        .env_remove("MIGRATE_HISTORY_TABLE");
+        .env_remove("MIGRATE_HISTORY_TABLE")
+        .env_remove("MIGRATE_TEMPLATE_SCHEMA");
     command
 }
 

@@ -9,7 +9,7 @@ impl Generator<'_> {
     pub(super) fn table(&mut self, name: &ObjectName, current: Option<&Definition>, desired: Option<&Definition>) {
         match (current, desired) {
             (None, Some(desired)) => self.create_table(name, desired),
-            (Some(current), None) => self.drop_table(name, current),
+            (Some(_), None) => self.drop_table(name),
             (Some(current), Some(desired)) => self.alter_table(name, current, desired),
             (None, None) => {}
         }
@@ -59,7 +59,7 @@ impl Generator<'_> {
         }
     }
 
-    fn drop_table(&mut self, name: &ObjectName, current: &Definition) {
+    fn drop_table(&mut self, name: &ObjectName) {
         let table = own(&name.name);
         let rank = usize::MAX - inheritance_depth(self.current, &name.name);
         let renamed = self.created_tables.iter().find(|created| {
@@ -79,7 +79,6 @@ impl Generator<'_> {
             None => change.reviewed(ReviewReason::LosesData, format!("drops table {} and every row in it.", name.name)),
         };
         self.push_ranked(change, rank);
-        let _ = current;
     }
 
     fn alter_table(&mut self, name: &ObjectName, current: &Definition, desired: &Definition) {

@@ -25,11 +25,10 @@ impl Generator<'_> {
             (Some(current), Some(desired)) => ["arguments", "returns"].iter().any(|a| current.get(a) != desired.get(a)),
             _ => true,
         };
-        if let (Some(current), true) = (current, replaced) {
+        if current.is_some() && replaced {
             let phase =
                 if used_by_tables(self.current, &name.name) { Phase::DropRoutine } else { Phase::DropLateRoutine };
             self.push(Change::new(phase, format!("DROP {word} {signature};")));
-            let _ = current;
         }
         let Some(desired) = desired else { return };
         if kind == ObjectKind::Aggregate {
@@ -81,7 +80,7 @@ fn create_routine(kind: ObjectKind, name: &str, definition: &Definition, or_repl
         sql.push_str(&format!("\n    RETURNS {returns}"));
     }
     let language = get("language").unwrap_or("sql");
-    sql.push_str(&format!("\n    LANGUAGE {}", parse_safe_word(language)));
+    sql.push_str(&format!("\n    LANGUAGE {}", bare_or_quoted(language)));
     if function {
         let mut traits = Vec::new();
         if definition.has("window") {
@@ -119,7 +118,7 @@ fn create_routine(kind: ObjectKind, name: &str, definition: &Definition, or_repl
             "search_path" => format!("= {value}"),
             _ => format!("= {}", quote_literal(value)),
         };
-        sql.push_str(&format!("\n    SET {} {value}", parse_safe_word(parameter)));
+        sql.push_str(&format!("\n    SET {} {value}", bare_or_quoted(parameter)));
     }
     let body = get("body").unwrap_or_default();
     let standard = language == "sql" && (body.starts_with("BEGIN ATOMIC") || body.starts_with("RETURN "));
@@ -144,7 +143,7 @@ fn dollar_tag(body: &str) -> String {
 }
 
 /// A language or parameter name as the catalog holds it: only letters, digits and `_` and `.` are let through.
-fn parse_safe_word(word: &str) -> String {
+fn bare_or_quoted(word: &str) -> String {
     match word.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
         true => word.to_owned(),
         false => migrate_runtime::quote_ident(word),

@@ -211,34 +211,27 @@ fn dependent_keyword(kind: ObjectKind) -> &'static str {
     }
 }
 
-/// How many views a view reads through (directly or not) in `structure`: views are created in this order, and
-/// dropped in the reverse.
+/// How many views a view reads through, at most, in `structure`: views are created in this order, and dropped in
+/// the reverse.
 fn view_depth(structure: &Structure, view: &str) -> usize {
     let views: Vec<(&ObjectName, &Definition)> = [ObjectKind::View, ObjectKind::MaterializedView]
         .into_iter()
         .flat_map(|kind| of_kind(structure, kind))
         .collect();
-    let mut depth = 0;
-    let mut level = vec![view.to_owned()];
-    while !level.is_empty() && depth < 64 {
-        let reads: Vec<String> = views
-            .iter()
-            .filter(|(other, definition)| {
-                level.iter().any(|v| {
-                    structure_view_definition(views.as_slice(), v).is_some_and(|d| parse::mentions(d, &other.name))
-                }) && definition.has("definition")
-            })
-            .map(|(other, _)| other.name.clone())
-            .collect();
-        if reads.is_empty() {
-            break;
-        }
-        depth += 1;
-        level = reads;
-    }
-    depth
+    depth_among(&views, view, 0)
 }
 
-fn structure_view_definition<'d>(views: &[(&ObjectName, &'d Definition)], view: &str) -> Option<&'d str> {
-    views.iter().find(|(name, _)| name.name == view).and_then(|(_, d)| d.get("definition"))
+fn depth_among(views: &[(&ObjectName, &Definition)], view: &str, level: usize) -> usize {
+    // A view cannot read itself through others; the bound only keeps a malformed structure from looping.
+    if level > 64 {
+        return level;
+    }
+    let definition = views.iter().find(|(name, _)| name.name == view).and_then(|(_, d)| d.get("definition"));
+    let Some(definition) = definition else { return 0 };
+    views
+        .iter()
+        .filter(|(other, _)| other.name != view && parse::mentions(definition, &other.name))
+        .map(|(other, _)| 1 + depth_among(views, &other.name, level + 1))
+        .max()
+        .unwrap_or(0)
 }
