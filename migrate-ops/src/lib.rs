@@ -31,4 +31,4 @@ pub use structure::{
     Fingerprint, Object, ObjectKind, ObjectName, Outcome, Structure, Verification, OTHER_TOOLS_HISTORY_TABLES,
     SCHEMA_PLACEHOLDER,
 };
-pub use survey::{Catalog, Standing, Surveyed};
+pub use survey::{has_citus, Catalog, Standing, Surveyed};
