@@ -8,6 +8,7 @@
 
 mod adopt;
 mod app_schema;
+mod citus;
 mod compile_fail;
 mod crash_resume;
 mod drivers;
