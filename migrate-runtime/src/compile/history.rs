@@ -246,8 +246,12 @@ impl HistoryTable {
         format!("SELECT *, {APPLIED_AT_UTC} FROM {} ORDER BY version", self.qualified)
     }
 
-    /// The rows, read under the lock, with whether each no-transaction runner is still there.
-    pub fn locked_select_sql(&self) -> String {
+    /// The rows, read under the lock, with whether each no-transaction runner is still there. `backend` is this
+    /// session's backend ([`LockAttempt::backend`], read in the same transaction), left out of the runners seen:
+    /// as a literal, because Citus runs a query that names a distributed table on its worker, where
+    /// `pg_backend_pid()` is another backend's.
+    pub fn locked_select_sql(&self, backend: Option<i32>) -> String {
+        let ours = backend.map_or_else(|| "pg_backend_pid()".to_owned(), |pid| pid.to_string());
         format!(
             // Alive: a backend has the runner's name; or the lease holds and the backend that last renewed it is
             // still there. Behind a transaction pooler that backend is a pooled server connection, which outlives
@@ -255,7 +259,7 @@ impl HistoryTable {
             // statements; over a direct connection it is the runner's own, gone with it, so a runner that died is
             // seen as dead at once.
             "SELECT *, {APPLIED_AT_UTC}, runner IS NOT NULL AND (EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a \
-             WHERE a.application_name = runner AND a.pid <> pg_backend_pid()) OR (claim_expires_at > now() AND \
+             WHERE a.application_name = runner AND a.pid <> {ours}) OR (claim_expires_at > now() AND \
              (runner_backend IS NULL OR EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a WHERE a.pid = runner_backend \
              AND a.backend_start = runner_backend_start)))) AS runner_alive FROM {} ORDER BY version",
             self.qualified
@@ -491,7 +495,7 @@ impl HistoryTable {
         // Two statements: in READ COMMITTED each takes its own snapshot, so what the second sees includes whatever
         // the lock's previous holder committed; read in the locking statement itself, it could predate that.
         format!(
-            "{}SELECT pg_try_advisory_xact_lock({}) AS locked;\n{};\n",
+            "{}SELECT pg_try_advisory_xact_lock({}) AS locked, pg_backend_pid() AS backend;\n{};\n",
             self.open_sql(timeouts),
             self.lock_key(),
             self.exists_sql()
@@ -735,12 +739,15 @@ impl Exists {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct LockAttempt {
     pub locked: bool,
+    /// The session's backend (`pg_backend_pid()`), for [`HistoryTable::locked_select_sql`].
+    pub backend: Option<i32>,
     pub exists: Exists,
 }
 
 impl LockAttempt {
     pub fn of(answer: &Answer) -> LockAttempt {
-        LockAttempt { locked: answer.flag("locked"), exists: Exists::of(answer) }
+        let backend = answer.rows().iter().find_map(|row| row.get("backend")?.parse().ok());
+        LockAttempt { locked: answer.flag("locked"), backend, exists: Exists::of(answer) }
     }
 }
 

@@ -300,7 +300,7 @@ async fn locked_found<S: Session>(
     // A history table made by an older version gains the progress columns, under the lock.
     let add = if attempt.exists.progress_columns { String::new() } else { table.add_progress_columns_sql() };
     let answer = session
-        .batch(&format!("{add}{}", table.locked_select_sql()))
+        .batch(&format!("{add}{}", table.locked_select_sql(attempt.backend)))
         .await
         .map_err(|e| history_read_failed(table, e))?;
     Ok(Some(Found::History(parse_history(table, &answer)?)))
