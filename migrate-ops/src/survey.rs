@@ -4,8 +4,9 @@
 //!
 //! On Citus (a database with the `citus` extension), the history table of a distributed schema has no trigger:
 //! Citus refuses triggers on distributed tables. The digest of such a table is computed from its rows instead, in
-//! one more query over the selected schemas' history tables (`UNION ALL`, a few hundred tables a query): the same
-//! digest, the same standings, at the cost of reading every selected history table.
+//! more queries over the selected schemas' history tables (`UNION ALL`, a hundred tables a query, the fleet's over
+//! several connections at once): the same digest, the same standings, at the cost of reading every selected
+//! history table.
 //!
 //! The fleet's survey, the CLI's schema listing and `verify`'s reading of applied versions all read this one query.
 
@@ -13,8 +14,9 @@ use migrate_runtime::catalog::{clean_digest_comment, digest_of_rows_sql, DIGEST_
 use migrate_runtime::{MigrationSet, SchemaName};
 use postgres::types::Type;
 
-/// How many history tables one query of [`Catalog::digest_rows`] reads.
-const TABLES_PER_QUERY: usize = 500;
+/// How many history tables one query reads for their digests (Citus plans each as a query of its own on its
+/// worker: its planning time grows faster than the number of tables).
+const TABLES_PER_QUERY: usize = 100;
 
 /// One schema as the catalog shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,13 +57,66 @@ impl Standing {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Catalog {
     schemas: Vec<Surveyed>,
+    /// Selected schemas whose digest is still to be read from their history table's rows (Citus).
+    unread: Vec<String>,
 }
 
 impl Catalog {
     /// Read the catalog: every schema but PostgreSQL's own, or only those of `only`, with what they hold of the
-    /// history table `history_table`. One query, however many schemas; on Citus, one more for every few hundred
+    /// history table `history_table`. One query, however many schemas; on Citus, one more for every hundred
     /// schemas of `only` whose history table has no digest trigger (their digests, from their rows).
     pub fn read(
+        client: &mut impl postgres::GenericClient,
+        history_table: &str,
+        only: Option<&[SchemaName]>,
+    ) -> Result<Catalog, postgres::Error> {
+        let mut catalog = Catalog::read_catalog(client, history_table, only)?;
+        let unread = std::mem::take(&mut catalog.unread);
+        for chunk in unread.chunks(TABLES_PER_QUERY) {
+            catalog.set_digests(read_digests(client, history_table, chunk)?);
+        }
+        Ok(catalog)
+    }
+
+    /// [`read`](Self::read) with the digests from rows read over up to `connections` connections at once (made by
+    /// `connect`, one chunk of tables a query): what [`Fleet::survey`](crate::Fleet::survey) uses.
+    pub fn read_spread<E: From<postgres::Error> + Send>(
+        client: &mut postgres::Client,
+        history_table: &str,
+        only: &[SchemaName],
+        connections: usize,
+        connect: impl Fn() -> Result<postgres::Client, E> + Sync,
+    ) -> Result<Catalog, E> {
+        let mut catalog = Catalog::read_catalog(client, history_table, Some(only))?;
+        let unread = std::mem::take(&mut catalog.unread);
+        let chunks: Vec<&[String]> = unread.chunks(TABLES_PER_QUERY).collect();
+        if chunks.is_empty() {
+            // Not on Citus, or every table has the trigger: the catalog query was all, on the one connection.
+            return Ok(catalog);
+        }
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let read_chunks = || -> Result<Vec<(String, String)>, E> {
+            let mut client = connect()?;
+            let mut found = Vec::new();
+            while let Some(chunk) = chunks.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
+                found.extend(read_digests(&mut client, history_table, chunk)?);
+            }
+            Ok(found)
+        };
+        let threads = connections.clamp(1, chunks.len());
+        let results: Vec<Result<Vec<(String, String)>, E>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads).map(|_| scope.spawn(read_chunks)).collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+        });
+        for result in results {
+            catalog.set_digests(result?);
+        }
+        Ok(catalog)
+    }
+
+    /// The catalog query alone; on Citus the selected schemas whose digest must be read from rows are left in
+    /// `unread`.
+    fn read_catalog(
         client: &mut impl postgres::GenericClient,
         history_table: &str,
         only: Option<&[SchemaName]>,
@@ -107,35 +162,16 @@ impl Catalog {
                 }
             })
             .collect();
-        let mut catalog = Catalog { schemas };
-        catalog.digest_rows(client, history_table, &untriggered)?;
-        Ok(catalog)
+        Ok(Catalog { schemas, unread: untriggered })
     }
 
-    /// Compute the digests of the history tables of `schemas` from their rows: one `UNION ALL` query for every
-    /// [`TABLES_PER_QUERY`] tables, every name quoted.
-    fn digest_rows(
-        &mut self,
-        client: &mut impl postgres::GenericClient,
-        history_table: &str,
-        schemas: &[String],
-    ) -> Result<(), postgres::Error> {
-        for chunk in schemas.chunks(TABLES_PER_QUERY) {
-            let sql = chunk
-                .iter()
-                .filter_map(|schema| SchemaName::new(schema).ok())
-                .map(|schema| digest_of_rows_sql(&schema, history_table))
-                .collect::<Vec<_>>()
-                .join(" UNION ALL ");
-            for message in client.simple_query(&sql)? {
-                let postgres::SimpleQueryMessage::Row(row) = message else { continue };
-                let (Some(schema), Some(digest)) = (row.get("schema"), row.get("digest")) else { continue };
-                if let Ok(i) = self.schemas.binary_search_by(|s| s.schema.as_str().cmp(schema)) {
-                    self.schemas[i].digest = Some(digest.to_owned());
-                }
+    /// Record digests read from rows, by schema.
+    fn set_digests(&mut self, digests: Vec<(String, String)>) {
+        for (schema, digest) in digests {
+            if let Ok(i) = self.schemas.binary_search_by(|s| s.schema.as_str().cmp(&schema)) {
+                self.schemas[i].digest = Some(digest);
             }
         }
-        Ok(())
     }
 
     /// Every schema found, sorted by name.
@@ -163,6 +199,32 @@ impl Catalog {
             })
             .collect()
     }
+}
+
+/// The digests of the history tables of `schemas`, computed from their rows in one `UNION ALL` query, every name
+/// quoted: `(schema, digest comment)`.
+fn read_digests(
+    client: &mut impl postgres::GenericClient,
+    history_table: &str,
+    schemas: &[String],
+) -> Result<Vec<(String, String)>, postgres::Error> {
+    let sql = schemas
+        .iter()
+        .filter_map(|schema| SchemaName::new(schema).ok())
+        .map(|schema| digest_of_rows_sql(&schema, history_table))
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
+    if sql.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut digests = Vec::new();
+    for message in client.simple_query(&sql)? {
+        let postgres::SimpleQueryMessage::Row(row) = message else { continue };
+        if let (Some(schema), Some(digest)) = (row.get("schema"), row.get("digest")) {
+            digests.push((schema.to_owned(), digest.to_owned()));
+        }
+    }
+    Ok(digests)
 }
 
 /// Whether the database has the `citus` extension (a Citus coordinator, or a worker): there, some DDL must be sent

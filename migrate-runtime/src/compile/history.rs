@@ -66,7 +66,7 @@ fn digest_select(from: &str) -> String {
 
 /// A query of one row, columns `schema` (text) and `digest` (the digest comment the trigger would write,
 /// `migrate-digest:...`), computed from the rows of `schema`'s history table `table`: how a survey reads a table
-/// that has no digest trigger (on a Citus distributed schema, see [`create_sql`](HistoryTable::create_sql)).
+/// that has no digest trigger (the history table of a Citus distributed schema, which Citus keeps from having one).
 pub fn digest_of_rows_sql(schema: &SchemaName, table: &str) -> String {
     let qualified = format!("{}.{}", schema.quoted(), quote_ident(table));
     format!(
