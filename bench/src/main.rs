@@ -8,6 +8,7 @@
 //! cargo run --release -p bench              # builds app-example (release) itself, then everything
 //! cargo run --release -p bench -- --help
 //! cargo run --release -p bench -- drivers   # each driver against tokio-postgres, and each feature's build cost
+//! cargo run --release -p bench -- citus     # fan-outs on a Citus cluster of its own against the single server
 //! ```
 //!
 //! Every timed fresh run gets a database of its own, made before the first timed run (`databases.rs` says why).
@@ -16,6 +17,7 @@
 //! off).
 
 mod child;
+mod citus;
 mod databases;
 mod drive;
 mod driver_features;
@@ -106,6 +108,9 @@ enum Mode {
     /// Migrating on each driver (postgres, tokio-postgres, sqlx, diesel, diesel-async): boot and no-op as
     /// processes and in process, against the tokio-postgres path; and what each feature adds to a build.
     Drivers(drivers::DriversArgs),
+    /// Fresh and no-op fan-outs on a Citus cluster of its own (schema-based sharding) against the single server,
+    /// and a no-op over many tenants on Citus. Needs Citus installed.
+    Citus(citus::CitusArgs),
 }
 
 fn main() {
@@ -116,6 +121,7 @@ fn main() {
     let mut args = Args::parse();
     let outcome = match args.mode.take() {
         Some(Mode::Drivers(drivers)) => drivers::run(drivers),
+        Some(Mode::Citus(citus)) => citus::run(citus),
         None => run(args),
     };
     if let Err(error) = outcome {
