@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install and start what the tests need, on a fresh Debian machine or this one: OpenSSL's and libpq's headers (the
 # TLS connector; diesel's own migrator in the adopt tests), util-linux's `script`, Alembic (from PyPI), dbmate (from
-# npm), PostgreSQL
+# npm), Citus (from ../shared/citus when it is there), PostgreSQL
 # (installed if missing, started if down, waited for), and PgBouncer (the pooler tests start their own from /usr/sbin/pgbouncer on free loopback ports; the
 # packaged service is stopped). Each step is skipped when what it provides is already there, so a second run only
 # checks. Prints the DATABASE_URL the tests should use as its last line.
@@ -30,6 +30,18 @@ pkg-config --exists libpq 2>/dev/null || install libpq-dev pkg-config
 ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || install libclang-dev
 command -v pg_ctlcluster >/dev/null 2>&1 || install postgresql
 [ -x /usr/sbin/pgbouncer ] || install pgbouncer
+# Citus (not in Debian's archive), for the tests on a cluster of the test's own (tests/tests/integration/citus.rs):
+# built from the source release beside the project (../shared/citus/install.sh, idempotent) when it is there;
+# elsewhere install Citus's own package (postgresql-15-citus-13.2).
+citus_install="$(cd "$(dirname "$0")/.." && pwd)/../shared/citus/install.sh"
+if [ ! -f "$(pg_config --pkglibdir)/citus.so" ] && [ -f "$citus_install" ]; then
+    if [ "$(id -u)" != 0 ]; then
+        echo "setup: please install Citus as root: bash $citus_install" >&2
+    else
+        echo "setup: installing Citus from $citus_install" >&2
+        bash "$citus_install" >&2
+    fi
+fi
 # util-linux's `script`: the CLI test of a confirmation typed on a terminal runs the binary on a pseudo-terminal.
 command -v script >/dev/null 2>&1 || install bsdutils
 # Alembic (from PyPI), for the test that keeps Alembic's own `alembic_version` beside our history, as

@@ -8,6 +8,7 @@
 //! cargo run --release -p bench              # builds app-example (release) itself, then everything
 //! cargo run --release -p bench -- --help
 //! cargo run --release -p bench -- drivers   # each driver against tokio-postgres, and each feature's build cost
+//! cargo run --release -p bench -- citus     # fan-outs on a Citus cluster of its own against the single server
 //! ```
 //!
 //! Every timed fresh run gets a database of its own, made before the first timed run (`databases.rs` says why).
@@ -17,6 +18,7 @@
 
 mod blocked;
 mod child;
+mod citus;
 mod databases;
 mod drive;
 mod driver_features;
@@ -115,6 +117,9 @@ enum Mode {
         #[arg(long, default_value_t = 5)]
         runs: usize,
     },
+    /// Fresh and no-op fan-outs on a Citus cluster of its own (schema-based sharding) against the single server,
+    /// and a no-op over many tenants on Citus. Needs Citus installed.
+    Citus(citus::CitusArgs),
 }
 
 fn main() {
@@ -127,6 +132,7 @@ fn main() {
         Some(Mode::Drivers(drivers)) => drivers::run(drivers),
         Some(Mode::Blocked(blocked)) => blocked::run(blocked),
         Some(Mode::Embed { runs }) => embed::measure(runs, &mut Results::default()),
+        Some(Mode::Citus(citus)) => citus::run(citus),
         None => run(args),
     };
     if let Err(error) = outcome {

@@ -32,6 +32,18 @@ use crate::stop::Stop;
 use crate::structure::{verify_schemas, Verification};
 use crate::survey::{Catalog, Standing};
 
+/// What went wrong in a survey: a connection, or a query.
+enum SurveyError {
+    Connect(Error),
+    Query(postgres::Error),
+}
+
+impl From<postgres::Error> for SurveyError {
+    fn from(error: postgres::Error) -> SurveyError {
+        SurveyError::Query(error)
+    }
+}
+
 /// One unit of fleet work: a schema on one of the fleet's databases.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Task {
@@ -94,13 +106,22 @@ impl<'m> Fleet<'m> {
     }
 
     /// Which of `schemas` on database `database` are exactly at the binary's head, in one catalog query for any
-    /// number of schemas ([`Catalog`]). A schema found `Current` needs no work; the others are worth a closer look.
+    /// number of schemas ([`Catalog`]; on Citus, the history tables of distributed schemas are read too, over up to
+    /// `jobs` connections). A schema found `Current` needs no work; the others are worth a closer look.
     pub fn survey(&self, database: usize, schemas: &[SchemaName]) -> Result<Vec<Standing>, Error> {
         let mut client = self.connect(database)?;
-        let catalog =
-            Catalog::read(&mut client, self.migrator.history_table_name(), Some(schemas)).map_err(|source| {
-                Error::Catalog { database: self.databases[database].to_string(), action: "survey the schemas", source }
-            })?;
+        let failed = |source| Error::Catalog {
+            database: self.databases[database].to_string(),
+            action: "survey the schemas",
+            source,
+        };
+        let catalog = Catalog::read_spread(&mut client, self.migrator.history_table_name(), schemas, self.jobs, || {
+            self.connect(database).map_err(SurveyError::Connect)
+        })
+        .map_err(|error| match error {
+            SurveyError::Connect(error) => error,
+            SurveyError::Query(source) => failed(source),
+        })?;
         Ok(catalog.standings(self.migrator.set(), schemas))
     }
 

@@ -2,11 +2,21 @@
 //! taking a lock: which schemas hold the history table, the digest of its rows that a trigger keeps in the table's
 //! comment (in the same transaction as every change), and the service recorded on its `version` column.
 //!
+//! On Citus (a database with the `citus` extension), the history table of a distributed schema has no trigger:
+//! Citus refuses triggers on distributed tables. The digest of such a table is computed from its rows instead, in
+//! more queries over the selected schemas' history tables (`UNION ALL`, a hundred tables a query, the fleet's over
+//! several connections at once): the same digest, the same standings, at the cost of reading every selected
+//! history table.
+//!
 //! The fleet's survey, the CLI's schema listing and `verify`'s reading of applied versions all read this one query.
 
-use migrate_runtime::catalog::{clean_digest_comment, SERVICE_PREFIX};
+use migrate_runtime::catalog::{clean_digest_comment, digest_of_rows_sql, DIGEST_FUNCTION, SERVICE_PREFIX};
 use migrate_runtime::{MigrationSet, SchemaName};
 use postgres::types::Type;
+
+/// How many history tables one query reads for their digests (Citus plans each as a query of its own on its
+/// worker: its planning time grows faster than the number of tables).
+const TABLES_PER_QUERY: usize = 100;
 
 /// One schema as the catalog shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,7 +25,8 @@ pub struct Surveyed {
     pub schema: String,
     /// It holds the history table.
     pub has_history: bool,
-    /// The history table's comment: the digest of its rows (`migrate-digest:...`) when the trigger keeps it.
+    /// The digest of the history table's rows (`migrate-digest:...`): its comment, which the trigger keeps; on
+    /// Citus, for a table without the trigger in a selected schema, computed from its rows.
     pub digest: Option<String>,
     /// The service recorded as the history table's owner; `None` for a table made before services were recorded.
     pub service: Option<String>,
@@ -46,21 +57,77 @@ impl Standing {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Catalog {
     schemas: Vec<Surveyed>,
+    /// Selected schemas whose digest is still to be read from their history table's rows (Citus).
+    unread: Vec<String>,
 }
 
 impl Catalog {
     /// Read the catalog: every schema but PostgreSQL's own, or only those of `only`, with what they hold of the
-    /// history table `history_table`. One query, however many schemas.
+    /// history table `history_table`. One query, however many schemas; on Citus, one more for every hundred
+    /// schemas of `only` whose history table has no digest trigger (their digests, from their rows).
     pub fn read(
         client: &mut impl postgres::GenericClient,
         history_table: &str,
         only: Option<&[SchemaName]>,
     ) -> Result<Catalog, postgres::Error> {
-        let only: Option<Vec<&str>> = only.map(|schemas| schemas.iter().map(SchemaName::as_str).collect());
+        let mut catalog = Catalog::read_catalog(client, history_table, only)?;
+        let unread = std::mem::take(&mut catalog.unread);
+        for chunk in unread.chunks(TABLES_PER_QUERY) {
+            catalog.set_digests(read_digests(client, history_table, chunk)?);
+        }
+        Ok(catalog)
+    }
+
+    /// [`read`](Self::read) with the digests from rows read over up to `connections` connections at once (made by
+    /// `connect`, one chunk of tables a query): what [`Fleet::survey`](crate::Fleet::survey) uses.
+    pub fn read_spread<E: From<postgres::Error> + Send>(
+        client: &mut postgres::Client,
+        history_table: &str,
+        only: &[SchemaName],
+        connections: usize,
+        connect: impl Fn() -> Result<postgres::Client, E> + Sync,
+    ) -> Result<Catalog, E> {
+        let mut catalog = Catalog::read_catalog(client, history_table, Some(only))?;
+        let unread = std::mem::take(&mut catalog.unread);
+        let chunks: Vec<&[String]> = unread.chunks(TABLES_PER_QUERY).collect();
+        if chunks.is_empty() {
+            // Not on Citus, or every table has the trigger: the catalog query was all, on the one connection.
+            return Ok(catalog);
+        }
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let read_chunks = || -> Result<Vec<(String, String)>, E> {
+            let mut client = connect()?;
+            let mut found = Vec::new();
+            while let Some(chunk) = chunks.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
+                found.extend(read_digests(&mut client, history_table, chunk)?);
+            }
+            Ok(found)
+        };
+        let threads = connections.clamp(1, chunks.len());
+        let results: Vec<Result<Vec<(String, String)>, E>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads).map(|_| scope.spawn(read_chunks)).collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+        });
+        for result in results {
+            catalog.set_digests(result?);
+        }
+        Ok(catalog)
+    }
+
+    /// The catalog query alone; on Citus the selected schemas whose digest must be read from rows are left in
+    /// `unread`.
+    fn read_catalog(
+        client: &mut impl postgres::GenericClient,
+        history_table: &str,
+        only: Option<&[SchemaName]>,
+    ) -> Result<Catalog, postgres::Error> {
+        let names: Option<Vec<&str>> = only.map(|schemas| schemas.iter().map(SchemaName::as_str).collect());
         // An unnamed statement, typed here: no prepared statement outlives the query, so the survey works through a
         // transaction pooler too (PgBouncer 1.18 does not track named ones across clients).
         let rows = client.query_typed(
-            "SELECT n.nspname::text, c.oid IS NOT NULL, digest.description, service.description \
+            "SELECT n.nspname::text, c.oid IS NOT NULL, digest.description, service.description, \
+               EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = c.oid AND t.tgname = $3), \
+               EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus') \
              FROM pg_catalog.pg_namespace n \
              LEFT JOIN pg_catalog.pg_class c \
                ON c.relnamespace = n.oid AND c.relname = $1 AND c.relkind IN ('r', 'p') \
@@ -72,20 +139,39 @@ impl Catalog {
              WHERE n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema' \
                AND ($2::text[] IS NULL OR n.nspname::text = ANY($2)) \
              ORDER BY 1",
-            &[(&history_table, Type::TEXT), (&only, Type::TEXT_ARRAY)],
+            &[(&history_table, Type::TEXT), (&names, Type::TEXT_ARRAY), (&DIGEST_FUNCTION, Type::TEXT)],
         )?;
+        let mut untriggered = Vec::new();
         let schemas = rows
             .into_iter()
-            .map(|row| Surveyed {
-                schema: row.get(0),
-                has_history: row.get(1),
-                digest: row.get(2),
-                service: row
-                    .get::<_, Option<String>>(3)
-                    .and_then(|comment| comment.strip_prefix(SERVICE_PREFIX).map(str::to_owned)),
+            .map(|row| {
+                let (has_history, triggered, citus): (bool, bool, bool) = (row.get(1), row.get(4), row.get(5));
+                let schema: String = row.get(0);
+                // On Citus a table without the trigger has no digest that is kept: read its rows (below).
+                let untracked = citus && has_history && !triggered;
+                if untracked && only.is_some() {
+                    untriggered.push(schema.clone());
+                }
+                Surveyed {
+                    schema,
+                    has_history,
+                    digest: if untracked { None } else { row.get(2) },
+                    service: row
+                        .get::<_, Option<String>>(3)
+                        .and_then(|comment| comment.strip_prefix(SERVICE_PREFIX).map(str::to_owned)),
+                }
             })
             .collect();
-        Ok(Catalog { schemas })
+        Ok(Catalog { schemas, unread: untriggered })
+    }
+
+    /// Record digests read from rows, by schema.
+    fn set_digests(&mut self, digests: Vec<(String, String)>) {
+        for (schema, digest) in digests {
+            if let Ok(i) = self.schemas.binary_search_by(|s| s.schema.as_str().cmp(&schema)) {
+                self.schemas[i].digest = Some(digest);
+            }
+        }
     }
 
     /// Every schema found, sorted by name.
@@ -113,4 +199,38 @@ impl Catalog {
             })
             .collect()
     }
+}
+
+/// The digests of the history tables of `schemas`, computed from their rows in one `UNION ALL` query, every name
+/// quoted: `(schema, digest comment)`.
+fn read_digests(
+    client: &mut impl postgres::GenericClient,
+    history_table: &str,
+    schemas: &[String],
+) -> Result<Vec<(String, String)>, postgres::Error> {
+    let sql = schemas
+        .iter()
+        .filter_map(|schema| SchemaName::new(schema).ok())
+        .map(|schema| digest_of_rows_sql(&schema, history_table))
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
+    if sql.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut digests = Vec::new();
+    for message in client.simple_query(&sql)? {
+        let postgres::SimpleQueryMessage::Row(row) = message else { continue };
+        if let (Some(schema), Some(digest)) = (row.get("schema"), row.get("digest")) {
+            digests.push((schema.to_owned(), digest.to_owned()));
+        }
+    }
+    Ok(digests)
+}
+
+/// Whether the database has the `citus` extension (a Citus coordinator, or a worker): there, some DDL must be sent
+/// one statement a query string, and the history tables of distributed schemas have no digest trigger.
+pub fn has_citus(client: &mut impl postgres::GenericClient) -> Result<bool, postgres::Error> {
+    let row =
+        client.query_typed("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus')", &[])?;
+    Ok(row.first().is_some_and(|row| row.get(0)))
 }

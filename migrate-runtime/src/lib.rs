@@ -56,7 +56,9 @@ mod target;
 /// (`migrate-ops`): the digest comment a trigger keeps on every history table, and the owning service's name in
 /// the comment on its `version` column.
 pub mod catalog {
-    pub use crate::compile::history::{clean_digest_comment, DIGEST_FUNCTION, DIGEST_PREFIX, SERVICE_PREFIX};
+    pub use crate::compile::history::{
+        clean_digest_comment, digest_of_rows_sql, DIGEST_FUNCTION, DIGEST_PREFIX, SERVICE_PREFIX,
+    };
 }
 
 pub use app_schema::{

@@ -1,6 +1,7 @@
 //! Shared helpers for the integration tests (this crate's `tests/integration` and app-example's): the server to talk to, uniquely named schemas that clean up after
 //! themselves, small migration sets built in code, a round-trip counting proxy and a PgBouncer of the test's own.
 
+pub mod citus;
 pub mod pgbouncer;
 pub mod proxy;
 pub mod service;

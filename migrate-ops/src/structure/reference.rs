@@ -9,6 +9,7 @@ use postgres::error::SqlState;
 use super::catalog;
 use super::object::Structure;
 use crate::error::StructureError;
+use crate::survey::has_citus;
 use migrate_runtime::sql::{split_statements, without_concurrently};
 use migrate_runtime::{validate_identifier, Migrator, QueryError, SchemaName};
 
@@ -22,7 +23,8 @@ use migrate_runtime::{validate_identifier, Migrator, QueryError, SchemaName};
 /// `CREATE INDEX`, `DROP INDEX`, `REINDEX` and `ALTER TABLE ... DETACH PARTITION` (an index built concurrently
 /// ends up the same as one built plainly); any other statement that cannot run in a transaction is refused with
 /// [`StructureError::NotTransactional`], naming the file. Scripts must not end the transaction themselves (the engine
-/// requires the same).
+/// requires the same). On a database with Citus every script runs statement by statement, as the engine runs it
+/// there.
 ///
 /// ```no_run
 /// # use migrate_runtime::{embed_migrations, MigrationSet};
@@ -83,6 +85,9 @@ pub(crate) fn replay(
         .batch_execute(&format!("CREATE SCHEMA {}", scratch.quoted()))
         .map_err(|e| query_failed(scratch, "create the scratch schema", e))?;
     let set_path = format!("{};\n", scratch.set_local_search_path_sql_with(migrator.extra_search_path_schemas()));
+    // Citus passes some DDL on to its workers as the whole query string, which must then be one statement.
+    let one_statement_at_a_time =
+        has_citus(transaction).map_err(|e| query_failed(scratch, "look for the citus extension", e))?;
     for migration in migrations {
         let script = &migration.up;
         let failed = |error: postgres::Error| {
@@ -95,9 +100,16 @@ pub(crate) fn replay(
                 message,
             }
         };
-        if !script.no_transaction {
+        if !script.no_transaction && !one_statement_at_a_time {
             // A newline ends a trailing `--` comment; the semicolon ends the script's last statement.
             transaction.batch_execute(&format!("{set_path}{}\n;", script.sql)).map_err(failed)?;
+            continue;
+        }
+        if !script.no_transaction {
+            transaction.batch_execute(&set_path).map_err(failed)?;
+            for (_, statement) in split_statements(&script.sql) {
+                transaction.batch_execute(statement).map_err(failed)?;
+            }
             continue;
         }
         transaction.batch_execute(&set_path).map_err(failed)?;

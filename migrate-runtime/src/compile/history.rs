@@ -53,13 +53,36 @@ pub fn clean_digest_comment<'m>(migrations: impl IntoIterator<Item = &'m Migrati
     format!("{DIGEST_PREFIX}{}", history_digest(rows))
 }
 
+/// A query whose one column is the digest of `from`'s rows, as hex: what the trigger writes after the prefix, and
+/// what a survey computes from the rows of a table without the trigger. `from` is SQL (a quoted name, or `%I.%I`
+/// inside `format`).
+fn digest_select(from: &str) -> String {
+    let row = format!("concat_ws(':', {})", DIGEST_COLUMNS.join(", "));
+    format!(
+        "SELECT encode(sha256(convert_to(coalesce(string_agg({row}, ',' ORDER BY version), ''), 'UTF8')), 'hex') \
+         FROM {from}"
+    )
+}
+
+/// A query of one row, columns `schema` (text) and `digest` (the digest comment the trigger would write,
+/// `migrate-digest:...`), computed from the rows of `schema`'s history table `table`: how a survey reads a table
+/// that has no digest trigger (the history table of a Citus distributed schema, which Citus keeps from having one).
+pub fn digest_of_rows_sql(schema: &SchemaName, table: &str) -> String {
+    let qualified = format!("{}.{}", schema.quoted(), quote_ident(table));
+    format!(
+        "SELECT {}::text AS schema, {} || ({}) AS digest",
+        quote_literal(schema.as_str()),
+        quote_literal(DIGEST_PREFIX),
+        digest_select(&qualified)
+    )
+}
+
 /// The trigger function's body: after any change to a history table, in the same transaction, write a digest of
 /// its rows into its comment, unless the engine deferred that to the end of the transaction ([`DIGEST_SETTING`]).
 /// It names no schema or table (they come from `TG_TABLE_*` through `%I`), so the body is the same text for every
 /// schema. Tables made since the trigger has a `WHEN` clause never call it while the digest is deferred; the check
 /// in the body serves the triggers of tables made before that, which call the same body.
 fn digest_body() -> String {
-    let row = format!("concat_ws('':'', {})", DIGEST_COLUMNS.join(", "));
     format!(
         "$digest$
 DECLARE
@@ -69,12 +92,13 @@ BEGIN
         RETURN NULL;
     END IF;
     EXECUTE format(
-        'SELECT encode(sha256(convert_to(coalesce(string_agg({row}, '','' ORDER BY version), ''''), ''UTF8'')), ''hex'') FROM %I.%I',
+        {select},
         TG_TABLE_SCHEMA, TG_TABLE_NAME) INTO digest;
     EXECUTE format('COMMENT ON TABLE %I.%I IS %L', TG_TABLE_SCHEMA, TG_TABLE_NAME, '{DIGEST_PREFIX}' || digest);
     RETURN NULL;
 END
-$digest$"
+$digest$",
+        select = quote_literal(&digest_select("%I.%I"))
     )
 }
 
@@ -222,8 +246,12 @@ impl HistoryTable {
         format!("SELECT *, {APPLIED_AT_UTC} FROM {} ORDER BY version", self.qualified)
     }
 
-    /// The rows, read under the lock, with whether each no-transaction runner is still there.
-    pub fn locked_select_sql(&self) -> String {
+    /// The rows, read under the lock, with whether each no-transaction runner is still there. `backend` is this
+    /// session's backend ([`LockAttempt::backend`], read in the same transaction), left out of the runners seen:
+    /// as a literal, because Citus runs a query that names a distributed table on its worker, where
+    /// `pg_backend_pid()` is another backend's.
+    pub fn locked_select_sql(&self, backend: Option<i32>) -> String {
+        let ours = backend.map_or_else(|| "pg_backend_pid()".to_owned(), |pid| pid.to_string());
         format!(
             // Alive: a backend has the runner's name; or the lease holds and the backend that last renewed it is
             // still there. Behind a transaction pooler that backend is a pooled server connection, which outlives
@@ -231,7 +259,7 @@ impl HistoryTable {
             // statements; over a direct connection it is the runner's own, gone with it, so a runner that died is
             // seen as dead at once.
             "SELECT *, {APPLIED_AT_UTC}, runner IS NOT NULL AND (EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a \
-             WHERE a.application_name = runner AND a.pid <> pg_backend_pid()) OR (claim_expires_at > now() AND \
+             WHERE a.application_name = runner AND a.pid <> {ours}) OR (claim_expires_at > now() AND \
              (runner_backend IS NULL OR EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a WHERE a.pid = runner_backend \
              AND a.backend_start = runner_backend_start)))) AS runner_alive FROM {} ORDER BY version",
             self.qualified
@@ -248,6 +276,11 @@ impl HistoryTable {
     /// DDL for what is missing: the schema (only when it is, so a role without CREATE on the database can still
     /// migrate a schema it owns) and the table. Its first digest is written by [`commit_sql`](Self::commit_sql),
     /// which ends every transaction that creates it.
+    ///
+    /// The digest trigger and its function are made only for a table Citus does not distribute: Citus refuses
+    /// triggers on distributed tables, and a schema created on a Citus coordinator with schema-based sharding on is
+    /// distributed, its tables on one worker. Such a table has no digest comment; a survey reads its rows instead
+    /// ([`digest_of_rows_sql`]).
     pub fn create_sql(&self, with_schema: bool) -> String {
         let schema = if with_schema { format!("CREATE SCHEMA {};\n", self.schema.quoted()) } else { String::new() };
         let function = format!("{}.{}", self.schema.quoted(), quote_ident(DIGEST_FUNCTION));
@@ -263,13 +296,26 @@ impl HistoryTable {
              \x20   dirty boolean NOT NULL DEFAULT false,\n\
              \x20   {progress}\n\
              );\n\
-             CREATE OR REPLACE FUNCTION {function}() RETURNS trigger\n\
-             LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS {body};\n\
-             CREATE TRIGGER {trigger} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table}\n\
-             FOR EACH STATEMENT WHEN (pg_catalog.current_setting('{DIGEST_SETTING}', true) IS DISTINCT FROM 'deferred')\n\
-             EXECUTE FUNCTION {function}();\n\
+             DO $history$\n\
+             DECLARE\n\
+             \x20   distributed boolean := false;\n\
+             BEGIN\n\
+             \x20   IF EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus') THEN\n\
+             \x20       EXECUTE 'SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1::regclass)'\n\
+             \x20       INTO distributed USING {table_literal};\n\
+             \x20   END IF;\n\
+             \x20   IF NOT distributed THEN\n\
+             \x20       CREATE OR REPLACE FUNCTION {function}() RETURNS trigger\n\
+             \x20       LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS {body};\n\
+             \x20       CREATE TRIGGER {trigger} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table}\n\
+             \x20       FOR EACH STATEMENT WHEN (pg_catalog.current_setting('{DIGEST_SETTING}', true) IS DISTINCT FROM 'deferred')\n\
+             \x20       EXECUTE FUNCTION {function}();\n\
+             \x20   END IF;\n\
+             END\n\
+             $history$;\n\
              COMMENT ON COLUMN {table}.version IS {service}",
             table = self.qualified,
+            table_literal = quote_literal(&self.qualified),
             body = digest_body(),
             progress = PROGRESS_COLUMNS,
             trigger = quote_ident(DIGEST_FUNCTION),
@@ -329,8 +375,17 @@ impl HistoryTable {
     /// End the transaction that creates the schema (opened by [`open_sql`](Self::open_sql)) whose history table
     /// then holds exactly `applied`, clean: the digest is known without reading the rows (nobody else can see the
     /// table before this commit), so it is written as a literal and the trigger function is never called.
+    /// A table without the trigger (distributed by Citus, see [`create_sql`](Self::create_sql)) gets no comment:
+    /// nothing would keep it true.
     pub fn commit_creating_sql<'m>(&self, applied: impl IntoIterator<Item = &'m Migration>) -> String {
-        format!("COMMENT ON TABLE {} IS {};\nCOMMIT;\n", self.qualified, quote_literal(&clean_digest_comment(applied)))
+        format!(
+            "DO $digest$ BEGIN IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = {}::regclass \
+             AND tgname = {}) THEN COMMENT ON TABLE {} IS {}; END IF; END $digest$;\nCOMMIT;\n",
+            quote_literal(&self.qualified),
+            quote_literal(DIGEST_FUNCTION),
+            self.qualified,
+            quote_literal(&clean_digest_comment(applied))
+        )
     }
 
     /// The transaction that creates the schema already at the head of `set`, around statements the caller runs in
@@ -441,14 +496,16 @@ impl HistoryTable {
         }
     }
 
-    /// Whether the schema and the history table exist, and whether the table has the progress columns, as columns
-    /// `schema_exists`, `table_exists` and `has_progress`: read back by [`Exists::of`].
+    /// Whether the schema and the history table exist, whether the table has the progress columns, and whether
+    /// the database has Citus, as columns `schema_exists`, `table_exists`, `has_progress` and `citus`: read back
+    /// by [`Exists::of`].
     pub fn exists_sql(&self) -> String {
         format!(
             "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = {}) AS schema_exists, \
              to_regclass({table}) IS NOT NULL AS table_exists, \
              EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = to_regclass({table}) \
-             AND attname = '{NEWEST_PROGRESS_COLUMN}' AND NOT attisdropped) AS has_progress",
+             AND attname = '{NEWEST_PROGRESS_COLUMN}' AND NOT attisdropped) AS has_progress, \
+             EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus') AS citus",
             quote_literal(self.schema.as_str()),
             table = quote_literal(&self.qualified)
         )
@@ -461,7 +518,7 @@ impl HistoryTable {
         // Two statements: in READ COMMITTED each takes its own snapshot, so what the second sees includes whatever
         // the lock's previous holder committed; read in the locking statement itself, it could predate that.
         format!(
-            "{}SELECT pg_try_advisory_xact_lock({}) AS locked;\n{};\n",
+            "{}SELECT pg_try_advisory_xact_lock({}) AS locked, pg_backend_pid() AS backend;\n{};\n",
             self.open_sql(timeouts),
             self.lock_key(),
             self.exists_sql()
@@ -478,16 +535,22 @@ impl HistoryTable {
         let version = step.filter(|step| step.resume_from.is_none()).map(|step| step.migration.version);
         let stale = match (step.map(|s| s.direction), version) {
             (Some(Direction::Up), Some(v)) => {
-                format!(" OR EXISTS (SELECT 1 FROM {} WHERE version = {v})", self.qualified)
+                format!(
+                    " IF NOT lost THEN lost := EXISTS (SELECT 1 FROM {} WHERE version = {v}); END IF;",
+                    self.qualified
+                )
             }
-            (Some(Direction::Down), Some(v)) => {
-                format!(" OR NOT EXISTS (SELECT 1 FROM {} WHERE version = {v} AND NOT dirty)", self.qualified)
-            }
+            (Some(Direction::Down), Some(v)) => format!(
+                " IF NOT lost THEN lost := NOT EXISTS (SELECT 1 FROM {} WHERE version = {v} AND NOT dirty); END IF;",
+                self.qualified
+            ),
             _ => String::new(),
         };
+        // The lock is taken in an expression that names no table: Citus runs a query that names a distributed table
+        // on the table's worker, functions and all, where the lock would be another server's.
         format!(
-            "{}DO $guard$ BEGIN IF NOT pg_try_advisory_xact_lock({}){stale} THEN RAISE EXCEPTION USING \
-             ERRCODE = '{LOST_LOCK_SQLSTATE}', MESSAGE = '{LOST_LOCK_MESSAGE}', \
+            "{}DO $guard$ DECLARE lost boolean := NOT pg_try_advisory_xact_lock({}); BEGIN{stale} IF lost THEN \
+             RAISE EXCEPTION USING ERRCODE = '{LOST_LOCK_SQLSTATE}', MESSAGE = '{LOST_LOCK_MESSAGE}', \
              DETAIL = '{LOST_LOCK_DETAIL}{committed_before}'; END IF; END $guard$;\n",
             self.open_sql(timeouts),
             self.lock_key()
@@ -679,6 +742,9 @@ pub(crate) struct Exists {
     pub table: bool,
     /// The table has the columns that record a no-transaction migration's progress.
     pub progress_columns: bool,
+    /// The database has the `citus` extension: query strings go one statement at a time (see the engine's
+    /// `statements`).
+    pub citus: bool,
 }
 
 impl Exists {
@@ -687,6 +753,7 @@ impl Exists {
             schema: answer.flag("schema_exists"),
             table: answer.flag("table_exists"),
             progress_columns: answer.flag("has_progress"),
+            citus: answer.flag("citus"),
         }
     }
 }
@@ -695,12 +762,15 @@ impl Exists {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct LockAttempt {
     pub locked: bool,
+    /// The session's backend (`pg_backend_pid()`), for [`HistoryTable::locked_select_sql`].
+    pub backend: Option<i32>,
     pub exists: Exists,
 }
 
 impl LockAttempt {
     pub fn of(answer: &Answer) -> LockAttempt {
-        LockAttempt { locked: answer.flag("locked"), exists: Exists::of(answer) }
+        let backend = answer.rows().iter().find_map(|row| row.get("backend")?.parse().ok());
+        LockAttempt { locked: answer.flag("locked"), backend, exists: Exists::of(answer) }
     }
 }
 

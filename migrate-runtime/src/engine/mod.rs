@@ -40,6 +40,7 @@ use migrate_core::Direction;
 mod exchange;
 mod failure;
 mod options;
+mod statements;
 mod untransacted;
 mod waiting;
 
@@ -50,6 +51,7 @@ pub use waiting::Waiting;
 pub(crate) use exchange::read;
 use exchange::{database, history_read_failed, rollback, step_report};
 use failure::{batch_failed, committed_before_guard};
+use statements::Sender;
 use untransacted::run_untransacted;
 
 /// The history table of `schema` as the options name it, owned by the options' service.
@@ -88,6 +90,8 @@ pub(crate) async fn run<S: Session>(
     operation: Operation,
 ) -> Result<Report, Error> {
     let table = history_table(schema, options)?;
+    // Query strings go whole until the lock's transaction finds Citus (see `statements`).
+    let session = &mut Sender::new(session);
     // What this run saw when it started, to tell its own work from another process's at the end.
     let mut seen: Vec<i64> = Vec::new();
     if let Some(rows) = read(session, &table).await? {
@@ -220,7 +224,7 @@ enum Blocker {
 /// Open a transaction holding the schema's migration lock, read what the planner needs in it, and plan. Polls:
 /// between attempts nothing is open. Waiting is reported after about a second and then every ten seconds.
 async fn lock_and_plan<'m, S: Session>(
-    session: &mut S,
+    session: &mut Sender<'_, S>,
     set: &'m MigrationSet,
     options: &EngineOptions,
     table: &HistoryTable,
@@ -276,13 +280,14 @@ async fn lock_and_plan<'m, S: Session>(
 /// One attempt: open a transaction and take the lock. `None` when another process holds it (the transaction is
 /// still open: roll it back); otherwise what exists, with the history read under the lock.
 async fn locked_found<S: Session>(
-    session: &mut S,
+    session: &mut Sender<'_, S>,
     table: &HistoryTable,
     timeouts: Timeouts,
 ) -> Result<Option<Found>, Error> {
     let answer =
         session.batch(&table.lock_sql(timeouts)).await.map_err(|e| database(table, "take the migration lock", e))?;
     let attempt = LockAttempt::of(&answer);
+    session.one_statement_at_a_time(attempt.exists.citus);
     if !attempt.locked {
         return Ok(None);
     }
@@ -295,7 +300,7 @@ async fn locked_found<S: Session>(
     // A history table made by an older version gains the progress columns, under the lock.
     let add = if attempt.exists.progress_columns { String::new() } else { table.add_progress_columns_sql() };
     let answer = session
-        .batch(&format!("{add}{}", table.locked_select_sql()))
+        .batch(&format!("{add}{}", table.locked_select_sql(attempt.backend)))
         .await
         .map_err(|e| history_read_failed(table, e))?;
     Ok(Some(Found::History(parse_history(table, &answer)?)))

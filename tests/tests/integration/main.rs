@@ -9,6 +9,7 @@
 mod adopt;
 mod app_schema;
 mod autogenerate;
+mod citus;
 mod compile_fail;
 mod crash_resume;
 mod drivers;

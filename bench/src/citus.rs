@@ -1,0 +1,120 @@
+//! `bench citus`: the same fan-outs on a Citus cluster (a coordinator and two workers of the benchmark's own, on
+//! free loopback ports, schema-based sharding on) and on the single local server, in process through the CLI's
+//! code, over the set the Citus tests use (`tests/fixtures/citus`: six migrations, one of them a no-transaction
+//! `CREATE INDEX CONCURRENTLY`; app-example's own set is refused by Citus at migration 4). Fresh fan-outs of
+//! `--schemas` tenants, no-op fan-outs over them, and a no-op fan-out over `--many` tenants on Citus.
+//!
+//! ```sh
+//! cargo run --release -p bench -- citus     # needs Citus installed (bash ../shared/citus/install.sh)
+//! ```
+
+use std::time::Duration;
+
+use anyhow::Context;
+use integration_tests::citus::CitusCluster;
+use migrate_cli::{Cli, MigrateCommand};
+use migrate_runtime::{MigrationSet, Migrator};
+
+use crate::databases::Databases;
+use crate::timed;
+
+/// The set the Citus tests use.
+static CITUS_SET: MigrationSet = migrate_runtime::embed_migrations!("../tests/fixtures/citus");
+
+#[derive(Debug, clap::Args)]
+pub struct CitusArgs {
+    /// Tenants of the fresh and no-op fan-outs, on each side.
+    #[arg(long, default_value_t = 200)]
+    schemas: usize,
+    /// Tenants of the large no-op fan-out on Citus.
+    #[arg(long, default_value_t = 1000)]
+    many: usize,
+    /// Runs of each no-op fan-out (median).
+    #[arg(long, default_value_t = 5)]
+    noop_runs: usize,
+    /// Connections per database (`--jobs`); the CLI's default when not given.
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// The single server to compare with (a database of the benchmark's own is made on it).
+    #[arg(long, env = "DATABASE_URL", default_value = crate::DEFAULT_DATABASE_URL)]
+    database_url: String,
+}
+
+pub fn run(args: CitusArgs) -> anyhow::Result<()> {
+    if let Some(reason) = integration_tests::citus::missing() {
+        anyhow::bail!("{reason}");
+    }
+    let mut databases = Databases::new(&args.database_url)?;
+    let outcome = measure(&args, &mut databases);
+    databases.drop_all()?;
+    outcome
+}
+
+fn measure(args: &CitusArgs, databases: &mut Databases) -> anyhow::Result<()> {
+    let single = databases.create("citus_compare")?;
+    let cluster = CitusCluster::start();
+    let names = |count: usize| -> Vec<String> { (0..count).map(|i| format!("tenant_{i}")).collect() };
+    let tenants = names(args.schemas);
+    let mut rows = Vec::new();
+    for (side, url) in [("single server", single.as_str()), ("Citus, 2 workers", cluster.url().as_str())] {
+        let fresh = timed(|| upgrade(url, &tenants, args.jobs))?;
+        let noop = median(args.noop_runs, || timed(|| upgrade(url, &tenants, args.jobs)))?;
+        eprintln!("{side}: fresh {fresh:.3?}, no-op {noop:.3?}");
+        rows.push((side, fresh, noop));
+    }
+    let many = names(args.many);
+    upgrade(&cluster.url(), &many, args.jobs)?;
+    let many_noop = median(args.noop_runs, || timed(|| upgrade(&cluster.url(), &many, args.jobs)))?;
+    eprintln!("Citus no-op over {}: {many_noop:.3?}", args.many);
+    print(args, &rows, many_noop);
+    Ok(())
+}
+
+fn print(args: &CitusArgs, rows: &[(&str, Duration, Duration)], many_noop: Duration) {
+    let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1000.0);
+    println!("\n## Citus (schema-based sharding) against one server, {} tenants, in process\n", args.schemas);
+    println!("| where | fresh fan-out | no-op fan-out (median of {}) |", args.noop_runs);
+    println!("| --- | --- | --- |");
+    for (side, fresh, noop) in rows {
+        println!("| {side} | {} | {} |", ms(*fresh), ms(*noop));
+    }
+    if let [(_, single_fresh, single_noop), (_, citus_fresh, citus_noop)] = rows {
+        let ratio = |a: &Duration, b: &Duration| a.as_secs_f64() / b.as_secs_f64();
+        println!(
+            "| Citus / single server | {:.2}x | {:.2}x |",
+            ratio(citus_fresh, single_fresh),
+            ratio(citus_noop, single_noop)
+        );
+    }
+    let verdict = if many_noop < Duration::from_secs(1) { "PASS" } else { "FAIL" };
+    println!("\n| target | measured | result |\n| --- | --- | --- |");
+    println!("| no-op over {} tenants on Citus: < 1 s | {} | {verdict} |", args.many, ms(many_noop));
+}
+
+fn median(runs: usize, mut run: impl FnMut() -> anyhow::Result<Duration>) -> anyhow::Result<Duration> {
+    let mut times = (0..runs.max(1)).map(|_| run()).collect::<anyhow::Result<Vec<_>>>()?;
+    times.sort();
+    Ok(times[times.len() / 2])
+}
+
+/// `migrate upgrade --create --schemas-file F` through the CLI code in this process, output discarded.
+fn upgrade(database_url: &str, schemas: &[String], jobs: Option<usize>) -> anyhow::Result<()> {
+    let file = std::env::temp_dir().join(format!("bench-citus-schemas-{}.txt", std::process::id()));
+    std::fs::write(&file, schemas.join("\n"))?;
+    let mut argv = vec![
+        "upgrade".to_owned(),
+        "--create".to_owned(),
+        "--schemas-file".to_owned(),
+        file.display().to_string(),
+        "--database-url".to_owned(),
+        database_url.to_owned(),
+    ];
+    if let Some(jobs) = jobs {
+        argv.extend(["--jobs".to_owned(), jobs.to_string()]);
+    }
+    let command = MigrateCommand::try_parse_from_args(&argv).context("the upgrade command")?;
+    let code = Cli::new(Migrator::new(&CITUS_SET)).run_to(&command, &mut std::io::sink());
+    std::fs::remove_file(&file)?;
+    anyhow::ensure!(code == migrate_cli::ExitCode::Success, "migrate upgrade exited with {code:?}");
+    Ok(())
+}
