@@ -181,14 +181,18 @@ pub fn code_of_cli(error: &CliError) -> ExitCode {
         CliError::Compare(error) => code_of(error),
         CliError::BadRename(_) | CliError::Generate(GenerateError::RenameDoesNotFit { .. }) => ExitCode::Usage,
         CliError::Generate(
-            GenerateError::NotProven { .. } | GenerateError::NothingToGenerate { .. } | GenerateError::NotAtHead { .. },
+            GenerateError::NotProven { .. }
+            | GenerateError::NothingToGenerate { .. }
+            | GenerateError::NotAtHead { .. }
+            | GenerateError::Citus,
         ) => ExitCode::Refused,
         CliError::Generate(GenerateError::DesiredFailed { .. }) => ExitCode::MigrationFailed,
         CliError::Generate(GenerateError::Structure(error)) => code_of_structure(error),
         CliError::Generate(_) | CliError::ReadDesiredFile { .. } => ExitCode::Failure,
         CliError::Template(TemplateError::Structure(error)) => code_of_structure(error),
         CliError::Template(
-            TemplateError::NotMigrated { .. }
+            TemplateError::Citus { .. }
+            | TemplateError::NotMigrated { .. }
             | TemplateError::NotAtHead { .. }
             | TemplateError::TemplateDiffers { .. }
             | TemplateError::Unexpressed { .. }

@@ -199,6 +199,13 @@ pub enum GenerateError {
     #[error(transparent)]
     Structure(#[from] StructureError),
 
+    /// The database runs Citus: the scratch schemas would be distributed schemas.
+    #[error(
+        "revision --autogenerate is not supported on Citus: generate against a plain PostgreSQL server holding a \
+         copy of the schema (or a --from-file); nothing was written"
+    )]
+    Citus,
+
     /// The file of the desired state failed in its scratch schema.
     #[error("the desired state in {file} failed in a scratch schema: {message}; nothing was written")]
     DesiredFailed {
@@ -283,6 +290,9 @@ pub fn autogenerate(
 ) -> Result<Generated, GenerateError> {
     validate_identifier(migrator.history_table_name(), "history table").map_err(StructureError::from)?;
     let scratch = scratch_name();
+    if crate::survey::has_citus(client).map_err(|e| query_failed(&scratch, "look for the citus extension", e))? {
+        return Err(GenerateError::Citus);
+    }
     let scratch = &scratch;
     let failed = |action| move |source| GenerateError::from(query_failed(scratch, action, source));
     let mut transaction = client.transaction().map_err(failed("begin the generation"))?;

@@ -27,6 +27,16 @@ pub enum TemplateError {
     #[error(transparent)]
     Structure(#[from] StructureError),
 
+    /// The database runs Citus, where a schema is built by its migrations, one statement at a time.
+    #[error(
+        "building schemas from template {schema:?} is not supported on Citus: drop --template, and new schemas are \
+         replayed"
+    )]
+    Citus {
+        /// The template.
+        schema: String,
+    },
+
     /// The template schema does not exist or has no history.
     #[error("template schema {schema:?} is not migrated: create it with `upgrade --create -s {schema}` first")]
     NotMigrated {
@@ -146,6 +156,9 @@ impl Template {
     ) -> Result<Template, TemplateError> {
         let failed =
             |action| move |source| TemplateError::from(query_failed(std::slice::from_ref(schema), action, source));
+        if crate::survey::has_citus(client).map_err(failed("look for the citus extension"))? {
+            return Err(TemplateError::Citus { schema: schema.to_string() });
+        }
         let mut transaction = client.transaction().map_err(failed("begin"))?;
         let head = migrator.set().head().unwrap_or(0);
         match head_standing(&mut transaction, migrator, schema)? {

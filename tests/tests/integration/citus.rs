@@ -255,3 +255,28 @@ fn a_failing_migration_on_citus_names_its_position_and_leaves_nothing_of_itself(
     assert_eq!(versions(&mut client, "failing"), [1, 2]);
     assert_eq!(integration_tests::tables(&mut client, "failing"), ["ok", "schema_migrations"], "`half` rolled back");
 }
+
+#[test]
+#[ignore = "needs Citus: scripts/test.sh runs it with --ignored"]
+fn autogenerate_and_templates_are_refused_on_citus_with_what_to_do_instead() {
+    let cluster = CitusCluster::start();
+    let mut client = cluster.connect();
+    let migrator = Migrator::new(&CITUS_SET);
+    migrator.migrate(&mut client, "dev").unwrap();
+    let dev = SchemaName::new("dev").unwrap();
+    let error = migrate_ops::autogenerate(&mut client, &migrator, &migrate_ops::Desired::Schema(dev.clone()), &[]);
+    let error = error.unwrap_err();
+    assert!(matches!(error, migrate_ops::GenerateError::Citus), "{error}");
+    assert!(error.to_string().starts_with("revision --autogenerate is not supported on Citus"), "{error}");
+    let error = migrate_ops::Template::prepare(&mut client, &migrator, &dev).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "building schemas from template \"dev\" is not supported on Citus: drop --template, and new schemas are replayed"
+    );
+    // Nothing was made: no scratch schema, no spare.
+    let schemas: i64 = client
+        .query_one("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'migrate\\_reference\\_%' OR nspname LIKE 'dev\\_\\_spare%'", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(schemas, 0);
+}
