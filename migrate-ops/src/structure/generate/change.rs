@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use super::super::object::{ObjectKind, ObjectName, SCHEMA_PLACEHOLDER};
+use crate::structure::object::{ObjectKind, ObjectName, SCHEMA_PLACEHOLDER};
 
 /// When a statement runs relative to the others: the order of the variants is the order of the script. Drops come
 /// first, dependents before what they depend on; then changes; then creations, what is depended on first.

@@ -1,6 +1,6 @@
 //! Reading back the parts of catalog text the generator needs: names after `<schema>.`, lists, enum labels.
 
-use super::super::object::SCHEMA_PLACEHOLDER;
+use crate::structure::object::SCHEMA_PLACEHOLDER;
 
 /// One identifier at the start of `text`, as PostgreSQL prints it (bare, or double-quoted with `""` inside), and
 /// the rest of the text after it.
