@@ -10,10 +10,8 @@
 
 use std::time::Duration;
 
-use anyhow::Context;
 use integration_tests::citus::CitusCluster;
-use migrate_cli::{Cli, MigrateCommand};
-use migrate_runtime::{MigrationSet, Migrator};
+use migrate_runtime::MigrationSet;
 
 use crate::databases::Databases;
 use crate::timed;
@@ -97,24 +95,7 @@ fn median(runs: usize, mut run: impl FnMut() -> anyhow::Result<Duration>) -> any
     Ok(times[times.len() / 2])
 }
 
-/// `migrate upgrade --create --schemas-file F` through the CLI code in this process, output discarded.
+/// `migrate upgrade --create --schemas-file F` over the Citus set, through the CLI code in this process.
 fn upgrade(database_url: &str, schemas: &[String], jobs: Option<usize>) -> anyhow::Result<()> {
-    let file = std::env::temp_dir().join(format!("bench-citus-schemas-{}.txt", std::process::id()));
-    std::fs::write(&file, schemas.join("\n"))?;
-    let mut argv = vec![
-        "upgrade".to_owned(),
-        "--create".to_owned(),
-        "--schemas-file".to_owned(),
-        file.display().to_string(),
-        "--database-url".to_owned(),
-        database_url.to_owned(),
-    ];
-    if let Some(jobs) = jobs {
-        argv.extend(["--jobs".to_owned(), jobs.to_string()]);
-    }
-    let command = MigrateCommand::try_parse_from_args(&argv).context("the upgrade command")?;
-    let code = Cli::new(Migrator::new(&CITUS_SET)).run_to(&command, &mut std::io::sink());
-    std::fs::remove_file(&file)?;
-    anyhow::ensure!(code == migrate_cli::ExitCode::Success, "migrate upgrade exited with {code:?}");
-    Ok(())
+    crate::cli_upgrade_with(&CITUS_SET, database_url, schemas, jobs)
 }

@@ -258,8 +258,18 @@ pub fn timed(f: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<Duration>
     Ok(started.elapsed())
 }
 
-/// `migrate upgrade --schemas-file F` through the CLI code in this process, output discarded.
+/// `migrate upgrade --schemas-file F` over the bench set through the CLI code in this process, output discarded.
 fn cli_upgrade(database_url: &str, schemas: &[String], jobs: Option<usize>) -> anyhow::Result<()> {
+    cli_upgrade_with(&BENCH_SET, database_url, schemas, jobs)
+}
+
+/// `migrate upgrade --create --schemas-file F` over `set` through the CLI code in this process, output discarded.
+pub fn cli_upgrade_with(
+    set: &MigrationSet,
+    database_url: &str,
+    schemas: &[String],
+    jobs: Option<usize>,
+) -> anyhow::Result<()> {
     let file = std::env::temp_dir().join(format!("bench-schemas-{}.txt", std::process::id()));
     std::fs::write(&file, schemas.join("\n"))?;
     let mut argv = vec![
@@ -274,7 +284,7 @@ fn cli_upgrade(database_url: &str, schemas: &[String], jobs: Option<usize>) -> a
         argv.extend(["--jobs".to_owned(), jobs.to_string()]);
     }
     let command = MigrateCommand::try_parse_from_args(&argv)?;
-    let code = Cli::new(Migrator::new(&BENCH_SET)).run_to(&command, &mut std::io::sink());
+    let code = Cli::new(Migrator::new(set)).run_to(&command, &mut std::io::sink());
     std::fs::remove_file(&file)?;
     anyhow::ensure!(code == migrate_cli::ExitCode::Success, "migrate upgrade exited with {code:?}");
     Ok(())
