@@ -283,29 +283,17 @@ impl Template {
         open: &str,
         close: &str,
     ) -> Result<Created, TemplateError> {
-        let failed = |action: &'static str| {
-            move |error: postgres::Error| {
-                let message = migrate_runtime::QueryError::from(error).describe().1;
-                TemplateError::Failed { schema: schema.to_string(), template: self.schema.to_string(), action, message }
-            }
-        };
-        if let Err(error) = client.batch_execute(open) {
-            if error.code() == Some(&postgres::error::SqlState::DUPLICATE_SCHEMA) {
-                return Err(TemplateError::Exists { schema: schema.to_string() });
-            }
-            return Err(failed("create the schema")(error));
-        }
+        let failed = |action| self.failed(schema, action);
+        client.batch_execute(open).map_err(|e| self.creating_failed(schema, "create the schema", e))?;
         client.batch_execute(&self.before_rows).map_err(failed("create the tables"))?;
         client.batch_execute(&self.copies.join("\n")).map_err(failed("copy the rows"))?;
         client.batch_execute(&self.after_rows).map_err(failed("create the keys, indexes, views and triggers"))?;
-        let mut built = catalog::read(client, std::slice::from_ref(schema), migrator.history_table_name())
-            .map_err(failed("read the new structure"))?;
-        let fingerprint = built.remove(schema).map(|s| s.fingerprint());
-        if fingerprint != Some(self.fingerprint) {
-            return Err(self.not_equal(schema, "its structure".to_owned()));
-        }
-        if let Some(table) = self.row_count_mismatch(client, schema).map_err(failed("count the rows"))? {
-            return Err(self.not_equal(schema, format!("the rows of table {table}")));
+        if let Some(what) = self.difference(client, migrator, schema)? {
+            return Err(TemplateError::NotEqual {
+                schema: schema.to_string(),
+                template: self.schema.to_string(),
+                what,
+            });
         }
         client.batch_execute(close).map_err(failed("record the history"))?;
         Ok(self.created(migrator, schema, Source::Built))
@@ -386,12 +374,7 @@ impl Template {
         spare: &SchemaName,
         schema: &SchemaName,
     ) -> Result<Option<Created>, TemplateError> {
-        let failed = |action: &'static str| {
-            move |error: postgres::Error| {
-                let message = migrate_runtime::QueryError::from(error).describe().1;
-                TemplateError::Failed { schema: schema.to_string(), template: self.schema.to_string(), action, message }
-            }
-        };
+        let failed = |action| self.failed(schema, action);
         let key =
             migrate_runtime::migration_lock_key(spare, migrator.history_table_name()).map_err(StructureError::from)?;
         let mut transaction = client.transaction().map_err(failed("begin"))?;
@@ -405,21 +388,11 @@ impl Template {
             return Ok(None);
         }
         let rename = format!("ALTER SCHEMA {} RENAME TO {}", spare.quoted(), schema.quoted());
-        if let Err(error) = transaction.batch_execute(&rename) {
-            if error.code() == Some(&postgres::error::SqlState::DUPLICATE_SCHEMA) {
-                return Err(TemplateError::Exists { schema: schema.to_string() });
-            }
-            return Err(failed("rename a spare")(error));
-        }
+        transaction.batch_execute(&rename).map_err(|e| self.creating_failed(schema, "rename a spare", e))?;
         if !matches!(head_standing(&mut transaction, migrator, schema)?, HeadStanding::AtHead) {
             return Ok(None);
         }
-        let mut built = catalog::read(&mut transaction, std::slice::from_ref(schema), migrator.history_table_name())
-            .map_err(failed("read the renamed spare"))?;
-        if built.remove(schema).map(|s| s.fingerprint()) != Some(self.fingerprint) {
-            return Ok(None);
-        }
-        if self.row_count_mismatch(&mut transaction, schema).map_err(failed("count the rows"))?.is_some() {
+        if self.difference(&mut transaction, migrator, schema)?.is_some() {
             return Ok(None);
         }
         transaction.commit().map_err(failed("commit the claim"))?;
@@ -455,7 +428,39 @@ impl Template {
         Ok(client.query_typed(&sql, &[])?.first().map(|row| row.get(0)))
     }
 
-    fn not_equal(&self, schema: &SchemaName, what: String) -> TemplateError {
-        TemplateError::NotEqual { schema: schema.to_string(), template: self.schema.to_string(), what }
+    /// The proof that `schema` is the template's: what differs (its structure, or a table's rows), or `None`.
+    fn difference(
+        &self,
+        client: &mut impl postgres::GenericClient,
+        migrator: &Migrator<'_>,
+        schema: &SchemaName,
+    ) -> Result<Option<String>, TemplateError> {
+        let mut built = catalog::read(client, std::slice::from_ref(schema), migrator.history_table_name())
+            .map_err(self.failed(schema, "read the new structure"))?;
+        if built.remove(schema).map(|s| s.fingerprint()) != Some(self.fingerprint) {
+            return Ok(Some("its structure".to_owned()));
+        }
+        let table = self.row_count_mismatch(client, schema).map_err(self.failed(schema, "count the rows"))?;
+        Ok(table.map(|table| format!("the rows of table {table}")))
+    }
+
+    /// What a failed statement means while `schema` is made from the template.
+    fn failed<'a>(
+        &'a self,
+        schema: &'a SchemaName,
+        action: &'static str,
+    ) -> impl FnOnce(postgres::Error) -> TemplateError + 'a {
+        move |error| {
+            let message = migrate_runtime::QueryError::from(error).describe().1;
+            TemplateError::Failed { schema: schema.to_string(), template: self.schema.to_string(), action, message }
+        }
+    }
+
+    /// The statement that makes `schema` (creating or renaming one to it) failed: it exists already, or `failed`.
+    fn creating_failed(&self, schema: &SchemaName, action: &'static str, error: postgres::Error) -> TemplateError {
+        match error.code() {
+            Some(&postgres::error::SqlState::DUPLICATE_SCHEMA) => TemplateError::Exists { schema: schema.to_string() },
+            _ => self.failed(schema, action)(error),
+        }
     }
 }
