@@ -617,19 +617,29 @@ impl<'s> Cli<'s> {
                 .filter(|t| t.database == index && t.schema != template)
                 .map(|t| &t.schema)
                 .collect();
-            let names: Vec<&str> = schemas.iter().map(|s| s.as_str()).collect();
-            let existing: Vec<String> = client
-                .query("SELECT nspname::text FROM pg_catalog.pg_namespace WHERE nspname = ANY($1)", &[&names])
-                .map_err(|source| {
-                    CliError::Template(TemplateError::Structure(StructureError::Query {
-                        schemas: vec![template.to_string()],
-                        action: "list the schemas",
-                        source,
-                    }))
-                })?
-                .iter()
-                .map(|row| row.get(0))
-                .collect();
+            // The schemas the run listed already, else those of the selection that exist: an unnamed statement, so
+            // it works through a transaction pooler as the survey does.
+            let existing: Vec<String> = match &request.existing[index] {
+                Some(listed) => listed.clone(),
+                None => {
+                    let names: Vec<&str> = schemas.iter().map(|s| s.as_str()).collect();
+                    client
+                        .query_typed(
+                            "SELECT nspname::text FROM pg_catalog.pg_namespace WHERE nspname::text = ANY($1)",
+                            &[(&names, postgres::types::Type::TEXT_ARRAY)],
+                        )
+                        .map_err(|source| {
+                            CliError::Template(TemplateError::Structure(StructureError::Query {
+                                schemas: vec![template.to_string()],
+                                action: "list the schemas",
+                                source,
+                            }))
+                        })?
+                        .iter()
+                        .map(|row| row.get(0))
+                        .collect()
+                }
+            };
             let missing: Vec<&&SchemaName> =
                 schemas.iter().filter(|s| !existing.iter().any(|e| e == s.as_str())).collect();
             if missing.is_empty() && upgrade.spares.is_none() {
