@@ -32,4 +32,4 @@ pub use structure::{
     ObjectName, Outcome, Qualifier, Rename, Review, ReviewReason, Source, Structure, Template, TemplateError, Trial,
     Unexpressed, Unproven, Verification, OTHER_TOOLS_HISTORY_TABLES, SCHEMA_PLACEHOLDER,
 };
-pub use survey::{has_citus, Catalog, Standing, Surveyed};
+pub use survey::{digests_on_workers, has_citus, Catalog, Standing, Surveyed};

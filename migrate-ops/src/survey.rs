@@ -3,14 +3,19 @@
 //! comment (in the same transaction as every change), and the service recorded on its `version` column.
 //!
 //! On Citus (a database with the `citus` extension), the history table of a distributed schema has no trigger:
-//! Citus refuses triggers on distributed tables. The digest of such a table is computed from its rows instead, in
-//! more queries over the selected schemas' history tables (`UNION ALL`, a hundred tables a query, the fleet's over
-//! several connections at once): the same digest, the same standings, at the cost of reading every selected
-//! history table.
+//! Citus refuses triggers on distributed tables. The digest of such a table is computed from its rows instead: in
+//! one more statement on the coordinator, which has each worker read the shards it holds of the selected schemas'
+//! history tables (`master_run_on_worker`, the workers at once, each shard planned on its own). Tables that
+//! statement could not read (not placed on a worker, moved away meanwhile, a worker refusing) are read through the
+//! coordinator (`UNION ALL`, a hundred tables a query, the fleet's over several connections at once). Either way:
+//! the same digest, the same standings, at the cost of reading every selected history table.
 //!
 //! The fleet's survey, the CLI's schema listing and `verify`'s reading of applied versions all read this one query.
 
-use migrate_runtime::catalog::{clean_digest_comment, digest_of_rows_sql, DIGEST_FUNCTION, SERVICE_PREFIX};
+use migrate_runtime::catalog::{
+    clean_digest_comment, digest_of_rows_sql, digest_query_for_format, DIGEST_FUNCTION, DIGEST_PREFIX, SERVICE_PREFIX,
+};
+use migrate_runtime::quote_literal;
 use migrate_runtime::{MigrationSet, SchemaName};
 use postgres::types::Type;
 
@@ -71,7 +76,7 @@ impl Catalog {
         only: Option<&[SchemaName]>,
     ) -> Result<Catalog, postgres::Error> {
         let mut catalog = Catalog::read_catalog(client, history_table, only)?;
-        let unread = std::mem::take(&mut catalog.unread);
+        let unread = catalog.read_on_workers(client, history_table)?;
         for chunk in unread.chunks(TABLES_PER_QUERY) {
             catalog.set_digests(read_digests(client, history_table, chunk)?);
         }
@@ -88,7 +93,7 @@ impl Catalog {
         connect: impl Fn() -> Result<postgres::Client, E> + Sync,
     ) -> Result<Catalog, E> {
         let mut catalog = Catalog::read_catalog(client, history_table, Some(only))?;
-        let unread = std::mem::take(&mut catalog.unread);
+        let unread = catalog.read_on_workers(client, history_table)?;
         let chunks: Vec<&[String]> = unread.chunks(TABLES_PER_QUERY).collect();
         if chunks.is_empty() {
             // Not on Citus, or every table has the trigger: the catalog query was all, on the one connection.
@@ -165,6 +170,21 @@ impl Catalog {
         Ok(Catalog { schemas, unread: untriggered })
     }
 
+    /// Read the digests of the schemas left `unread` on the workers that hold their history tables
+    /// ([`digests_on_workers`]); what remains unread, to read through the coordinator.
+    fn read_on_workers(
+        &mut self,
+        client: &mut impl postgres::GenericClient,
+        history_table: &str,
+    ) -> Result<Vec<String>, postgres::Error> {
+        let unread = std::mem::take(&mut self.unread);
+        if unread.is_empty() {
+            return Ok(unread);
+        }
+        self.set_digests(digests_on_workers(client, history_table, &unread)?);
+        Ok(unread.into_iter().filter(|schema| self.get(schema).is_some_and(|found| found.digest.is_none())).collect())
+    }
+
     /// Record digests read from rows, by schema.
     fn set_digests(&mut self, digests: Vec<(String, String)>) {
         for (schema, digest) in digests {
@@ -225,6 +245,77 @@ fn read_digests(
         }
     }
     Ok(digests)
+}
+
+/// The digests of the history tables of `schemas` that Citus has placed on a node, each computed from its rows on
+/// that node, in one statement on the coordinator: `master_run_on_worker` sends each node one query over the
+/// shards it holds (their names come from Citus's metadata as data, never as SQL text; each shard is read by
+/// `query_to_xml`, so a shard moved away since the metadata was read is skipped, not an error), the nodes at
+/// once. Through the coordinator, Citus plans each table of a query as a distributed query of its own (about a
+/// millisecond each, one after the other); on its worker a shard is a plain table.
+///
+/// A schema missing from the answer (its history table not a single-shard table, its shard moved, its node
+/// refusing) is left to the caller. A statement Citus refuses as a whole (an older Citus, a role without rights
+/// on its metadata) leaves them all to the caller: the statement runs in a savepoint, so a transaction around the
+/// survey goes on.
+pub fn digests_on_workers(
+    client: &mut impl postgres::GenericClient,
+    history_table: &str,
+    schemas: &[String],
+) -> Result<Vec<(String, String)>, postgres::Error> {
+    // One node's query: the digest of each of its shards `v.t` (a qualified, quoted name) of schema `v.s`, as a
+    // JSON array of `[schema, digest comment]`. `query_to_xml` runs the query given as text, one shard at a time.
+    let per_shard = quote_literal(&digest_query_for_format());
+    let prefix = quote_literal(DIGEST_PREFIX);
+    let node_query_head = format!(
+        "SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_array(v.s, {prefix} || \
+           pg_catalog.substring(pg_catalog.query_to_xml(pg_catalog.format({per_shard}, v.t), false, true, '')::text, \
+             '<digest>([0-9a-f]+)</digest>')))::text, '[]') \
+         FROM (VALUES "
+    );
+    let node_query_tail = ") v(s, t) WHERE pg_catalog.to_regclass(v.t) IS NOT NULL";
+    let statement = "WITH placed AS ( \
+           SELECT DISTINCT ON (shard.logicalrelid) node.nodename, node.nodeport, n.nspname::text AS schema, \
+             pg_catalog.shard_name(shard.logicalrelid, shard.shardid, false) AS shard \
+           FROM pg_catalog.pg_dist_partition part \
+           JOIN pg_catalog.pg_dist_shard shard ON shard.logicalrelid = part.logicalrelid \
+           JOIN pg_catalog.pg_dist_placement placement ON placement.shardid = shard.shardid \
+           JOIN pg_catalog.pg_dist_node node ON node.groupid = placement.groupid \
+             AND node.noderole = 'primary' AND node.isactive \
+           JOIN pg_catalog.pg_class c ON c.oid = shard.logicalrelid \
+           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+           WHERE part.partmethod = 'n' AND c.relname = $1 AND n.nspname::text = ANY($2) \
+           ORDER BY shard.logicalrelid, node.nodeid), \
+         commands AS ( \
+           SELECT array_agg(nodename) AS names, array_agg(nodeport) AS ports, array_agg(command) AS commands \
+           FROM (SELECT nodename, nodeport, \
+                   $3 || string_agg(pg_catalog.format('(%L, %L)', schema, shard), ', ') || $4 AS command \
+                 FROM placed GROUP BY nodename, nodeport) per_node \
+           HAVING count(*) > 0) \
+         SELECT found ->> 0, found ->> 1 \
+         FROM commands, pg_catalog.master_run_on_worker(names, ports, commands, true) ran, \
+           pg_catalog.json_array_elements(CASE WHEN ran.success THEN ran.result::json ELSE '[]' END) found";
+    let mut savepoint = client.transaction()?;
+    let rows = savepoint.query_typed(
+        statement,
+        &[
+            (&history_table, Type::TEXT),
+            (&schemas, Type::TEXT_ARRAY),
+            (&node_query_head, Type::TEXT),
+            (&node_query_tail, Type::TEXT),
+        ],
+    );
+    let rows = match rows {
+        Ok(rows) => rows,
+        // Refused as a whole: the caller reads these tables through the coordinator.
+        Err(error) if error.as_db_error().is_some() => return Ok(Vec::new()),
+        Err(error) => return Err(error),
+    };
+    savepoint.commit()?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| Some((row.get::<_, Option<String>>(0)?, row.get::<_, Option<String>>(1)?)))
+        .collect())
 }
 
 /// Whether the database has the `citus` extension (a Citus coordinator, or a worker): there, some DDL must be sent

@@ -57,7 +57,8 @@ mod target;
 /// the comment on its `version` column.
 pub mod catalog {
     pub use crate::compile::history::{
-        clean_digest_comment, digest_of_rows_sql, DIGEST_FUNCTION, DIGEST_PREFIX, SERVICE_PREFIX,
+        clean_digest_comment, digest_of_rows_sql, digest_query_for_format, DIGEST_FUNCTION, DIGEST_PREFIX,
+        SERVICE_PREFIX,
     };
 }
 

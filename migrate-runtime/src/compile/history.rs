@@ -77,6 +77,13 @@ pub fn digest_of_rows_sql(schema: &SchemaName, table: &str) -> String {
     )
 }
 
+/// A query of one row, column `digest` (hex: what the trigger writes after the prefix), over the rows of the
+/// table that `%s` stands for: for `format(query, table)` where the table's name is data, not SQL text (a Citus
+/// shard, read on its worker by a survey).
+pub fn digest_query_for_format() -> String {
+    format!("SELECT ({}) AS digest", digest_select("%s"))
+}
+
 /// The trigger function's body: after any change to a history table, in the same transaction, write a digest of
 /// its rows into its comment, unless the engine deferred that to the end of the transaction ([`DIGEST_SETTING`]).
 /// It names no schema or table (they come from `TG_TABLE_*` through `%I`), so the body is the same text for every
