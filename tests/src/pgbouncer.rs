@@ -1,5 +1,6 @@
-//! A PgBouncer of the test's own in front of the test server: its own ini file and user list in a temporary
-//! directory, a free loopback port, the `pgbouncer` binary as a child process, stopped by its pid when dropped.
+//! A PgBouncer of the test's own in front of the test server (or another: [`PgBouncerConfig::server`]): its own
+//! ini file and user list in a temporary directory, a free loopback port, the `pgbouncer` binary as a child
+//! process, stopped by its pid when dropped.
 //!
 //! ```no_run
 //! use integration_tests::pgbouncer::{PgBouncer, PoolMode};
@@ -58,16 +59,31 @@ pub struct PgBouncerConfig {
     pub users: Vec<String>,
     /// More `[pgbouncer]` settings, written after the defaults (a later line wins in PgBouncer's ini).
     pub settings: Vec<(String, String)>,
+    /// The server behind it, as a URL (host, port, user, password); `DATABASE_URL` when not set.
+    pub server: Option<String>,
 }
 
 impl PgBouncerConfig {
     pub fn new(pool_mode: PoolMode, pool_size: usize) -> PgBouncerConfig {
-        PgBouncerConfig { pool_mode, pool_size, max_client_conn: 200, users: Vec::new(), settings: Vec::new() }
+        PgBouncerConfig {
+            pool_mode,
+            pool_size,
+            max_client_conn: 200,
+            users: Vec::new(),
+            settings: Vec::new(),
+            server: None,
+        }
     }
 
     /// Also let `user` log in (with the server's trust auth, or the password given for it in `DATABASE_URL`).
     pub fn user(mut self, user: &str) -> PgBouncerConfig {
         self.users.push(user.to_owned());
+        self
+    }
+
+    /// Pool connections to the server at `url` (a Citus coordinator, say) instead of `DATABASE_URL`'s.
+    pub fn server(mut self, url: &str) -> PgBouncerConfig {
+        self.server = Some(url.to_owned());
         self
     }
 
@@ -229,7 +245,8 @@ fn binary() -> PathBuf {
 
 fn try_start(config: &PgBouncerConfig) -> Result<PgBouncer, String> {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let server: postgres::Config = database_url().parse().expect("DATABASE_URL");
+    let server_url = config.server.clone().unwrap_or_else(database_url);
+    let server: postgres::Config = server_url.parse().expect("the server's URL");
     let (host, port) = match (server.get_hosts().first(), server.get_ports().first()) {
         (Some(postgres::config::Host::Tcp(host)), port) => (host.clone(), port.copied().unwrap_or(5432)),
         _ => ("127.0.0.1".to_owned(), 5432),
