@@ -2,6 +2,7 @@
 //!
 //! - `bench migrate ...`: this project's CLI over the bench set, mounted in a service binary as `app-example
 //!   migrate` mounts it over the example set;
+//! - `bench citus-migrate ...`: the same CLI over the set the Citus tests use (`bench citus` runs it as a process);
 //! - `bench refinery-upgrade SET SCHEMAS_FILE [--create]`: refinery 0.10's usual multi-schema loop as a small CLI
 //!   (one connection; per schema `CREATE SCHEMA` when asked, `SET search_path`, `runner().run`);
 //! - `bench refinery-serve`: a service like `app-example` on refinery: migrate `DEFAULT_SCHEMA_NAME` at boot, open
@@ -17,7 +18,8 @@ use crate::{Set, BENCH_SET, EXAMPLE_SET};
 pub fn dispatch(args: &[String]) -> Option<i32> {
     let (mode, rest) = args.split_first()?;
     let result = match mode.as_str() {
-        "migrate" => return Some(migrate(rest)),
+        "migrate" => return Some(migrate(&BENCH_SET, rest)),
+        "citus-migrate" => return Some(migrate(&crate::citus::CITUS_SET, rest)),
         "refinery-upgrade" => refinery_upgrade(rest),
         "refinery-serve" => refinery_serve(),
         _ => return None,
@@ -31,9 +33,9 @@ pub fn dispatch(args: &[String]) -> Option<i32> {
     })
 }
 
-fn migrate(args: &[String]) -> i32 {
+fn migrate(set: &'static MigrationSet, args: &[String]) -> i32 {
     match MigrateCommand::try_parse_from_args(args) {
-        Ok(command) => Cli::new(Migrator::new(&BENCH_SET)).run(&command).code(),
+        Ok(command) => Cli::new(Migrator::new(set)).run(&command).code(),
         Err(error) => {
             eprintln!("{error}");
             2

@@ -115,7 +115,7 @@ fn a_tenant_is_a_distributed_schema_with_its_history_beside_its_tables_through_e
     assert!(colocation(&mut client, "tenant_a", "schema_migrations").is_some(), "still distributed after reset");
 }
 
-/// Four replicas race over twelve new tenants with `--jobs 2` each: every migration is applied once per tenant,
+/// Sixteen replicas race over twelve new tenants with `--jobs 2` each: every migration is applied once per tenant,
 /// the tenants are spread over both workers, and the survey (which reads the history tables' rows on Citus) then
 /// finds them all current, and a history changed by hand not.
 #[test]
@@ -124,7 +124,7 @@ fn racing_replicas_fan_out_over_both_workers_and_the_survey_reads_the_rows() {
     let cluster = CitusCluster::start();
     let names: Vec<String> = (0..12).map(|i| format!("tenant_{i}")).collect();
     let file = SchemasFile::new(&names);
-    let applied = integration_tests::race((0..4).map(|_| {
+    let applied = integration_tests::race((0..16).map(|_| {
         probe(&cluster, &["upgrade", "--create", "--schemas-file", file.path(), "--jobs", "2", "--format", "json"])
     }));
     assert_eq!(applied, names.len() * CITUS_SET.len(), "each migration of each tenant applied once");
@@ -321,8 +321,9 @@ fn tenants_moved_between_workers_during_a_run_are_migrated_exactly_once() {
     }
 }
 
-/// Through a PgBouncer in transaction mode in front of the coordinator (four server connections): eight replicas
-/// racing to create and migrate eight tenants apply each migration once, and the no-op run after them (the
+/// Through a PgBouncer in transaction mode in front of the coordinator (four server connections): sixteen replicas
+/// of a service booting at once for the same new tenant apply its migrations once (a distributed schema); sixteen
+/// replicas racing to create and migrate eight tenants apply each migration once; the no-op run after them (the
 /// survey's statement on the workers included) applies nothing.
 #[test]
 #[ignore = "needs Citus: scripts/test.sh runs it with --ignored"]
@@ -334,14 +335,29 @@ fn through_pgbouncer_in_front_of_the_coordinator_racing_replicas_migrate_each_te
         command.env("DATABASE_URL", bouncer.url("postgres"));
         command
     };
+    let mut client = cluster.connect();
+    let steps: usize = std::thread::scope(|scope| {
+        let boots: Vec<_> = (0..16)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut pooled = postgres::Client::connect(&bouncer.url("postgres"), postgres::NoTls).unwrap();
+                    Migrator::new(&CITUS_SET).migrate(&mut pooled, "booted").unwrap().steps.len()
+                })
+            })
+            .collect();
+        boots.into_iter().map(|boot| boot.join().unwrap()).sum()
+    });
+    assert_eq!(steps, CITUS_SET.len(), "the new tenant's migrations, once among sixteen replicas");
+    assert_eq!(integration_tests::history_rows_of(&mut client, "booted"), all_applied());
+    assert!(colocation(&mut client, "booted", "schema_migrations").is_some(), "a distributed schema");
+
     let names: Vec<String> = (0..8).map(|i| format!("pooled_{i}")).collect();
     let file = SchemasFile::new(&names);
     let applied =
-        integration_tests::race((0..8).map(|_| {
+        integration_tests::race((0..16).map(|_| {
             pooled(&["upgrade", "--create", "--schemas-file", file.path(), "--jobs", "2", "--format", "json"])
         }));
     assert_eq!(applied, names.len() * CITUS_SET.len(), "each migration of each tenant applied once");
-    let mut client = cluster.connect();
     for name in &names {
         assert_eq!(integration_tests::history_rows_of(&mut client, name), all_applied(), "{name}");
         assert_eq!(index_is_valid(&mut client, name, "orders_customer_id_idx"), Some(true), "{name}");
