@@ -83,6 +83,12 @@ impl CitusCluster {
         postgres::Client::connect(&self.url(), postgres::NoTls).expect("connect to the Citus coordinator")
     }
 
+    /// A connection to the node on `port` (a worker: what Citus runs there, its shards).
+    pub fn connect_node(&self, port: u16) -> postgres::Client {
+        postgres::Client::connect(&node_url(port), postgres::NoTls)
+            .unwrap_or_else(|e| panic!("connect to the Citus node on port {port}: {e}"))
+    }
+
     /// The port of the worker that holds `schema`'s tables (a distributed schema), from Citus's metadata.
     pub fn worker_of(&self, schema: &str) -> u16 {
         let row = self

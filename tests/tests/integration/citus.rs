@@ -369,6 +369,98 @@ fn through_pgbouncer_in_front_of_the_coordinator_racing_replicas_migrate_each_te
     assert!(!servers.is_empty() && servers.len() <= 4, "the replicas shared PgBouncer's pool: {servers:?}");
 }
 
+/// A no-transaction migration killed in the middle of its `CREATE INDEX CONCURRENTLY` (which Citus builds on the
+/// tenant's worker), the process and its coordinator backend gone, is resumed by one plain re-run: the dirty claim
+/// is taken over once its lease ran out, the index is valid on the coordinator and on the worker's shard, and the
+/// history is exact and clean.
+#[test]
+#[ignore = "needs Citus: scripts/test.sh runs it with --ignored"]
+fn a_kill_during_a_concurrent_index_build_on_the_worker_is_resumed_by_a_plain_rerun() {
+    let cluster = CitusCluster::start();
+    let mut client = cluster.connect();
+    Migrator::new(&CITUS_SET).migrate_to(&mut client, "building", Target::Version(2)).unwrap();
+    client
+        .batch_execute(
+            "INSERT INTO building.customers (email, full_name) VALUES ('x@example.com', 'X'); \
+             INSERT INTO building.orders (customer_id, total_cents) \
+             SELECT c.id, g FROM building.customers c, generate_series(1, 1000000) g",
+        )
+        .unwrap();
+    let mut worker = cluster.connect_node(cluster.worker_of("building"));
+    let schemas = ["building".to_owned()];
+    let mut child = probe(&cluster, &["upgrade", "-s", "building"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Citus hides shards from `pg_class` on a worker: the build's table and index are named through `regclass`.
+    let seen = integration_tests::wait_for(std::time::Duration::from_secs(60), || {
+        let building: bool = worker
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_progress_create_index \
+                 WHERE relid::regclass::text LIKE 'building.orders%' AND phase LIKE 'building index%')",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        building || child.try_wait().unwrap().is_some()
+    });
+    let running = child.try_wait().unwrap().is_none();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(seen && running, "the CLI was killed while the worker built the index");
+    let backends: Vec<i32> = client
+        .query(
+            "SELECT pid FROM pg_catalog.pg_stat_activity \
+             WHERE query LIKE '%CREATE INDEX CONCURRENTLY%' AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(backends.len(), 1, "the runner's backend on the coordinator");
+    client.query_one("SELECT pg_terminate_backend($1::int)", &[&backends[0]]).unwrap();
+    integration_tests::wait_for(std::time::Duration::from_secs(10), || {
+        let alive: bool = client
+            .query_one("SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)", &[&backends[0]])
+            .unwrap()
+            .get(0);
+        !alive
+    });
+    let rows = integration_tests::history_rows_of(&mut client, "building");
+    assert_eq!(rows.iter().map(|r| (r.0, r.2)).collect::<Vec<_>>(), [(1, false), (2, false), (3, true)], "claimed");
+    assert_eq!(index_is_valid(&mut client, "building", "orders_customer_id_idx"), Some(false), "left INVALID");
+    // The shard's own index on the worker (the worker's `pg_class` shows shards once told to).
+    worker.batch_execute("SET citus.override_table_visibility = off").unwrap();
+    let shard_indexes = |worker: &mut postgres::Client| -> Vec<(String, bool)> {
+        worker
+            .query(
+                "SELECT c.relname::text, i.indisvalid FROM pg_catalog.pg_index i \
+                 JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid \
+                 JOIN pg_catalog.pg_class t ON t.oid = i.indrelid \
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = 'building' AND t.relname LIKE 'orders\\_%' AND c.relname LIKE 'orders_customer_id_idx%'",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect()
+    };
+    let before = shard_indexes(&mut worker);
+    assert!(before.len() == 1 && !before[0].1, "the shard's build was cut off, its index INVALID: {before:?}");
+
+    integration_tests::expire_claims(&mut client, &schemas);
+    let output = probe(&cluster, &["upgrade", "-s", "building"]).output().unwrap();
+    integration_tests::succeeded(&output);
+    assert_eq!(integration_tests::history_rows_of(&mut client, "building"), all_applied());
+    assert_eq!(index_is_valid(&mut client, "building", "orders_customer_id_idx"), Some(true));
+    let after = shard_indexes(&mut worker);
+    assert_eq!(after.len(), 1, "one index on the shard: {after:?}");
+    assert!(after[0].1, "valid on the shard: {after:?}");
+}
+
 /// A schema created while schema-based sharding is off stays on the coordinator, a plain local schema: its history
 /// table keeps the digest trigger and its comment, and one survey over it and a distributed tenant finds both
 /// current, the first from the comment, the second from the rows.
