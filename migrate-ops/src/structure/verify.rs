@@ -159,14 +159,6 @@ pub fn diff_schemas(
 /// How many history tables one query reads.
 const HISTORY_TABLES_PER_QUERY: usize = 500;
 
-/// Applied versions, ascending, of every schema of `schemas` that has a history table.
-///
-/// One catalog query ([`Catalog`]) finds the history tables with their comments: a trigger keeps a digest of each
-/// table's rows in its comment, in the same transaction as every change, so a schema whose digest is that of a
-/// clean prefix of the set (every tenant migrated by this binary or an older one) is known without opening its
-/// table. Only the others (dirty, edited, out of order, ahead, or older than the digest) have their table read,
-/// with one `UNION ALL` query per few hundred tables, every name quoted. Opening thousands of tables in one
-/// transaction would also take thousands of locks.
 /// Where a schema stands against the migrator's head, by its history.
 pub(crate) enum HeadStanding {
     /// It has applied exactly the set's migrations.
@@ -196,6 +188,14 @@ pub(crate) fn head_standing(
     }))
 }
 
+/// Applied versions, ascending, of every schema of `schemas` that has a history table.
+///
+/// One catalog query ([`Catalog`]) finds the history tables with their comments: a trigger keeps a digest of each
+/// table's rows in its comment, in the same transaction as every change (on Citus the survey digests the rows of
+/// distributed history tables on their workers), so a schema whose digest is that of a clean prefix of the set
+/// (every tenant migrated by this binary or an older one) is known without opening its table. Only the others (dirty, edited, out of order, ahead, or older than the digest) have their table read,
+/// with one `UNION ALL` query per few hundred tables, every name quoted. Opening thousands of tables in one
+/// transaction would also take thousands of locks.
 pub(crate) fn applied_versions(
     client: &mut postgres::Transaction<'_>,
     set: &MigrationSet,
