@@ -59,9 +59,9 @@ use advice::chain;
 use migrate_core::Direction;
 use migrate_ops::{
     autogenerate, check_folder_matches, default_jobs, diff_schemas, generate, read_structures, status_of,
-    write_revision, write_revision_text, Desired, Error, Fleet, GenerateError, Generated, Inspect, Qualifier, Rename,
-    RevisionText, Rollout, SchemaState, SchemaStatus, Source, Standing, Stop, StructureError, Task, Template,
-    TemplateError,
+    write_revision, write_revision_text, Desired, Error, Fleet, GenerateError, Generated, Inspect, LastFailure,
+    Qualifier, Rename, RevisionText, Rollout, SchemaState, SchemaStatus, Source, Standing, Stop, StructureError, Task,
+    Template, TemplateError,
 };
 use migrate_runtime::{
     validate_identifier, Database, Migrator, Operation, Report as RunReport, Resolution, SchemaName, Target,
@@ -923,7 +923,13 @@ impl Work<'_, '_> {
             let mut failed = false;
             not_started += self.fleet.for_each(
                 &subset,
-                |c, s| Ok(migrator.run(c, s.as_str(), operation)?),
+                |c, s| {
+                    let result = migrator.run(c, s.as_str(), operation);
+                    if let Err(error) = &result {
+                        record_failure(c, s, migrator.history_table_name(), error);
+                    }
+                    Ok(result?)
+                },
                 |i, r| {
                     failed |= r.is_err();
                     let index = wave.schemas[i];
@@ -1016,6 +1022,24 @@ fn survey(
     rest
 }
 
+/// Leave what went wrong in `schema`, for `status` ([`LastFailure`]): on a connection still open, after the
+/// failed run rolled back. A record that cannot be written (no history table yet, a role that does not own it)
+/// changes nothing of the run's outcome.
+fn record_failure(
+    client: &mut postgres::Client,
+    schema: &SchemaName,
+    history_table: &str,
+    error: &migrate_runtime::Error,
+) {
+    let Some(failure) = LastFailure::of(error, std::time::SystemTime::now()) else { return };
+    if client.is_closed() {
+        return;
+    }
+    if let Err(error) = migrate_ops::record_failure(client, schema, history_table, &failure) {
+        tracing::debug!(schema = %schema, error = %chain(&error), "the failed run was not recorded for status");
+    }
+}
+
 /// A schema at the binary's head, as the survey found it.
 fn status_at(migrator: &Migrator<'_>, schema: &SchemaName, version: Option<i64>) -> SchemaStatus {
     let current = version.map(|v| (v, migrator.set().get(v).map(|m| m.name.to_string()).unwrap_or_default()));
@@ -1027,6 +1051,7 @@ fn status_at(migrator: &Migrator<'_>, schema: &SchemaName, version: Option<i64>)
         state: SchemaState::AtHead,
         problem: None,
         migrating_now: None,
+        last_failure: None,
     }
 }
 

@@ -2,7 +2,8 @@
 //! migration, applied or pending (`history`). Pure functions over the history rows, so they are unit-tested.
 
 use migrate_runtime::{
-    verify_history, AppliedMigration, Error, LockHolder, MigrationSet, Migrator, PlanOptions, Refusal,
+    verify_history, AppliedMigration, Error, ErrorKind, LockHolder, MigrationSet, Migrator, PlanOptions, Refusal,
+    SchemaName,
 };
 
 /// Where a schema stands against the binary's migrations.
@@ -61,6 +62,9 @@ pub struct SchemaStatus {
     /// Who is migrating the schema right now (holds its migration lock, or runs one of its no-transaction
     /// migrations); `None` when nobody is, or when the status came from the catalog alone.
     pub migrating_now: Option<LockHolder>,
+    /// The last run that failed on the schema, while its history is still as that run left it
+    /// ([`LastFailure`](crate::LastFailure)); `None` at head, or when the status came from the catalog alone.
+    pub last_failure: Option<crate::LastFailure>,
 }
 
 /// Work out a schema's standing from its history (`None`: no history table).
@@ -83,6 +87,7 @@ pub fn status_of(schema: &str, set: &MigrationSet, history: Option<&[AppliedMigr
             state: SchemaState::Uninitialized,
             problem: None,
             migrating_now: None,
+            last_failure: None,
         };
     };
     let newest = set.newest(history.iter().map(|a| a.version));
@@ -104,7 +109,16 @@ pub fn status_of(schema: &str, set: &MigrationSet, history: Option<&[AppliedMigr
         Ok(()) if pending > 0 => (SchemaState::Behind, None),
         Ok(()) => (SchemaState::AtHead, None),
     };
-    SchemaStatus { schema: schema.to_owned(), current, head, pending, state, problem, migrating_now: None }
+    SchemaStatus {
+        schema: schema.to_owned(),
+        current,
+        head,
+        pending,
+        state,
+        problem,
+        migrating_now: None,
+        last_failure: None,
+    }
 }
 
 /// Where one migration stands in a schema's history.
@@ -245,6 +259,16 @@ impl Inspect for Migrator<'_> {
         let mut status = status_of(schema, self.set(), history.as_deref());
         if status.state != SchemaState::AtHead {
             status.migrating_now = self.migrating_now(client, schema, history.as_deref().unwrap_or_default())?;
+        }
+        if history.is_some() && status.state != SchemaState::AtHead {
+            let name = SchemaName::new(schema).map_err(|e| Error::new(schema, ErrorKind::InvalidName(e)))?;
+            status.last_failure =
+                crate::read_last_failure(client, &name, self.history_table_name()).map_err(|source| {
+                    Error::new(
+                        schema,
+                        ErrorKind::Database { action: "read the last failed run", source: source.into() },
+                    )
+                })?;
         }
         Ok(status)
     }

@@ -1,6 +1,6 @@
 //! Operations beyond the boot path, for operators and their tools: many schemas on one server or several
 //! ([`Fleet`]), where schemas stand in one catalog query ([`survey`]), status and history of a schema
-//! ([`Inspect`]), what a schema *is* against what its migrations build ([`verify_schemas`], [`diff_schemas`]), and
+//! ([`Inspect`]; the last failed run on it, [`LastFailure`]), what a schema *is* against what its migrations build ([`verify_schemas`], [`diff_schemas`]), and
 //! new revisions in the source folder ([`write_revision`]).
 //!
 //! A service that only migrates at boot needs none of this: `migrate-runtime` is the boot path. This crate builds
@@ -13,6 +13,7 @@
 mod error;
 mod fleet;
 mod inspect;
+mod last_failure;
 mod pool;
 mod revision;
 mod rollout;
@@ -23,6 +24,7 @@ pub mod survey;
 pub use error::{Error, StructureError};
 pub use fleet::{default_jobs, Fleet, Task};
 pub use inspect::{history_of, status_of, EntryState, HistoryEntry, Inspect, SchemaState, SchemaStatus};
+pub use last_failure::{read_last_failure, record_failure, LastFailure, FAILURE_PREFIX};
 pub use revision::{check_folder_matches, write_revision, write_revision_text, Revision, RevisionError, RevisionText};
 pub use rollout::{Canary, CanaryNotSelected, Rollout, Wave};
 pub use stop::Stop;

@@ -7,6 +7,7 @@ mod boot;
 mod cli;
 mod fleet_pooler;
 mod generate;
+mod last_failure;
 mod lock_wait;
 mod names;
 mod operator;

@@ -237,6 +237,16 @@ pub(crate) struct Status {
     state: &'static str,
     problem: Option<String>,
     migrating_now: Option<String>,
+    last_failure: Option<LastFailure>,
+}
+
+/// [`migrate_ops::LastFailure`] in a status document.
+#[derive(Debug, Serialize)]
+pub(crate) struct LastFailure {
+    at: String,
+    version: Option<i64>,
+    sqlstate: Option<String>,
+    message: String,
 }
 
 impl Status {
@@ -250,6 +260,12 @@ impl Status {
             state: status.state.label(),
             problem: status.problem.as_ref().map(|p| problem_text(&status.schema, p)),
             migrating_now: status.migrating_now.as_ref().map(ToString::to_string),
+            last_failure: status.last_failure.as_ref().map(|failure| LastFailure {
+                at: failure.at.clone(),
+                version: failure.version,
+                sqlstate: failure.sqlstate.clone(),
+                message: failure.message.clone(),
+            }),
         }
     }
 }

@@ -160,11 +160,15 @@ pub(super) fn status_row(label: &str, status: &SchemaStatus) -> Vec<String> {
         status.head.map_or("-".to_owned(), |h| h.to_string()),
         status.pending.to_string(),
         status.state.label().to_owned(),
-        match (&status.migrating_now, status.problem.as_ref().map(|p| problem_text(&status.schema, p))) {
-            (Some(holder), Some(problem)) => format!("being migrated now by {holder}; {problem}"),
-            (Some(holder), None) => format!("being migrated now by {holder}"),
-            (None, problem) => problem.unwrap_or_default(),
-        },
+        [
+            status.migrating_now.as_ref().map(|holder| format!("being migrated now by {holder}")),
+            status.problem.as_ref().map(|p| problem_text(&status.schema, p)),
+            status.last_failure.as_ref().map(ToString::to_string),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join("; "),
     ]
 }
 

@@ -14,7 +14,7 @@ use integration_tests::citus::CitusCluster;
 use integration_tests::pgbouncer::{PgBouncerConfig, PoolMode};
 use integration_tests::SchemasFile;
 use integration_tests::{migration, set};
-use migrate_ops::{digests_on_workers, Catalog, Fleet, Standing};
+use migrate_ops::{digests_on_workers, Catalog, Fleet, Inspect, Standing};
 use migrate_runtime::catalog::{clean_digest_comment, digest_of_rows_sql};
 use migrate_runtime::{embed_migrations, Database, ErrorKind, MigrationSet, Migrator, SchemaName, Target};
 
@@ -588,7 +588,8 @@ fn a_local_schema_on_the_coordinator_keeps_the_digest_trigger_beside_distributed
 }
 
 /// On Citus every statement is a query string of its own; a failing migration is still reported at its file, line
-/// and column, and leaves nothing of itself (its transaction, on the coordinator and the worker, rolled back).
+/// and column, and leaves nothing of itself (its transaction, on the coordinator and the worker, rolled back). The
+/// failure recorded for `status` on the distributed history table reads back, until the history moves on.
 #[test]
 #[ignore = "needs Citus: scripts/test.sh runs it with --ignored"]
 fn a_failing_migration_on_citus_names_its_position_and_leaves_nothing_of_itself() {
@@ -614,6 +615,17 @@ fn a_failing_migration_on_citus_names_its_position_and_leaves_nothing_of_itself(
     }
     assert_eq!(versions(&mut client, "failing"), [1, 2]);
     assert_eq!(integration_tests::tables(&mut client, "failing"), ["ok", "schema_migrations"], "`half` rolled back");
+
+    // What the CLI does after a failed run: record it on the distributed history table, for `status`.
+    let failure = migrate_ops::LastFailure::of(&error, std::time::SystemTime::now()).unwrap();
+    let schema = SchemaName::new("failing").unwrap();
+    migrate_ops::record_failure(&mut client, &schema, "schema_migrations", &failure).unwrap();
+    let status = Migrator::new(&migrations).status(&mut client, "failing").unwrap();
+    let recorded = status.last_failure.expect("the failure, recorded");
+    assert_eq!((recorded.version, recorded.sqlstate.as_deref()), (Some(3), Some("42703")));
+    client.batch_execute("DELETE FROM failing.schema_migrations WHERE version = 2").unwrap();
+    let status = Migrator::new(&migrations).status(&mut client, "failing").unwrap();
+    assert_eq!(status.last_failure, None, "the history moved on: the record no longer stands");
 }
 
 #[test]
