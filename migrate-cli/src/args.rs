@@ -317,7 +317,7 @@ pub enum Command {
     /// Every migration, applied (when, how long, by whom) or pending, with checksum mismatches marked.
     #[command(after_help = COMMAND_AFTER_HELP)]
     History(Common),
-    /// One row per schema: version, pending count, problems.
+    /// One row per schema: version, pending count, problems, and why its last run failed while that still stands.
     #[command(after_help = COMMAND_AFTER_HELP)]
     Status(StatusArgs),
     /// Compare each schema's structure with what the binary's migrations build for its applied versions.
