@@ -80,17 +80,26 @@ impl std::fmt::Display for LastFailure {
 }
 
 /// Record `failure` as the last failed run on `schema` (its history table `history_table`), against the history's
-/// state now. Two statements, outside any transaction; an error when the history table does not exist.
+/// state now: in a transaction of its own (a savepoint inside the caller's), each statement a query string of its
+/// own (as Citus wants DDL), waiting at most [`RECORD_LOCK_TIMEOUT`] for the history table (a `reset` dropping the
+/// schema must not hold the CLI up). An error when the history table does not exist.
 pub fn record_failure(
     client: &mut impl postgres::GenericClient,
     schema: &SchemaName,
     history_table: &str,
     failure: &LastFailure,
 ) -> Result<(), postgres::Error> {
-    let state = first_value(client, &state_sql(schema, history_table))?.unwrap_or_default();
+    let mut transaction = client.transaction()?;
+    transaction.batch_execute(&format!("SET LOCAL lock_timeout = '{RECORD_LOCK_TIMEOUT}'"))?;
+    let state = first_value(&mut transaction, &state_sql(schema, history_table))?.unwrap_or_default();
     let table = qualified(schema, history_table);
-    client.batch_execute(&format!("COMMENT ON COLUMN {table}.dirty IS {}", quote_literal(&failure.comment(&state))))
+    let comment = quote_literal(&failure.comment(&state));
+    transaction.batch_execute(&format!("COMMENT ON COLUMN {table}.dirty IS {comment}"))?;
+    transaction.commit()
 }
+
+/// How long recording a failure waits for the history table's lock.
+pub const RECORD_LOCK_TIMEOUT: &str = "2s";
 
 /// The last failed run on `schema`, if one is recorded and the history is still as it was then. `None` also when
 /// the schema has no history table.

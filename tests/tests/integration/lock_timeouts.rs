@@ -95,3 +95,44 @@ fn an_existing_schema_migrates_under_the_default_lock_timeout_and_a_created_one_
     assert!(sent.contains("SET LOCAL lock_timeout = 2000;"), "{sent}");
     assert!(!sent.contains("lock_timeout = 0"), "{sent}");
 }
+
+/// The failure of such a run, recorded for `status` ([`migrate_ops::LastFailure`]), reads back in a session with
+/// another time zone and date style (the history's state is compared as text); recording gives up after its own
+/// lock timeout (2 s) while another session holds the history table exclusively; the record no longer reads back
+/// once the history moved on. A comment of someone else's on the column is not a record.
+#[test]
+fn the_failure_recorded_for_status_reads_back_until_the_history_moves_on() {
+    use migrate_ops::{read_last_failure, record_failure, Inspect, LastFailure};
+    let schema = at_version_3("failure-record");
+    let name = migrate_runtime::SchemaName::new(&schema.name).unwrap();
+    let migrator = Migrator::new(&SET).lock_timeout(Some(Duration::from_millis(200))).lock_retries(0);
+    let reader = Reader::holding(&schema);
+    let error = migrator.migrate(&mut connect(), &schema.name).unwrap_err();
+    reader.finish();
+    let failure = LastFailure::of(&error, std::time::SystemTime::now()).expect("a failure worth recording");
+    assert_eq!((failure.version, failure.sqlstate.as_deref()), (Some(4), Some("55P03")));
+
+    let mut recorder = connect();
+    recorder.batch_execute("SET TimeZone = 'UTC'; SET DateStyle = 'ISO'").unwrap();
+    record_failure(&mut recorder, &name, "schema_migrations", &failure).unwrap();
+    let mut reader = connect();
+    reader.batch_execute("SET TimeZone = 'America/Sao_Paulo'; SET DateStyle = 'German'").unwrap();
+    assert_eq!(read_last_failure(&mut reader, &name, "schema_migrations").unwrap(), Some(failure.clone()));
+    assert_eq!(migrator.status(&mut reader, &schema.name).unwrap().last_failure, Some(failure.clone()));
+
+    // The history table held exclusively by someone else: the record gives up after its own lock timeout.
+    let mut holder = connect();
+    holder.batch_execute(&format!("BEGIN; LOCK TABLE {}.schema_migrations", schema.quoted())).unwrap();
+    let started = std::time::Instant::now();
+    let refused = record_failure(&mut connect(), &name, "schema_migrations", &failure).unwrap_err();
+    assert_eq!(refused.code(), Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE), "{refused}");
+    assert!(started.elapsed() < Duration::from_secs(10), "gave up in {:?}", started.elapsed());
+    holder.batch_execute("ROLLBACK").unwrap();
+
+    migrator.migrate_to(&mut connect(), &schema.name, Target::Version(4)).unwrap();
+    assert_eq!(read_last_failure(&mut connect(), &name, "schema_migrations").unwrap(), None, "stale");
+    connect()
+        .batch_execute(&format!("COMMENT ON COLUMN {}.schema_migrations.dirty IS 'a note'", schema.quoted()))
+        .unwrap();
+    assert_eq!(read_last_failure(&mut connect(), &name, "schema_migrations").unwrap(), None);
+}
