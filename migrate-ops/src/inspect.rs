@@ -63,8 +63,9 @@ pub struct SchemaStatus {
     /// migrations); `None` when nobody is, or when the status came from the catalog alone.
     pub migrating_now: Option<LockHolder>,
     /// The last run that failed on the schema, while its history is still as that run left it
-    /// ([`LastFailure`](crate::LastFailure)); `None` at head, or when the status came from the catalog alone.
-    pub last_failure: Option<crate::LastFailure>,
+    /// ([`LastFailure`](crate::last_failure::LastFailure)); `None` at head, or when the status came from the
+    /// catalog alone.
+    pub last_failure: Option<crate::last_failure::LastFailure>,
 }
 
 /// Work out a schema's standing from its history (`None`: no history table).
@@ -262,8 +263,8 @@ impl Inspect for Migrator<'_> {
         }
         if history.is_some() && status.state != SchemaState::AtHead {
             let name = SchemaName::new(schema).map_err(|e| Error::new(schema, ErrorKind::InvalidName(e)))?;
-            status.last_failure =
-                crate::read_last_failure(client, &name, self.history_table_name()).map_err(|source| {
+            status.last_failure = crate::last_failure::read_last_failure(client, &name, self.history_table_name())
+                .map_err(|source| {
                     Error::new(
                         schema,
                         ErrorKind::Database { action: "read the last failed run", source: source.into() },

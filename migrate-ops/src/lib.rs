@@ -24,7 +24,7 @@ pub mod survey;
 pub use error::{Error, StructureError};
 pub use fleet::{default_jobs, Fleet, Task};
 pub use inspect::{history_of, status_of, EntryState, HistoryEntry, Inspect, SchemaState, SchemaStatus};
-pub use last_failure::{read_last_failure, record_failure, LastFailure, FAILURE_PREFIX};
+pub use last_failure::{read_last_failure, record_failure, LastFailure, FAILURE_PREFIX, RECORD_LOCK_TIMEOUT};
 pub use revision::{check_folder_matches, write_revision, write_revision_text, Revision, RevisionError, RevisionText};
 pub use rollout::{Canary, CanaryNotSelected, Rollout, Wave};
 pub use stop::Stop;
