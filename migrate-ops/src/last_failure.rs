@@ -11,7 +11,7 @@
 use std::time::SystemTime;
 
 use migrate_runtime::catalog::digest_of_rows_sql;
-use migrate_runtime::{quote_ident, quote_literal, ErrorKind, SchemaName};
+use migrate_runtime::{quote_ident, quote_literal, ErrorKind, SchemaName, SqlState};
 
 /// What starts a failure record in the comment.
 pub const FAILURE_PREFIX: &str = "migrate-failure:";
@@ -38,7 +38,9 @@ impl LastFailure {
             ErrorKind::MigrationFailed { version, code, .. } => {
                 (Some(*version), code.as_ref().map(|code| code.as_str().to_owned()))
             }
-            ErrorKind::TableLocked { version, .. } => (Some(*version), Some("55P03".to_owned())),
+            ErrorKind::TableLocked { version, .. } => {
+                (Some(*version), Some(SqlState::LOCK_NOT_AVAILABLE.as_str().to_owned()))
+            }
             ErrorKind::ClaimLost { version } => (Some(*version), None),
             ErrorKind::Interrupted { .. } => (None, None),
             _ => return None,

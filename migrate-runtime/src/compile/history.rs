@@ -198,6 +198,22 @@ pub(crate) struct Timeouts {
     pub statement_timeout: Option<Duration>,
 }
 
+impl Timeouts {
+    /// The settings around a statement PostgreSQL runs only outside a transaction, sent on its own: `(before,
+    /// after)`. A `CONCURRENTLY` statement (index builds and drops, `REINDEX`, `DETACH PARTITION`) runs without
+    /// `lock_timeout`: it never blocks the tenant's reads and writes, and PostgreSQL waits for older transactions
+    /// as it waits for locks (for an index build, every transaction of the database that is older than it), so a
+    /// timeout would fail it, dirty, whenever any transaction anywhere in the database ran longer than the
+    /// timeout. `statement_timeout` still bounds it. Both `None` for any other statement.
+    pub fn around_outside_transaction(self, statement: &str) -> (Option<String>, Option<String>) {
+        if matches!(crate::sql::without_concurrently(statement), Cow::Borrowed(_)) {
+            return (None, None);
+        }
+        let after = self.lock_timeout.map(|timeout| format!("SET lock_timeout = {}", timeout.as_millis()));
+        (Some("SET lock_timeout = 0".to_owned()), after)
+    }
+}
+
 /// A query string that embeds a script, and where the script starts in it (in characters), so PostgreSQL's error
 /// position can be mapped back to the file.
 pub(crate) struct StepSql {

@@ -11,7 +11,7 @@ use crate::model::{PlannedStep, Preview};
 use crate::plan::{HistoryFix, Plan, Prologue, Step};
 use crate::schema::SchemaName;
 use crate::session::QueryError;
-use crate::sql::{qualify_relations, split_statements};
+use crate::sql::{qualify_relations, split_statements, without_concurrently};
 use history::{HistoryTable, Timeouts};
 
 /// One query string the engine sends, or one no-transaction step (sent statement by statement).
@@ -186,8 +186,17 @@ pub(crate) fn render(table: &HistoryTable, timeouts: Timeouts, plan: &Plan<'_>) 
                     // As `run_statement` sends it: a concurrent index statement on its own, qualified; any other
                     // statement in a transaction with its record (or on its own, if PostgreSQL refuses that).
                     let bare = qualify_relations(statement.trim(), &table.schema.quoted());
-                    if bare != statement.trim() {
-                        sql.push_str(&format!("{bare};\n{};\n", table.progress_sql(step, runner, i + 1)));
+                    let concurrent = matches!(without_concurrently(&bare), std::borrow::Cow::Owned(_));
+                    if concurrent || bare != statement.trim() {
+                        let (before, after) = timeouts.around_outside_transaction(&bare);
+                        for setting in before.iter() {
+                            sql.push_str(&format!("{setting};\n"));
+                        }
+                        sql.push_str(&format!("{bare};\n"));
+                        for setting in after.iter() {
+                            sql.push_str(&format!("{setting};\n"));
+                        }
+                        sql.push_str(&format!("{};\n", table.progress_sql(step, runner, i + 1)));
                     } else {
                         sql.push_str(&table.statement_in_transaction_sql(timeouts, &bare, step, runner, i + 1));
                     }

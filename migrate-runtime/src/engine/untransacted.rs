@@ -37,7 +37,7 @@ pub(super) async fn run_untransacted<S: Session>(
     let restore = restore_settings_sql(&saved);
     let from = step.resume_from.unwrap_or(0);
     if step.resume_from.is_some() {
-        drop_invalid_indexes(session, table).await?;
+        drop_invalid_indexes(session, table, timeouts).await?;
     }
     let mut outcome = Ok(());
     for (i, (offset, statement)) in split_statements(&step.script.sql).into_iter().enumerate().skip(from) {
@@ -117,7 +117,15 @@ async fn run_statement<S: Session>(
         }
     }
     let bare = qualify_relations(statement, &table.schema.quoted());
-    match session.batch(&bare).await {
+    let (before, after) = timeouts.around_outside_transaction(&bare);
+    if let Some(before) = before {
+        session.batch(&before).await.map_err(|e| (e, None))?;
+    }
+    let outcome = session.batch(&bare).await;
+    if let Some(after) = after {
+        session.batch(&after).await.map_err(|e| (e, None))?;
+    }
+    match outcome {
         Ok(_) => session.batch(&table.progress_sql(step, runner, done)).await.map(|_| ()).map_err(|e| (e, None)),
         // A qualified name shifts positions: trust them only when the text is unchanged.
         Err(error) => Err((error, (bare == statement).then_some(0))),
@@ -126,7 +134,11 @@ async fn run_statement<S: Session>(
 
 /// Drop the schema's INVALID indexes: what an interrupted `CREATE INDEX CONCURRENTLY` leaves behind, and what
 /// `CREATE INDEX CONCURRENTLY IF NOT EXISTS` would otherwise accept as done.
-async fn drop_invalid_indexes<S: Session>(session: &mut S, table: &HistoryTable) -> Result<(), Error> {
+async fn drop_invalid_indexes<S: Session>(
+    session: &mut S,
+    table: &HistoryTable,
+    timeouts: Timeouts,
+) -> Result<(), Error> {
     let answer = session
         .batch(&table.invalid_indexes_sql())
         .await
@@ -134,10 +146,11 @@ async fn drop_invalid_indexes<S: Session>(session: &mut S, table: &HistoryTable)
     let invalid: Vec<String> = answer.rows().iter().filter_map(|row| row.first_value().map(str::to_owned)).collect();
     for index in invalid {
         tracing::info!(schema = table.schema.as_str(), index, "dropping an invalid index left by an interrupted build");
-        session
-            .batch(&format!("DROP INDEX CONCURRENTLY IF EXISTS {index}"))
-            .await
-            .map_err(|e| database(table, "drop an invalid index", e))?;
+        let drop = format!("DROP INDEX CONCURRENTLY IF EXISTS {index}");
+        let (before, after) = timeouts.around_outside_transaction(&drop);
+        for sql in before.iter().chain(std::iter::once(&drop)).chain(after.iter()) {
+            session.batch(sql).await.map_err(|e| database(table, "drop an invalid index", e))?;
+        }
     }
     Ok(())
 }

@@ -27,15 +27,15 @@ impl Reader {
     }
 }
 
-fn at_version_3(label: &str) -> TestSchema {
+fn at_version(label: &str, version: i64) -> TestSchema {
     let schema = TestSchema::new(label);
-    Migrator::new(&SET).run(&mut connect(), &schema.name, Operation::Upgrade(Target::Version(3))).unwrap();
+    Migrator::new(&SET).run(&mut connect(), &schema.name, Operation::Upgrade(Target::Version(version))).unwrap();
     schema
 }
 
 #[test]
 fn a_migration_behind_a_long_transaction_gives_up_after_its_retries_and_applies_nothing_of_it() {
-    let schema = at_version_3("lock-gives-up");
+    let schema = at_version("lock-gives-up", 3);
     let reader = Reader::holding(&schema);
     let migrator = Migrator::new(&SET).lock_timeout(Some(Duration::from_millis(200))).lock_retries(1);
     let error = migrator.migrate(&mut connect(), &schema.name).unwrap_err();
@@ -67,7 +67,7 @@ fn a_migration_behind_a_long_transaction_gives_up_after_its_retries_and_applies_
 
 #[test]
 fn a_retry_after_the_long_transaction_ends_applies_the_migration() {
-    let schema = at_version_3("lock-retry");
+    let schema = at_version("lock-retry", 3);
     let reader = Reader::holding(&schema);
     // The first attempt times out after 200 ms; the reader ends at about 500 ms, during the one-second pause.
     let finishing = std::thread::spawn(move || {
@@ -89,11 +89,16 @@ fn an_existing_schema_migrates_under_the_default_lock_timeout_and_a_created_one_
     let prologue = preview.prologue.unwrap_or_default();
     assert!(prologue.contains("SET LOCAL lock_timeout = 0;\nCREATE SCHEMA"), "{prologue}");
 
-    let existing = at_version_3("lock-existing");
+    let existing = at_version("lock-existing", 3);
     let preview = migrator.dry_run(&mut connect(), &existing.name, Operation::Upgrade(Target::Head)).unwrap();
     let sent: String = preview.prologue.iter().cloned().chain(preview.steps.iter().map(|s| s.sql.clone())).collect();
     assert!(sent.contains("SET LOCAL lock_timeout = 2000;"), "{sent}");
-    assert!(!sent.contains("lock_timeout = 0"), "{sent}");
+    assert!(!sent.contains("SET LOCAL lock_timeout = 0"), "{sent}");
+    // Only the concurrent index build runs without it, and the timeout is set again after it.
+    let unlimited: Vec<&str> = sent.split("SET lock_timeout = 0;\n").skip(1).collect();
+    assert_eq!(unlimited.len(), 1, "{sent}");
+    let (build, _) = unlimited[0].split_once("SET lock_timeout = 2000;").expect("the timeout set again");
+    assert!(build.contains("CREATE INDEX CONCURRENTLY") && !build.contains("UPDATE"), "{build}");
 }
 
 /// The failure of such a run, recorded for `status` ([`migrate_ops::LastFailure`]), reads back in a session with
@@ -103,7 +108,7 @@ fn an_existing_schema_migrates_under_the_default_lock_timeout_and_a_created_one_
 #[test]
 fn the_failure_recorded_for_status_reads_back_until_the_history_moves_on() {
     use migrate_ops::{read_last_failure, record_failure, Inspect, LastFailure};
-    let schema = at_version_3("failure-record");
+    let schema = at_version("failure-record", 3);
     let name = migrate_runtime::SchemaName::new(&schema.name).unwrap();
     let migrator = Migrator::new(&SET).lock_timeout(Some(Duration::from_millis(200))).lock_retries(0);
     let reader = Reader::holding(&schema);
@@ -135,4 +140,34 @@ fn the_failure_recorded_for_status_reads_back_until_the_history_moves_on() {
         .batch_execute(&format!("COMMENT ON COLUMN {}.schema_migrations.dirty IS 'a note'", schema.quoted()))
         .unwrap();
     assert_eq!(read_last_failure(&mut connect(), &name, "schema_migrations").unwrap(), None);
+}
+
+/// A concurrent index build waits for every older transaction of the database before its index is valid, and
+/// PostgreSQL waits for each as for a lock. Under the migration's `lock_timeout` it would fail, dirty, whenever any
+/// transaction anywhere in the database ran longer; it never blocks the tenant's reads or writes, so it runs
+/// without one: migration 5 (`CREATE INDEX CONCURRENTLY`) waits for a transaction open in another schema for
+/// longer than the 300 ms timeout, then completes, clean and valid.
+#[test]
+fn a_concurrent_index_build_waits_for_an_old_transaction_elsewhere_instead_of_failing_dirty() {
+    let schema = at_version("cic-old-transaction", 4);
+    let elsewhere = TestSchema::new("cic-elsewhere");
+    let mut old = connect();
+    old.batch_execute(&format!("CREATE SCHEMA {0}; CREATE TABLE {0}.t (id int)", elsewhere.quoted())).unwrap();
+    old.batch_execute(&format!("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM {}.t", elsewhere.quoted()))
+        .unwrap();
+    let migrator = Migrator::new(&SET).lock_timeout(Some(Duration::from_millis(300))).lock_retries(0);
+    let started = std::time::Instant::now();
+    let (result, waited) = std::thread::scope(|scope| {
+        let run = scope.spawn(|| migrator.migrate_to(&mut connect(), &schema.name, Target::Version(5)));
+        std::thread::sleep(Duration::from_millis(1500));
+        let waited = !run.is_finished();
+        old.batch_execute("COMMIT").unwrap();
+        (run.join().unwrap(), waited)
+    });
+    assert!(waited, "the build waited for the old transaction (finished after {:?})", started.elapsed());
+    let report = result.expect("the build completes once the old transaction ends");
+    assert_eq!(report.steps.iter().map(|s| s.version).collect::<Vec<_>>(), [5]);
+    let rows = history_rows(&mut connect(), &schema);
+    assert_eq!(rows.last().map(|r| (r.0, r.2)), Some((5, false)), "clean");
+    assert_eq!(integration_tests::invalid_indexes(&mut connect(), &schema.name), Vec::<String>::new());
 }
