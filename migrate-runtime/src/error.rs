@@ -125,10 +125,11 @@ pub enum ErrorKind {
     /// lock on a table it changes. Each attempt was rolled back whole, so nothing of it was applied and the tenant's
     /// queries were held up for at most `lock_timeout` at a time.
     #[error(
-        "migration {version} ({file}) could not lock a table within {} (lock_timeout), {attempts} attempt(s), and was \
-         rolled back whole{}: another transaction holds a lock on a table it changes; run again once that transaction \
-         ends (pg_stat_activity shows it), or raise --lock-timeout",
+        "migration {version} ({file}) could not lock a table within {} (lock_timeout), {attempts} attempt(s), and {}{}: \
+         another transaction holds a lock on a table it changes; run again once that transaction ends \
+         (pg_stat_activity shows it), or raise --lock-timeout",
         human_duration(*.lock_timeout),
+        rolled_back_text(*.resumes_at),
         committed_text(.committed)
     )]
     TableLocked {
@@ -142,6 +143,10 @@ pub enum ErrorKind {
         attempts: u32,
         /// The steps of this run that committed before it.
         committed: Vec<StepReport>,
+        /// For a no-transaction migration: its statement (from 1) that could not lock, rolled back (one statement is
+        /// atomic), where the next run resumes; the statements before it stay done and the migration is dirty
+        /// until then. `None` for a migration in a transaction, rolled back whole.
+        resumes_at: Option<usize>,
     },
 
     /// The run was stopped from outside (the CLI on SIGINT or SIGTERM, through [`Migrator::interrupted_by`]): the
@@ -248,6 +253,16 @@ pub fn human_duration(duration: Duration) -> String {
 
 fn holder_text(holder: &Option<LockHolder>) -> String {
     holder.as_ref().map_or("another process".to_owned(), ToString::to_string)
+}
+
+fn rolled_back_text(resumes_at: Option<usize>) -> String {
+    match resumes_at {
+        None => "was rolled back whole".to_owned(),
+        Some(statement) => format!(
+            "its statement {statement} was rolled back (it runs outside a transaction: the statements before it stay \
+             done, and the next run resumes at statement {statement})"
+        ),
+    }
 }
 
 fn committed_text(committed: &[StepReport]) -> String {

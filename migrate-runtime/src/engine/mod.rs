@@ -128,7 +128,8 @@ pub(crate) async fn run<S: Session>(
             done = executed.err().map(|error| error.committed().to_vec()).unwrap_or_default();
             if attempts > options.lock_retries {
                 let lock_timeout = options.timeouts.lock_timeout.unwrap_or_default();
-                let kind = ErrorKind::TableLocked { version, file, lock_timeout, attempts, committed: done };
+                let kind =
+                    ErrorKind::TableLocked { version, file, lock_timeout, attempts, committed: done, resumes_at: None };
                 return Err(Error::new(schema.as_str(), kind));
             }
             tracing::warn!(schema = schema.as_str(), version, attempt = attempts, "a table lock timed out: retrying");

@@ -61,6 +61,22 @@ pub(super) async fn run_untransacted<S: Session>(
                     outcome = Err(interrupted());
                     break;
                 }
+                Err((error, _)) if error.code() == Some(SqlState::LOCK_NOT_AVAILABLE) => {
+                    // One statement is atomic (the concurrent builds, which are not, run without lock_timeout): it
+                    // was rolled back. The claim is released below, so the next run resumes at this statement.
+                    outcome = Err(Error::new(
+                        table.schema.as_str(),
+                        ErrorKind::TableLocked {
+                            version: step.migration.version,
+                            file: step.script.file.to_string(),
+                            lock_timeout: timeouts.lock_timeout.unwrap_or_default(),
+                            attempts: 1,
+                            committed: committed.to_vec(),
+                            resumes_at: Some(i + 1),
+                        },
+                    ));
+                    break;
+                }
                 Err((error, script_start)) => {
                     let failed = sql_failed(&error, script_start.map(|start| start - statement_start));
                     if let ErrorKind::MigrationFailed { message, .. } = failed.kind() {
@@ -79,7 +95,7 @@ pub(super) async fn run_untransacted<S: Session>(
     }
     let finish = match &outcome {
         Ok(()) => format!("{};\n{restore}", table.finish_untransacted(step, runner, started.elapsed())),
-        Err(error) if matches!(error.kind(), ErrorKind::Interrupted { .. }) => {
+        Err(error) if matches!(error.kind(), ErrorKind::Interrupted { .. } | ErrorKind::TableLocked { .. }) => {
             format!("{};\n{restore}", table.release_sql(step, runner))
         }
         Err(_) => restore,

@@ -40,10 +40,11 @@ fn a_migration_behind_a_long_transaction_gives_up_after_its_retries_and_applies_
     let migrator = Migrator::new(&SET).lock_timeout(Some(Duration::from_millis(200))).lock_retries(1);
     let error = migrator.migrate(&mut connect(), &schema.name).unwrap_err();
     match error.kind() {
-        ErrorKind::TableLocked { version, file, lock_timeout, attempts, committed } => {
+        ErrorKind::TableLocked { version, file, lock_timeout, attempts, committed, resumes_at } => {
             assert_eq!((*version, file.as_str(), *attempts), (4, "../migrations/4_add_cpf_and_address.up.sql", 2));
             assert_eq!(*lock_timeout, Duration::from_millis(200));
             assert!(committed.is_empty());
+            assert_eq!(*resumes_at, None, "a migration in a transaction is rolled back whole");
         }
         other => panic!("expected the table lock to time out: {other}"),
     }
@@ -170,4 +171,52 @@ fn a_concurrent_index_build_waits_for_an_old_transaction_elsewhere_instead_of_fa
     let rows = history_rows(&mut connect(), &schema);
     assert_eq!(rows.last().map(|r| (r.0, r.2)), Some((5, false)), "clean");
     assert_eq!(integration_tests::invalid_indexes(&mut connect(), &schema.name), Vec::<String>::new());
+}
+
+/// A statement of a no-transaction migration that cannot lock its table in time is rolled back (a statement is
+/// atomic) and the claim released: the run fails with `TableLocked` naming the statement, the statements before it
+/// stay done, and the next run resumes at it, without `migrate resolve` and without running the first again.
+#[test]
+fn a_no_transaction_statement_that_cannot_lock_in_time_is_resumed_by_the_next_run() {
+    let schema = TestSchema::new("untransacted-lock");
+    let first = integration_tests::migration(1, "a", "CREATE TABLE a (id int);", None);
+    let second = integration_tests::migration(
+        2,
+        "backfill",
+        "-- migrate:no-transaction\nCREATE TABLE b (id int);\nINSERT INTO a VALUES (1);\nINSERT INTO b VALUES (2);",
+        None,
+    );
+    let set = integration_tests::set(vec![first, second]);
+    let migrator = Migrator::new(&set).lock_timeout(Some(Duration::from_millis(300))).lock_retries(0);
+    migrator.migrate_to(&mut connect(), &schema.name, Target::Version(1)).unwrap();
+
+    let mut holder = connect();
+    holder.batch_execute(&format!("BEGIN; LOCK TABLE {}.a IN ACCESS EXCLUSIVE MODE", schema.quoted())).unwrap();
+    let error = migrator.migrate(&mut connect(), &schema.name).unwrap_err();
+    holder.batch_execute("ROLLBACK").unwrap();
+    assert!(
+        matches!(error.kind(), ErrorKind::TableLocked { version: 2, attempts: 1, resumes_at: Some(2), .. }),
+        "{error}"
+    );
+    assert!(error.to_string().contains("the next run resumes at statement 2"), "{error}");
+    let rows = history_rows(&mut connect(), &schema);
+    assert_eq!(rows.iter().map(|r| (r.0, r.2)).collect::<Vec<_>>(), [(1, false), (2, true)], "dirty, in progress");
+    assert_eq!(integration_tests::tables(&mut connect(), &schema.name), ["a", "b", "schema_migrations"]);
+
+    // The next run resumes at statement 2: `CREATE TABLE b` is not run again (it would fail), and each row is
+    // inserted once.
+    let report = migrator.migrate(&mut connect(), &schema.name).unwrap();
+    assert_eq!(report.steps.iter().map(|s| s.version).collect::<Vec<_>>(), [2]);
+    let rows = history_rows(&mut connect(), &schema);
+    assert_eq!(rows.iter().map(|r| (r.0, r.2)).collect::<Vec<_>>(), [(1, false), (2, false)], "clean");
+    let counts: (i64, i64) = {
+        let row = connect()
+            .query_one(
+                &format!("SELECT (SELECT count(*) FROM {0}.a), (SELECT count(*) FROM {0}.b)", schema.quoted()),
+                &[],
+            )
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
+    assert_eq!(counts, (1, 1));
 }
