@@ -758,7 +758,9 @@ fn verify_a_schema_never_migrated_passes_one_ahead_is_drift_and_a_missing_one_is
     let missing = format!("{}-nope", empty.name);
     let error = stderr(migrate(&["verify", "-s", &missing]), 3);
     assert!(error.contains(&format!("refusing to verify: schema {missing:?}")), "{error}");
-    assert!(error.contains(&format!("(did you mean {:?}?) does not exist; check the name", empty.name)), "{error}");
+    // The nearest name first; the test's other schema may follow it, depending on the digits in the names.
+    assert!(error.contains(&format!("(did you mean {:?}", empty.name)), "{error}");
+    assert!(error.contains("?) does not exist; check the name"), "{error}");
     assert!(!error.contains("nothing was changed"), "a read changes nothing anyway: {error}");
 }
 
