@@ -93,7 +93,8 @@ pub fn record_failure(
 ) -> Result<(), postgres::Error> {
     let mut transaction = client.transaction()?;
     transaction.batch_execute(&format!("SET LOCAL lock_timeout = '{RECORD_LOCK_TIMEOUT}'"))?;
-    let state = first_value(&mut transaction, &state_sql(schema, history_table))?.unwrap_or_default();
+    let state = first_row(&mut transaction, &state_sql(schema, history_table))?;
+    let state = state.as_ref().and_then(|row| row.get(0)).unwrap_or_default().to_owned();
     let table = qualified(schema, history_table);
     let comment = quote_literal(&failure.comment(&state));
     transaction.batch_execute(&format!("COMMENT ON COLUMN {table}.dirty IS {comment}"))?;
@@ -111,8 +112,7 @@ pub fn read_last_failure(
     history_table: &str,
 ) -> Result<Option<LastFailure>, postgres::Error> {
     let table = quote_literal(&qualified(schema, history_table));
-    // One round trip, no prepared statement (it works through a transaction pooler); nothing is read when the
-    // table is missing or has no record.
+    // One round trip; nothing is read when the table is missing or has no record.
     let sql = format!(
         "SELECT record, CASE WHEN record LIKE {prefix} THEN ({state}) END AS state FROM ( \
            SELECT pg_catalog.col_description(a.attrelid, a.attnum) AS record FROM pg_catalog.pg_attribute a \
@@ -120,14 +120,11 @@ pub fn read_last_failure(
         prefix = quote_literal(&format!("{FAILURE_PREFIX}%")),
         state = state_sql(schema, history_table),
     );
-    for message in client.simple_query(&sql)? {
-        if let postgres::SimpleQueryMessage::Row(row) = message {
-            if let (Some(record), Some(state)) = (row.get("record"), row.get("state")) {
-                return Ok(LastFailure::parse(record, state));
-            }
-        }
-    }
-    Ok(None)
+    let Some(row) = first_row(client, &sql)? else { return Ok(None) };
+    Ok(match (row.get("record"), row.get("state")) {
+        (Some(record), Some(state)) => LastFailure::parse(record, state),
+        _ => None,
+    })
 }
 
 /// A query of one value: the state of `schema`'s history (the digest of its rows and its newest `applied_at`, as epoch
@@ -144,22 +141,23 @@ fn qualified(schema: &SchemaName, history_table: &str) -> String {
     format!("{}.{}", schema.quoted(), quote_ident(history_table))
 }
 
-fn first_value(client: &mut impl postgres::GenericClient, sql: &str) -> Result<Option<String>, postgres::Error> {
-    for message in client.simple_query(sql)? {
-        if let postgres::SimpleQueryMessage::Row(row) = message {
-            return Ok(row.get(0).map(str::to_owned));
-        }
-    }
-    Ok(None)
+/// The first row `sql` returns, through the simple protocol (no prepared statement: it works through a
+/// transaction pooler).
+fn first_row(
+    client: &mut impl postgres::GenericClient,
+    sql: &str,
+) -> Result<Option<postgres::SimpleQueryRow>, postgres::Error> {
+    Ok(client.simple_query(sql)?.into_iter().find_map(|message| match message {
+        postgres::SimpleQueryMessage::Row(row) => Some(row),
+        _ => None,
+    }))
 }
 
 /// `time` as `YYYY-MM-DDTHH:MM:SSZ`.
 fn utc_text(time: SystemTime) -> String {
     let seconds = time.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let seconds = i64::try_from(seconds).unwrap_or(i64::MAX);
-    let (year, month, day) = migrate_core::civil::date_of_day(seconds.div_euclid(86_400));
-    let of_day = seconds.rem_euclid(86_400);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", of_day / 3600, of_day % 3600 / 60, of_day % 60)
+    let t = migrate_core::civil::date_time(i64::try_from(seconds).unwrap_or(i64::MAX));
+    format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", t.year, t.month, t.day, t.hour, t.minute, t.second)
 }
 
 #[cfg(test)]

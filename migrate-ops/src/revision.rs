@@ -248,10 +248,8 @@ fn diesel_version(version: i64) -> String {
 
 /// The current UTC time as `YYYYMMDDHHMMSS`.
 fn utc_timestamp() -> i64 {
-    let seconds = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
-    let (days, rest) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
-    let (year, month, day) = migrate_core::civil::date_of_day(days);
-    ((year * 100 + month) * 100 + day) * 1_000_000 + (rest / 3600) * 10_000 + (rest % 3600 / 60) * 100 + rest % 60
+    let now = migrate_core::civil::date_time(migrate_core::civil::now_seconds());
+    ((now.year * 100 + now.month) * 100 + now.day) * 1_000_000 + now.hour * 10_000 + now.minute * 100 + now.second
 }
 
 /// Refuse a folder whose migrations are not exactly those `set` embeds (same versions, same scripts): a revision

@@ -211,11 +211,9 @@ fn text_of(oid: u32, bytes: &[u8]) -> Result<String, String> {
 /// PostgreSQL's ISO text of a timestamp given in microseconds since 2000-01-01 00:00 UTC.
 fn timestamp_text(micros: i64, with_zone: bool) -> String {
     let (seconds, fraction) = (micros.div_euclid(1_000_000), micros.rem_euclid(1_000_000));
-    let (days, second_of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
-    // 2000-01-01 is day 10,957 after 1970-01-01.
-    let (year, month, day) = migrate_core::civil::date_of_day(days + 10_957);
-    let (hour, minute, second) = (second_of_day / 3_600, second_of_day / 60 % 60, second_of_day % 60);
-    let mut text = format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02}");
+    // 2000-01-01 is 10,957 days after 1970-01-01.
+    let t = migrate_core::civil::date_time(seconds + 10_957 * 86_400);
+    let mut text = format!("{:04}-{:02}-{:02} {:02}:{:02}:{:02}", t.year, t.month, t.day, t.hour, t.minute, t.second);
     if fraction != 0 {
         text.push_str(format!(".{fraction:06}").trim_end_matches('0'));
     }

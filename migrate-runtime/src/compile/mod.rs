@@ -189,12 +189,8 @@ pub(crate) fn render(table: &HistoryTable, timeouts: Timeouts, plan: &Plan<'_>) 
                     let concurrent = matches!(without_concurrently(&bare), std::borrow::Cow::Owned(_));
                     if concurrent || bare != statement.trim() {
                         let (before, after) = timeouts.around_outside_transaction(&bare);
-                        for setting in before.iter() {
-                            sql.push_str(&format!("{setting};\n"));
-                        }
-                        sql.push_str(&format!("{bare};\n"));
-                        for setting in after.iter() {
-                            sql.push_str(&format!("{setting};\n"));
+                        for sent in before.iter().chain(std::iter::once(&bare)).chain(after.iter()) {
+                            sql.push_str(&format!("{sent};\n"));
                         }
                         sql.push_str(&format!("{};\n", table.progress_sql(step, runner, i + 1)));
                     } else {
